@@ -1,0 +1,136 @@
+//! The media model: what a manifest (HLS or DASH) says, reduced to what the engine needs.
+//! Pure data, no I/O. Times are `Duration`s from the start of the presentation timeline.
+
+use std::time::Duration;
+use url::Url;
+
+/// A byte range inside a resource: `length` bytes starting at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub length: u64,
+}
+
+impl ByteRange {
+    /// Value for an HTTP `Range` header (`bytes=first-last`).
+    pub fn http_header(&self) -> String {
+        format!("bytes={}-{}", self.offset, self.offset + self.length.saturating_sub(1))
+    }
+}
+
+/// A resource on the origin, optionally a byte range of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Resource {
+    pub url: Url,
+    pub range: Option<ByteRange>,
+}
+
+/// EXT-X-KEY METHOD=AES-128: whole-segment AES-128-CBC with PKCS#7 padding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Aes128Key {
+    pub uri: Url,
+    /// Explicit IV; `None` means "the media sequence number, big-endian, in 16 bytes".
+    pub iv: Option<[u8; 16]>,
+}
+
+impl Aes128Key {
+    pub fn iv_for(&self, sequence: u64) -> [u8; 16] {
+        self.iv.unwrap_or_else(|| {
+            let mut iv = [0u8; 16];
+            iv[8..].copy_from_slice(&sequence.to_be_bytes());
+            iv
+        })
+    }
+}
+
+/// One media segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub resource: Resource,
+    /// Start on the stream's timeline (sum of the previous durations, carried across live refreshes).
+    pub start: Duration,
+    pub duration: Duration,
+    /// HLS media sequence number (EXT-X-MEDIA-SEQUENCE + position); DASH: segment number.
+    pub sequence: u64,
+    /// EXT-X-DISCONTINUITY before this segment.
+    pub discontinuity: bool,
+    /// Discontinuity sequence this segment belongs to.
+    pub discontinuity_sequence: u64,
+    pub key: Option<Aes128Key>,
+    /// Initialisation section (EXT-X-MAP / DASH init) that must precede this segment's bytes.
+    pub init: Option<Resource>,
+    /// EXT-X-GAP: no media; never fetched.
+    pub gap: bool,
+}
+
+impl Segment {
+    pub fn end(&self) -> Duration {
+        self.start + self.duration
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistKind {
+    /// EXT-X-PLAYLIST-TYPE:VOD or ENDLIST present: the list is complete.
+    Vod,
+    /// EVENT without ENDLIST: grows, never slides.
+    Event,
+    /// Sliding window.
+    Live,
+}
+
+/// A media playlist (one rendition of one stream).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaPlaylist {
+    /// Final URL the playlist was fetched from (after redirects): base for relative URIs.
+    pub url: Url,
+    pub kind: PlaylistKind,
+    pub target_duration: Duration,
+    pub media_sequence: u64,
+    pub discontinuity_sequence: u64,
+    pub end_list: bool,
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamType {
+    Video,
+    Audio,
+    Subtitles,
+}
+
+/// EXT-X-STREAM-INF: one variant of the main stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub uri: Url,
+    pub bandwidth: u64,
+    pub average_bandwidth: Option<u64>,
+    pub codecs: Option<String>,
+    pub resolution: Option<(u64, u64)>,
+    pub frame_rate: Option<f64>,
+    pub video_range: Option<String>,
+    pub audio_group: Option<String>,
+    pub subtitles_group: Option<String>,
+}
+
+/// EXT-X-MEDIA: an alternate rendition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendition {
+    pub stream_type: StreamType,
+    pub group_id: String,
+    pub name: String,
+    pub language: Option<String>,
+    pub channels: Option<String>,
+    pub default: bool,
+    pub autoselect: bool,
+    /// `None`: the rendition is muxed into the variant's own segments.
+    pub uri: Option<Url>,
+}
+
+/// A master playlist. A lone media playlist is wrapped as one variant with unknown bandwidth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterPlaylist {
+    pub url: Url,
+    pub variants: Vec<Variant>,
+    pub renditions: Vec<Rendition>,
+}
