@@ -333,21 +333,23 @@ impl HlsSrc {
         }
     }
 
-    /// Stream-start, collection, caps (typefound on the data, as hlsdemux does) and segment.
+    /// Stream-start, caps (typefound on the data, as hlsdemux does) and segment. No
+    /// stream-collection event: our streams are containers, and decodebin3 would take an
+    /// upstream collection as final and leave the demuxed elementary streams unlinked.
     fn send_sticky(
         &self,
         pad: &gst::Pad,
         pad_state: &Mutex<PadState>,
         data: Option<&bytes::Bytes>,
     ) {
-        let (stream, group_id, collection) = {
+        let (stream, group_id) = {
             let state = lock(&self.state);
             let stream = state
                 .outputs
                 .iter()
                 .find(|o| &o.pad == pad)
                 .map(|o| o.stream.clone());
-            (stream, state.group_id, state.collection.clone())
+            (stream, state.group_id)
         };
         let mut ps = lock(pad_state);
         if !ps.stream_start_sent {
@@ -364,9 +366,6 @@ impl HlsSrc {
                 ev = ev.stream(s.clone());
             }
             pad.push_event(ev.build());
-            if let Some(c) = &collection {
-                pad.push_event(gst::event::StreamCollection::new(c));
-            }
             ps.stream_start_sent = true;
         }
         if let Some(data) = data.filter(|_| ps.caps.is_none()) {
