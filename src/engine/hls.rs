@@ -256,6 +256,15 @@ impl HlsEngine {
         }
     }
 
+    /// Start and end of the main stream's segment holding `t`, for snapping seeks.
+    pub fn segment_bounds(&self, t: Duration) -> Option<(Duration, Duration)> {
+        let main = lock(&self.shared.streams).first().cloned()?;
+        let st = lock(&main);
+        let p = st.playlists.get(&st.current)?;
+        let seg = &p.segments[p.segment_index_at(t)?];
+        Some((seg.start, seg.end()))
+    }
+
     /// Restarts every stream's fetch loop at the segment holding `target` (the caller has
     /// flushed the queues). Returns false if the target is outside the seekable range.
     pub fn seek(self: &Arc<Self>, target: Duration) -> bool {
