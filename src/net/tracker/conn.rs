@@ -313,13 +313,30 @@ impl Task {
         self.generation += 1;
         self.awaiting_since = None;
         let now = Instant::now();
-        for s in self.swarms.values_mut() {
-            s.next_announce = now;
+        let mut swarms: Vec<(InfoHash, PeerId, bool)> = Vec::new();
+        for (ih, s) in self.swarms.iter_mut() {
+            s.next_announce = now + s.interval;
+            swarms.push((*ih, s.peer_id, s.started));
         }
+        swarms.sort();
         self.event(TrackerEvent::TrackerState {
             tracker: self.id.clone(),
             connected: true,
         });
+        for (ih, peer_id, started) in swarms {
+            if started && self.cfg.reset_on_reconnect {
+                // Unbinds a stale entry from the dead socket; the re-announce adds us back.
+                self.outbox.push(proto::encode_stopped(
+                    &ih,
+                    &peer_id,
+                    self.cfg.offers_per_announce,
+                    self.tracker_id.as_deref(),
+                ));
+            }
+            // Re-announce right away (JS `_onSocketConnect`), not via the timer: a response
+            // carrying `interval` would push the timer out before it fired.
+            self.need_offers(ih);
+        }
     }
 
     /// The socket broke or never opened: back off, then try again.
@@ -396,15 +413,20 @@ impl Task {
                     }
                     self.leave(info_hash);
                 }
+                let interval = self.cfg.default_interval;
                 self.swarms.insert(
                     info_hash,
                     Swarm {
                         peer_id,
                         started: false,
-                        interval: self.cfg.default_interval,
-                        next_announce: now,
+                        interval,
+                        next_announce: now + interval,
                     },
                 );
+                // Offline, `on_connected` asks for the first offers.
+                if self.online {
+                    self.need_offers(info_hash);
+                }
             }
             Command::Leave(info_hash) => self.leave(info_hash),
             Command::Announce(info_hash, offers) => self.announce(info_hash, offers, now),

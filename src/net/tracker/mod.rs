@@ -23,10 +23,22 @@
 //!   and be answered once. Otherwise [`TrackerEvent::AnswerNotSent`] comes back.
 //! * Leaving a swarm sends `event: "stopped"` (configurable) so trackers stop relaying offers
 //!   for it; both bittorrent-tracker and wt-tracker accept it.
+//! * After a reconnect each started swarm first gets a `stopped` (see
+//!   [`TrackerConfig::reset_on_reconnect`]) and is then re-announced without `event`.
 //! * Reconnects back off as `rand(0..jitter) + min(base·2^n, max)` (the JS client uses
 //!   10 s base, 5 min jitter, 1 h cap; ours defaults to a faster schedule). `n` resets only
 //!   after the tracker answered an announce, so a tracker that accepts and then drops us is
 //!   not hammered.
+//!
+//! # Engine contract
+//!
+//! * Answer every `NeedOffers` with one `announce` for that tracker and swarm — with an empty
+//!   offer list if no offers can (or should) be made: the announce is also what keeps us
+//!   listed in the swarm.
+//! * Close the PeerConnection of every `OfferExpired` / `AnswerNotSent` that has not
+//!   connected yet.
+//! * Keep the event receiver drained: when it is full the tracker tasks stop reading their
+//!   sockets; when it is dropped they leave their swarms and stop.
 //!
 //! # Use
 //!
@@ -154,6 +166,12 @@ pub struct TrackerConfig {
     pub max_message_size: usize,
     /// Send `event: "stopped"` when leaving a swarm.
     pub send_stopped_on_leave: bool,
+    /// After a reconnect, send `event: "stopped"` for every swarm already started before
+    /// re-announcing it. Works around bittorrent-tracker's server, which on a socket close
+    /// only removes the socket's *first* peer id: our other swarms' entries stay bound to the
+    /// dead socket (no offers or answers reach us there) and a plain re-announce does not
+    /// rebind them. Harmless for wt-tracker, which drops all of a socket's peers itself.
+    pub reset_on_reconnect: bool,
     /// Capacity of the event channel (backpressure on tracker reads when the engine lags).
     pub event_capacity: usize,
 }
@@ -174,8 +192,30 @@ impl Default for TrackerConfig {
             response_timeout: Duration::from_secs(60),
             max_message_size: 64 * 1024,
             send_stopped_on_leave: true,
+            reset_on_reconnect: true,
             event_capacity: 256,
         }
+    }
+}
+
+impl TrackerConfig {
+    /// Durations are added to `Instant`s: keep them far from overflow (a day is plenty).
+    fn sanitized(mut self) -> Self {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        for d in [
+            &mut self.offer_timeout,
+            &mut self.default_interval,
+            &mut self.min_interval,
+            &mut self.max_interval,
+            &mut self.connect_timeout,
+            &mut self.response_timeout,
+            &mut self.reconnect.base,
+            &mut self.reconnect.max,
+            &mut self.reconnect.jitter,
+        ] {
+            *d = (*d).min(DAY);
+        }
+        self
     }
 }
 
@@ -299,7 +339,7 @@ impl TrackerClient {
             None
         };
         let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));
-        let config = Arc::new(config);
+        let config = Arc::new(config.sanitized());
         let mut trackers = Vec::new();
         for (url, _) in urls {
             // Listing the same URL twice would open two sockets with the same peer ids.

@@ -237,7 +237,11 @@ async fn no_answer_to_offers_from_a_previous_connection() {
     assert!(
         matches!(ev, TrackerEvent::AnswerNotSent { offer_id, .. } if offer_id == OfferId([3; 20]))
     );
-    // The only thing on the new socket is the re-announce, without `event`.
+    // The only things on the new socket: `stopped` (reset_on_reconnect), then the
+    // re-announce without `event`. No answer.
+    let stop = recv(&mut ws).await;
+    assert_eq!(stop["event"], "stopped");
+    assert!(stop.get("offers").is_none());
     let re = recv(&mut ws).await;
     assert!(re.get("answer").is_none());
     assert!(re.get("event").is_none(), "{re}");
@@ -348,4 +352,30 @@ impl Fake {
         });
         ws
     }
+}
+
+#[tokio::test]
+async fn plain_reannounce_without_reset() {
+    let fake = Fake::new().await;
+    let config = TrackerConfig {
+        reset_on_reconnect: false,
+        ..cfg(fake.url())
+    };
+    let (h, mut rx) = TrackerClient::spawn(config).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let mut ws = fake.accept_joined(&h, &mut rx, me, vec![]).await;
+    assert_eq!(recv(&mut ws).await["event"], "started");
+    drop(ws);
+    let (mut ws, ()) = tokio::join!(fake.accept(), async {
+        let TrackerEvent::NeedOffers {
+            tracker, info_hash, ..
+        } = wait_for(&mut rx, |e| matches!(e, TrackerEvent::NeedOffers { .. })).await
+        else {
+            unreachable!()
+        };
+        h.announce(&tracker, info_hash, vec![(OfferId([7; 20]), "o".into())]);
+    });
+    let re = recv(&mut ws).await;
+    assert!(re.get("event").is_none(), "{re}");
+    assert_eq!(re["numwant"], 1);
 }
