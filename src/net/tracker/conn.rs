@@ -150,6 +150,8 @@ pub(super) async fn run(
             c = cmds.recv() => Wake::Cmd(c),
             w = io => w,
             _ = sleep_until(deadline) => Wake::Timer,
+            // The engine dropped its receiver: same as dropping every handle.
+            _ = t.events.closed() => Wake::Cmd(None),
         };
 
         match wake {

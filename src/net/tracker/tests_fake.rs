@@ -379,3 +379,21 @@ async fn plain_reannounce_without_reset() {
     assert!(re.get("event").is_none(), "{re}");
     assert_eq!(re["numwant"], 1);
 }
+
+#[tokio::test]
+async fn dropping_the_receiver_leaves_and_closes() {
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let mut ws = fake.accept_joined(&h, &mut rx, me, vec![]).await;
+    assert_eq!(recv(&mut ws).await["event"], "started");
+    drop(rx);
+    assert_eq!(recv(&mut ws).await["event"], "stopped");
+    // Then the closing handshake (or EOF), and nothing else.
+    let end = timeout(WAIT, ws.next()).await.expect("socket not closed");
+    assert!(
+        matches!(end, Some(Ok(Message::Close(_))) | None | Some(Err(_))),
+        "unexpected {end:?}"
+    );
+    drop(h);
+}
