@@ -691,6 +691,27 @@ mod tests {
     }
 
     #[test]
+    fn truncated_and_mutated_messages_never_panic() {
+        let oid_json = captured_offer_id_json();
+        let msg = format!(
+            r#"{{"action":"announce","interval":120,"info_hash":"J3KjvNhSbLlKe91dpkWw","offer_id":{oid_json},"peer_id":"-PM0203-BBBBBBBBBBBB","offer":{{"type":"offer","sdp":"v=0\r\n"}},"complete":1}}"#
+        );
+        assert!(decode(&msg).is_ok());
+        for (i, _) in msg.char_indices() {
+            let _ = decode(&msg[..i]);
+            let mut m = msg.clone();
+            m.remove(i);
+            let _ = decode(&m);
+        }
+        for _ in 0..2000 {
+            let bytes: Vec<u8> = (0..rand::random_range(0..64))
+                .map(|_| rand::random())
+                .collect();
+            let _ = decode(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    #[test]
     fn peer_id_prefix_and_alphabet() {
         let p = PeerId::random_with_prefix("-PR0100-");
         assert_eq!(&p.0[..8], b"-PR0100-");
