@@ -12,6 +12,7 @@ use url::Url;
 
 use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
+use super::p2p::{segment_id, LoadError, P2pHub, SwarmHandle};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
@@ -22,6 +23,10 @@ use crate::media::{
     Aes128Key, MasterPlaylist, MediaPlaylist, Rendition, Resource, Segment, StreamType, Variant,
 };
 use crate::net::http::HttpClient;
+use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
+use crate::p2p::identity::{
+    stream_swarm, swarm_id_from_url, Compat, StreamProperties, StreamType as P2pStreamType,
+};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 
@@ -76,10 +81,15 @@ struct StreamState {
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     playlists: HashMap<usize, Arc<MediaPlaylist>>,
     queue: Arc<OutputQueue>,
+    /// Info-hash of each variant's swarm (parallel to `variants`); empty without P2P.
+    swarm_ids: Vec<(String, P2pStreamType)>,
+    /// The swarm of the current variant, and the playlist it was last told about.
+    swarm: Option<(SwarmHandle, Arc<MediaPlaylist>)>,
 }
 
 struct Shared {
     origin: Arc<Origin>,
+    hub: Option<Arc<P2pHub>>,
     config: EngineConfig,
     events: Arc<dyn EngineEvents>,
     streams: Mutex<Vec<Arc<Mutex<StreamState>>>>,
@@ -152,8 +162,22 @@ impl HlsEngine {
         events: Arc<dyn EngineEvents>,
     ) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone()).map_err(http_error)?;
+        let origin = Arc::new(Origin::new(http));
+        let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
+            Some(p2p) => {
+                Some(
+                    P2pHub::start(p2p.clone(), origin.clone()).map_err(|e| EngineError {
+                        kind: ErrorKind::Settings,
+                        message: format!("Cannot start P2P: {e}"),
+                        debug: String::new(),
+                    })?,
+                )
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            origin: Arc::new(Origin::new(http)),
+            origin,
+            hub,
             config,
             events,
             streams: Mutex::new(Vec::new()),
@@ -177,6 +201,10 @@ impl HlsEngine {
 
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.origin.stats.clone()
+    }
+
+    pub fn hub(&self) -> Option<&Arc<P2pHub>> {
+        self.shared.hub.as_ref()
     }
 
     pub fn presentation(&self) -> Option<Presentation> {
@@ -234,7 +262,15 @@ impl HlsEngine {
                     audio_group: None,
                     subtitles_group: None,
                 };
-                let state = self.new_stream(StreamType::Video, vec![variant], 0, Some(p));
+                let swarm = self.swarm_id(&final_url);
+                let ids = vec![swarm_identity(
+                    &swarm,
+                    P2pStreamType::Main,
+                    &level_properties(&variant),
+                    0,
+                    &self.shared,
+                )];
+                let state = self.new_stream(StreamType::Video, vec![variant], 0, Some(p), ids);
                 return self.run(vec![state]).await;
             }
         };
@@ -250,11 +286,35 @@ impl HlsEngine {
             let est = self.shared.origin.estimate_bps();
             abr::select_variant(&bandwidths, est, &self.shared.config.abr)
         };
+        let swarm = self.swarm_id(&final_url);
+        let ids = master
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                swarm_identity(
+                    &swarm,
+                    P2pStreamType::Main,
+                    &level_properties(v),
+                    i,
+                    &self.shared,
+                )
+            })
+            .collect();
         let mut streams =
-            vec![self.new_stream(StreamType::Video, master.variants.clone(), first, None)];
+            vec![self.new_stream(StreamType::Video, master.variants.clone(), first, None, ids)];
         if let Some(audio) = pick_audio(&master, &master.variants[first]) {
             let variant = rendition_variant(audio);
-            streams.push(self.new_stream(StreamType::Audio, vec![variant], 0, None));
+            let props = audio_track_properties(&master, audio);
+            let position = audio_track_position(&master, audio);
+            let ids = vec![swarm_identity(
+                &swarm,
+                P2pStreamType::Secondary,
+                &props,
+                position,
+                &self.shared,
+            )];
+            streams.push(self.new_stream(StreamType::Audio, vec![variant], 0, None, ids));
         }
         self.run(streams).await
     }
@@ -265,6 +325,7 @@ impl HlsEngine {
         variants: Vec<Variant>,
         current: usize,
         playlist: Option<MediaPlaylist>,
+        swarm_ids: Vec<(String, P2pStreamType)>,
     ) -> Arc<Mutex<StreamState>> {
         let mut playlists = HashMap::new();
         if let Some(p) = playlist {
@@ -276,7 +337,24 @@ impl HlsEngine {
             current,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
+            swarm_ids: if self.shared.hub.is_some() {
+                swarm_ids
+            } else {
+                Vec::new()
+            },
+            swarm: None,
         }))
+    }
+
+    /// PML's swarm id: the manifest's final URL without its query, unless configured.
+    fn swarm_id(&self, final_url: &Url) -> String {
+        let configured = self
+            .shared
+            .config
+            .p2p
+            .as_ref()
+            .and_then(|p| p.swarm_id.as_deref());
+        swarm_id_from_url(final_url, configured)
     }
 
     /// Fetches every stream's first playlist, announces the streams, starts the fetch loops.
@@ -389,6 +467,9 @@ impl HlsEngine {
 impl Drop for HlsEngine {
     fn drop(&mut self) {
         self.stop();
+        if let Some(hub) = &self.shared.hub {
+            hub.shutdown();
+        }
     }
 }
 
@@ -404,6 +485,25 @@ enum Refresh {
 enum Start {
     LiveEdge,
     At(Duration),
+}
+
+/// Info-hash and stream type of one stream's swarm, per the configured compat family.
+fn swarm_identity(
+    swarm: &str,
+    kind: P2pStreamType,
+    props: &StreamProperties,
+    position: usize,
+    shared: &Shared,
+) -> (String, P2pStreamType) {
+    let compat = shared
+        .config
+        .p2p
+        .as_ref()
+        .map_or(Compat::Pml23, |p| p.compat);
+    (
+        stream_swarm(compat, swarm, kind, props, position).info_hash,
+        kind,
+    )
 }
 
 /// The default rendition of the variant's audio group that has its own playlist.
@@ -533,7 +633,7 @@ impl Fetcher {
             } else {
                 None
             };
-            let data = self.fetch_segment(&segment).await?;
+            let data = self.fetch_segment(&playlist, index).await?;
             let fragment = Fragment {
                 init,
                 data,
@@ -549,8 +649,25 @@ impl Fetcher {
         }
     }
 
-    /// Whole segment, decrypted and checked to be media. Retries bad data a few times.
-    async fn fetch_segment(&self, segment: &Segment) -> Result<Bytes, EngineError> {
+    /// Whole segment, decrypted and checked to be media: through the swarm when P2P is on
+    /// (store, peers or origin, as the scheduler decides), else — or if that fails or its
+    /// bytes do not decode — straight from the origin, retrying bad data a few times.
+    async fn fetch_segment(
+        &self,
+        playlist: &Arc<MediaPlaylist>,
+        index: usize,
+    ) -> Result<Bytes, EngineError> {
+        let segment = &playlist.segments[index];
+        if let (Some(swarm), Some(id)) = (self.swarm_for(playlist), segment_id(playlist, index)) {
+            match swarm.load(id).await {
+                Ok(loaded) => match self.decode(segment, loaded.data).await {
+                    Ok(data) => return Ok(data),
+                    Err(_) if loaded.from_peer => {}
+                    Err(e) => return Err(e),
+                },
+                Err(LoadError::Failed) | Err(LoadError::Gone) => {}
+            }
+        }
         let mut bad = 0;
         loop {
             let fetched = self
@@ -559,29 +676,62 @@ impl Fetcher {
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
-            let data = match &segment.key {
-                Some(key) => {
-                    self.decrypt(&fetched.data, key, segment.sequence, &segment.resource.url)
-                        .await?
+            match self.decode(segment, fetched.data).await {
+                Ok(data) => return Ok(data),
+                Err(e) if e.kind != ErrorKind::Format => return Err(e),
+                Err(e) => {
+                    bad += 1;
+                    if bad > BAD_DATA_RETRIES {
+                        return Err(e);
+                    }
                 }
-                None => fetched.data,
-            };
-            if sniff(&data).is_some() {
-                return Ok(data);
-            }
-            bad += 1;
-            if bad > BAD_DATA_RETRIES {
-                return Err(EngineError {
-                    kind: ErrorKind::Format,
-                    message: format!(
-                        "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
-                        fetched.final_url
-                    ),
-                    debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
-                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Decrypts if needed and checks the bytes are media.
+    async fn decode(&self, segment: &Segment, data: Bytes) -> Result<Bytes, EngineError> {
+        let data = match &segment.key {
+            Some(key) => {
+                self.decrypt(&data, key, segment.sequence, &segment.resource.url)
+                    .await?
+            }
+            None => data,
+        };
+        if sniff(&data).is_some() {
+            return Ok(data);
+        }
+        Err(EngineError {
+            kind: ErrorKind::Format,
+            message: format!(
+                "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
+                segment.resource.url
+            ),
+            debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
+        })
+    }
+
+    /// The swarm of the stream's current variant, told about `playlist` if it changed.
+    fn swarm_for(&self, playlist: &Arc<MediaPlaylist>) -> Option<SwarmHandle> {
+        let hub = self.shared.hub.as_ref()?;
+        let mut st = lock(&self.stream);
+        let (hash, kind) = st.swarm_ids.get(st.current)?.clone();
+        let handle = hub.swarm(&hash, kind, st.queue.clone())?;
+        let fresh = match &st.swarm {
+            Some((old, told)) if old.same_swarm(&handle) => !Arc::ptr_eq(told, playlist),
+            _ => {
+                if let Some((old, _)) = st.swarm.take() {
+                    hub.release(&old);
+                }
+                true
+            }
+        };
+        if fresh {
+            handle.set_segments(playlist.clone());
+            st.swarm = Some((handle.clone(), playlist.clone()));
+        }
+        Some(handle)
     }
 
     async fn decrypt(

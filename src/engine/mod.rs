@@ -4,6 +4,7 @@
 pub mod hls;
 pub mod origin;
 pub mod output;
+pub mod p2p;
 pub mod runtime;
 pub mod stats;
 
@@ -19,6 +20,8 @@ pub struct EngineConfig {
     pub abr: AbrSettings,
     /// Read-ahead per output stream, in media time.
     pub max_buffering_time: Duration,
+    /// `None`: HTTP only.
+    pub p2p: Option<p2p::P2pConfig>,
 }
 
 /// A fatal problem: playback cannot go on. The element turns it into one `element_error!`.
