@@ -14,7 +14,11 @@ pub struct ByteRange {
 impl ByteRange {
     /// Value for an HTTP `Range` header (`bytes=first-last`).
     pub fn http_header(&self) -> String {
-        format!("bytes={}-{}", self.offset, self.offset + self.length.saturating_sub(1))
+        format!(
+            "bytes={}-{}",
+            self.offset,
+            self.offset + self.length.saturating_sub(1)
+        )
     }
 }
 
@@ -90,6 +94,10 @@ pub struct MediaPlaylist {
     pub discontinuity_sequence: u64,
     pub end_list: bool,
     pub segments: Vec<Segment>,
+    /// Set by `manifest::hls::update` when the refreshed playlist neither overlapped nor directly
+    /// continued the previous one (segments were missed), so its start times are only a guess
+    /// anchored at the previous end: expect a timestamp discontinuity.
+    pub lost_sync: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +105,8 @@ pub enum StreamType {
     Video,
     Audio,
     Subtitles,
+    /// EXT-X-MEDIA TYPE=CLOSED-CAPTIONS: carried inside the video stream, never has a URI.
+    ClosedCaptions,
 }
 
 /// EXT-X-STREAM-INF: one variant of the main stream.
