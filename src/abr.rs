@@ -10,16 +10,17 @@
 //! - Pick (`hls_master_playlist_get_variant_for_bitrate`): the highest variant with
 //!   BANDWIDTH ≤ target; if that is below `min-bitrate`, the lowest variant ≥ `min-bitrate`;
 //!   if none is ≤ target, the lowest variant.
-//! - Initial variant (`gst_hls_demux_process_manifest`): `start-bitrate` (or `connection-speed`)
-//!   if set, picked as above without the ratio; otherwise the *first* variant of the master
-//!   playlist (its `default_variant`).
+//! - Initial variant (`gst_hls_demux_process_manifest`): `start-bitrate`, else
+//!   `connection-speed`, if set, picked as above without the ratio; otherwise the *first*
+//!   variant of the master playlist (its `default_variant`). "Initial" = no estimate yet.
 //!
-//! Deliberate differences: min/max limits are also applied when `connection-speed` is set and to
-//! the initial first-variant choice (hlsdemux2 only applies them once bitrate measurements exist),
-//! and when every variant is below `min-bitrate` the highest one is chosen. P2P transfers feed
-//! the estimate too (as P2P Media Loader reports them to hls.js), with per-source estimates
-//! available separately.
+//! Deliberate differences: `max-bitrate` also caps `connection-speed` and `start-bitrate`, and
+//! both limits also steer the first-variant default (hlsdemux2 clamps only measured rates and
+//! applies just `min-bitrate` to start/connection speeds); when every variant is below
+//! `min-bitrate` the highest one is chosen. P2P transfers feed the combined estimate too (the
+//! pipeline is fed either way); `estimate_bps_of` gives an HTTP-only or P2P-only view.
 
+use std::cmp::Reverse;
 use std::time::Duration;
 
 /// Where a transfer's bytes came from.
@@ -38,24 +39,28 @@ const MIN_ELAPSED: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone, Default)]
 struct Window {
     rates: [u64; LOOKBACK],
-    count: usize,
+    /// Number of valid entries in `rates` (≤ LOOKBACK).
+    len: usize,
+    /// Slot the next rate goes to.
+    next: usize,
     last: u64,
 }
 
 impl Window {
     fn push(&mut self, bps: u64) {
-        self.rates[self.count % LOOKBACK] = bps;
-        self.count += 1;
+        self.rates[self.next] = bps;
+        self.next = (self.next + 1) % LOOKBACK;
+        self.len = (self.len + 1).min(LOOKBACK);
         self.last = bps;
     }
 
     fn estimate(&self) -> Option<u64> {
-        if self.count == 0 {
+        if self.len == 0 {
             return None;
         }
-        let n = self.count.min(LOOKBACK);
-        let sum: u128 = self.rates[..n].iter().map(|&r| u128::from(r)).sum();
-        let avg = (sum / n as u128) as u64;
+        // Valid entries are always the first `len` slots (filled in order before wrapping).
+        let sum: u128 = self.rates[..self.len].iter().map(|&r| u128::from(r)).sum();
+        let avg = (sum / self.len as u128) as u64;
         Some(avg.min(self.last))
     }
 }
@@ -126,7 +131,7 @@ impl BandwidthEstimator {
 }
 
 /// The element properties that drive variant selection (names as in hlsdemux2, bit/s).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AbrSettings {
     /// Fixed network speed; overrides the estimate when non-zero.
     pub connection_speed_bps: u64,
@@ -167,13 +172,14 @@ pub fn select_variant(
     } else {
         settings.bandwidth_target_ratio.clamp(0.0, 1.0)
     };
-    let target = if settings.connection_speed_bps > 0 {
+    let target = if estimate_bps.is_none() && settings.start_bitrate > 0 {
+        // Before any measurement start-bitrate wins, even over connection-speed (hlsdemux2).
+        settings.start_bitrate
+    } else if settings.connection_speed_bps > 0 {
         settings.connection_speed_bps
     } else if let Some(estimate) = estimate_bps {
         // f64 -> u64 `as` saturates; precision loss is irrelevant at these magnitudes.
         (estimate as f64 * ratio) as u64
-    } else if settings.start_bitrate > 0 {
-        settings.start_bitrate
     } else {
         // Nothing known yet: hlsdemux2 starts with the first variant of the master playlist.
         let first = bandwidths[0];
@@ -191,26 +197,19 @@ pub fn select_variant(
     pick(bandwidths, target, settings.min_bitrate)
 }
 
-/// hlsdemux2's get_variant_for_bitrate without the sorting: ties go to the earliest variant.
+/// hlsdemux2's get_variant_for_bitrate without the sorting: ties go to the earliest variant
+/// (`min_by_key` keeps the first of equal elements).
 fn pick(bandwidths: &[u64], target: u64, min: u64) -> usize {
-    let best = |pred: &dyn Fn(u64) -> bool, higher: bool| {
-        bandwidths
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| pred(b))
-            .fold(None::<(usize, u64)>, |acc, (i, &b)| match acc {
-                Some((_, ab)) if (higher && b <= ab) || (!higher && b >= ab) => acc,
-                _ => Some((i, b)),
-            })
-            .map(|(i, _)| i)
-    };
+    let indexed = || bandwidths.iter().copied().enumerate();
     // Highest variant that fits the target and respects the minimum.
-    best(&|b| b <= target && b >= min, true)
-        // Otherwise the lowest one at or above the minimum (all are above target).
-        .or_else(|| best(&|b| b >= min, false))
+    indexed()
+        .filter(|&(_, b)| b <= target && b >= min)
+        .min_by_key(|&(_, b)| Reverse(b))
+        // Otherwise the lowest one at or above the minimum (all of those are above target).
+        .or_else(|| indexed().filter(|&(_, b)| b >= min).min_by_key(|&(_, b)| b))
         // Every variant is below the minimum: the closest one.
-        .or_else(|| best(&|_| true, true))
-        .unwrap_or(0)
+        .or_else(|| indexed().min_by_key(|&(_, b)| Reverse(b)))
+        .map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]
@@ -273,6 +272,13 @@ mod tests {
         };
         assert_eq!(select_variant(&LADDER, Some(100_000), &st), 3);
         assert_eq!(select_variant(&LADDER, None, &st), 3);
+        // Before measurements start-bitrate takes precedence (hlsdemux2 process_manifest).
+        let both = AbrSettings {
+            start_bitrate: 200_000,
+            ..st
+        };
+        assert_eq!(select_variant(&LADDER, None, &both), 1);
+        assert_eq!(select_variant(&LADDER, Some(100_000_000), &both), 3);
     }
 
     #[test]
@@ -326,6 +332,13 @@ mod tests {
     fn ties_and_degenerate_inputs() {
         assert_eq!(select_variant(&[], Some(1), &s()), 0);
         assert_eq!(select_variant(&[5, 5, 5], Some(100), &s()), 0);
+        assert_eq!(select_variant(&[1, 9, 9, 20], Some(12), &s()), 1);
+        assert_eq!(select_variant(&[30, 20, 20], Some(1), &s()), 1);
+        let min = AbrSettings {
+            min_bitrate: 100,
+            ..s()
+        };
+        assert_eq!(select_variant(&[7, 50, 50], Some(1), &min), 1);
         assert_eq!(select_variant(&[0], None, &s()), 0);
         let nan = AbrSettings {
             bandwidth_target_ratio: f64::NAN,

@@ -63,6 +63,9 @@ pub struct Segment {
     pub key: Option<Aes128Key>,
     /// Initialisation section (EXT-X-MAP / DASH init) that must precede this segment's bytes.
     pub init: Option<Resource>,
+    /// Key that encrypts `init` itself: the AES-128 EXT-X-KEY in force where the EXT-X-MAP tag
+    /// appeared (always with an explicit IV, RFC 8216 4.3.2.5). Usually `None`.
+    pub init_key: Option<Aes128Key>,
     /// EXT-X-GAP: no media; never fetched.
     pub gap: bool,
 }

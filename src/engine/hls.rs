@@ -18,7 +18,7 @@ use crate::abr::{self, BandwidthEstimator};
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
 use crate::media::{
-    MasterPlaylist, MediaPlaylist, Rendition, Resource, Segment, StreamType, Variant,
+    Aes128Key, MasterPlaylist, MediaPlaylist, Rendition, Resource, Segment, StreamType, Variant,
 };
 use crate::net::http::{Fetched, HttpClient, HttpError};
 use crate::payload::decrypt::aes128_cbc_decrypt;
@@ -256,6 +256,15 @@ impl HlsEngine {
         }
     }
 
+    /// Start and end of the main stream's segment holding `t`, for snapping seeks.
+    pub fn segment_bounds(&self, t: Duration) -> Option<(Duration, Duration)> {
+        let main = lock(&self.shared.streams).first().cloned()?;
+        let st = lock(&main);
+        let p = st.playlists.get(&st.current)?;
+        let seg = &p.segments[p.segment_index_at(t)?];
+        Some((seg.start, seg.end()))
+    }
+
     /// Restarts every stream's fetch loop at the segment holding `target` (the caller has
     /// flushed the queues). Returns false if the target is outside the seekable range.
     pub fn seek(self: &Arc<Self>, target: Duration) -> bool {
@@ -449,6 +458,14 @@ impl Drop for HlsEngine {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// The playlist grew (or ended) on the same timeline.
+    Continued,
+    /// Its media sequence restarted: a new timeline after the old end.
+    Rebased,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Start {
     LiveEdge,
@@ -536,7 +553,11 @@ impl Fetcher {
                     self.push(OutputItem::Eos).await;
                     return Ok(());
                 }
-                self.wait_for_refresh(&playlist).await?;
+                if self.wait_for_refresh(&playlist).await? == Refresh::Rebased {
+                    let p = self.playlist();
+                    next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
+                    discont = true;
+                }
                 continue;
             };
             let segment = playlist.segments[index].clone();
@@ -560,9 +581,15 @@ impl Fetcher {
             }
             let init = if segment.init.is_some() && (segment.init != last_init || discont) {
                 let r = segment.init.clone().expect("checked");
-                let data = self.shared.fetch(&r, false).await.map_err(http_error)?;
+                let data = self.shared.fetch(&r, false).await.map_err(http_error)?.data;
                 last_init = Some(r);
-                Some(data.data)
+                Some(match &segment.init_key {
+                    Some(key) => {
+                        self.decrypt(&data, key, segment.sequence, &segment.resource.url)
+                            .await?
+                    }
+                    None => data,
+                })
             } else {
                 None
             };
@@ -593,17 +620,8 @@ impl Fetcher {
                 .map_err(http_error)?;
             let data = match &segment.key {
                 Some(key) => {
-                    let k = self.shared.key(&key.uri).await?;
-                    match aes128_cbc_decrypt(&k, &key.iv_for(segment.sequence), &fetched.data) {
-                        Ok(d) => Bytes::from(d),
-                        Err(e) => {
-                            return Err(EngineError {
-                                kind: ErrorKind::Format,
-                                message: format!("Could not decrypt {}: {e}", segment.resource.url),
-                                debug: String::new(),
-                            })
-                        }
-                    }
+                    self.decrypt(&fetched.data, key, segment.sequence, &segment.resource.url)
+                        .await?
                 }
                 None => fetched.data,
             };
@@ -623,6 +641,23 @@ impl Fetcher {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    async fn decrypt(
+        &self,
+        data: &[u8],
+        key: &Aes128Key,
+        sequence: u64,
+        url: &Url,
+    ) -> Result<Bytes, EngineError> {
+        let k = self.shared.key(&key.uri).await?;
+        aes128_cbc_decrypt(&k, &key.iv_for(sequence), data)
+            .map(Bytes::from)
+            .map_err(|e| EngineError {
+                kind: ErrorKind::Format,
+                message: format!("Could not decrypt {url}: {e}"),
+                debug: String::new(),
+            })
     }
 
     /// Picks the variant for the next segment; fetches its playlist if it changed.
@@ -647,10 +682,7 @@ impl Fetcher {
             // A variant we cannot load is skipped for now; the current one keeps playing.
             None => match self.shared.fetch_media_playlist(&uri).await {
                 // Live variants share sequence numbers: anchor the new one on our timeline.
-                Ok(p) if p.is_live() => match m3u8::update(&self.playlist(), p) {
-                    Ok(p) => Arc::new(p),
-                    Err(_) => return false,
-                },
+                Ok(p) if p.is_live() => Arc::new(m3u8::align(&self.playlist(), p)),
                 Ok(p) => Arc::new(p),
                 Err(_) => return false,
             },
@@ -665,40 +697,44 @@ impl Fetcher {
         true
     }
 
-    /// Live: waits for the playlist to grow (refreshing every target duration, half of it
-    /// when a refresh brought nothing new, as RFC 8216 §6.3.4 asks).
-    async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<(), EngineError> {
-        let mut wait = old.target_duration.max(Duration::from_millis(500));
+    /// Live: waits for the playlist to grow, reloading as RFC 8216 §6.3.4 asks.
+    async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
+        let mut wait = old.reload_interval(true).max(Duration::from_millis(250));
         let mut backwards = 0;
         loop {
             tokio::time::sleep(wait).await;
-            let uri = old.url.clone();
-            let fresh = self.shared.fetch_media_playlist(&uri).await?;
-            match m3u8::update(old, fresh) {
-                Ok(updated) => {
-                    let grew = updated.segments.last().map(|s| s.sequence)
-                        != old.segments.last().map(|s| s.sequence)
-                        || updated.end_list != old.end_list;
-                    let updated = Arc::new(updated);
-                    {
-                        let mut st = lock(&self.stream);
-                        let cur = st.current;
-                        st.playlists.insert(cur, updated.clone());
-                        if st.kind == StreamType::Video {
-                            *lock(&self.presentation) = Some(Presentation::of(&updated));
-                        }
-                    }
-                    if grew {
-                        return Ok(());
-                    }
-                    wait = (old.target_duration / 2).max(Duration::from_millis(250));
-                }
+            let fresh = self.shared.fetch_media_playlist(&old.url).await?;
+            let (updated, outcome) = match m3u8::update(old, fresh.clone()) {
+                Ok(updated) => (updated, Refresh::Continued),
+                // Usually a CDN edge serving a stale copy: ask again. If it persists, the
+                // encoder restarted its numbering: continue on a new timeline after the old end.
                 Err(ManifestError::SequenceWentBackwards { .. }) if backwards < 3 => {
-                    // Often a CDN edge serving a stale copy: ask again before giving up.
                     backwards += 1;
+                    continue;
+                }
+                Err(ManifestError::SequenceWentBackwards { .. }) => {
+                    (m3u8::rebase(old, fresh), Refresh::Rebased)
                 }
                 Err(e) => return Err(manifest_error(e, &old.url)),
+            };
+            let grew = updated.segments.last().map(|s| s.sequence)
+                != old.segments.last().map(|s| s.sequence)
+                || updated.end_list != old.end_list;
+            let updated = Arc::new(updated);
+            {
+                let mut st = lock(&self.stream);
+                let cur = st.current;
+                st.playlists.insert(cur, updated.clone());
+                if st.kind == StreamType::Video {
+                    *lock(&self.presentation) = Some(Presentation::of(&updated));
+                }
             }
+            if grew || outcome == Refresh::Rebased {
+                return Ok(outcome);
+            }
+            wait = updated
+                .reload_interval(false)
+                .max(Duration::from_millis(250));
         }
     }
 }

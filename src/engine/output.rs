@@ -34,7 +34,18 @@ impl OutputItem {
             OutputItem::Eos => Duration::ZERO,
         }
     }
+
+    fn size(&self) -> usize {
+        match self {
+            OutputItem::Fragment(f) => f.data.len() + f.init.as_ref().map_or(0, |i| i.len()),
+            OutputItem::Eos => 0,
+        }
+    }
 }
+
+/// Byte cap besides the time cap: a playlist that lies about durations (tiny EXTINFs on big
+/// segments) must not make us buffer without bound.
+const MAX_QUEUED_BYTES: usize = 128 << 20;
 
 /// Why a push did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +54,7 @@ pub struct Stale;
 struct Inner {
     items: VecDeque<OutputItem>,
     queued: Duration,
+    queued_bytes: usize,
     flushing: bool,
     /// Bumped on every flush: pushes from an older generation (a fetcher being aborted) are dropped.
     generation: u64,
@@ -61,6 +73,7 @@ impl OutputQueue {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
                 queued: Duration::ZERO,
+                queued_bytes: 0,
                 flushing: true,
                 generation: 0,
             }),
@@ -89,8 +102,10 @@ impl OutputQueue {
                 if inner.generation != generation {
                     return Err(Stale);
                 }
-                if !inner.flushing && (inner.items.is_empty() || inner.queued < self.max_time) {
+                let room = inner.queued < self.max_time && inner.queued_bytes < MAX_QUEUED_BYTES;
+                if !inner.flushing && (inner.items.is_empty() || room) {
                     inner.queued += item.duration();
+                    inner.queued_bytes += item.size();
                     inner.items.push_back(item);
                     self.available.notify_all();
                     return Ok(());
@@ -109,6 +124,7 @@ impl OutputQueue {
             }
             if let Some(item) = inner.items.pop_front() {
                 inner.queued = inner.queued.saturating_sub(item.duration());
+                inner.queued_bytes = inner.queued_bytes.saturating_sub(item.size());
                 drop(inner);
                 self.space.notify_waiters();
                 return Some(item);
@@ -127,6 +143,7 @@ impl OutputQueue {
         if flushing {
             inner.items.clear();
             inner.queued = Duration::ZERO;
+            inner.queued_bytes = 0;
             inner.generation += 1;
         }
         drop(inner);

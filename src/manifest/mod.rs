@@ -4,7 +4,7 @@ use std::fmt;
 
 pub mod hls;
 
-/// Why a manifest could not be used. Line numbers are 1-based.
+/// Why a manifest could not be used. Line numbers are 1-based, counted from the `#EXTM3U` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestError {
     /// The body is not an M3U8 playlist at all (HTML error page, empty body, ...).

@@ -53,7 +53,12 @@ mod tests {
         let key = [7u8; 16];
         let iv = [9u8; 16];
         let plain = b"0123456789abcdef-and-some-more".to_vec();
-        let cipher = Enc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(&plain);
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let cipher = Enc::new(&key.into(), &iv.into())
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .unwrap()
+            .to_vec();
         assert_eq!(aes128_cbc_decrypt(&key, &iv, &cipher).unwrap(), plain);
         assert_eq!(
             aes128_cbc_decrypt(&key[..8], &iv, &cipher),

@@ -465,7 +465,29 @@ impl HlsSrc {
             gst::ClockTime::from_nseconds(p.seek_range.0.as_nanos() as u64),
             gst::ClockTime::from_nseconds(p.seek_range.1.as_nanos() as u64),
         );
-        let target = segment.start().unwrap_or(range.0).clamp(range.0, range.1);
+        let mut target = segment.start().unwrap_or(range.0).clamp(range.0, range.1);
+        // Key units are segment starts (each begins with a keyframe): snap like hlsdemux.
+        if flags.intersects(
+            gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE | gst::SeekFlags::SNAP_AFTER,
+        ) {
+            let t = Duration::from_nanos(target.nseconds());
+            if let Some((seg_start, seg_end)) = engine.segment_bounds(t) {
+                let after = flags.contains(gst::SeekFlags::SNAP_AFTER);
+                let before = flags.contains(gst::SeekFlags::SNAP_BEFORE);
+                let snapped = if after && before {
+                    if t - seg_start <= seg_end - t {
+                        seg_start
+                    } else {
+                        seg_end
+                    }
+                } else if after && t > seg_start {
+                    seg_end.min(Duration::from_nanos(range.1.nseconds()))
+                } else {
+                    seg_start
+                };
+                target = gst::ClockTime::from_nseconds(snapped.as_nanos() as u64);
+            }
+        }
         if !flags.contains(gst::SeekFlags::FLUSH) {
             gst::warning!(CAT, imp = self, "Only flushing seeks are supported");
             return false;
