@@ -542,6 +542,13 @@ fn assert_landed_on_target_segment(out: &Outcome, target: gst::ClockTime) {
             "frame from before the target segment: {b:?}"
         );
     }
+    if let Some(a) = out.audio.first().and_then(|b| b.stream_time) {
+        assert!(
+            a + seg >= target && a <= target,
+            "first audio at {a}: {}",
+            out.summary()
+        );
+    }
     // And the rest of the stream followed.
     let tail = ((VOD_SECS as u64 * 1_000_000_000 - target.nseconds()) / 1_000_000_000) as usize;
     assert!(
@@ -561,6 +568,10 @@ fn seek_in_vod_lands_on_the_target_segment() {
         assert_landed_on_target_segment(&c, secs(5.0));
         let c = seek_run(p2p_uri(&o.url(FMP4_MASTER)));
         assert_landed_on_target_segment(&c, secs(5.0));
+        // Two source pads (video variant + audio rendition) both seek.
+        let c = seek_run(p2p_uri(&o.url(ALT_MASTER)));
+        assert_landed_on_target_segment(&c, secs(5.0));
+        assert!(c.audio.len() > 200, "{}", c.summary());
     });
 }
 
@@ -693,12 +704,7 @@ fn proxy_property_routes_requests_through_the_proxy() {
 #[test]
 fn variant_selection_follows_bitrate_properties() {
     guard(|| {
-        let variant_requests = |o: &Origin, v: &str| {
-            o.log()
-                .iter()
-                .filter(|r| r.path.starts_with(&format!("/ts/{v}/seg")))
-                .count()
-        };
+        let variant_requests = |o: &Origin, v: &str| variant_segments(o, "ts", v);
         // v0 is 400400 bit/s, v1 950400 bit/s.
         let o = origin();
         Player::playbin(p2p_uri(&o.url(TS_MASTER)))
@@ -718,6 +724,102 @@ fn variant_selection_follows_bitrate_properties() {
             .run()
             .assert_complete();
         assert_eq!(variant_requests(&o, "v1"), 0, "connection-speed ignored");
+    });
+}
+
+/// The decoded frames went from the 320x180 variant to the 640x360 one, and never back.
+fn assert_switched_up(c: &Outcome, what: &str) {
+    let widths: Vec<i32> = c.video.iter().filter_map(|b| b.width).collect();
+    assert_eq!(widths.len(), c.video.len(), "{what}: frames without caps");
+    assert_eq!(widths.first(), Some(&320), "{what}: {}", c.summary());
+    assert_eq!(widths.last(), Some(&640), "{what}: {}", c.summary());
+    let switch = widths.iter().position(|w| *w == 640).unwrap();
+    assert!(
+        widths[switch..].iter().all(|w| *w == 640),
+        "{what}: switched back down"
+    );
+}
+
+fn variant_segments(o: &Origin, dir: &str, v: &str) -> usize {
+    o.log()
+        .iter()
+        .filter(|r| r.path.starts_with(&format!("/{dir}/{v}/seg")))
+        .count()
+}
+
+#[test]
+fn variant_switch_mid_stream_matches_hlsdemux() {
+    guard(|| {
+        // start-bitrate 0 = the first variant (320x180); over loopback the measured
+        // bandwidth then moves it up to 640x360 after the first segment.
+        for (path, dir) in [(TS_MASTER, "ts"), (FMP4_MASTER, "fmp4")] {
+            let o = origin();
+            let reference = Player::playbin(o.url(path)).run();
+            let before = o.log().len();
+            let c = Player::playbin(p2p_uri(&o.url(path))).run();
+            assert_same_output(&reference, &c);
+            // For fMP4 the decoder only gets the new resolution if the new variant's init
+            // segment was pushed first.
+            assert_switched_up(&c, path);
+            let log = &o.log()[before..];
+            let fetched = |v: &str| {
+                log.iter()
+                    .filter(|r| r.path.starts_with(&format!("/{dir}/{v}/seg")))
+                    .count()
+            };
+            assert!(fetched("v0") >= 1 && fetched("v1") >= 1, "{path}");
+        }
+    });
+}
+
+#[test]
+fn bitrate_limits_apply_while_playing() {
+    guard(|| {
+        // The bitrate properties are flagged changeable in PLAYING, so lifting max-bitrate
+        // and raising min-bitrate after 1 s of video must move playback to the high
+        // variant.
+        let o = origin();
+        // Pace the low variant so the change lands mid-stream (unpaced, all 10 s are
+        // fetched before the first frame is decoded).
+        for i in 1..5 {
+            o.set_fault(
+                &format!("ts/v0/seg{i:03}.ts"),
+                Fault::Delay(Duration::from_millis(300)),
+            );
+        }
+        let c = Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .prop("max-bitrate", 500_000u32)
+            .at_video_frame(FPS as usize, |src| {
+                src.set_property("max-bitrate", 0u32);
+                src.set_property("min-bitrate", 900_000u32);
+            })
+            .run();
+        c.assert_complete();
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert!(
+            variant_segments(&o, "ts", "v1") >= 1,
+            "no high-variant segment fetched after min-bitrate=900000 was set in PLAYING"
+        );
+        assert_switched_up(&c, TS_MASTER);
+    });
+}
+
+#[test]
+fn teardown_during_a_stalled_download_is_prompt() {
+    guard(|| {
+        let o = origin();
+        o.set_fault("seq/seg101.ts", Fault::Stall { after: 4096 });
+        // The element would wait 60 s for data; stopping the pipeline must not.
+        let out = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("timeout", 60u32)
+            .timeout(Duration::from_secs(2))
+            .run();
+        assert!(out.timed_out && out.errors.is_empty(), "{}", out.summary());
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "set_state(NULL) took {:?}",
+            out.elapsed - Duration::from_secs(2)
+        );
     });
 }
 
@@ -889,6 +991,17 @@ fn bad_media_sequence_going_backwards() {
         } else {
             assert_clear_error(&out, &o.url(path));
         }
+    });
+}
+
+#[test]
+fn bad_segment_404_errors() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg103.ts";
+        o.set_fault(seg, Fault::StatusAlways { status: 404 });
+        let out = p2p_quick(&o.url(SEQ_MEDIA)).run();
+        assert_clear_error(&out, &o.url(seg));
     });
 }
 

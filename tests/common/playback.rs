@@ -33,6 +33,8 @@ pub struct BufInfo {
     /// PTS mapped through the last SEGMENT event (position in the stream).
     pub stream_time: Option<gst::ClockTime>,
     pub running_time: Option<gst::ClockTime>,
+    /// Video width from the caps in force (a variant switch changes it).
+    pub width: Option<i32>,
 }
 
 #[derive(Default)]
@@ -41,6 +43,7 @@ struct Track {
     bufs: Vec<BufInfo>,
     segments: Vec<gst::FormattedSegment<gst::ClockTime>>,
     flushes: usize,
+    width: Option<i32>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +153,19 @@ impl Outcome {
 }
 
 type Tracks = Arc<Mutex<(Track, Track)>>;
+type Adaptive = Arc<Mutex<(Option<gst::Element>, Vec<String>)>>;
+/// Called once with the adaptive element when the Nth video frame reaches the sink.
+type Hook = Box<dyn FnOnce(&gst::Element) + Send>;
+
+/// What the probes and signal handlers of one run share.
+#[derive(Clone)]
+struct Ctx {
+    tracks: Tracks,
+    arrivals: Arc<Mutex<Vec<Duration>>>,
+    start: Instant,
+    adaptive: Adaptive,
+    hooks: Arc<Mutex<Vec<(usize, Hook)>>>,
+}
 
 pub struct Player {
     mode: Mode,
@@ -158,6 +174,7 @@ pub struct Player {
     props: Vec<(String, glib::SendValue)>,
     seek: Option<gst::ClockTime>,
     connection_speed: Option<u64>,
+    hooks: Vec<(usize, Hook)>,
 }
 
 impl Player {
@@ -170,6 +187,7 @@ impl Player {
             props: Vec::new(),
             seek: None,
             connection_speed: None,
+            hooks: Vec::new(),
         }
     }
 
@@ -202,12 +220,33 @@ impl Player {
         self
     }
 
+    /// Run `f` on the adaptive element (p2phlssrc) when video frame `n` (1-based) reaches
+    /// the sink, e.g. to change a bitrate limit mid-stream.
+    pub fn at_video_frame(
+        mut self,
+        n: usize,
+        f: impl FnOnce(&gst::Element) + Send + 'static,
+    ) -> Self {
+        self.hooks.push((n, Box::new(f)));
+        self
+    }
+
     pub fn run(self) -> Outcome {
         super::init();
         let start = Instant::now();
-        let tracks: Tracks = Arc::default();
-        let arrivals: Arc<Mutex<Vec<Duration>>> = Arc::default();
-        let adaptive: Arc<Mutex<(Option<gst::Element>, Vec<String>)>> = Arc::default();
+        let ctx = Ctx {
+            tracks: Arc::default(),
+            arrivals: Arc::default(),
+            start,
+            adaptive: Arc::default(),
+            hooks: Arc::new(Mutex::new(self.hooks)),
+        };
+        let Ctx {
+            tracks,
+            arrivals,
+            adaptive,
+            ..
+        } = ctx.clone();
         // SendValue is Send but not Sync; the signal closure must be both.
         let props = Arc::new(Mutex::new(self.props));
 
@@ -228,7 +267,7 @@ impl Player {
                 .property("async", true)
                 .build()
                 .unwrap();
-            probe_sink(&sink, video, &tracks, &arrivals, start);
+            probe_sink(&sink, video, &ctx);
             sink
         };
 
@@ -258,11 +297,10 @@ impl Player {
                     .unwrap();
                 pipeline.add(&udb).unwrap();
                 let pl = pipeline.downgrade();
-                let tracks = tracks.clone();
-                let arrivals = arrivals.clone();
+                let ctx = ctx.clone();
                 udb.connect_pad_added(move |_, pad| {
                     if let Some(pl) = pl.upgrade() {
-                        link_decoded_pad(&pl, pad, &tracks, &arrivals, start);
+                        link_decoded_pad(&pl, pad, &ctx);
                     }
                 });
             }
@@ -273,18 +311,16 @@ impl Player {
                     .expect("p2phlssrc element (is the plugin registered?)");
                 pipeline.add(&src).unwrap();
                 let pl = pipeline.downgrade();
-                let tracks = tracks.clone();
-                let arrivals = arrivals.clone();
+                let ctx = ctx.clone();
                 src.connect_pad_added(move |_, pad| {
                     let Some(pl) = pl.upgrade() else { return };
                     let db = gst::ElementFactory::make("decodebin").build().unwrap();
                     pl.add(&db).unwrap();
                     let pl2 = pl.downgrade();
-                    let tracks = tracks.clone();
-                    let arrivals = arrivals.clone();
+                    let ctx = ctx.clone();
                     db.connect_pad_added(move |_, dpad| {
                         if let Some(pl) = pl2.upgrade() {
-                            link_decoded_pad(&pl, dpad, &tracks, &arrivals, start);
+                            link_decoded_pad(&pl, dpad, &ctx);
                         }
                     });
                     db.sync_state_with_parent().unwrap();
@@ -419,7 +455,7 @@ pub fn stat(stats: &gst::Structure, field: &str) -> u64 {
 
 fn watch_adaptive(
     elem: &gst::Element,
-    adaptive: &Arc<Mutex<(Option<gst::Element>, Vec<String>)>>,
+    adaptive: &Adaptive,
     props: &Arc<Mutex<Vec<(String, glib::SendValue)>>>,
 ) {
     let Some(factory) = elem.factory() else {
@@ -452,13 +488,7 @@ fn watch_adaptive(
 }
 
 /// Link a decoded pad to a new fakesink that records it as video or audio.
-fn link_decoded_pad(
-    pipeline: &gst::Pipeline,
-    pad: &gst::Pad,
-    tracks: &Tracks,
-    arrivals: &Arc<Mutex<Vec<Duration>>>,
-    start: Instant,
-) {
+fn link_decoded_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, ctx: &Ctx) {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let media = caps
         .structure(0)
@@ -472,29 +502,22 @@ fn link_decoded_pad(
         .property("sync", false)
         .build()
         .unwrap();
-    probe_sink(&sink, video, tracks, arrivals, start);
+    probe_sink(&sink, video, ctx);
     pipeline.add(&sink).unwrap();
     sink.sync_state_with_parent().unwrap();
     pad.link(&sink.static_pad("sink").unwrap())
         .expect("link decoded pad to fakesink");
 }
 
-fn probe_sink(
-    sink: &gst::Element,
-    video: bool,
-    tracks: &Tracks,
-    arrivals: &Arc<Mutex<Vec<Duration>>>,
-    start: Instant,
-) {
-    let tracks = tracks.clone();
-    let arrivals = arrivals.clone();
+fn probe_sink(sink: &gst::Element, video: bool, ctx: &Ctx) {
+    let ctx = ctx.clone();
     sink.static_pad("sink").unwrap().add_probe(
         // Flush events are not part of EVENT_DOWNSTREAM; ask for them explicitly.
         gst::PadProbeType::BUFFER
             | gst::PadProbeType::EVENT_DOWNSTREAM
             | gst::PadProbeType::EVENT_FLUSH,
         move |_, info| {
-            let mut guard = tracks.lock().unwrap();
+            let mut guard = ctx.tracks.lock().unwrap();
             let t = if video { &mut guard.0 } else { &mut guard.1 };
             match &info.data {
                 Some(gst::PadProbeData::Buffer(b)) => {
@@ -505,12 +528,22 @@ fn probe_sink(
                         duration: b.duration(),
                         stream_time: pts.and_then(|p| seg.and_then(|s| s.to_stream_time(p))),
                         running_time: pts.and_then(|p| seg.and_then(|s| s.to_running_time(p))),
+                        width: t.width,
                     });
                     if video {
-                        arrivals.lock().unwrap().push(start.elapsed());
+                        ctx.arrivals.lock().unwrap().push(ctx.start.elapsed());
+                        let n = t.bufs.len();
+                        drop(guard);
+                        run_hooks(&ctx, n);
                     }
                 }
                 Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                    gst::EventView::Caps(c) => {
+                        t.width = c
+                            .caps()
+                            .structure(0)
+                            .and_then(|s| s.get::<i32>("width").ok());
+                    }
                     gst::EventView::Segment(s) => {
                         if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
                             t.segments.push(seg.clone());
@@ -523,7 +556,7 @@ fn probe_sink(
                         t.segments.clear();
                         t.flushes += 1;
                         if video {
-                            arrivals.lock().unwrap().clear();
+                            ctx.arrivals.lock().unwrap().clear();
                         }
                     }
                     _ => {}
@@ -533,6 +566,24 @@ fn probe_sink(
             gst::PadProbeReturn::Ok
         },
     );
+}
+
+fn run_hooks(ctx: &Ctx, frame: usize) {
+    let due: Vec<Hook> = {
+        let mut hooks = ctx.hooks.lock().unwrap();
+        let (due, keep): (Vec<_>, Vec<_>) = hooks.drain(..).partition(|(n, _)| *n <= frame);
+        *hooks = keep;
+        due.into_iter().map(|(_, h)| h).collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    let elem = ctx.adaptive.lock().unwrap().0.clone();
+    if let Some(elem) = elem {
+        for h in due {
+            h(&elem);
+        }
+    }
 }
 
 /// Largest audio PTS difference accepted between hlsdemux and p2phlssrc: one 90 kHz MPEG
