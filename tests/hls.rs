@@ -486,6 +486,7 @@ fn live_sliding_window_plays_across_refreshes_until_endlist() {
         let r = Player::playbin(p2p_uri(&o.url(LIVE_MEDIA)))
             .timeout(Duration::from_secs(30))
             .run();
+        eprintln!("{}", r.summary());
         r.assert_complete();
         // ENDLIST appears 7 s after the first request (7 more 1-s segments); EOS before
         // that would mean the element stopped at the first window.
@@ -824,6 +825,47 @@ fn teardown_during_a_stalled_download_is_prompt() {
 }
 
 #[test]
+fn max_buffering_time_bounds_read_ahead() {
+    guard(|| {
+        init();
+        // A paused sink takes one buffer and blocks; with max-buffering-time 1 s the
+        // element must not download the whole 10-s stream behind it.
+        let paused_fetches = |max_buffering: Option<u64>| {
+            let o = origin();
+            let pipeline = gst::Pipeline::new();
+            let src = gst::ElementFactory::make("p2phlssrc")
+                .property("location", o.url(SEQ_MEDIA))
+                .build()
+                .unwrap();
+            if let Some(ns) = max_buffering {
+                src.set_property("max-buffering-time", ns);
+            }
+            let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+            pipeline.add_many([&src, &sink]).unwrap();
+            let sink_pad = sink.static_pad("sink").unwrap();
+            src.connect_pad_added(move |_, pad| {
+                pad.link(&sink_pad).unwrap();
+            });
+            pipeline.set_state(gst::State::Paused).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            let n = (0..5)
+                .map(|i| o.requests(&format!("seq/seg{:03}.ts", SEQ_FIRST + i)))
+                .sum::<usize>();
+            pipeline.set_state(gst::State::Null).unwrap();
+            n
+        };
+        let capped = paused_fetches(Some(1_000_000_000));
+        assert!(
+            (1..=3).contains(&capped),
+            "{capped} of 5 segments fetched behind a paused sink with max-buffering-time=1s"
+        );
+        let default = paused_fetches(None);
+        eprintln!("segments fetched behind a paused sink: capped {capped}, default {default}");
+        assert!(default >= capped, "default {default}, capped {capped}");
+    });
+}
+
+#[test]
 fn element_properties() {
     init();
     let e = gst::ElementFactory::make("p2phlssrc").build().unwrap();
@@ -874,6 +916,13 @@ fn element_properties() {
     assert_eq!(
         e.property::<String>("location"),
         "http://127.0.0.1:1/a.m3u8"
+    );
+    let uri = "p2phls+https://127.0.0.1:1/a.m3u8";
+    let e = gst::Element::make_from_uri(gst::URIType::Src, uri, None).unwrap();
+    assert_eq!(e.factory().unwrap().name(), "p2phlssrc");
+    assert_eq!(
+        e.property::<String>("location"),
+        "https://127.0.0.1:1/a.m3u8"
     );
 }
 
