@@ -577,6 +577,18 @@ fn seek_in_vod_lands_on_the_target_segment() {
 }
 
 #[test]
+fn second_seek_backwards_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        let run = |uri: String| Player::playbin(uri).seek(secs(7.0)).seek(secs(3.0)).run();
+        let reference = run(o.url(TS_MASTER));
+        let c = run(p2p_uri(&o.url(TS_MASTER)));
+        assert_landed_on_target_segment(&c, secs(3.0));
+        assert_same_output(&reference, &c);
+    });
+}
+
+#[test]
 fn key_unit_seek_snaps_to_the_segment_start_like_hlsdemux() {
     guard(|| {
         let o = origin();
@@ -802,6 +814,117 @@ fn bitrate_limits_apply_while_playing() {
             "no high-variant segment fetched after min-bitrate=900000 was set in PLAYING"
         );
         assert_switched_up(&c, TS_MASTER);
+    });
+}
+
+#[test]
+fn element_plays_again_after_stop() {
+    guard(|| {
+        init();
+        let f = fixtures();
+        let o = origin();
+        // Our own pad-added handler relinks every new pad (gst-launch's delayed linking is
+        // one-shot, so a restarted source's new pad would stay unlinked there).
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("p2phlssrc")
+            .property("location", o.url(SEQ_MEDIA))
+            .build()
+            .unwrap();
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+            .unwrap();
+        pipeline.add_many([&src, &sink]).unwrap();
+        let sink_pad = sink.static_pad("sink").unwrap();
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        {
+            let bytes = bytes.clone();
+            sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                    bytes.fetch_add(b.size(), std::sync::atomic::Ordering::SeqCst);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        src.connect_pad_added(move |_, pad| {
+            pad.link(&sink_pad).unwrap();
+        });
+        let bus = pipeline.bus().unwrap();
+        let expected = concat_segments(f, "seq", SEQ_MEDIA).len();
+        // Same element instance, played to the end twice, back through NULL.
+        for round in 0..2 {
+            bytes.store(0, std::sync::atomic::Ordering::SeqCst);
+            pipeline.set_state(gst::State::Playing).unwrap();
+            let msg = bus
+                .timed_pop_filtered(
+                    gst::ClockTime::from_seconds(20),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                )
+                .unwrap_or_else(|| panic!("round {round}: no EOS/ERROR within 20 s"));
+            pipeline.set_state(gst::State::Null).unwrap();
+            assert_eq!(msg.type_(), gst::MessageType::Eos, "round {round}: {msg:?}");
+            assert_eq!(
+                bytes.load(std::sync::atomic::Ordering::SeqCst),
+                expected,
+                "round {round}"
+            );
+        }
+        assert_eq!(o.requests("seq/seg104.ts"), 2);
+    });
+}
+
+#[test]
+fn missing_location_is_a_clear_error() {
+    guard(|| {
+        init();
+        let pipeline = gst::parse::launch("p2phlssrc ! fakesink").unwrap();
+        let res = pipeline.set_state(gst::State::Playing);
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error]);
+        pipeline.set_state(gst::State::Null).unwrap();
+        let msg = msg.unwrap_or_else(|| panic!("no ERROR without location (state change {res:?})"));
+        let gst::MessageView::Error(e) = msg.view() else {
+            unreachable!()
+        };
+        assert!(
+            e.error().is::<gst::ResourceError>() || e.error().is::<gst::CoreError>(),
+            "{e:?}"
+        );
+    });
+}
+
+#[test]
+fn live_playlist_refresh_errors_are_retried() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        let spec = f.live_spec();
+        let state = std::sync::Mutex::new((0usize, None::<std::time::Instant>));
+        // The 3rd and 4th playlist requests (refreshes) fail with 503.
+        o.route(LIVE_MEDIA, move |_| {
+            let mut st = state.lock().unwrap();
+            st.0 += 1;
+            let t0 = *st.1.get_or_insert_with(std::time::Instant::now);
+            if st.0 == 3 || st.0 == 4 {
+                Response::new(503, "text/plain", "busy\n")
+            } else {
+                Response::playlist(spec.render(t0.elapsed()))
+            }
+        });
+        let r = Player::playbin(p2p_uri(&o.url(LIVE_MEDIA)))
+            .prop("retries", 3i32)
+            .timeout(Duration::from_secs(30))
+            .run();
+        r.assert_complete();
+        assert!(o.requests(LIVE_MEDIA) >= 6, "{}", o.requests(LIVE_MEDIA));
+        assert_eq!(
+            o.requests(&format!("live/seg{:03}.ts", LIVE_SEGMENTS - 1)),
+            1,
+            "played to the end: {}",
+            r.summary()
+        );
     });
 }
 

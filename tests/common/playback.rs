@@ -172,7 +172,7 @@ pub struct Player {
     uri: String,
     timeout: Duration,
     props: Vec<(String, glib::SendValue)>,
-    seek: Option<gst::ClockTime>,
+    seeks: Vec<gst::ClockTime>,
     connection_speed: Option<u64>,
     hooks: Vec<(usize, Hook)>,
 }
@@ -185,7 +185,7 @@ impl Player {
             uri: uri.into(),
             timeout: Duration::from_secs(40),
             props: Vec::new(),
-            seek: None,
+            seeks: Vec::new(),
             connection_speed: None,
             hooks: Vec::new(),
         }
@@ -208,9 +208,10 @@ impl Player {
     }
 
     /// Preroll, then a flushing key-unit TIME seek to `t`, then play to the end; only what
-    /// arrives after the seek's flush is recorded.
+    /// arrives after the (last) seek's flush is recorded. Called again, the seeks run one
+    /// after the other, each once the previous one has prerolled.
     pub fn seek(mut self, t: gst::ClockTime) -> Self {
-        self.seek = Some(t);
+        self.seeks.push(t);
         self
     }
 
@@ -336,9 +337,11 @@ impl Player {
         let mut warnings = Vec::new();
         let mut eos = false;
         let mut timed_out = false;
-        // Seek state: 0 = waiting for preroll, 1 = seek sent, 2 = playing.
-        let mut seek_phase = 0;
-        if self.seek.is_some() {
+        let mut playing = false;
+        // Seeks still to send; each ASYNC_DONE (preroll) sends the next, then PLAYING.
+        let mut seeks = self.seeks.clone().into_iter();
+        let seeking = !self.seeks.is_empty();
+        if seeking {
             let _ = pipeline.set_state(gst::State::Paused);
         } else {
             let _ = pipeline.set_state(gst::State::Playing);
@@ -367,16 +370,19 @@ impl Player {
                 MessageView::Warning(w) => {
                     warnings.push(BusError::from(&w.error(), w.debug(), msg.src()));
                 }
-                MessageView::AsyncDone(_) if msg.src() == Some(pipeline.upcast_ref()) => {
-                    if let Some(t) = self.seek {
-                        if seek_phase == 0 {
+                // Each preroll (ASYNC_DONE) sends the next seek, then goes to PLAYING.
+                MessageView::AsyncDone(_)
+                    if seeking && !playing && msg.src() == Some(pipeline.upcast_ref()) =>
+                {
+                    match seeks.next() {
+                        Some(t) => {
                             pipeline
                                 .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, t)
                                 .expect("seek");
-                            seek_phase = 1;
-                        } else if seek_phase == 1 {
+                        }
+                        None => {
                             let _ = pipeline.set_state(gst::State::Playing);
-                            seek_phase = 2;
+                            playing = true;
                         }
                     }
                 }
