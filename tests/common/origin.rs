@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -165,6 +165,7 @@ struct Inner {
 struct State {
     root: Option<PathBuf>,
     shutdown: AtomicBool,
+    connections: AtomicUsize,
     inner: Mutex<Inner>,
     conns: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -193,6 +194,7 @@ impl Origin {
         let state = Arc::new(State {
             root,
             shutdown: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
             inner: Mutex::new(Inner::default()),
             conns: Mutex::new(Vec::new()),
         });
@@ -205,6 +207,7 @@ impl Origin {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    st.connections.fetch_add(1, Ordering::SeqCst);
                     let st2 = st.clone();
                     let h = thread::Builder::new()
                         .name("origin-conn".into())
@@ -291,6 +294,11 @@ impl Origin {
     pub fn bytes(&self, path: &str) -> u64 {
         let inner = self.state.inner.lock().unwrap();
         inner.stats.get(&norm(path)).map_or(0, |s| s.bytes)
+    }
+
+    /// TCP connections accepted so far (keep-alive reuse shows as fewer than requests).
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn total_requests(&self) -> usize {
