@@ -780,6 +780,24 @@ fn http_connections_are_reused() {
 }
 
 #[test]
+fn duration_and_seeking_queries_match_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        for path in [TS_MASTER, FMP4_MASTER, DISC_MEDIA] {
+            let reference = Player::playbin(o.url(path)).run();
+            let c = Player::playbin(p2p_uri(&o.url(path))).run();
+            c.assert_complete();
+            assert!(
+                reference.duration.is_some(),
+                "{path}: hlsdemux gave no duration"
+            );
+            assert_eq!(reference.duration, c.duration, "{path}: duration");
+            assert_eq!(reference.seekable, c.seekable, "{path}: seekable");
+        }
+    });
+}
+
+#[test]
 fn http_settings_reach_the_origin() {
     guard(|| {
         let o = origin();
@@ -1284,6 +1302,63 @@ fn bad_segment_404_errors() {
         o.set_fault(seg, Fault::StatusAlways { status: 404 });
         let out = p2p_quick(&o.url(SEQ_MEDIA)).run();
         assert_clear_error(&out, &o.url(seg));
+    });
+}
+
+#[test]
+fn bad_variant_playlist_404_falls_back_or_errors() {
+    guard(|| {
+        let o = origin();
+        o.set_fault("ts/v0/index.m3u8", Fault::StatusAlways { status: 404 });
+        let out = p2p_quick(&o.url(TS_MASTER)).run();
+        eprintln!("{}", out.summary());
+        if out.errors.is_empty() {
+            // Fell back to the other variant.
+            out.assert_complete();
+            assert_eq!(out.video.len(), VOD_FRAMES);
+        } else {
+            assert_clear_error(&out, &o.url("ts/v0/index.m3u8"));
+        }
+    });
+}
+
+#[test]
+fn bad_redirect_loop_errors() {
+    guard(|| {
+        let o = origin();
+        o.route("loop.m3u8", |_| {
+            let mut r = Response::new(302, "text/plain", "again\n");
+            r.headers.push(("Location".into(), "/loop.m3u8".into()));
+            r
+        });
+        let out = p2p_quick(&o.url("loop.m3u8")).run();
+        assert_clear_error(&out, &o.url("loop.m3u8"));
+    });
+}
+
+#[test]
+fn bad_key_content_errors() {
+    guard(|| {
+        // A 15-byte key, then a 16-byte key that is simply wrong (padding check fails).
+        for (body, what) in [(vec![7u8; 15], "short key"), (vec![7u8; 16], "wrong key")] {
+            let o = origin();
+            o.set_fault(
+                AES_KEY,
+                Fault::Replace {
+                    status: 200,
+                    content_type: "application/octet-stream".into(),
+                    body,
+                },
+            );
+            let out = p2p_quick(&o.url(AES_IV_MEDIA)).run();
+            eprintln!("{what}: {}", out.summary());
+            let e = out.first_error();
+            // The key's URL or the first segment's: either tells the user where to look.
+            let key = o.url(AES_KEY);
+            let seg = o.url("aes/iv/seg000.ts");
+            let url = if e.message.contains(&key) { key } else { seg };
+            assert_clear_error(&out, &url);
+        }
     });
 }
 

@@ -99,6 +99,9 @@ pub struct Outcome {
     /// p2phlssrc's `stats` and `current-bandwidth` at EOS/ERROR, before teardown.
     pub stats: Option<gst::Structure>,
     pub current_bandwidth: Option<u64>,
+    /// Duration and seekability answered by the pipeline at the first preroll.
+    pub duration: Option<gst::ClockTime>,
+    pub seekable: Option<bool>,
 }
 
 impl Outcome {
@@ -338,6 +341,8 @@ impl Player {
         let mut eos = false;
         let mut timed_out = false;
         let mut playing = false;
+        let mut prerolled = false;
+        let (mut duration, mut seekable) = (None, None);
         // Seeks still to send; each ASYNC_DONE (preroll) sends the next, then PLAYING.
         let mut seeks = self.seeks.clone().into_iter();
         let seeking = !self.seeks.is_empty();
@@ -369,6 +374,23 @@ impl Player {
                 }
                 MessageView::Warning(w) => {
                     warnings.push(BusError::from(&w.error(), w.debug(), msg.src()));
+                }
+                MessageView::AsyncDone(_)
+                    if !prerolled && msg.src() == Some(pipeline.upcast_ref()) =>
+                {
+                    prerolled = true;
+                    duration = pipeline.query_duration::<gst::ClockTime>();
+                    let mut q = gst::query::Seeking::new(gst::Format::Time);
+                    if pipeline.query(&mut q) {
+                        seekable = Some(q.result().0);
+                    }
+                    if seeking {
+                        if let Some(t) = seeks.next() {
+                            pipeline
+                                .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, t)
+                                .expect("seek");
+                        }
+                    }
                 }
                 // Each preroll (ASYNC_DONE) sends the next seek, then goes to PLAYING.
                 MessageView::AsyncDone(_)
@@ -431,6 +453,8 @@ impl Player {
             video_arrivals,
             stats,
             current_bandwidth,
+            duration,
+            seekable,
         }
     }
 }
