@@ -11,6 +11,7 @@ pub mod engine;
 pub mod manifest;
 pub mod media;
 pub mod net;
+pub mod p2p;
 pub mod payload;
 
 gst::plugin_define!(
