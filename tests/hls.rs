@@ -547,47 +547,63 @@ fn alternate_audio_rendition_matches_hlsdemux() {
     });
 }
 
+/// Play a sliding-window live playlist through p2phlssrc and check it followed the window.
+fn check_live(media: &str, spec: LiveSpec) {
+    let o = origin();
+    o.live(media, spec.clone());
+    let r = Player::playbin(p2p_uri(&o.url(media)))
+        .timeout(Duration::from_secs(30))
+        .run();
+    eprintln!("{}", r.summary());
+    r.assert_complete();
+    // ENDLIST appears 7 s after the first request (7 more 1-s segments); EOS before
+    // that would mean the element stopped at the first window.
+    let published = (LIVE_SEGMENTS - LIVE_WINDOW) as f64;
+    assert!(
+        r.elapsed.as_secs_f64() >= published - 0.5,
+        "{media}: EOS too early: {}",
+        r.summary()
+    );
+    assert!(
+        o.requests(media) >= 4,
+        "{media}: playlist refreshes: {}",
+        o.requests(media)
+    );
+    // Frames kept coming while the window slid: at least every later-published segment.
+    assert!(
+        r.video.len() >= (LIVE_SEGMENTS - LIVE_WINDOW) * FPS as usize,
+        "{media}: {}",
+        r.summary()
+    );
+    let first = *r.video_arrivals.first().unwrap();
+    let last = *r.video_arrivals.last().unwrap();
+    assert!(
+        (last - first).as_secs_f64() >= published - 2.0,
+        "{media}: frames arrived in a burst ({first:?}..{last:?}), not across refreshes"
+    );
+    let dir = media.split('/').next().unwrap();
+    let (last_uri, _) = spec.segments.last().unwrap();
+    assert_eq!(
+        o.requests(&format!("{dir}/{last_uri}")),
+        1,
+        "{media}: last segment fetched once"
+    );
+}
+
 #[test]
 fn live_sliding_window_plays_across_refreshes_until_endlist() {
     guard(|| {
         let f = fixtures();
-        let o = origin();
-        o.live(LIVE_MEDIA, f.live_spec());
-        let r = Player::playbin(p2p_uri(&o.url(LIVE_MEDIA)))
-            .timeout(Duration::from_secs(30))
-            .run();
-        eprintln!("{}", r.summary());
-        r.assert_complete();
-        // ENDLIST appears 7 s after the first request (7 more 1-s segments); EOS before
-        // that would mean the element stopped at the first window.
-        let published = (LIVE_SEGMENTS - LIVE_WINDOW) as f64;
-        assert!(
-            r.elapsed.as_secs_f64() >= published - 0.5,
-            "EOS too early: {}",
-            r.summary()
-        );
-        assert!(
-            o.requests(LIVE_MEDIA) >= 4,
-            "playlist refreshes: {}",
-            o.requests(LIVE_MEDIA)
-        );
-        // Frames kept coming while the window slid: at least every later-published segment.
-        assert!(
-            r.video.len() >= (LIVE_SEGMENTS - LIVE_WINDOW) * FPS as usize,
-            "{}",
-            r.summary()
-        );
-        let first = *r.video_arrivals.first().unwrap();
-        let last = *r.video_arrivals.last().unwrap();
-        assert!(
-            (last - first).as_secs_f64() >= published - 2.0,
-            "frames arrived in a burst ({first:?}..{last:?}), not across refreshes"
-        );
-        assert_eq!(
-            o.requests(&format!("live/seg{:03}.ts", LIVE_SEGMENTS - 1)),
-            1,
-            "last segment fetched once"
-        );
+        // TS and fMP4 side by side: the wall time is the live stream's, not twice it.
+        std::thread::scope(|s| {
+            let ts = s.spawn(|| check_live(LIVE_MEDIA, f.live_spec()));
+            let fmp4 = s.spawn(|| check_live(LIVE_FMP4_MEDIA, f.live_spec_fmp4()));
+            for h in [ts, fmp4] {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
     });
 }
 
@@ -1442,6 +1458,52 @@ fn truncated_body_is_retried_and_playback_matches() {
             .run();
         assert_same_output(&reference, &c);
         assert!(o.requests(seg) >= 3, "1 reference + truncated + retry");
+    });
+}
+
+#[test]
+fn timeout_is_idle_time_not_total_time() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        // ~2.5 s to deliver one segment, but bytes arrive every 100 ms: with timeout=1 this
+        // must not count as a stall.
+        let seg = "seq/seg102.ts";
+        let rate = f.read(seg).len() * 2 / 5;
+        o.set_fault(
+            seg,
+            Fault::Throttle {
+                bytes_per_sec: rate,
+            },
+        );
+        let c = p2p_quick(&o.url(SEQ_MEDIA)).prop("timeout", 1u32).run();
+        c.assert_complete();
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert_eq!(o.requests(seg), 1, "a slow but live download was abandoned");
+    });
+}
+
+#[test]
+fn slow_response_headers_time_out_and_are_retried() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg102.ts";
+        // First attempt: no answer for 4 s (> timeout=1); second attempt: immediate.
+        o.set_fault(
+            seg,
+            Fault::Times {
+                fault: Box::new(Fault::Delay(Duration::from_secs(4))),
+                times: 1,
+            },
+        );
+        let c = p2p_quick(&o.url(SEQ_MEDIA))
+            .prop("timeout", 1u32)
+            .prop("retries", 2i32)
+            .run();
+        c.assert_complete();
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert_eq!(o.requests(seg), 2);
+        assert!(c.elapsed < Duration::from_secs(4), "{}", c.summary());
     });
 }
 

@@ -53,6 +53,8 @@ pub const AES_KEY2: &str = "aes/key2.bin";
 pub const ALT_MASTER: &str = "alt/master.m3u8";
 /// Segments for the live fixture (1-s segments), served as a sliding window by the origin.
 pub const LIVE_MEDIA: &str = "live/index.m3u8";
+/// The same as fMP4 (EXT-X-MAP), served at `livefmp4/index.m3u8`.
+pub const LIVE_FMP4_MEDIA: &str = "livefmp4/index.m3u8";
 pub const LIVE_SEGMENTS: usize = 10;
 pub const LIVE_WINDOW: usize = 3;
 
@@ -83,8 +85,21 @@ impl Fixtures {
             segments,
             window: LIVE_WINDOW,
             target_duration: 1,
+            version: 3,
             endlist: true,
             extra_header: String::new(),
+        }
+    }
+
+    /// [`Self::live_spec`] for the fMP4 copy (EXT-X-MAP in every refresh).
+    pub fn live_spec_fmp4(&self) -> LiveSpec {
+        LiveSpec {
+            segments: (0..LIVE_SEGMENTS)
+                .map(|i| (format!("seg{i:03}.m4s"), 1.0))
+                .collect(),
+            version: 7,
+            extra_header: "#EXT-X-MAP:URI=\"init.mp4\"\n".into(),
+            ..self.live_spec()
         }
     }
 
@@ -487,6 +502,25 @@ fn live(root: &Path) {
             hls(1),
         ],
         &["-hls_segment_filename", "seg%03d.ts", "vod.m3u8"],
+    );
+    run(
+        &root.join("livefmp4"),
+        &[
+            video_in(secs, "testsrc2"),
+            audio_in(secs, 440),
+            x264(1),
+            aac(),
+            hls(1),
+        ],
+        &[
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-hls_segment_filename",
+            "seg%03d.m4s",
+            "vod.m3u8",
+        ],
     );
 }
 

@@ -46,6 +46,8 @@ pub enum Fault {
     Sequence(Vec<Vec<u8>>),
     /// Wait this long before answering.
     Delay(Duration),
+    /// Send the body at about this many bytes per second (in 10 slices a second).
+    Throttle { bytes_per_sec: usize },
     /// Apply `fault` to the next `times` requests only, then serve normally.
     Times { fault: Box<Fault>, times: usize },
 }
@@ -111,6 +113,8 @@ pub struct LiveSpec {
     /// Segments listed at once.
     pub window: usize,
     pub target_duration: u32,
+    /// EXT-X-VERSION (7 for EXT-X-MAP).
+    pub version: u32,
     /// Append EXT-X-ENDLIST once every segment has been published.
     pub endlist: bool,
     /// Lines inserted after the header (e.g. EXT-X-MAP), verbatim.
@@ -133,8 +137,8 @@ impl LiveSpec {
         }
         let first = avail.saturating_sub(self.window);
         let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{}\n{}",
-            self.target_duration, first, self.extra_header
+            "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{}\n{}",
+            self.version, self.target_duration, first, self.extra_header
         );
         for (uri, dur) in &self.segments[first..avail] {
             s.push_str(&format!("#EXTINF:{dur:.6},\n{uri}\n"));
@@ -482,6 +486,7 @@ fn parse_range(v: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
 
 enum Plan {
     Normal,
+    Throttle(usize),
     Stall(usize),
     Truncate(usize),
 }
@@ -613,6 +618,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
             }
             Some(Fault::Stall { after }) => plan = Plan::Stall(after),
             Some(Fault::Truncate { after }) => plan = Plan::Truncate(after),
+            Some(Fault::Throttle { bytes_per_sec }) => plan = Plan::Throttle(bytes_per_sec),
             Some(Fault::Shorten { len }) => shorten = Some(len),
             Some(Fault::Delay(d)) => {
                 let until = Instant::now() + d;
@@ -697,7 +703,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         for (n, v) in &extra {
             resp.push_str(&format!("{n}: {v}\r\n"));
         }
-        let close = !keep_alive || !matches!(plan, Plan::Normal);
+        let close = !keep_alive || matches!(plan, Plan::Stall(_) | Plan::Truncate(_));
         resp.push_str(if close {
             "Connection: close\r\n\r\n"
         } else {
@@ -710,17 +716,27 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
             }
             continue;
         }
-        let send_len = match plan {
-            Plan::Normal => body.len(),
-            Plan::Stall(n) | Plan::Truncate(n) => n.min(body.len()),
+        let (send_len, chunk_len) = match plan {
+            Plan::Normal => (body.len(), CHUNK),
+            Plan::Throttle(rate) => (body.len(), (rate / 10).max(1)),
+            Plan::Stall(n) | Plan::Truncate(n) => (n.min(body.len()), CHUNK),
         };
-        for chunk in body[..send_len].chunks(CHUNK) {
+        for chunk in body[..send_len].chunks(chunk_len) {
+            if matches!(plan, Plan::Throttle(_)) {
+                let until = Instant::now() + Duration::from_millis(100);
+                while Instant::now() < until {
+                    if st.shutdown.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
             write_all(st, &mut s, chunk)?;
             let mut inner = st.inner.lock().unwrap();
             inner.stats.entry(path.clone()).or_default().bytes += chunk.len() as u64;
         }
         match plan {
-            Plan::Normal => {}
+            Plan::Normal | Plan::Throttle(_) => {}
             Plan::Stall(_) => {
                 let _ = s.flush();
                 hang_until_shutdown(st);
