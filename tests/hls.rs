@@ -298,17 +298,6 @@ fn hlsdemux_plays_every_fixture() {
 }
 
 #[test]
-fn hlsdemux_resolves_relative_uris_against_the_redirect_target() {
-    guard(|| {
-        let o = origin();
-        let r = Player::playbin(o.url("redir/ts/master.m3u8")).run();
-        r.assert_complete();
-        assert_eq!(r.video.len(), VOD_FRAMES);
-        assert!(o.requests("ts/master.m3u8") == 1);
-    });
-}
-
-#[test]
 fn hlsdemux_live_sliding_window() {
     guard(|| {
         let f = fixtures();
@@ -1503,6 +1492,7 @@ fn slow_response_headers_time_out_and_are_retried() {
         c.assert_complete();
         assert_eq!(c.video.len(), VOD_FRAMES);
         assert_eq!(o.requests(seg), 2);
+        eprintln!("{}", c.summary());
         assert!(c.elapsed < Duration::from_secs(4), "{}", c.summary());
     });
 }
