@@ -462,6 +462,31 @@ fn fmp4_single_file_with_map_byterange_matches_hlsdemux() {
 }
 
 #[test]
+fn raw_pads_carry_container_caps_and_time_segments() {
+    guard(|| {
+        let o = origin();
+        // What hlsdemux exposes to its demuxers: container caps, a TIME segment, and a
+        // DISCONT first buffer.
+        for (path, pads, media) in [
+            (SEQ_MEDIA, 1, "video/mpegts"),
+            (FMP4_BYTES_MEDIA, 1, "video/quicktime"),
+            (ALT_MASTER, 2, "video/mpegts"),
+        ] {
+            let raw = capture_raw(&o.url(path), &[], Duration::from_secs(20));
+            assert!(raw.eos && raw.errors.is_empty(), "{path}: {:?}", raw.errors);
+            assert_eq!(raw.pads.len(), pads, "{path}");
+            for pad in &raw.pads {
+                let caps = pad.caps.as_ref().expect("caps before data");
+                assert_eq!(caps.structure(0).unwrap().name(), media, "{path}: {caps}");
+                let seg = pad.segment.as_ref().expect("segment before data");
+                assert_eq!(seg.format(), gst::Format::Time, "{path}");
+                assert!(pad.discont >= 1, "{path}: first buffer not DISCONT");
+            }
+        }
+    });
+}
+
+#[test]
 fn discontinuity_matches_hlsdemux() {
     guard(|| {
         let o = origin();
