@@ -241,23 +241,25 @@ fn origin_injects_faults() {
 
 #[test]
 fn origin_live_window_slides_then_ends() {
-    let spec = fixtures().live_spec();
-    let at = |s: f64| spec.render(Duration::from_secs_f64(s));
-    let p0 = at(0.0);
-    assert!(p0.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{p0}");
-    assert!(
-        p0.contains("seg002.ts") && !p0.contains("seg003.ts"),
-        "{p0}"
-    );
-    assert!(!p0.contains("ENDLIST"));
-    let p2 = at(2.5);
-    assert!(p2.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{p2}");
-    assert!(
-        p2.contains("seg004.ts") && !p2.contains("seg005.ts"),
-        "{p2}"
-    );
-    let end = at(100.0);
-    assert!(end.contains("#EXT-X-MEDIA-SEQUENCE:7\n") && end.contains("#EXT-X-ENDLIST"));
+    guard(|| {
+        let spec = fixtures().live_spec();
+        let at = |s: f64| spec.render(Duration::from_secs_f64(s));
+        let p0 = at(0.0);
+        assert!(p0.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{p0}");
+        assert!(
+            p0.contains("seg002.ts") && !p0.contains("seg003.ts"),
+            "{p0}"
+        );
+        assert!(!p0.contains("ENDLIST"));
+        let p2 = at(2.5);
+        assert!(p2.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{p2}");
+        assert!(
+            p2.contains("seg004.ts") && !p2.contains("seg005.ts"),
+            "{p2}"
+        );
+        let end = at(100.0);
+        assert!(end.contains("#EXT-X-MEDIA-SEQUENCE:7\n") && end.contains("#EXT-X-ENDLIST"));
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1148,63 +1150,68 @@ fn max_buffering_time_bounds_read_ahead() {
 
 #[test]
 fn element_properties() {
-    init();
-    let e = gst::ElementFactory::make("p2phlssrc").build().unwrap();
-    let ty = |name: &str| {
-        e.find_property(name)
-            .unwrap_or_else(|| panic!("no property {name}"))
-            .value_type()
-    };
-    assert_eq!(ty("location"), glib::Type::STRING);
-    assert_eq!(ty("timeout"), glib::Type::U32);
-    assert_eq!(ty("retries"), glib::Type::I32);
-    assert_eq!(ty("user-agent"), glib::Type::STRING);
-    assert_eq!(ty("extra-headers"), gst::Structure::static_type());
-    assert_eq!(ty("cookies"), glib::StrV::static_type());
-    assert_eq!(ty("proxy"), glib::Type::STRING);
-    for p in [
-        "connection-speed",
-        "bandwidth-target-ratio",
-        "min-bitrate",
-        "max-bitrate",
-        "start-bitrate",
-        "max-buffering-time",
-    ] {
-        let ps = e
-            .find_property(p)
-            .unwrap_or_else(|| panic!("no property {p}"));
-        assert!(ps.flags().contains(glib::ParamFlags::READWRITE), "{p}");
-    }
-    for p in ["current-bandwidth", "stats"] {
-        let ps = e
-            .find_property(p)
-            .unwrap_or_else(|| panic!("no property {p}"));
-        assert!(ps.flags().contains(glib::ParamFlags::READABLE), "{p}");
-        assert!(
-            !ps.flags().contains(glib::ParamFlags::WRITABLE),
-            "{p} writable"
+    guard(|| {
+        init();
+        let e = gst::ElementFactory::make("p2phlssrc").build().unwrap();
+        let ty = |name: &str| {
+            e.find_property(name)
+                .unwrap_or_else(|| panic!("no property {name}"))
+                .value_type()
+        };
+        assert_eq!(ty("location"), glib::Type::STRING);
+        assert_eq!(ty("timeout"), glib::Type::U32);
+        assert_eq!(ty("retries"), glib::Type::I32);
+        assert_eq!(ty("user-agent"), glib::Type::STRING);
+        assert_eq!(ty("extra-headers"), gst::Structure::static_type());
+        assert_eq!(ty("cookies"), glib::StrV::static_type());
+        assert_eq!(ty("proxy"), glib::Type::STRING);
+        for p in [
+            "connection-speed",
+            "bandwidth-target-ratio",
+            "min-bitrate",
+            "max-bitrate",
+            "start-bitrate",
+            "max-buffering-time",
+        ] {
+            let ps = e
+                .find_property(p)
+                .unwrap_or_else(|| panic!("no property {p}"));
+            assert!(ps.flags().contains(glib::ParamFlags::READWRITE), "{p}");
+        }
+        for p in ["current-bandwidth", "stats"] {
+            let ps = e
+                .find_property(p)
+                .unwrap_or_else(|| panic!("no property {p}"));
+            assert!(ps.flags().contains(glib::ParamFlags::READABLE), "{p}");
+            assert!(
+                !ps.flags().contains(glib::ParamFlags::WRITABLE),
+                "{p} writable"
+            );
+        }
+        assert_eq!(ty("stats"), gst::Structure::static_type());
+        let stats = e.property::<gst::Structure>("stats");
+        assert!(stats.has_field("http-bytes") && stats.has_field("http-segments"));
+        e.set_property("timeout", 2u32);
+        assert_eq!(e.property::<u32>("timeout"), 2);
+        // The URI handler: p2phls+http://x -> location http://x.
+        let e = gst::Element::make_from_uri(
+            gst::URIType::Src,
+            "p2phls+http://127.0.0.1:1/a.m3u8",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            e.property::<String>("location"),
+            "http://127.0.0.1:1/a.m3u8"
         );
-    }
-    assert_eq!(ty("stats"), gst::Structure::static_type());
-    let stats = e.property::<gst::Structure>("stats");
-    assert!(stats.has_field("http-bytes") && stats.has_field("http-segments"));
-    e.set_property("timeout", 2u32);
-    assert_eq!(e.property::<u32>("timeout"), 2);
-    // The URI handler: p2phls+http://x -> location http://x.
-    let e =
-        gst::Element::make_from_uri(gst::URIType::Src, "p2phls+http://127.0.0.1:1/a.m3u8", None)
-            .unwrap();
-    assert_eq!(
-        e.property::<String>("location"),
-        "http://127.0.0.1:1/a.m3u8"
-    );
-    let uri = "p2phls+https://127.0.0.1:1/a.m3u8";
-    let e = gst::Element::make_from_uri(gst::URIType::Src, uri, None).unwrap();
-    assert_eq!(e.factory().unwrap().name(), "p2phlssrc");
-    assert_eq!(
-        e.property::<String>("location"),
-        "https://127.0.0.1:1/a.m3u8"
-    );
+        let uri = "p2phls+https://127.0.0.1:1/a.m3u8";
+        let e = gst::Element::make_from_uri(gst::URIType::Src, uri, None).unwrap();
+        assert_eq!(e.factory().unwrap().name(), "p2phlssrc");
+        assert_eq!(
+            e.property::<String>("location"),
+            "https://127.0.0.1:1/a.m3u8"
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------
