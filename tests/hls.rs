@@ -691,6 +691,45 @@ fn second_seek_backwards_matches_hlsdemux() {
 }
 
 #[test]
+fn seek_aborts_a_stalled_download() {
+    guard(|| {
+        let o = origin();
+        // Segment 1 never finishes; the element would wait 60 s. The seek to 7 s must drop
+        // that download and play segments 3 and 4.
+        o.set_fault("seq/seg101.ts", Fault::Stall { after: 4096 });
+        let c = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("timeout", 60u32)
+            .seek(secs(7.0))
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert_landed_on_target_segment(&c, secs(7.0));
+        assert!(c.elapsed < Duration::from_secs(10), "{}", c.summary());
+    });
+}
+
+#[test]
+fn seek_past_the_end_is_not_an_error() {
+    guard(|| {
+        let o = origin();
+        let reference = Player::playbin(o.url(TS_MASTER)).seek(secs(30.0)).run();
+        let c = Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .seek(secs(30.0))
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert!(c.errors.is_empty() && !c.timed_out, "{}", c.summary());
+        assert!(c.eos, "{}", c.summary());
+        // hlsdemux goes straight to EOS; nothing from 20 s before the target may play.
+        assert_eq!(reference.video.len(), 0, "{}", reference.summary());
+        assert_eq!(
+            c.video.len(),
+            0,
+            "frames played after a seek to 30 s in a 10-s stream: {}",
+            c.summary()
+        );
+    });
+}
+
+#[test]
 fn key_unit_seek_snaps_to_the_segment_start_like_hlsdemux() {
     guard(|| {
         let o = origin();
