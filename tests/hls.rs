@@ -836,6 +836,59 @@ fn segment_uri_forms_resolve() {
 }
 
 #[test]
+fn playlist_syntax_variants_play() {
+    guard(|| {
+        let o = origin();
+        // CRLF line ends, unknown tags, comments, EXTINF titles, blank lines, and a segment
+        // URI with a query string (which must reach the origin).
+        let pl = fixtures()
+            .read_string(SEQ_MEDIA)
+            .replace(
+                "#EXT-X-PLAYLIST-TYPE:VOD",
+                "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-FUTURE-TAG:x=1\n# a comment\n",
+            )
+            .replace("#EXTINF:2.000000,", "#EXTINF:2.000000,Segment title\n")
+            .replace("seg104.ts", "seg104.ts?token=abc%20def")
+            .replace('\n', "\r\n");
+        o.route("seq/variants.m3u8", move |_| Response::playlist(pl.clone()));
+        let reference = Player::playbin(o.url(SEQ_MEDIA)).run();
+        let c = Player::playbin(p2p_uri(&o.url("seq/variants.m3u8"))).run();
+        assert_same_output(&reference, &c);
+        assert!(
+            o.log().iter().any(
+                |r| r.path == "/seq/seg104.ts" && r.query.as_deref() == Some("token=abc%20def")
+            ),
+            "query string lost"
+        );
+    });
+}
+
+#[test]
+fn server_ignoring_range_still_yields_the_right_bytes() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        // 200 with the whole file for every range request: the element must cut out the
+        // range itself (or fail clearly), never pass the whole file on for each segment.
+        o.set_fault(BYTES_FILE, Fault::IgnoreRange);
+        let raw = capture_raw(
+            &o.url(BYTES_MEDIA),
+            &[("retries", 1i32.to_send_value())],
+            Duration::from_secs(20),
+        );
+        eprintln!("errors: {:?}", raw.errors);
+        if raw.errors.is_empty() {
+            assert!(raw.eos);
+            assert!(raw.pads[0].bytes == f.read(BYTES_FILE), "wrong bytes");
+        } else {
+            let e = &raw.errors[0];
+            assert!(e.resource || e.stream, "{e}");
+            assert!(e.message.contains(&o.url(BYTES_FILE)), "{e}");
+        }
+    });
+}
+
+#[test]
 fn http_connections_are_reused() {
     guard(|| {
         let o = origin();

@@ -48,6 +48,8 @@ pub enum Fault {
     Delay(Duration),
     /// Send the body at about this many bytes per second (in 10 slices a second).
     Throttle { bytes_per_sec: usize },
+    /// Ignore `Range` and answer 200 with the whole body, as some servers do.
+    IgnoreRange,
     /// Apply `fault` to the next `times` requests only, then serve normally.
     Times { fault: Box<Fault>, times: usize },
 }
@@ -597,6 +599,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         let mut extra: Vec<(String, String)> = Vec::new();
         let mut body: Vec<u8> = Vec::new();
         let mut shorten: Option<u64> = None;
+        let mut ignore_range = false;
         let mut have_body = false;
 
         match fault {
@@ -620,6 +623,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
             Some(Fault::Truncate { after }) => plan = Plan::Truncate(after),
             Some(Fault::Throttle { bytes_per_sec }) => plan = Plan::Throttle(bytes_per_sec),
             Some(Fault::Shorten { len }) => shorten = Some(len),
+            Some(Fault::IgnoreRange) => ignore_range = true,
             Some(Fault::Delay(d)) => {
                 let until = Instant::now() + d;
                 while Instant::now() < until && !st.shutdown.load(Ordering::SeqCst) {
@@ -669,7 +673,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         }
         // Ranges apply to successful full responses only.
         let mut content_range = None;
-        if status == 200 {
+        if status == 200 && !ignore_range {
             extra.push(("Accept-Ranges".into(), "bytes".into()));
             if let Some(r) = range_hdr
                 .as_deref()
