@@ -2,7 +2,11 @@
 //! on 127.0.0.1 serving ffmpeg-made fixtures. One binary so the fixtures are made once.
 //!
 //! Reference runs use `playbin http://…` (legacy hlsdemux in GStreamer 1.22); candidate runs
-//! use `playbin p2phls+http://…` and must decode exactly the same frames.
+//! use `playbin p2phls+http://…` and must decode exactly the same frames. Sections: the origin
+//! itself, the hlsdemux reference, p2phlssrc against it (plus byte-exact checks of what the
+//! element pushes), properties, and bad input (a retry or one clear ERROR naming the URL).
+//!
+//! Every test runs under a 60-s watchdog (`guard`) and talks to 127.0.0.1 only.
 
 mod common;
 
