@@ -990,6 +990,36 @@ fn http_settings_reach_the_origin() {
 }
 
 #[test]
+fn cookies_set_by_the_playlist_are_sent_with_segments_like_hlsdemux() {
+    guard(|| {
+        // CDNs hand out access cookies with the playlist (e.g. signed cookies); hlsdemux
+        // sends them back on every segment request.
+        for p2p in [false, true] {
+            let o = origin();
+            let body = fixtures().read_string(SEQ_MEDIA);
+            o.route("seq/cookie.m3u8", move |_| {
+                let mut r = Response::playlist(body.clone());
+                r.headers
+                    .push(("Set-Cookie".into(), "sid=xyz; Path=/".into()));
+                r
+            });
+            let url = o.url("seq/cookie.m3u8");
+            let who = if p2p { "p2phlssrc" } else { "hlsdemux" };
+            let c = Player::playbin(if p2p { p2p_uri(&url) } else { url }).run();
+            c.assert_complete();
+            for r in o.log().iter().filter(|r| r.path.starts_with("/seq/seg")) {
+                assert_eq!(
+                    r.header("cookie"),
+                    Some("sid=xyz"),
+                    "{who}: {} sent without the playlist's cookie",
+                    r.path
+                );
+            }
+        }
+    });
+}
+
+#[test]
 fn proxy_property_routes_requests_through_the_proxy() {
     guard(|| {
         let o = origin();
