@@ -969,14 +969,16 @@ fn http_settings_reach_the_origin() {
             .field("X-Test-Token", "abc123")
             .build();
         let cookies = vec!["session=42", "lang=en"];
-        let c = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+        // The AES stream: playlist, key and segment requests all carry them.
+        let c = Player::playbin(p2p_uri(&o.url(AES_IV_MEDIA)))
             .prop("user-agent", "p2pmedia-test/1.0")
             .prop("extra-headers", headers)
             .prop("cookies", gst::glib::StrV::from(cookies))
             .run();
         c.assert_complete();
         let log = o.log();
-        assert!(log.len() >= 6);
+        assert!(log.len() >= 7);
+        assert!(log.iter().any(|r| r.path == format!("/{AES_KEY}")));
         for r in &log {
             assert_eq!(r.header("user-agent"), Some("p2pmedia-test/1.0"), "{r:?}");
             assert_eq!(r.header("x-test-token"), Some("abc123"), "{r:?}");
