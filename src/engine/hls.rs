@@ -10,17 +10,18 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
-use crate::abr::{self, BandwidthEstimator};
+use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
 use crate::media::{
     Aes128Key, MasterPlaylist, MediaPlaylist, Rendition, Resource, Segment, StreamType, Variant,
 };
-use crate::net::http::{Fetched, HttpClient, HttpError};
+use crate::net::http::HttpClient;
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 
@@ -78,14 +79,9 @@ struct StreamState {
 }
 
 struct Shared {
-    http: HttpClient,
+    origin: Arc<Origin>,
     config: EngineConfig,
     events: Arc<dyn EngineEvents>,
-    stats: Arc<Stats>,
-    estimator: Mutex<BandwidthEstimator>,
-    /// Wall-clock origin for estimator samples (the core takes time as input).
-    epoch: std::time::Instant,
-    keys: Mutex<HashMap<Url, Bytes>>,
     streams: Mutex<Vec<Arc<Mutex<StreamState>>>>,
     failed: std::sync::atomic::AtomicBool,
 }
@@ -101,32 +97,9 @@ impl Shared {
         }
     }
 
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    async fn fetch(&self, resource: &Resource, segment: bool) -> Result<Fetched, HttpError> {
-        let fetched = self.http.fetch(resource).await?;
-        self.stats.add_http(fetched.data.len() as u64, segment);
-        if segment {
-            let mut est = lock(&self.estimator);
-            est.record(
-                abr::Source::Http,
-                fetched.data.len() as u64,
-                fetched.elapsed,
-                self.now(),
-            );
-            if let Some(bps) = est.estimate_bps() {
-                self.stats
-                    .bandwidth
-                    .store(bps, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        Ok(fetched)
-    }
-
     async fn fetch_playlist(&self, url: &Url) -> Result<(Playlist, Url), EngineError> {
         let fetched = self
+            .origin
             .fetch(
                 &Resource {
                     url: url.clone(),
@@ -150,41 +123,6 @@ impl Shared {
                 debug: String::new(),
             }),
         }
-    }
-
-    async fn key(&self, url: &Url) -> Result<Bytes, EngineError> {
-        if let Some(k) = lock(&self.keys).get(url) {
-            return Ok(k.clone());
-        }
-        let fetched = self
-            .fetch(
-                &Resource {
-                    url: url.clone(),
-                    range: None,
-                },
-                false,
-            )
-            .await
-            .map_err(|e| {
-                let mut err = http_error(e);
-                err.message = format!("Could not get the AES-128 key: {}", err.message);
-                err
-            })?;
-        lock(&self.keys).insert(url.clone(), fetched.data.clone());
-        Ok(fetched.data)
-    }
-}
-
-fn http_error(e: HttpError) -> EngineError {
-    let kind = match &e {
-        HttpError::Config(_) => ErrorKind::Settings,
-        e if e.is_not_found() => ErrorKind::NotFound,
-        _ => ErrorKind::Read,
-    };
-    EngineError {
-        kind,
-        message: e.to_string(),
-        debug: format!("{e:?}"),
     }
 }
 
@@ -215,13 +153,9 @@ impl HlsEngine {
     ) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone()).map_err(http_error)?;
         let shared = Arc::new(Shared {
-            http,
+            origin: Arc::new(Origin::new(http)),
             config,
             events,
-            stats: Arc::new(Stats::default()),
-            estimator: Mutex::new(BandwidthEstimator::new()),
-            epoch: std::time::Instant::now(),
-            keys: Mutex::new(HashMap::new()),
             streams: Mutex::new(Vec::new()),
             failed: Default::default(),
         });
@@ -242,7 +176,7 @@ impl HlsEngine {
     }
 
     pub fn stats(&self) -> Arc<Stats> {
-        self.shared.stats.clone()
+        self.shared.origin.stats.clone()
     }
 
     pub fn presentation(&self) -> Option<Presentation> {
@@ -313,7 +247,7 @@ impl HlsEngine {
         }
         let bandwidths: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
         let first = {
-            let est = lock(&self.shared.estimator).estimate_bps();
+            let est = self.shared.origin.estimate_bps();
             abr::select_variant(&bandwidths, est, &self.shared.config.abr)
         };
         let mut streams =
@@ -407,7 +341,7 @@ impl HlsEngine {
             .collect();
         {
             let st = lock(&streams[0]);
-            self.shared.stats.variant_bitrate.store(
+            self.shared.origin.stats.variant_bitrate.store(
                 st.variants[st.current].bandwidth,
                 std::sync::atomic::Ordering::Relaxed,
             );
@@ -581,7 +515,13 @@ impl Fetcher {
             }
             let init = if segment.init.is_some() && (segment.init != last_init || discont) {
                 let r = segment.init.clone().expect("checked");
-                let data = self.shared.fetch(&r, false).await.map_err(http_error)?.data;
+                let data = self
+                    .shared
+                    .origin
+                    .fetch(&r, false)
+                    .await
+                    .map_err(http_error)?
+                    .data;
                 last_init = Some(r);
                 Some(match &segment.init_key {
                     Some(key) => {
@@ -615,6 +555,7 @@ impl Fetcher {
         loop {
             let fetched = self
                 .shared
+                .origin
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
@@ -650,7 +591,7 @@ impl Fetcher {
         sequence: u64,
         url: &Url,
     ) -> Result<Bytes, EngineError> {
-        let k = self.shared.key(&key.uri).await?;
+        let k = self.shared.origin.key(&key.uri).await?;
         aes128_cbc_decrypt(&k, &key.iv_for(sequence), data)
             .map(Bytes::from)
             .map_err(|e| EngineError {
@@ -669,7 +610,7 @@ impl Fetcher {
                 return false;
             }
             let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();
-            let est = lock(&self.shared.estimator).estimate_bps();
+            let est = self.shared.origin.estimate_bps();
             let want = abr::select_variant(&bw, est, &self.shared.config.abr);
             if want == st.current {
                 return false;
@@ -691,6 +632,7 @@ impl Fetcher {
         st.playlists.insert(current, playlist);
         st.current = current;
         self.shared
+            .origin
             .stats
             .variant_bitrate
             .store(bandwidths[current], std::sync::atomic::Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
 
 pub mod hls;
+pub mod origin;
 pub mod output;
 pub mod runtime;
 pub mod stats;
