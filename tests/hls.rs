@@ -803,7 +803,7 @@ fn hand_written_pipeline_plays_it() {
         let o = origin();
         // Exactly what a user would type after gst-launch-1.0.
         let desc = format!(
-            "p2phlssrc location={} ! decodebin ! fakesink sync=false",
+            "p2phlssrc p2p-enabled=false location={} ! decodebin ! fakesink sync=false",
             o.url(TS_MASTER)
         );
         let pipeline = gst::parse::launch(&desc).unwrap();
@@ -1152,6 +1152,7 @@ fn element_plays_again_after_stop() {
         let pipeline = gst::Pipeline::new();
         let src = gst::ElementFactory::make("p2phlssrc")
             .property("location", o.url(SEQ_MEDIA))
+            .property("p2p-enabled", false)
             .build()
             .unwrap();
         let sink = gst::ElementFactory::make("fakesink")
@@ -1282,6 +1283,7 @@ fn max_buffering_time_bounds_read_ahead() {
             let pipeline = gst::Pipeline::new();
             let src = gst::ElementFactory::make("p2phlssrc")
                 .property("location", o.url(SEQ_MEDIA))
+                .property("p2p-enabled", false)
                 .build()
                 .unwrap();
             if let Some(ns) = max_buffering {

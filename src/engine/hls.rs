@@ -16,7 +16,7 @@ use super::p2p::{segment_id, LoadError, P2pHub, SwarmHandle};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
-use crate::abr;
+use crate::abr::{self, AbrSettings};
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
 use crate::media::{
@@ -90,6 +90,8 @@ struct StreamState {
 struct Shared {
     origin: Arc<Origin>,
     hub: Option<Arc<P2pHub>>,
+    /// ABR limits can change while playing (hlsdemux2's properties are mutable in PLAYING).
+    abr: Mutex<AbrSettings>,
     config: EngineConfig,
     events: Arc<dyn EngineEvents>,
     streams: Mutex<Vec<Arc<Mutex<StreamState>>>>,
@@ -101,6 +103,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn abr(&self) -> AbrSettings {
+        *lock(&self.abr)
+    }
+
     fn fail(&self, error: EngineError) {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             self.events.error(error);
@@ -178,6 +184,7 @@ impl HlsEngine {
         let shared = Arc::new(Shared {
             origin,
             hub,
+            abr: Mutex::new(config.abr),
             config,
             events,
             streams: Mutex::new(Vec::new()),
@@ -201,6 +208,11 @@ impl HlsEngine {
 
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.origin.stats.clone()
+    }
+
+    /// New ABR limits take effect at the next segment boundary.
+    pub fn set_abr(&self, abr: AbrSettings) {
+        *lock(&self.shared.abr) = abr;
     }
 
     pub fn hub(&self) -> Option<&Arc<P2pHub>> {
@@ -233,7 +245,7 @@ impl HlsEngine {
         let Some(p) = self.presentation() else {
             return false;
         };
-        if target < p.seek_range.0 || target > p.seek_range.1 {
+        if target < p.seek_range.0 || (p.live && target > p.seek_range.1) {
             return false;
         }
         self.stop();
@@ -284,7 +296,7 @@ impl HlsEngine {
         let bandwidths: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
         let first = {
             let est = self.shared.origin.estimate_bps();
-            abr::select_variant(&bandwidths, est, &self.shared.config.abr)
+            abr::select_variant(&bandwidths, est, &self.shared.abr())
         };
         let swarm = self.swarm_id(&final_url);
         let ids = master
@@ -562,15 +574,27 @@ impl Fetcher {
         let playlist = self.playlist();
         let first = match start {
             Start::LiveEdge => playlist.live_start_index(),
-            Start::At(t) => playlist
-                .segment_index_at(t)
-                .unwrap_or(playlist.segments.len().saturating_sub(1)),
+            Start::At(t) => playlist.segment_index_at(t).unwrap_or_else(|| {
+                let end = playlist
+                    .segments
+                    .last()
+                    .map(|s| s.end())
+                    .unwrap_or_default();
+                // Past the end: nothing left but EOS (or, live, the next segment to come).
+                if t >= end {
+                    playlist.segments.len()
+                } else {
+                    0
+                }
+            }),
         };
-        let mut next_seq = playlist
-            .segments
-            .get(first)
-            .map(|s| s.sequence)
-            .unwrap_or(playlist.media_sequence);
+        let mut next_seq = match playlist.segments.get(first) {
+            Some(s) => s.sequence,
+            None => playlist
+                .segments
+                .last()
+                .map_or(playlist.media_sequence, |s| s.sequence + 1),
+        };
         let mut discont = true;
         let mut last_init: Option<Resource> = None;
         loop {
@@ -761,7 +785,7 @@ impl Fetcher {
             }
             let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();
             let est = self.shared.origin.estimate_bps();
-            let want = abr::select_variant(&bw, est, &self.shared.config.abr);
+            let want = abr::select_variant(&bw, est, &self.shared.abr());
             if want == st.current {
                 return false;
             }

@@ -465,7 +465,11 @@ impl HlsSrc {
             gst::ClockTime::from_nseconds(p.seek_range.0.as_nanos() as u64),
             gst::ClockTime::from_nseconds(p.seek_range.1.as_nanos() as u64),
         );
-        let mut target = segment.start().unwrap_or(range.0).clamp(range.0, range.1);
+        // Past the end of a VOD goes to EOS, as with hlsdemux; live stays inside its window.
+        let mut target = segment.start().unwrap_or(range.0).max(range.0);
+        if p.live {
+            target = target.min(range.1);
+        }
         // Key units are segment starts (each begins with a keyframe): snap like hlsdemux.
         if flags.intersects(
             gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE | gst::SeekFlags::SNAP_AFTER,
@@ -649,6 +653,11 @@ impl ObjectImpl for HlsSrc {
         }
         if !settings.set(value, pspec) {
             gst::warning!(CAT, imp = self, "Unknown property {}", pspec.name());
+        }
+        let abr = settings.abr();
+        drop(settings);
+        if let Some(engine) = lock(&self.state).engine.as_ref() {
+            engine.set_abr(abr);
         }
     }
 
