@@ -12,7 +12,7 @@ use url::Url;
 
 use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
-use super::p2p::{segment_id, LoadError, P2pHub, SwarmHandle};
+use super::p2p::{segment_id, LoadError, P2pEvent, P2pHub, P2pObserver, SwarmHandle};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
@@ -70,6 +70,8 @@ pub trait EngineEvents: Send + Sync + 'static {
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration);
     /// Playback cannot go on. Called at most once per session.
     fn error(&self, error: EngineError);
+    /// Peer and segment events of the P2P side.
+    fn p2p_event(&self, _event: P2pEvent) {}
 }
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).
@@ -170,15 +172,15 @@ impl HlsEngine {
         let http = HttpClient::new(config.http.clone()).map_err(http_error)?;
         let origin = Arc::new(Origin::new(http));
         let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
-            Some(p2p) => {
-                Some(
-                    P2pHub::start(p2p.clone(), origin.clone()).map_err(|e| EngineError {
+            Some(p2p) => Some(
+                P2pHub::start(p2p.clone(), origin.clone(), Some(observer(&events))).map_err(
+                    |e| EngineError {
                         kind: ErrorKind::Settings,
                         message: format!("Cannot start P2P: {e}"),
                         debug: String::new(),
-                    })?,
-                )
-            }
+                    },
+                )?,
+            ),
             None => None,
         };
         let shared = Arc::new(Shared {
@@ -497,6 +499,16 @@ enum Refresh {
 enum Start {
     LiveEdge,
     At(Duration),
+}
+
+/// Forwards P2P events to the element without keeping it alive.
+fn observer(events: &Arc<dyn EngineEvents>) -> P2pObserver {
+    let weak = Arc::downgrade(events);
+    Arc::new(move |ev| {
+        if let Some(e) = weak.upgrade() {
+            e.p2p_event(ev)
+        }
+    })
 }
 
 /// Info-hash and stream type of one stream's swarm, per the configured compat family.

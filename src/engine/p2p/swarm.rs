@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::link::{Link, LOW_WATER};
-use super::HubShared;
+use super::{HubShared, P2pEvent};
 use crate::abr;
 use crate::engine::output::OutputQueue;
 use crate::engine::runtime::RUNTIME;
@@ -167,6 +167,7 @@ pub(super) fn spawn(
         sched: Scheduler::new(hub.config.scheduler.clone(), seed, now),
         hub,
         info_hash,
+        info_hash_str: handle.info_hash_str.clone(),
         peer_id,
         stream,
         segments: HashMap::new(),
@@ -197,6 +198,7 @@ struct Peer {
 struct Actor {
     hub: Arc<HubShared>,
     info_hash: InfoHash,
+    info_hash_str: String,
     peer_id: PeerId,
     stream: StreamId,
     sched: Scheduler,
@@ -543,6 +545,10 @@ impl Actor {
         self.by_id.insert(peer_id, key);
         self.peer_count.store(self.peers.len(), Relaxed);
         self.sched.handle_peer_connected(now, key);
+        self.hub.notify(P2pEvent::PeerConnected {
+            info_hash: self.info_hash_str.clone(),
+            peer_id: peer_id.to_string(),
+        });
     }
 
     fn remove_peer(&mut self, now: u64, key: PeerKey) {
@@ -557,6 +563,10 @@ impl Actor {
         p.link.close();
         self.peer_count.store(self.peers.len(), Relaxed);
         self.sched.handle_peer_disconnected(now, key);
+        self.hub.notify(P2pEvent::PeerClosed {
+            info_hash: self.info_hash_str.clone(),
+            peer_id: p.peer_id.to_string(),
+        });
     }
 
     fn announcement(&self) -> (Vec<i64>, Vec<i64>) {
@@ -780,6 +790,13 @@ impl Actor {
                             Duration::from_millis(now.saturating_sub(started).max(1)),
                         );
                         self.store(now, want, data);
+                        let peer_id = self.peers.get(&key).map(|p| p.peer_id.to_string());
+                        self.hub.notify(P2pEvent::SegmentLoaded {
+                            info_hash: self.info_hash_str.clone(),
+                            id: want,
+                            bytes: n,
+                            peer_id,
+                        });
                         self.sched.handle_transfer_done(now, xfer, n);
                         self.sched.handle_segment_stored(now, want);
                     }
