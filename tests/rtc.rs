@@ -418,3 +418,58 @@ async fn mdns_on_is_error_or_works() {
     })
     .await;
 }
+
+/// UDP port of the first candidate in an SDP.
+fn candidate_port(sdp: &str) -> u16 {
+    let line = sdp
+        .lines()
+        .find(|l| l.starts_with("a=candidate:"))
+        .expect("candidate line");
+    line.split_whitespace()
+        .nth(5)
+        .and_then(|p| p.parse().ok())
+        .expect("candidate port")
+}
+
+/// Waits until nobody holds `port` any more (bindable again).
+async fn port_released(port: u16) -> bool {
+    for _ in 0..100 {
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    false
+}
+
+/// Dropping a pending offer or a connection stops webrtc-rs' driver: its socket is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_frees_sockets() {
+    bounded(60, async {
+        let f = WebRtcFactory::new(RtcConfig::loopback());
+        let (pending, offer) = f.create_offer().await.expect("offer");
+        let port = candidate_port(&offer);
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_err());
+        drop(pending);
+        assert!(port_released(port).await, "pending offer kept its socket");
+
+        let (pending, offer) = f.create_offer().await.expect("offer");
+        let (answerer, answer) = f.accept_offer(&offer).await.expect("answer");
+        let offerer = pending.accept_answer(&answer).await.expect("accept");
+        offerer.wait_open(OPEN_TIMEOUT).await.expect("open");
+        answerer.wait_open(OPEN_TIMEOUT).await.expect("open");
+        let (port_o, port_a) = (candidate_port(&offer), candidate_port(&answer));
+        drop(answerer);
+        assert!(
+            port_released(port_a).await,
+            "dropped answerer kept its socket"
+        );
+        assert_eq!(offerer.recv().await, None);
+        // The offerer's own pump closes its connection once the channel is gone.
+        assert!(
+            port_released(port_o).await,
+            "closed offerer kept its socket"
+        );
+    })
+    .await;
+}
