@@ -32,6 +32,13 @@ impl SegmentBytes for Arc<[u8]> {
     }
 }
 
+/// The engine stores segments as `Bytes`: shared, zero-copy slices for uploads and output.
+impl SegmentBytes for bytes::Bytes {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 impl SegmentBytes for u64 {
     fn byte_len(&self) -> u64 {
         *self
