@@ -171,7 +171,9 @@ struct RunSpec<'a> {
     /// Seconds after the last launch (upper bound with `until_p2p`).
     duration: u32,
     /// External peer commands (element peers), each started in the namespace with
-    /// TRACKER_URL, STREAM_URL, ORIGIN_URL, INTEROP_PEER_INDEX, INTEROP_OUT.
+    /// TRACKER_URL, STREAM_URL, ORIGIN_URL, INTEROP_PEER_INDEX, INTEROP_OUT; e.g.
+    /// `format!("exec {target}/debug/examples/interop_peer --sync --duration 40")`
+    /// (`examples/interop_peer.rs`: prints the element's stats as `STATS`/`FINAL` lines).
     externals: &'a [String],
 }
 
@@ -342,6 +344,7 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool) {
             id.len() == 20 && id.starts_with(prefix),
             "{label}: own peer id {id:?}"
         );
+        // Never a peer of the other family (the element, if any, uses this family's prefix).
         for p in b["peersSeen"].as_array().unwrap() {
             assert!(
                 s(p).starts_with(prefix),
@@ -363,7 +366,18 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool) {
                 .insert(s(&a["peer_id"]));
             m
         });
-    let want: BTreeSet<&str> = own.iter().map(String::as_str).collect();
+    // External peers (element) may announce too; they are whoever is not one of our browsers.
+    let others = r["tracker"]["otherPeerIds"].as_array().unwrap();
+    let want: BTreeSet<&str> = own
+        .iter()
+        .map(String::as_str)
+        .chain(others.iter().map(s))
+        .filter(|id| tracker.values().any(|ids| ids.contains(id)))
+        .collect();
+    assert!(
+        own.iter().all(|id| want.contains(id.as_str())),
+        "{tracker:?}"
+    );
     assert_eq!(
         tracker,
         BTreeMap::from([(expected.as_str(), want)]),
