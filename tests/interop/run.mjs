@@ -473,6 +473,7 @@ async function collectBrowsers () {
       firstFrameAt: s.firstFrameAt ?? null,
       playback: s.playback ?? {},
       segmentLog: s.segmentLog ?? [],
+      chunkLog: s.chunkLog ?? [],
       peerEvents: s.peerEvents ?? []
     })
   }

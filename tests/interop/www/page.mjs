@@ -23,6 +23,7 @@ const S = (window.__stats = {
   downloadedFromPeer: {},
   uploadedToPeer: {},
   segments: { http: 0, p2p: 0 },
+  chunkLog: [],
   segmentLog: [],
   segmentErrors: [],
   peerEvents: [],
@@ -46,6 +47,8 @@ function onCreated(hls) {
   e.addEventListener("onChunkDownloaded", (n, source, peerId) => {
     S.bytes[source] += n;
     if (peerId) S.downloadedFromPeer[peerId] = (S.downloadedFromPeer[peerId] || 0) + n;
+    // compact: [ms since start, bytes, "http"|"p2p", remote peer id or null]
+    if (S.chunkLog.length < 50000) S.chunkLog.push([now(), n, source, peerId ?? null]);
   });
   e.addEventListener("onChunkUploaded", (n, peerId) => {
     S.bytes.upload += n;
