@@ -13,6 +13,7 @@
 #     bind-mounted read-only; CARGO_HOME is otherwise empty, so every crate is downloaded again.
 #   * Node.js 20 + npm 11 (preinstalled on the kind, used by later issues): /usr/bin/node and
 #     /usr/lib/node_modules are bind-mounted read-only when this machine has them.
+#   * The workplace's egress CA certificates (/usr/local/share/ca-certificates) and /root/.npmrc.
 #   * Nothing else: no gcc, pkg-config, GStreamer, ffmpeg, meson, git; scripts/test.sh installs them.
 # The repository is not bind-mounted: REV is cloned into the root (a clean checkout, as in CI), so
 # uncommitted changes are not tested and no build output lands in the working tree.
@@ -88,7 +89,7 @@ fi
 
 if [ -z "${MIRROR:-}" ]; then
   MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
-    2>/dev/null | grep -v '^\s*#' | grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n 1 | tr -d ' ')
+    2>/dev/null | grep -v '^\s*#' | grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n 1 | tr -d ' ' || true)
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
 fi
 
@@ -127,6 +128,11 @@ if [ -f /etc/apt/sources.list.d/debian.sources ]; then
   rm -f "$root/etc/apt/sources.list"
 fi
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The workplace's network settings every machine here has: its egress CA (picked up when
+# scripts/test.sh installs ca-certificates) and npm's user config.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /root/.npmrc "$root/root/.npmrc" 2>/dev/null || true
 mkdir -p "$root/root/.cargo"
 cp /root/.cargo/env "$root/root/.cargo/env" 2>/dev/null || true
 
