@@ -7,95 +7,22 @@
 # Environment:
 #   CARGO_TARGET_DIR   shared cargo target directory (default: ./target)
 #   SKIP_APT=1         never call apt-get (fail later if something is missing)
+#   TIME_BUDGET        seconds for the whole run (default 3600; CI allows 90 minutes)
 #
 # Every step is bounded with `timeout`; the first failure stops the run with a non-zero status.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-
-# A fresh machine of this kind has rustup's toolchain in ~/.cargo/bin, not always on PATH.
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
-  PATH="${HOME:-/root}/.cargo/bin:$PATH"
-fi
-export PATH
-
-started=$(date +%s)
-step() { printf '\n==> [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
-die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
-
-# Run a command under a time limit; name the step when it fails.
-bounded() {
-  local secs=$1; shift
-  local rc=0
-  timeout --kill-after=30 "$secs" "$@" || rc=$?
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then die "timed out after ${secs}s: $*"; fi
-  [ "$rc" -eq 0 ] || die "exit status $rc: $*"
-}
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-test.XXXXXX")
-cleanup() { rm -rf "$tmp"; }
-trap cleanup EXIT
+trap 'rm -rf "$tmp"' EXIT
 
-# ---------------------------------------------------------------------------------------------
-# 1. System packages (Debian 12). See /work/shared/reference/build-notes.md for why each is here;
-#    never add libgstreamer-plugins-bad1.0-dev (pulls in ~566 MiB of OpenCV/VTK/MPI).
-# ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(
-  # build: the plugin and its -sys crates (ring builds C code)
-  pkg-config gcc libc6-dev ca-certificates
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  # run: elements the tests and demo use (hlsdemux/hlsdemux2, tsdemux, qtdemux, avdec_*)
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-libav
-  # test fixtures (tests/common/fixtures.rs) and the demo stream
-  ffmpeg
-  # meson install check (meson.build)
-  meson ninja-build
-)
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [ "$status" = "install ok installed" ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -eq 0 ]; then
-  step "apt: all ${#APT_PACKAGES[@]} packages present, skipping"
-elif [ "${SKIP_APT:-0}" = 1 ]; then
-  die "missing packages and SKIP_APT=1: ${missing[*]}"
-else
-  step "apt: installing ${missing[*]}"
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]}"
-    sudo=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  bounded 600 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q update
-  bounded 1200 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q install -y \
-    --no-install-recommends "${missing[@]}"
-fi
-
-# ---------------------------------------------------------------------------------------------
-# 2. npm packages (pinned): SPOT FOR LATER ISSUES.
-#    Add each directory that holds a committed package.json + package-lock.json (e.g. the
-#    bittorrent-tracker and playwright-core harness) to NPM_DIRS. They are installed with
-#    `npm ci --ignore-scripts` (bittorrent-tracker only installs that way; never download
-#    browsers: Chromium comes from Debian's `chromium` package, add it to APT_PACKAGES).
-# ---------------------------------------------------------------------------------------------
-NPM_DIRS=()
-for dir in "${NPM_DIRS[@]}"; do
-  [ -f "$dir/package-lock.json" ] || die "$dir/package-lock.json missing"
-  stamp="$dir/node_modules/.p2pmedia-lock.sha256"
-  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    step "npm: $dir up to date"
-  else
-    step "npm: npm ci in $dir"
-    bounded 600 npm ci --ignore-scripts --no-audit --no-fund --prefix "$dir"
-    echo "$want" >"$stamp"
-  fi
-done
+# 1. System packages, 2. pinned npm packages (none yet): see scripts/common.sh.
+install_system_packages
+install_npm_packages
 
 # ---------------------------------------------------------------------------------------------
 # 3. Build once, lint, test.
@@ -110,13 +37,13 @@ step "cargo fmt --check"
 bounded 120 cargo fmt --all -- --check
 
 step "cargo build --locked --all-targets (debug)"
-bounded 1800 cargo build --locked --all-targets
+bounded 1500 cargo build --locked --all-targets
 
 step "cargo clippy --all-targets --locked -- -D warnings"
-bounded 1200 cargo clippy --all-targets --locked -- -D warnings
+bounded 900 cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test --locked"
-bounded 1800 cargo test --locked
+bounded 1500 cargo test --locked
 
 # ---------------------------------------------------------------------------------------------
 # 4. meson install check: meson drives cargo (reusing the debug build above, so nothing is

@@ -14,7 +14,11 @@ pub struct ByteRange {
 impl ByteRange {
     /// Value for an HTTP `Range` header (`bytes=first-last`).
     pub fn http_header(&self) -> String {
-        format!("bytes={}-{}", self.offset, self.offset + self.length.saturating_sub(1))
+        format!(
+            "bytes={}-{}",
+            self.offset,
+            self.offset + self.length.saturating_sub(1)
+        )
     }
 }
 

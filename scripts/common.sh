@@ -1,0 +1,104 @@
+# Shared by scripts/test.sh, scripts/demo.sh and bench/startup.sh (sourced, not run).
+# Installs what the project needs on a fresh Debian 12 machine, idempotently, and runs commands
+# under time limits. Environment: SKIP_APT=1 never calls apt-get; TIME_BUDGET (seconds, default
+# 3600) caps the whole script: no step runs past it, whatever its own limit.
+
+# A fresh machine of this kind has rustup's toolchain in ~/.cargo/bin, not always on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+export PATH
+
+_started=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(($(date +%s) - _started))" "$*"; }
+die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+
+# bounded SECS CMD...: run CMD under a time limit and stop the script with a message naming it
+# when it fails or times out. CMD runs in the background so that an interrupt of this script
+# (Ctrl-C, CI cancel) reaches the trap below, which stops it, and all it started, by PID.
+_child=
+_stop_child() {
+  if [ -n "$_child" ]; then kill -TERM "$_child" 2>/dev/null || true; wait "$_child" 2>/dev/null || true; fi
+}
+trap '_stop_child; exit 130' INT TERM HUP
+_deadline=$((_started + ${TIME_BUDGET:-3600}))
+bounded() {
+  local secs=$1 rc=0 left
+  shift
+  left=$((_deadline - $(date +%s)))
+  [ "$left" -gt 0 ] || die "time budget (TIME_BUDGET=${TIME_BUDGET:-3600}s) used up before: $*"
+  [ "$secs" -le "$left" ] || secs=$left
+  # timeout signals its whole process group (cargo, rustc, test binaries...) when time is up.
+  timeout --kill-after=30 "$secs" "$@" &
+  _child=$!
+  wait "$_child" || rc=$?
+  _child=
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then die "timed out after ${secs}s: $*"; fi
+  [ "$rc" -eq 0 ] || die "exit status $rc: $*"
+}
+
+# ---------------------------------------------------------------------------------------------
+# System packages (Debian 12). See /work/shared/reference/build-notes.md for why each is here;
+# never add libgstreamer-plugins-bad1.0-dev (pulls in ~566 MiB of OpenCV/VTK/MPI).
+# ---------------------------------------------------------------------------------------------
+APT_PACKAGES=(
+  # build: the plugin and its -sys crates (ring builds C code)
+  pkg-config gcc libc6-dev ca-certificates
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # run: elements the tests, demo and benchmark use (playbin, hlsdemux/hlsdemux2, tsdemux,
+  # qtdemux, souphttpsrc, avdec_*)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-libav
+  # test fixtures (tests/common/fixtures.rs), the demo and benchmark streams
+  ffmpeg
+  # meson install check (meson.build)
+  meson ninja-build
+)
+
+install_system_packages() {
+  local p status missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    step "apt: all ${#APT_PACKAGES[@]} packages present, skipping"
+    return
+  fi
+  [ "${SKIP_APT:-0}" != 1 ] || die "missing packages and SKIP_APT=1: ${missing[*]}"
+  step "apt: installing ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]}"
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  bounded 600 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q update
+  bounded 1200 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q install -y \
+    --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# npm packages (pinned): SPOT FOR LATER ISSUES.
+# Add each directory that holds a committed package.json + package-lock.json (the
+# bittorrent-tracker and playwright-core harness) to NPM_DIRS, relative to the repository root.
+# They are installed with `npm ci --ignore-scripts` (bittorrent-tracker only installs that way).
+# Never let a tool download a browser: Chromium is Debian's `chromium` (add it to APT_PACKAGES).
+# ---------------------------------------------------------------------------------------------
+NPM_DIRS=()
+
+install_npm_packages() {
+  local dir stamp want
+  for dir in "${NPM_DIRS[@]}"; do
+    [ -f "$dir/package-lock.json" ] || die "$dir/package-lock.json missing"
+    stamp="$dir/node_modules/.p2pmedia-lock.sha256"
+    want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      step "npm: $dir up to date"
+    else
+      step "npm: npm ci in $dir"
+      bounded 600 npm ci --ignore-scripts --no-audit --no-fund --prefix "$dir"
+      echo "$want" >"$stamp"
+    fi
+  done
+}
