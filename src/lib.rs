@@ -5,7 +5,14 @@
 //! arguments and does no I/O; `net` and `engine` are the tokio shell; `element` is the
 //! GStreamer glue.
 
+pub mod abr;
+pub mod element;
+pub mod engine;
+pub mod manifest;
 pub mod media;
+pub mod net;
+pub mod p2p;
+pub mod payload;
 
 gst::plugin_define!(
     p2pmedia,
@@ -19,6 +26,8 @@ gst::plugin_define!(
     env!("BUILD_REL_DATE")
 );
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // One crypto backend (ring) for HTTPS and, later, WebRTC; ignore "already installed".
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    element::register(plugin)
 }

@@ -63,6 +63,9 @@ pub struct Segment {
     pub key: Option<Aes128Key>,
     /// Initialisation section (EXT-X-MAP / DASH init) that must precede this segment's bytes.
     pub init: Option<Resource>,
+    /// Key that encrypts `init` itself: the AES-128 EXT-X-KEY in force where the EXT-X-MAP tag
+    /// appeared (always with an explicit IV, RFC 8216 4.3.2.5). Usually `None`.
+    pub init_key: Option<Aes128Key>,
     /// EXT-X-GAP: no media; never fetched.
     pub gap: bool,
 }
@@ -94,6 +97,10 @@ pub struct MediaPlaylist {
     pub discontinuity_sequence: u64,
     pub end_list: bool,
     pub segments: Vec<Segment>,
+    /// Set by `manifest::hls::update` when the refreshed playlist neither overlapped nor directly
+    /// continued the previous one (segments were missed), so its start times are only a guess
+    /// anchored at the previous end: expect a timestamp discontinuity.
+    pub lost_sync: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +108,8 @@ pub enum StreamType {
     Video,
     Audio,
     Subtitles,
+    /// EXT-X-MEDIA TYPE=CLOSED-CAPTIONS: carried inside the video stream, never has a URI.
+    ClosedCaptions,
 }
 
 /// EXT-X-STREAM-INF: one variant of the main stream.

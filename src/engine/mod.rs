@@ -1,0 +1,43 @@
+//! The tokio shell: fetches manifests and segments, feeds measurements into the pure core
+//! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
+
+pub mod hls;
+pub mod output;
+pub mod runtime;
+pub mod stats;
+
+use std::time::Duration;
+
+use crate::abr::AbrSettings;
+use crate::net::http::HttpConfig;
+
+/// Everything the element's properties configure for one session.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub http: HttpConfig,
+    pub abr: AbrSettings,
+    /// Read-ahead per output stream, in media time.
+    pub max_buffering_time: Duration,
+}
+
+/// A fatal problem: playback cannot go on. The element turns it into one `element_error!`.
+#[derive(Debug, Clone)]
+pub struct EngineError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub debug: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The resource is not there (404/410).
+    NotFound,
+    /// Reading failed: dead origin, persistent 5xx, truncated bodies.
+    Read,
+    /// Settings that cannot work (bad proxy URL, header).
+    Settings,
+    /// Playlist or segment data we cannot use (malformed, HTML instead of media, bad key).
+    Format,
+    /// Valid input we do not support (SAMPLE-AES, ...).
+    Unsupported,
+}

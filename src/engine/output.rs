@@ -1,0 +1,200 @@
+//! The hand-over point between the tokio engine and a GStreamer pad task: a queue of whole
+//! segments bounded in media time. The engine awaits space asynchronously; the pad task
+//! blocks on a condvar that flushing always interrupts.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// One media segment ready to go downstream, with its init section when one must precede it.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub init: Option<Bytes>,
+    pub data: Bytes,
+    /// Start on the stream timeline: the PTS of the fragment's first buffer.
+    pub start: Duration,
+    pub duration: Duration,
+    /// First fragment after a seek, a variant switch, a gap or EXT-X-DISCONTINUITY.
+    pub discont: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputItem {
+    Fragment(Fragment),
+    Eos,
+}
+
+impl OutputItem {
+    fn duration(&self) -> Duration {
+        match self {
+            OutputItem::Fragment(f) => f.duration,
+            OutputItem::Eos => Duration::ZERO,
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            OutputItem::Fragment(f) => f.data.len() + f.init.as_ref().map_or(0, |i| i.len()),
+            OutputItem::Eos => 0,
+        }
+    }
+}
+
+/// Byte cap besides the time cap: a playlist that lies about durations (tiny EXTINFs on big
+/// segments) must not make us buffer without bound.
+const MAX_QUEUED_BYTES: usize = 128 << 20;
+
+/// Why a push did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale;
+
+struct Inner {
+    items: VecDeque<OutputItem>,
+    queued: Duration,
+    queued_bytes: usize,
+    flushing: bool,
+    /// Bumped on every flush: pushes from an older generation (a fetcher being aborted) are dropped.
+    generation: u64,
+}
+
+pub struct OutputQueue {
+    inner: Mutex<Inner>,
+    available: Condvar,
+    space: Notify,
+    max_time: Duration,
+}
+
+impl OutputQueue {
+    pub fn new(max_time: Duration) -> Self {
+        OutputQueue {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                queued: Duration::ZERO,
+                queued_bytes: 0,
+                flushing: true,
+                generation: 0,
+            }),
+            available: Condvar::new(),
+            space: Notify::new(),
+            max_time,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Waits until the queue holds less than `max_time` (one item always fits), then queues.
+    pub async fn push(&self, generation: u64, item: OutputItem) -> Result<(), Stale> {
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut inner = self.lock();
+                if inner.generation != generation {
+                    return Err(Stale);
+                }
+                let room = inner.queued < self.max_time && inner.queued_bytes < MAX_QUEUED_BYTES;
+                if !inner.flushing && (inner.items.is_empty() || room) {
+                    inner.queued += item.duration();
+                    inner.queued_bytes += item.size();
+                    inner.items.push_back(item);
+                    self.available.notify_all();
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Blocks the pad task until an item arrives; `None` once flushing.
+    pub fn pop_blocking(&self) -> Option<OutputItem> {
+        let mut inner = self.lock();
+        loop {
+            if inner.flushing {
+                return None;
+            }
+            if let Some(item) = inner.items.pop_front() {
+                inner.queued = inner.queued.saturating_sub(item.duration());
+                inner.queued_bytes = inner.queued_bytes.saturating_sub(item.size());
+                drop(inner);
+                self.space.notify_waiters();
+                return Some(item);
+            }
+            inner = self
+                .available
+                .wait(inner)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Flushing drops what is queued, wakes the pad task and invalidates in-flight pushes.
+    pub fn set_flushing(&self, flushing: bool) {
+        let mut inner = self.lock();
+        inner.flushing = flushing;
+        if flushing {
+            inner.items.clear();
+            inner.queued = Duration::ZERO;
+            inner.queued_bytes = 0;
+            inner.generation += 1;
+        }
+        drop(inner);
+        self.available.notify_all();
+        self.space.notify_waiters();
+    }
+
+    pub fn buffered_time(&self) -> Duration {
+        self.lock().queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn frag(secs: u64) -> OutputItem {
+        OutputItem::Fragment(Fragment {
+            init: None,
+            data: Bytes::from_static(b"x"),
+            start: Duration::ZERO,
+            duration: Duration::from_secs(secs),
+            discont: false,
+        })
+    }
+
+    #[test]
+    fn bounded_by_time_and_flush_interrupts() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let q = Arc::new(OutputQueue::new(Duration::from_secs(4)));
+        q.set_flushing(false);
+        let g = q.generation();
+        rt.block_on(async {
+            q.push(g, frag(2)).await.unwrap();
+            q.push(g, frag(2)).await.unwrap();
+            // Full: the third push must wait for the consumer.
+            let blocked = tokio::time::timeout(Duration::from_millis(50), q.push(g, frag(2))).await;
+            assert!(blocked.is_err());
+        });
+        assert_eq!(q.buffered_time(), Duration::from_secs(4));
+        assert!(q.pop_blocking().is_some());
+        rt.block_on(async { q.push(g, frag(2)).await.unwrap() });
+
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || while q2.pop_blocking().is_some() {});
+        q.set_flushing(true);
+        t.join().unwrap();
+        assert_eq!(rt.block_on(q.push(g, frag(1))), Err(Stale));
+    }
+}

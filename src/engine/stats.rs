@@ -1,0 +1,39 @@
+//! Counters the element exposes in its read-only `stats` structure.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub http_bytes: AtomicU64,
+    pub http_segments: AtomicU64,
+    /// Bitrate (BANDWIDTH) of the variant being fetched for the main stream, bit/s.
+    pub variant_bitrate: AtomicU64,
+    /// Measured download throughput, bit/s (0 until measured).
+    pub bandwidth: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub http_bytes: u64,
+    pub http_segments: u64,
+    pub variant_bitrate: u64,
+    pub bandwidth: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            http_bytes: self.http_bytes.load(Relaxed),
+            http_segments: self.http_segments.load(Relaxed),
+            variant_bitrate: self.variant_bitrate.load(Relaxed),
+            bandwidth: self.bandwidth.load(Relaxed),
+        }
+    }
+
+    pub fn add_http(&self, bytes: u64, segment: bool) {
+        self.http_bytes.fetch_add(bytes, Relaxed);
+        if segment {
+            self.http_segments.fetch_add(1, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! I/O shell: thin async adapters over the network (HTTP now; tracker and WebRTC later).
+
+pub mod http;

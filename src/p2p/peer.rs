@@ -1,0 +1,686 @@
+//! Per-connection protocol state machine (§4.1.6), sans-IO.
+//!
+//! Feed it data-channel messages ([`PeerSession::on_message`]), timer ticks
+//! ([`PeerSession::on_timer`]) and local actions; drain
+//! [`PeerSession::poll_output`] after every call, then pull upload payload with
+//! [`PeerSession::poll_upload_chunk`] while the channel has room. Control
+//! messages are small and never subject to backpressure; payload is pulled
+//! lazily and only after all queued control messages have been taken, which
+//! keeps the SegmentData header → payload → Completed order intact and never
+//! splits a multi-part command with another command.
+//!
+//! ```
+//! use gstp2pmedia::p2p::{Event, Output, PeerConfig, PeerSession};
+//!
+//! let mut session = PeerSession::new(PeerConfig::default(), 42);
+//! session.announce(&[100, 101], &[102]); // right after the channel opens
+//! let mut sent = Vec::new();
+//! loop {
+//!     while let Some(out) = session.poll_output() {
+//!         match out {
+//!             Output::Send(msg) => sent.push(msg), // data_channel.send(msg)
+//!             Output::Event(Event::Disconnect { .. }) => { /* close the connection */ }
+//!             Output::Event(_) => { /* hand to the scheduler */ }
+//!         }
+//!     }
+//!     // Only while the channel's buffered amount is low:
+//!     match session.poll_upload_chunk() {
+//!         Some(chunk) => sent.push(chunk),
+//!         None => break,
+//!     }
+//! }
+//! assert_eq!(sent.len(), 1);
+//! // Then: session.on_message(bytes, now_ms) per received message, and
+//! // session.on_timer(now_ms) at session.poll_timeout().
+//! ```
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use super::rng::SplitMix64;
+use super::segment_id::SegmentId;
+use super::wire::{self, Command, Decoder, Incoming};
+
+/// Session limits; defaults are PML's (`webRtcMaxMessageSize`,
+/// `p2pNotReceivingBytesTimeoutMs`, `p2pErrorRetries`).
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Largest message we send (payload chunk or command part).
+    pub max_message_size: usize,
+    /// Download fails after this long without SegmentData/payload bytes.
+    pub not_receiving_bytes_timeout_ms: u64,
+    /// Disconnect after this many timeouts without a successful download.
+    pub error_retries: u32,
+    /// Largest (joined) command body accepted from the peer.
+    pub max_command_bytes: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: wire::MAX_MESSAGE_SIZE,
+            not_receiving_bytes_timeout_ms: 2000,
+            error_retries: 3,
+            max_command_bytes: wire::DEFAULT_MAX_COMMAND_BYTES,
+        }
+    }
+}
+
+/// A segment download to ask the peer for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadRequest {
+    /// Segment externalId.
+    pub id: SegmentId,
+    /// Bytes already held from an earlier attempt (sent as `b`); the peer
+    /// sends the rest and [`Event::SegmentReceived`] carries only the rest.
+    pub byte_offset: u64,
+    /// Exact segment size if known (byte range, earlier attempt): the peer's
+    /// `s` must equal `total − byte_offset` or it is disconnected.
+    pub total_bytes: Option<u64>,
+    /// Upper bound for a segment of unknown size; a larger claim disconnects.
+    pub max_segment_bytes: u64,
+}
+
+/// Stored segment bytes handed to an upload (e.g. `Vec<u8>` or `bytes::Bytes`).
+pub type UploadData = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Something for the I/O layer to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this message on the data channel.
+    Send(Vec<u8>),
+    /// Report this to the scheduler / application.
+    Event(Event),
+}
+
+/// Protocol events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The peer's full snapshot (replaces the previous one).
+    PeerAnnounced {
+        /// Ids the peer stores.
+        loaded: Vec<SegmentId>,
+        /// Ids the peer is fetching over HTTP.
+        http_loading: Vec<SegmentId>,
+    },
+    /// Payload bytes arrived for the current download.
+    DownloadProgress {
+        /// Segment id.
+        id: SegmentId,
+        /// Bytes received in this request so far.
+        received: u64,
+        /// Bytes announced by the peer (`s`).
+        expected: u64,
+    },
+    /// Download finished; `data` is the segment from the requested offset.
+    SegmentReceived {
+        /// Segment id.
+        id: SegmentId,
+        /// Received bytes.
+        data: Vec<u8>,
+    },
+    /// The peer does not have the segment (removed from its announced set).
+    SegmentAbsent {
+        /// Segment id.
+        id: SegmentId,
+    },
+    /// The current download failed.
+    DownloadFailed {
+        /// Segment id.
+        id: SegmentId,
+        /// Why.
+        reason: DownloadFailure,
+    },
+    /// The peer asks for a segment: answer with [`PeerSession::upload`],
+    /// [`PeerSession::upload_absent`], or not at all (PML does not answer for
+    /// ids outside its playlist). Any earlier upload to this peer was stopped.
+    UploadRequested {
+        /// Segment id.
+        id: SegmentId,
+        /// Peer's request id.
+        request_id: i64,
+        /// Resume offset requested by the peer.
+        byte_offset: u64,
+    },
+    /// The peer cancelled the upload (pending or in progress).
+    UploadCancelled {
+        /// Segment id.
+        id: SegmentId,
+        /// Peer's request id.
+        request_id: i64,
+    },
+    /// Close the connection; the session ignores further input.
+    Disconnect {
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// Why a download failed without a SegmentAbsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadFailure {
+    /// No bytes for `not_receiving_bytes_timeout_ms` (a Cancel was sent).
+    Timeout,
+    /// The session was disconnected.
+    Disconnected,
+}
+
+/// Why the session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// `s` differs from the known remaining size, or Completed came early.
+    SizeMismatch,
+    /// `s` exceeds what the segment may hold (`max_segment_bytes`).
+    SizeTooLarge,
+    /// `s` is negative.
+    InvalidSize,
+    /// More payload than announced.
+    TooManyBytes,
+    /// Completed for another request after SegmentData.
+    ProtocolViolation,
+    /// `error_retries` timeouts without a success.
+    TooManyTimeouts,
+    /// Local decision (validation failure, shutdown, transport closed…).
+    Local,
+}
+
+/// Local misuse of [`PeerSession::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// A download is already running on this connection.
+    Busy,
+    /// The session is closed.
+    Closed,
+    /// `byte_offset` is not below the known size / limit.
+    InvalidOffset,
+}
+
+#[derive(Debug)]
+struct Download {
+    id: SegmentId,
+    request_id: i64,
+    byte_offset: u64,
+    total_bytes: Option<u64>,
+    max_segment_bytes: u64,
+    /// `s` once the matching SegmentData arrived.
+    expected: Option<u64>,
+    data: Vec<u8>,
+    deadline: u64,
+}
+
+struct Upload {
+    id: SegmentId,
+    request_id: i64,
+    data: UploadData,
+    pos: usize,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("id", &self.id)
+            .field("request_id", &self.request_id)
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingUpload {
+    id: SegmentId,
+    request_id: i64,
+    byte_offset: u64,
+}
+
+/// One data-channel connection with one remote peer, for one stream swarm.
+#[derive(Debug)]
+pub struct PeerSession {
+    config: PeerConfig,
+    decoder: Decoder,
+    rng: SplitMix64,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    download: Option<Download>,
+    pending_upload: Option<PendingUpload>,
+    upload: Option<Upload>,
+    remote_loaded: HashSet<SegmentId>,
+    remote_http_loading: HashSet<SegmentId>,
+    timeout_strikes: u32,
+    closed: bool,
+}
+
+impl PeerSession {
+    /// New session; `rng_seed` drives request ids. Call [`announce`](Self::announce)
+    /// once the channel opens, as PML does.
+    pub fn new(config: PeerConfig, rng_seed: u64) -> Self {
+        Self {
+            decoder: Decoder::new(config.max_command_bytes),
+            config,
+            rng: SplitMix64::new(rng_seed),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            download: None,
+            pending_upload: None,
+            upload: None,
+            remote_loaded: HashSet::new(),
+            remote_http_loading: HashSet::new(),
+            timeout_strikes: 0,
+            closed: false,
+        }
+    }
+
+    /// True once disconnected.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the peer's last announcement lists `id` as stored.
+    pub fn remote_has(&self, id: SegmentId) -> bool {
+        self.remote_loaded.contains(&id)
+    }
+
+    /// Whether the peer's last announcement lists `id` as loading over HTTP.
+    pub fn remote_http_loading(&self, id: SegmentId) -> bool {
+        self.remote_http_loading.contains(&id)
+    }
+
+    /// Segment being downloaded from this peer, if any.
+    pub fn current_download(&self) -> Option<SegmentId> {
+        self.download.as_ref().map(|d| d.id)
+    }
+
+    /// Whether an upload has payload left to send.
+    pub fn is_uploading(&self) -> bool {
+        self.upload.is_some()
+    }
+
+    /// Timeouts since the last successful download.
+    pub fn timeout_strikes(&self) -> u32 {
+        self.timeout_strikes
+    }
+
+    /// Bytes held for a partially received command (bounded by config).
+    pub fn buffered_command_bytes(&self) -> usize {
+        self.decoder.buffered_len()
+    }
+
+    /// Next message to send or event to report.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(m) = self.transmit.pop_front() {
+            return Some(Output::Send(m));
+        }
+        self.events.pop_front().map(Output::Event)
+    }
+
+    /// Earliest time [`on_timer`](Self::on_timer) must be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.download.as_ref().map(|d| d.deadline)
+    }
+
+    fn send(&mut self, cmd: &Command) {
+        self.transmit
+            .extend(wire::encode_command(cmd, self.config.max_message_size));
+    }
+
+    /// Sends a full snapshot of what we store / fetch over HTTP.
+    pub fn announce(&mut self, loaded: &[SegmentId], http_loading: &[SegmentId]) {
+        if self.closed {
+            return;
+        }
+        self.send(&Command::SegmentsAnnouncement {
+            loaded: loaded.to_vec(),
+            http_loading: http_loading.to_vec(),
+        });
+    }
+
+    /// Starts a download with a random request id (0..999, like PML).
+    pub fn request(&mut self, req: DownloadRequest, now_ms: u64) -> Result<i64, RequestError> {
+        let request_id = self.rng.below(1000) as i64;
+        self.request_with_id(req, request_id, now_ms)
+    }
+
+    /// Starts a download with a given request id.
+    pub fn request_with_id(
+        &mut self,
+        req: DownloadRequest,
+        request_id: i64,
+        now_ms: u64,
+    ) -> Result<i64, RequestError> {
+        if self.closed {
+            return Err(RequestError::Closed);
+        }
+        if self.download.is_some() {
+            return Err(RequestError::Busy);
+        }
+        let limit = req.total_bytes.unwrap_or(req.max_segment_bytes);
+        let offset = i64::try_from(req.byte_offset).map_err(|_| RequestError::InvalidOffset)?;
+        if req.byte_offset >= limit || req.byte_offset > req.max_segment_bytes {
+            return Err(RequestError::InvalidOffset);
+        }
+        self.send(&Command::SegmentRequest {
+            id: req.id,
+            request_id,
+            byte_offset: offset,
+        });
+        self.download = Some(Download {
+            id: req.id,
+            request_id,
+            byte_offset: req.byte_offset,
+            total_bytes: req.total_bytes,
+            max_segment_bytes: req.max_segment_bytes,
+            expected: None,
+            data: Vec::new(),
+            deadline: now_ms.saturating_add(self.config.not_receiving_bytes_timeout_ms),
+        });
+        Ok(request_id)
+    }
+
+    /// Aborts the current download (sends CancelSegmentRequest); no event,
+    /// and it does not count as a timeout strike. Returns the segment id.
+    pub fn cancel_download(&mut self) -> Option<SegmentId> {
+        let d = self.download.take()?;
+        self.send(&Command::CancelSegmentRequest {
+            id: d.id,
+            request_id: d.request_id,
+        });
+        Some(d.id)
+    }
+
+    /// Answers the pending [`Event::UploadRequested`] with the whole stored
+    /// segment; we send `data[byte_offset..]`. Returns false for a stale or
+    /// unknown `request_id` (nothing is sent then).
+    pub fn upload(&mut self, request_id: i64, data: UploadData) -> bool {
+        let Some(p) = self.take_pending(request_id) else {
+            return false;
+        };
+        let len = (*data).as_ref().len() as u64;
+        if p.byte_offset > len {
+            self.send(&Command::SegmentAbsent {
+                id: p.id,
+                request_id,
+            });
+            return true;
+        }
+        let size = (len - p.byte_offset) as i64;
+        self.send(&Command::SegmentData {
+            id: p.id,
+            request_id,
+            size,
+        });
+        if size == 0 {
+            self.send(&Command::SegmentDataSendingCompleted {
+                id: p.id,
+                request_id,
+            });
+        } else {
+            self.upload = Some(Upload {
+                id: p.id,
+                request_id,
+                data,
+                pos: p.byte_offset as usize,
+            });
+        }
+        true
+    }
+
+    /// Answers the pending request with SegmentAbsent.
+    pub fn upload_absent(&mut self, request_id: i64) -> bool {
+        let Some(p) = self.take_pending(request_id) else {
+            return false;
+        };
+        self.send(&Command::SegmentAbsent {
+            id: p.id,
+            request_id,
+        });
+        true
+    }
+
+    fn take_pending(&mut self, request_id: i64) -> Option<PendingUpload> {
+        if self.closed
+            || self
+                .pending_upload
+                .is_none_or(|p| p.request_id != request_id)
+        {
+            return None;
+        }
+        self.pending_upload.take()
+    }
+
+    /// Next raw payload message (≤ `max_message_size`) of the current upload,
+    /// or None if none is due or control messages are still queued. Call while
+    /// the channel has room; the Completed command is queued after the last chunk.
+    pub fn poll_upload_chunk(&mut self) -> Option<Vec<u8>> {
+        if !self.transmit.is_empty() {
+            return None;
+        }
+        let up = self.upload.as_mut()?;
+        let bytes = (*up.data).as_ref();
+        let rest = bytes.get(up.pos..).unwrap_or_default();
+        let mut n = rest.len().min(self.config.max_message_size.max(1));
+        // Never let a payload chunk look like a framed command: the receiver
+        // would misparse it (PML accepts that risk; shortening is free).
+        while n >= 8 && wire::is_command_chunk(&rest[..n]) {
+            n -= 1;
+        }
+        let chunk = rest[..n].to_vec();
+        up.pos += n;
+        if up.pos >= bytes.len() {
+            let (id, request_id) = (up.id, up.request_id);
+            self.upload = None;
+            self.send(&Command::SegmentDataSendingCompleted { id, request_id });
+        }
+        Some(chunk)
+    }
+
+    /// Handles one incoming data-channel message.
+    pub fn on_message(&mut self, msg: &[u8], now_ms: u64) {
+        if self.closed {
+            return;
+        }
+        match self.decoder.push(msg) {
+            Incoming::Payload(p) => self.on_payload(p, now_ms),
+            Incoming::Command(c) => self.on_command(c, now_ms),
+            // Malformed commands are dropped silently, as PML does.
+            Incoming::Partial | Incoming::Dropped(_) => {}
+        }
+    }
+
+    fn on_payload(&mut self, p: &[u8], now_ms: u64) {
+        let timeout = self.config.not_receiving_bytes_timeout_ms;
+        // Payload outside an accepted SegmentData (e.g. the tail of an
+        // upload the peer stopped) is discarded.
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        let Some(expected) = d.expected else {
+            return;
+        };
+        let have = d.data.len() as u64;
+        if have + p.len() as u64 > expected {
+            self.disconnect(DisconnectReason::TooManyBytes);
+            return;
+        }
+        // Grow towards, never beyond, the accepted size.
+        let want = (have * 2).max(have + p.len() as u64).min(expected);
+        d.data.reserve_exact((want - have) as usize);
+        d.data.extend_from_slice(p);
+        d.deadline = now_ms.saturating_add(timeout);
+        let ev = Event::DownloadProgress {
+            id: d.id,
+            received: d.data.len() as u64,
+            expected,
+        };
+        self.events.push_back(ev);
+    }
+
+    fn on_command(&mut self, cmd: Command, now_ms: u64) {
+        match cmd {
+            Command::SegmentsAnnouncement {
+                loaded,
+                http_loading,
+            } => {
+                self.remote_loaded = loaded.iter().copied().collect();
+                self.remote_http_loading = http_loading.iter().copied().collect();
+                self.events.push_back(Event::PeerAnnounced {
+                    loaded,
+                    http_loading,
+                });
+            }
+            Command::SegmentRequest {
+                id,
+                request_id,
+                byte_offset,
+            } => {
+                // One upload per connection: a new request stops the old one.
+                self.upload = None;
+                self.pending_upload = None;
+                match u64::try_from(byte_offset) {
+                    Ok(byte_offset) => {
+                        self.pending_upload = Some(PendingUpload {
+                            id,
+                            request_id,
+                            byte_offset,
+                        });
+                        self.events.push_back(Event::UploadRequested {
+                            id,
+                            request_id,
+                            byte_offset,
+                        });
+                    }
+                    Err(_) => self.send(&Command::SegmentAbsent { id, request_id }),
+                }
+            }
+            Command::SegmentData {
+                id,
+                request_id,
+                size,
+            } => self.on_segment_data(id, request_id, size, now_ms),
+            Command::SegmentDataSendingCompleted { id, request_id } => {
+                let Some(d) = self.download.as_ref() else {
+                    return;
+                };
+                let Some(expected) = d.expected else {
+                    return; // before SegmentData: ignored, as in PML
+                };
+                if d.id != id || d.request_id != request_id {
+                    self.disconnect(DisconnectReason::ProtocolViolation);
+                } else if d.data.len() as u64 != expected {
+                    self.disconnect(DisconnectReason::SizeMismatch);
+                } else if let Some(d) = self.download.take() {
+                    self.timeout_strikes = 0;
+                    self.events.push_back(Event::SegmentReceived {
+                        id: d.id,
+                        data: d.data,
+                    });
+                }
+            }
+            Command::SegmentAbsent { id, request_id } => {
+                if self
+                    .download
+                    .as_ref()
+                    .is_some_and(|d| d.id == id && d.request_id == request_id)
+                {
+                    self.download = None;
+                    self.remote_loaded.remove(&id);
+                    self.events.push_back(Event::SegmentAbsent { id });
+                }
+            }
+            Command::CancelSegmentRequest { id: _, request_id } => {
+                // PML matches on the request id only.
+                if let Some(up) = self.upload.as_ref().filter(|u| u.request_id == request_id) {
+                    let id = up.id;
+                    self.upload = None;
+                    self.events
+                        .push_back(Event::UploadCancelled { id, request_id });
+                } else if let Some(p) = self.pending_upload.filter(|p| p.request_id == request_id) {
+                    self.pending_upload = None;
+                    self.events.push_back(Event::UploadCancelled {
+                        id: p.id,
+                        request_id,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_segment_data(&mut self, id: SegmentId, request_id: i64, size: i64, now_ms: u64) {
+        let timeout = self.config.not_receiving_bytes_timeout_ms;
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        if d.expected.is_some() || d.id != id || d.request_id != request_id {
+            return; // duplicate or for another request: ignored, as in PML
+        }
+        let verdict = match u64::try_from(size) {
+            Err(_) => Err(DisconnectReason::InvalidSize),
+            Ok(s) => match d.total_bytes {
+                Some(total) if total.checked_sub(d.byte_offset) != Some(s) => {
+                    Err(DisconnectReason::SizeMismatch)
+                }
+                _ if d
+                    .byte_offset
+                    .checked_add(s)
+                    .is_none_or(|end| end > d.max_segment_bytes) =>
+                {
+                    Err(DisconnectReason::SizeTooLarge)
+                }
+                _ => Ok(s),
+            },
+        };
+        match verdict {
+            Ok(s) => {
+                d.expected = Some(s);
+                d.deadline = now_ms.saturating_add(timeout);
+            }
+            Err(reason) => {
+                // PML sends a cancel before dropping a peer over a bad size.
+                let (id, request_id) = (d.id, d.request_id);
+                self.send(&Command::CancelSegmentRequest { id, request_id });
+                self.disconnect(reason);
+            }
+        }
+    }
+
+    /// Advances time: fails a download that received nothing for the timeout.
+    pub fn on_timer(&mut self, now_ms: u64) {
+        if self.closed {
+            return;
+        }
+        let Some(d) = self.download.as_ref().filter(|d| now_ms >= d.deadline) else {
+            return;
+        };
+        let (id, request_id) = (d.id, d.request_id);
+        self.download = None;
+        self.send(&Command::CancelSegmentRequest { id, request_id });
+        self.events.push_back(Event::DownloadFailed {
+            id,
+            reason: DownloadFailure::Timeout,
+        });
+        self.timeout_strikes += 1;
+        if self.timeout_strikes >= self.config.error_retries {
+            self.disconnect(DisconnectReason::TooManyTimeouts);
+        }
+    }
+
+    /// Ends the session: fails the current download, drops uploads, and
+    /// emits [`Event::Disconnect`]. Messages already queued stay pollable.
+    pub fn disconnect(&mut self, reason: DisconnectReason) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Some(d) = self.download.take() {
+            self.events.push_back(Event::DownloadFailed {
+                id: d.id,
+                reason: DownloadFailure::Disconnected,
+            });
+        }
+        self.upload = None;
+        self.pending_upload = None;
+        self.decoder = Decoder::new(0);
+        self.events.push_back(Event::Disconnect { reason });
+    }
+}
+
+#[cfg(test)]
+mod tests;

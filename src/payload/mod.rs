@@ -1,0 +1,4 @@
+//! Segment bytes: decryption and container sanity checks. Pure functions, no I/O.
+
+pub mod decrypt;
+pub mod sniff;
