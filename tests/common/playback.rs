@@ -1,0 +1,777 @@
+//! Play a URI through a real pipeline and record every decoded video frame and audio
+//! buffer (timestamps included) with pad probes on `sync=false` fakesinks, plus the bus's
+//! ERROR/WARNING messages, within a hard time bound.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+/// How the pipeline is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `playbin uri=…` (legacy hlsdemux for http://).
+    Playbin,
+    /// `playbin3 uri=…` (hlsdemux2 for http://).
+    Playbin3,
+    /// `uridecodebin3 uri=…` with a fakesink per decoded pad.
+    UriDecodeBin3,
+    /// `p2phlssrc location=… ! decodebin ! fakesink` per source pad, built by hand.
+    SrcDecodebin,
+}
+
+/// `p2phls+http://…` for an `http://…` URL.
+pub fn p2p_uri(http_url: &str) -> String {
+    format!("p2phls+{http_url}")
+}
+
+#[derive(Clone, Debug)]
+pub struct BufInfo {
+    pub pts: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+    /// PTS mapped through the last SEGMENT event (position in the stream).
+    pub stream_time: Option<gst::ClockTime>,
+    pub running_time: Option<gst::ClockTime>,
+    /// Video width from the caps in force (a variant switch changes it).
+    pub width: Option<i32>,
+}
+
+#[derive(Default)]
+struct Track {
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+    bufs: Vec<BufInfo>,
+    segments: Vec<gst::FormattedSegment<gst::ClockTime>>,
+    flushes: usize,
+    width: Option<i32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BusError {
+    pub resource: bool,
+    pub stream: bool,
+    pub domain: String,
+    pub message: String,
+    pub debug: String,
+    pub src: String,
+}
+
+impl BusError {
+    fn from(e: &glib::Error, debug: Option<glib::GString>, src: Option<&gst::Object>) -> Self {
+        BusError {
+            resource: e.is::<gst::ResourceError>(),
+            stream: e.is::<gst::StreamError>(),
+            domain: e.domain().as_str().to_string(),
+            message: e.message().to_string(),
+            debug: debug.map(|d| d.to_string()).unwrap_or_default(),
+            src: src.map(|s| s.path_string().to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}: {} ({})",
+            self.domain, self.src, self.message, self.debug
+        )
+    }
+}
+
+pub struct Outcome {
+    pub mode: Mode,
+    pub uri: String,
+    pub video: Vec<BufInfo>,
+    pub audio: Vec<BufInfo>,
+    pub video_segments: Vec<gst::FormattedSegment<gst::ClockTime>>,
+    pub errors: Vec<BusError>,
+    pub warnings: Vec<BusError>,
+    pub eos: bool,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+    /// The first p2phlssrc / hlsdemux / hlsdemux2 seen in the pipeline.
+    pub adaptive: Option<gst::Element>,
+    /// Names of the src pads that element added.
+    pub adaptive_pads: Vec<String>,
+    /// Wall time (since start) of every video frame, for live tests.
+    pub video_arrivals: Vec<Duration>,
+    /// p2phlssrc's `stats` and `current-bandwidth` at EOS/ERROR, before teardown.
+    pub stats: Option<gst::Structure>,
+    pub current_bandwidth: Option<u64>,
+}
+
+impl Outcome {
+    pub fn first_video_pts(&self) -> Option<gst::ClockTime> {
+        self.video.first().and_then(|b| b.pts)
+    }
+    pub fn last_video_pts(&self) -> Option<gst::ClockTime> {
+        self.video.last().and_then(|b| b.pts)
+    }
+    pub fn first_audio_pts(&self) -> Option<gst::ClockTime> {
+        self.audio.first().and_then(|b| b.pts)
+    }
+    pub fn last_audio_pts(&self) -> Option<gst::ClockTime> {
+        self.audio.last().and_then(|b| b.pts)
+    }
+
+    /// One line for assertion messages.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:?} {}: video={} [{:?}..{:?}] audio={} [{:?}..{:?}] eos={} timed_out={} {:.1}s errors={:?} pads={:?}",
+            self.mode,
+            self.uri,
+            self.video.len(),
+            self.first_video_pts(),
+            self.last_video_pts(),
+            self.audio.len(),
+            self.first_audio_pts(),
+            self.last_audio_pts(),
+            self.eos,
+            self.timed_out,
+            self.elapsed.as_secs_f64(),
+            self.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            self.adaptive_pads,
+        )
+    }
+
+    /// Played to EOS without an ERROR.
+    pub fn assert_complete(&self) {
+        assert!(
+            self.eos && self.errors.is_empty() && !self.timed_out,
+            "playback did not complete cleanly: {}",
+            self.summary()
+        );
+    }
+
+    /// Ended with an ERROR (not a timeout, not EOS-only).
+    pub fn first_error(&self) -> &BusError {
+        self.errors
+            .first()
+            .unwrap_or_else(|| panic!("expected an ERROR message: {}", self.summary()))
+    }
+}
+
+type Tracks = Arc<Mutex<(Track, Track)>>;
+type Adaptive = Arc<Mutex<(Option<gst::Element>, Vec<String>)>>;
+/// Called once with the adaptive element when the Nth video frame reaches the sink.
+type Hook = Box<dyn FnOnce(&gst::Element) + Send>;
+
+/// What the probes and signal handlers of one run share.
+#[derive(Clone)]
+struct Ctx {
+    tracks: Tracks,
+    arrivals: Arc<Mutex<Vec<Duration>>>,
+    start: Instant,
+    adaptive: Adaptive,
+    hooks: Arc<Mutex<Vec<(usize, Hook)>>>,
+}
+
+pub struct Player {
+    mode: Mode,
+    uri: String,
+    timeout: Duration,
+    props: Vec<(String, glib::SendValue)>,
+    seek: Option<gst::ClockTime>,
+    connection_speed: Option<u64>,
+    hooks: Vec<(usize, Hook)>,
+}
+
+impl Player {
+    /// For `Mode::SrcDecodebin`, `uri` is the element's `location` (plain http URL).
+    pub fn new(mode: Mode, uri: impl Into<String>) -> Self {
+        Player {
+            mode,
+            uri: uri.into(),
+            timeout: Duration::from_secs(40),
+            props: Vec::new(),
+            seek: None,
+            connection_speed: None,
+            hooks: Vec::new(),
+        }
+    }
+
+    pub fn playbin(uri: impl Into<String>) -> Self {
+        Self::new(Mode::Playbin, uri)
+    }
+
+    /// Hard bound for the whole run; hitting it ends playback with `timed_out`.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Set a property on p2phlssrc when it appears (ignored for other elements).
+    pub fn prop(mut self, name: &str, value: impl glib::value::ToSendValue) -> Self {
+        self.props.push((name.to_string(), value.to_send_value()));
+        self
+    }
+
+    /// Preroll, then a flushing key-unit TIME seek to `t`, then play to the end; only what
+    /// arrives after the seek's flush is recorded.
+    pub fn seek(mut self, t: gst::ClockTime) -> Self {
+        self.seek = Some(t);
+        self
+    }
+
+    /// playbin's `connection-speed` (kbit/s), passed down to the adaptive demuxer.
+    pub fn connection_speed(mut self, kbps: u64) -> Self {
+        self.connection_speed = Some(kbps);
+        self
+    }
+
+    /// Run `f` on the adaptive element (p2phlssrc) when video frame `n` (1-based) reaches
+    /// the sink, e.g. to change a bitrate limit mid-stream.
+    pub fn at_video_frame(
+        mut self,
+        n: usize,
+        f: impl FnOnce(&gst::Element) + Send + 'static,
+    ) -> Self {
+        self.hooks.push((n, Box::new(f)));
+        self
+    }
+
+    pub fn run(self) -> Outcome {
+        super::init();
+        let start = Instant::now();
+        let ctx = Ctx {
+            tracks: Arc::default(),
+            arrivals: Arc::default(),
+            start,
+            adaptive: Arc::default(),
+            hooks: Arc::new(Mutex::new(self.hooks)),
+        };
+        let Ctx {
+            tracks,
+            arrivals,
+            adaptive,
+            ..
+        } = ctx.clone();
+        // SendValue is Send but not Sync; the signal closure must be both.
+        let props = Arc::new(Mutex::new(self.props));
+
+        let pipeline = gst::Pipeline::new();
+        // Watch every element at any depth for the adaptive one (p2phlssrc inside
+        // uridecodebin, hlsdemux inside decodebin) and configure it before it starts.
+        {
+            let adaptive = adaptive.clone();
+            let props = props.clone();
+            pipeline.connect_deep_element_added(move |_, _, elem| {
+                watch_adaptive(elem, &adaptive, &props);
+            });
+        }
+
+        let make_sink = |video: bool| -> gst::Element {
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", true)
+                .build()
+                .unwrap();
+            probe_sink(&sink, video, &ctx);
+            sink
+        };
+
+        match self.mode {
+            Mode::Playbin | Mode::Playbin3 => {
+                let name = if self.mode == Mode::Playbin {
+                    "playbin"
+                } else {
+                    "playbin3"
+                };
+                let pb = gst::ElementFactory::make(name)
+                    .property("uri", &self.uri)
+                    .property("video-sink", make_sink(true))
+                    .property("audio-sink", make_sink(false))
+                    .build()
+                    .unwrap();
+                if let Some(kbps) = self.connection_speed {
+                    pb.set_property("connection-speed", kbps);
+                }
+                // Playbin is itself a pipeline; wrap it so the code below is uniform.
+                pipeline.add(&pb).unwrap();
+            }
+            Mode::UriDecodeBin3 => {
+                let udb = gst::ElementFactory::make("uridecodebin3")
+                    .property("uri", &self.uri)
+                    .build()
+                    .unwrap();
+                pipeline.add(&udb).unwrap();
+                let pl = pipeline.downgrade();
+                let ctx = ctx.clone();
+                udb.connect_pad_added(move |_, pad| {
+                    if let Some(pl) = pl.upgrade() {
+                        link_decoded_pad(&pl, pad, &ctx);
+                    }
+                });
+            }
+            Mode::SrcDecodebin => {
+                let src = gst::ElementFactory::make("p2phlssrc")
+                    .property("location", &self.uri)
+                    .build()
+                    .expect("p2phlssrc element (is the plugin registered?)");
+                pipeline.add(&src).unwrap();
+                let pl = pipeline.downgrade();
+                let ctx = ctx.clone();
+                src.connect_pad_added(move |_, pad| {
+                    let Some(pl) = pl.upgrade() else { return };
+                    let db = gst::ElementFactory::make("decodebin").build().unwrap();
+                    pl.add(&db).unwrap();
+                    let pl2 = pl.downgrade();
+                    let ctx = ctx.clone();
+                    db.connect_pad_added(move |_, dpad| {
+                        if let Some(pl) = pl2.upgrade() {
+                            link_decoded_pad(&pl, dpad, &ctx);
+                        }
+                    });
+                    db.sync_state_with_parent().unwrap();
+                    pad.link(&db.static_pad("sink").unwrap())
+                        .expect("link p2phlssrc pad to decodebin");
+                });
+            }
+        }
+
+        let bus = pipeline.bus().unwrap();
+        let deadline = start + self.timeout;
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut eos = false;
+        let mut timed_out = false;
+        // Seek state: 0 = waiting for preroll, 1 = seek sent, 2 = playing.
+        let mut seek_phase = 0;
+        if self.seek.is_some() {
+            let _ = pipeline.set_state(gst::State::Paused);
+        } else {
+            let _ = pipeline.set_state(gst::State::Playing);
+        }
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                timed_out = true;
+                break;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(wait.as_nanos() as u64))
+            else {
+                continue;
+            };
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::Eos(_) => {
+                    eos = true;
+                    break;
+                }
+                MessageView::Error(e) => {
+                    errors.push(BusError::from(&e.error(), e.debug(), msg.src()));
+                    break;
+                }
+                MessageView::Warning(w) => {
+                    warnings.push(BusError::from(&w.error(), w.debug(), msg.src()));
+                }
+                MessageView::AsyncDone(_) if msg.src() == Some(pipeline.upcast_ref()) => {
+                    if let Some(t) = self.seek {
+                        if seek_phase == 0 {
+                            pipeline
+                                .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, t)
+                                .expect("seek");
+                            seek_phase = 1;
+                        } else if seek_phase == 1 {
+                            let _ = pipeline.set_state(gst::State::Playing);
+                            seek_phase = 2;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Collect further ERRORs for a moment, so tests can require exactly one.
+        if !errors.is_empty() {
+            let until = Instant::now() + Duration::from_millis(300);
+            while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    errors.push(BusError::from(&e.error(), e.debug(), msg.src()));
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+        }
+        // Read the element's counters before teardown (stopping may reset them).
+        let (stats, current_bandwidth) = adaptive
+            .lock()
+            .unwrap()
+            .0
+            .as_ref()
+            .map(read_stats)
+            .unwrap_or_default();
+        let _ = pipeline.set_state(gst::State::Null);
+        let elapsed = start.elapsed();
+
+        let (v, a) = std::mem::take(&mut *tracks.lock().unwrap());
+        let (adaptive, adaptive_pads) = std::mem::take(&mut *adaptive.lock().unwrap());
+        let video_arrivals = std::mem::take(&mut *arrivals.lock().unwrap());
+        Outcome {
+            mode: self.mode,
+            uri: self.uri,
+            video: v.bufs,
+            audio: a.bufs,
+            video_segments: v.segments,
+            errors,
+            warnings,
+            eos,
+            timed_out,
+            elapsed,
+            adaptive,
+            adaptive_pads,
+            video_arrivals,
+            stats,
+            current_bandwidth,
+        }
+    }
+}
+
+fn read_stats(e: &gst::Element) -> (Option<gst::Structure>, Option<u64>) {
+    let stats = e
+        .find_property("stats")
+        .map(|_| e.property::<gst::Structure>("stats"));
+    let bw = e.find_property("current-bandwidth").and_then(|_| {
+        e.property_value("current-bandwidth")
+            .transform::<u64>()
+            .ok()
+            .and_then(|v| v.get::<u64>().ok())
+    });
+    (stats, bw)
+}
+
+/// A numeric field of a `stats` structure, whatever its integer type.
+pub fn stat(stats: &gst::Structure, field: &str) -> u64 {
+    stats
+        .value(field)
+        .unwrap_or_else(|_| panic!("stats has no {field}: {stats}"))
+        .transform::<u64>()
+        .unwrap_or_else(|_| panic!("stats {field} is not numeric: {stats}"))
+        .get::<u64>()
+        .unwrap()
+}
+
+fn watch_adaptive(
+    elem: &gst::Element,
+    adaptive: &Adaptive,
+    props: &Arc<Mutex<Vec<(String, glib::SendValue)>>>,
+) {
+    let Some(factory) = elem.factory() else {
+        return;
+    };
+    let name = factory.name();
+    if !matches!(name.as_str(), "p2phlssrc" | "hlsdemux" | "hlsdemux2") {
+        return;
+    }
+    if name == "p2phlssrc" {
+        for (k, v) in props.lock().unwrap().iter() {
+            elem.set_property_from_value(k, v);
+        }
+    }
+    // Legacy decodebin tries hlsdemux2 first (higher rank) and falls back to hlsdemux, so
+    // keep the first element that actually adds a pad.
+    let adaptive = adaptive.clone();
+    elem.connect_pad_added(move |e, pad| {
+        let mut a = adaptive.lock().unwrap();
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        if a.0.is_none() {
+            a.0 = Some(e.clone());
+        }
+        if a.0.as_ref() == Some(e) {
+            a.1.push(pad.name().to_string());
+        }
+    });
+}
+
+/// Link a decoded pad to a new fakesink that records it as video or audio.
+fn link_decoded_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, ctx: &Ctx) {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let media = caps
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let video = media.starts_with("video/");
+    if !video && !media.starts_with("audio/") {
+        return;
+    }
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .build()
+        .unwrap();
+    probe_sink(&sink, video, ctx);
+    pipeline.add(&sink).unwrap();
+    sink.sync_state_with_parent().unwrap();
+    pad.link(&sink.static_pad("sink").unwrap())
+        .expect("link decoded pad to fakesink");
+}
+
+fn probe_sink(sink: &gst::Element, video: bool, ctx: &Ctx) {
+    let ctx = ctx.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        // Flush events are not part of EVENT_DOWNSTREAM; ask for them explicitly.
+        gst::PadProbeType::BUFFER
+            | gst::PadProbeType::EVENT_DOWNSTREAM
+            | gst::PadProbeType::EVENT_FLUSH,
+        move |_, info| {
+            let mut guard = ctx.tracks.lock().unwrap();
+            let t = if video { &mut guard.0 } else { &mut guard.1 };
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    let pts = b.pts();
+                    let seg = t.segment.as_ref();
+                    t.bufs.push(BufInfo {
+                        pts,
+                        duration: b.duration(),
+                        stream_time: pts.and_then(|p| seg.and_then(|s| s.to_stream_time(p))),
+                        running_time: pts.and_then(|p| seg.and_then(|s| s.to_running_time(p))),
+                        width: t.width,
+                    });
+                    if video {
+                        ctx.arrivals.lock().unwrap().push(ctx.start.elapsed());
+                        let n = t.bufs.len();
+                        drop(guard);
+                        run_hooks(&ctx, n);
+                    }
+                }
+                Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                    gst::EventView::Caps(c) => {
+                        t.width = c
+                            .caps()
+                            .structure(0)
+                            .and_then(|s| s.get::<i32>("width").ok());
+                    }
+                    gst::EventView::Segment(s) => {
+                        if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
+                            t.segments.push(seg.clone());
+                            t.segment = Some(seg);
+                        }
+                    }
+                    // A flushing seek: forget what came before it.
+                    gst::EventView::FlushStop(_) => {
+                        t.bufs.clear();
+                        t.segments.clear();
+                        t.flushes += 1;
+                        if video {
+                            ctx.arrivals.lock().unwrap().clear();
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
+fn run_hooks(ctx: &Ctx, frame: usize) {
+    let due: Vec<Hook> = {
+        let mut hooks = ctx.hooks.lock().unwrap();
+        let (due, keep): (Vec<_>, Vec<_>) = hooks.drain(..).partition(|(n, _)| *n <= frame);
+        *hooks = keep;
+        due.into_iter().map(|(_, h)| h).collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    let elem = ctx.adaptive.lock().unwrap().0.clone();
+    if let Some(elem) = elem {
+        for h in due {
+            h(&elem);
+        }
+    }
+}
+
+/// Largest audio PTS difference accepted between hlsdemux and p2phlssrc: one 90 kHz MPEG
+/// tick. Both push identical bytes, but hlsdemux hands tsdemux small chunks and p2phlssrc
+/// whole segments, so at some segment boundaries avdec_aac re-syncs to the PES PTS (90 kHz)
+/// in one pipeline and keeps counting 1024-sample frames in the other: the same instant
+/// rounded two ways, a few hundred ns apart. Video PTS must match exactly.
+pub const AUDIO_PTS_TOLERANCE: gst::ClockTime = gst::ClockTime::from_nseconds(11_111);
+
+fn close(a: Option<gst::ClockTime>, b: Option<gst::ClockTime>, tol: gst::ClockTime) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.absdiff(b) <= tol,
+        (a, b) => a == b,
+    }
+}
+
+/// The same stream through legacy hlsdemux (`playbin http://…`) and through p2phlssrc
+/// (`playbin p2phls+http://…`) must give the same decoded output.
+pub fn assert_same_output(reference: &Outcome, candidate: &Outcome) {
+    reference.assert_complete();
+    candidate.assert_complete();
+    let ctx = format!(
+        "\nreference: {}\ncandidate: {}",
+        reference.summary(),
+        candidate.summary()
+    );
+    assert_eq!(
+        reference.video.len(),
+        candidate.video.len(),
+        "video frame counts differ{ctx}"
+    );
+    assert_eq!(
+        reference.audio.len(),
+        candidate.audio.len(),
+        "audio buffer counts differ{ctx}"
+    );
+    assert_eq!(
+        reference.first_video_pts(),
+        candidate.first_video_pts(),
+        "first video PTS differs{ctx}"
+    );
+    assert_eq!(
+        reference.last_video_pts(),
+        candidate.last_video_pts(),
+        "last video PTS differs{ctx}"
+    );
+    assert!(
+        close(
+            reference.first_audio_pts(),
+            candidate.first_audio_pts(),
+            AUDIO_PTS_TOLERANCE
+        ),
+        "first audio PTS differs{ctx}"
+    );
+    assert!(
+        close(
+            reference.last_audio_pts(),
+            candidate.last_audio_pts(),
+            AUDIO_PTS_TOLERANCE
+        ),
+        "last audio PTS differs{ctx}"
+    );
+}
+
+/// What p2phlssrc pushed on one pad, byte for byte.
+pub struct RawPad {
+    pub name: String,
+    pub caps: Option<gst::Caps>,
+    pub bytes: Vec<u8>,
+    pub buffers: usize,
+    /// Buffers flagged DISCONT.
+    pub discont: usize,
+    pub segment: Option<gst::Segment>,
+}
+
+pub struct RawOutcome {
+    pub pads: Vec<RawPad>,
+    pub errors: Vec<BusError>,
+    pub eos: bool,
+    pub timed_out: bool,
+    pub source: gst::Element,
+    /// `stats` at EOS/ERROR, before teardown.
+    pub stats: gst::Structure,
+}
+
+/// `p2phlssrc location=… ! appsink` per pad: collect exactly what the element pushes.
+pub fn capture_raw(
+    location: &str,
+    props: &[(&str, glib::SendValue)],
+    timeout: Duration,
+) -> RawOutcome {
+    super::init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("p2phlssrc")
+        .property("location", location)
+        .build()
+        .expect("p2phlssrc element");
+    for (k, v) in props {
+        src.set_property_from_value(k, v);
+    }
+    pipeline.add(&src).unwrap();
+    let pads: Arc<Mutex<Vec<RawPad>>> = Arc::default();
+    {
+        let pads = pads.clone();
+        let pl = pipeline.downgrade();
+        src.connect_pad_added(move |_, pad| {
+            let Some(pl) = pl.upgrade() else { return };
+            let idx = {
+                let mut p = pads.lock().unwrap();
+                p.push(RawPad {
+                    name: pad.name().to_string(),
+                    caps: None,
+                    bytes: Vec::new(),
+                    buffers: 0,
+                    discont: 0,
+                    segment: None,
+                });
+                p.len() - 1
+            };
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .build()
+                .unwrap();
+            let pads = pads.clone();
+            sink.static_pad("sink").unwrap().add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                move |_, info| {
+                    let mut p = pads.lock().unwrap();
+                    let rp = &mut p[idx];
+                    match &info.data {
+                        Some(gst::PadProbeData::Buffer(b)) => {
+                            rp.buffers += 1;
+                            if b.flags().contains(gst::BufferFlags::DISCONT) {
+                                rp.discont += 1;
+                            }
+                            rp.bytes
+                                .extend_from_slice(&b.map_readable().expect("readable buffer"));
+                        }
+                        Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                            gst::EventView::Caps(c) => rp.caps = Some(c.caps_owned()),
+                            gst::EventView::Segment(s) => rp.segment = Some(s.segment().clone()),
+                            _ => {}
+                        },
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            pl.add(&sink).unwrap();
+            sink.sync_state_with_parent().unwrap();
+            pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        });
+    }
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let deadline = Instant::now() + timeout;
+    let (mut eos, mut timed_out, mut errors) = (false, false, Vec::new());
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+            break;
+        }
+        let wait = (deadline - now).min(Duration::from_millis(100));
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                eos = true;
+                break;
+            }
+            gst::MessageView::Error(e) => {
+                errors.push(BusError::from(&e.error(), e.debug(), msg.src()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (stats, _) = read_stats(&src);
+    let _ = pipeline.set_state(gst::State::Null);
+    let pads = std::mem::take(&mut *pads.lock().unwrap());
+    RawOutcome {
+        stats: stats.unwrap(),
+        pads,
+        errors,
+        eos,
+        timed_out,
+        source: src,
+    }
+}

@@ -1,0 +1,1174 @@
+//! Integration tests for p2phlssrc against GStreamer's own hlsdemux, over a real HTTP origin
+//! on 127.0.0.1 serving ffmpeg-made fixtures. One binary so the fixtures are made once.
+//!
+//! Reference runs use `playbin http://…` (legacy hlsdemux in GStreamer 1.22); candidate runs
+//! use `playbin p2phls+http://…` and must decode exactly the same frames.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+use common::fixtures::*;
+use common::origin::*;
+use common::playback::*;
+use common::*;
+
+fn origin() -> Origin {
+    Origin::serve_dir(&fixtures().root)
+}
+
+fn secs(s: f64) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds((s * 1e9) as u64)
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal raw HTTP/1.1 client, to prove the origin itself (no GStreamer involved).
+
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Content-Length advertised.
+    length: usize,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Send one request on `s` and read the response; the body read stops at Content-Length,
+/// EOF or a 1-s read timeout (for stalls).
+fn raw_request(s: &mut TcpStream, method: &str, path: &str, headers: &[&str]) -> RawResponse {
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed in head");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8(head).unwrap();
+    let mut lines = text.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = Vec::new();
+    if method != "HEAD" {
+        let mut buf = vec![0u8; 65536];
+        while body.len() < length {
+            match s.read(&mut buf[..(length - body.len()).min(65536)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    RawResponse {
+        status,
+        headers,
+        body,
+        length,
+    }
+}
+
+fn connect(o: &Origin) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", o.port())).unwrap()
+}
+
+#[test]
+fn origin_serves_ranges_over_keepalive_and_counts() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        let file = f.read(BYTES_FILE);
+        let path = format!("/{BYTES_FILE}");
+        let mut s = connect(&o);
+        // Three requests on one connection: keep-alive works.
+        let r = raw_request(&mut s, "GET", &path, &["User-Agent: raw-test"]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, file);
+        assert_eq!(r.header("Content-Type"), Some("video/mp2t"));
+        let r = raw_request(&mut s, "GET", &path, &["Range: bytes=100-199"]);
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, &file[100..200]);
+        assert_eq!(
+            r.header("Content-Range"),
+            Some(format!("bytes 100-199/{}", file.len()).as_str())
+        );
+        let r = raw_request(&mut s, "GET", &path, &["Range: bytes=-10"]);
+        assert_eq!(r.body, &file[file.len() - 10..]);
+        let r = raw_request(&mut s, "HEAD", &path, &[]);
+        assert_eq!((r.status, r.length, r.body.len()), (200, file.len(), 0));
+        let r = raw_request(
+            &mut s,
+            "GET",
+            &path,
+            &[&format!("Range: bytes={}-", file.len())],
+        );
+        assert_eq!(r.status, 416);
+        let r = raw_request(&mut s, "GET", "/nope.ts", &[]);
+        assert_eq!(r.status, 404);
+        let r = raw_request(&mut s, "GET", "/../etc/passwd", &[]);
+        assert_eq!(r.status, 404);
+        assert_eq!(o.requests(BYTES_FILE), 5);
+        assert_eq!(o.bytes(BYTES_FILE), (file.len() + 100 + 10) as u64);
+        let log = o.log();
+        assert_eq!(log[0].header("user-agent"), Some("raw-test"));
+        assert_eq!(log[1].header("Range"), Some("bytes=100-199"));
+    });
+}
+
+#[test]
+fn origin_injects_faults() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        let seg = "seq/seg100.ts";
+        let data = f.read(seg);
+        let p = format!("/{seg}");
+
+        // 503 twice, then OK.
+        o.set_fault(
+            seg,
+            Fault::Status {
+                status: 503,
+                times: 2,
+            },
+        );
+        let mut s = connect(&o);
+        assert_eq!(raw_request(&mut s, "GET", &p, &[]).status, 503);
+        assert_eq!(raw_request(&mut s, "GET", &p, &[]).status, 503);
+        assert_eq!(raw_request(&mut s, "GET", &p, &[]).body, data);
+        assert_eq!(o.requests(seg), 3);
+
+        // Redirect prefix: relative URIs must then resolve against /seq/.
+        let r = raw_request(&mut s, "GET", "/redir/seq/index.m3u8", &[]);
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("Location"), Some("/seq/index.m3u8"));
+
+        // Truncated body: full Content-Length, fewer bytes, then close.
+        o.set_fault(seg, Fault::Truncate { after: 1000 });
+        let r = raw_request(&mut connect(&o), "GET", &p, &[]);
+        assert_eq!((r.length, r.body.len()), (data.len(), 1000));
+
+        // Stall: headers and some bytes, then nothing (the client read times out).
+        o.set_fault(seg, Fault::Stall { after: 500 });
+        let t = std::time::Instant::now();
+        let r = raw_request(&mut connect(&o), "GET", &p, &[]);
+        assert_eq!((r.length, r.body.len()), (data.len(), 500));
+        assert!(t.elapsed() >= Duration::from_millis(900));
+
+        // Stall only once: the retry gets everything.
+        o.set_fault(
+            seg,
+            Fault::Times {
+                fault: Box::new(Fault::Stall { after: 10 }),
+                times: 1,
+            },
+        );
+        assert_eq!(raw_request(&mut connect(&o), "GET", &p, &[]).body.len(), 10);
+        assert_eq!(raw_request(&mut connect(&o), "GET", &p, &[]).body, data);
+
+        // Shortened file: a range past the new end is clamped, as HTTP requires.
+        o.set_fault(BYTES_FILE, Fault::Shorten { len: 1000 });
+        let r = raw_request(
+            &mut connect(&o),
+            "GET",
+            &format!("/{BYTES_FILE}"),
+            &["Range: bytes=500-1999"],
+        );
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body.len(), 500);
+
+        // Replacement body (HTML with 200) and a sequence of bodies (last one repeats).
+        o.set_fault(
+            SEQ_MEDIA,
+            Fault::Replace {
+                status: 200,
+                content_type: "text/html".into(),
+                body: b"<html>x</html>".to_vec(),
+            },
+        );
+        let r = raw_request(&mut connect(&o), "GET", &format!("/{SEQ_MEDIA}"), &[]);
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"<html>x</html>"[..]));
+        o.set_fault(
+            SEQ_MEDIA,
+            Fault::Sequence(vec![b"one".to_vec(), b"two".to_vec()]),
+        );
+        let mut s = connect(&o);
+        let bodies: Vec<Vec<u8>> = (0..3)
+            .map(|_| raw_request(&mut s, "GET", &format!("/{SEQ_MEDIA}"), &[]).body)
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![b"one".to_vec(), b"two".to_vec(), b"two".to_vec()]
+        );
+
+        // Dropping the origin ends even the stalled connection threads.
+        let t = std::time::Instant::now();
+        drop(o);
+        assert!(t.elapsed() < Duration::from_secs(3));
+    });
+}
+
+#[test]
+fn origin_live_window_slides_then_ends() {
+    let spec = fixtures().live_spec();
+    let at = |s: f64| spec.render(Duration::from_secs_f64(s));
+    let p0 = at(0.0);
+    assert!(p0.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{p0}");
+    assert!(
+        p0.contains("seg002.ts") && !p0.contains("seg003.ts"),
+        "{p0}"
+    );
+    assert!(!p0.contains("ENDLIST"));
+    let p2 = at(2.5);
+    assert!(p2.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{p2}");
+    assert!(
+        p2.contains("seg004.ts") && !p2.contains("seg005.ts"),
+        "{p2}"
+    );
+    let end = at(100.0);
+    assert!(end.contains("#EXT-X-MEDIA-SEQUENCE:7\n") && end.contains("#EXT-X-ENDLIST"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The reference: every fixture plays through GStreamer's own demuxers.
+
+#[test]
+fn hlsdemux_plays_every_fixture() {
+    guard(|| {
+        let o = origin();
+        for (path, frames) in [
+            (TS_MASTER, VOD_FRAMES),
+            (FMP4_MASTER, VOD_FRAMES),
+            (SEQ_MEDIA, VOD_FRAMES),
+            (BYTES_MEDIA, VOD_FRAMES),
+            (DISC_MEDIA, (FPS * DISC_SECS) as usize),
+            (AES_IV_MEDIA, VOD_FRAMES),
+            (AES_NOIV_MEDIA, VOD_FRAMES),
+            (ALT_MASTER, VOD_FRAMES),
+        ] {
+            for mode in [Mode::Playbin, Mode::Playbin3] {
+                let r = Player::new(mode, o.url(path)).run();
+                r.assert_complete();
+                assert_eq!(r.video.len(), frames, "{}", r.summary());
+                // AAC at 48 kHz: 1024 samples per buffer, ~47 per second.
+                let min_audio = frames * 47 / FPS as usize - 2;
+                assert!(r.audio.len() >= min_audio, "{}", r.summary());
+            }
+        }
+        // The byte-range fixture really was fetched in ranges.
+        assert!(o
+            .log()
+            .iter()
+            .any(|r| r.path == format!("/{BYTES_FILE}") && r.header("range").is_some()));
+        assert!(o.requests(AES_KEY) >= 1);
+    });
+}
+
+#[test]
+fn hlsdemux_resolves_relative_uris_against_the_redirect_target() {
+    guard(|| {
+        let o = origin();
+        let r = Player::playbin(o.url("redir/ts/master.m3u8")).run();
+        r.assert_complete();
+        assert_eq!(r.video.len(), VOD_FRAMES);
+        assert!(o.requests("ts/master.m3u8") == 1);
+    });
+}
+
+#[test]
+fn hlsdemux_live_sliding_window() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        o.live(LIVE_MEDIA, f.live_spec());
+        let r = Player::playbin(o.url(LIVE_MEDIA))
+            .timeout(Duration::from_secs(30))
+            .run();
+        r.assert_complete();
+        assert!(o.requests(LIVE_MEDIA) >= 3, "playlist refreshed");
+        eprintln!("{}", r.summary());
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// p2phlssrc against hlsdemux.
+
+/// Play `path` through legacy hlsdemux and through p2phlssrc; both must decode the same.
+fn same_as_hlsdemux(o: &Origin, path: &str) -> (Outcome, Outcome) {
+    let reference = Player::playbin(o.url(path)).run();
+    let candidate = Player::playbin(p2p_uri(&o.url(path))).run();
+    assert_same_output(&reference, &candidate);
+    (reference, candidate)
+}
+
+fn concat_segments(f: &Fixtures, dir: &str, media: &str) -> Vec<u8> {
+    f.segment_uris(media)
+        .iter()
+        .flat_map(|u| f.read(&format!("{dir}/{u}")))
+        .collect()
+}
+
+#[test]
+fn ts_multivariant_vod_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        let (_, c) = same_as_hlsdemux(&o, TS_MASTER);
+        let src = c.adaptive.as_ref().expect("p2phlssrc seen");
+        assert_eq!(src.factory().unwrap().name(), "p2phlssrc");
+        // Every segment came over HTTP and was counted (read at EOS, before teardown).
+        let stats = c.stats.as_ref().unwrap();
+        assert!(stat(stats, "http-segments") >= 5, "{stats}");
+        assert!(stat(stats, "http-bytes") > 0, "{stats}");
+        assert!(stat(stats, "http-bytes") <= o.total_bytes(), "{stats}");
+        assert!(
+            c.current_bandwidth.unwrap() > 0,
+            "current-bandwidth is 0 after playback"
+        );
+    });
+}
+
+#[test]
+fn fmp4_multivariant_vod_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        same_as_hlsdemux(&o, FMP4_MASTER);
+        // Whichever variants were played, each one's EXT-X-MAP init segment was fetched.
+        for v in ["v0", "v1"] {
+            let segs = o
+                .log()
+                .iter()
+                .filter(|r| r.path.starts_with(&format!("/fmp4/{v}/seg")))
+                .count();
+            let init = o.requests(&format!("fmp4/{v}/init_{}.mp4", &v[1..]));
+            assert!(
+                segs == 0 || init >= 1,
+                "{v}: {segs} media segments fetched but no init segment"
+            );
+        }
+    });
+}
+
+#[test]
+fn media_sequence_nonzero_matches_hlsdemux() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        same_as_hlsdemux(&o, SEQ_MEDIA);
+        // The element pushes exactly the segments' bytes, in order, starting at sequence 100.
+        let raw = capture_raw(&o.url(SEQ_MEDIA), &[], Duration::from_secs(20));
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        assert_eq!(raw.pads.len(), 1);
+        assert!(raw.pads[0].bytes == concat_segments(f, "seq", SEQ_MEDIA));
+        // Once per run: hlsdemux, p2phlssrc in playbin, the raw capture.
+        assert_eq!(o.requests(&format!("seq/seg{SEQ_FIRST:03}.ts")), 3);
+        assert_eq!(stat(&raw.stats, "http-segments"), 5, "{}", raw.stats);
+        let seg_bytes = concat_segments(f, "seq", SEQ_MEDIA).len() as u64;
+        assert!(stat(&raw.stats, "http-bytes") >= seg_bytes, "{}", raw.stats);
+    });
+}
+
+#[test]
+fn byterange_single_file_matches_hlsdemux() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        same_as_hlsdemux(&o, BYTES_MEDIA);
+        let before = o.log().len();
+        let raw = capture_raw(&o.url(BYTES_MEDIA), &[], Duration::from_secs(20));
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        // The byte ranges tile the file, so the output is the whole file.
+        assert!(raw.pads[0].bytes == f.read(BYTES_FILE));
+        // ...fetched as ranges, never as one full GET.
+        let file_reqs: Vec<_> = o.log()[before..]
+            .iter()
+            .filter(|r| r.path == format!("/{BYTES_FILE}"))
+            .cloned()
+            .collect();
+        assert!(!file_reqs.is_empty());
+        for r in &file_reqs {
+            assert!(r.header("range").is_some(), "request without Range: {r:?}");
+        }
+    });
+}
+
+#[test]
+fn discontinuity_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        let (_, c) = same_as_hlsdemux(&o, DISC_MEDIA);
+        assert_eq!(c.video.len(), (FPS * DISC_SECS) as usize);
+        // tsdemux is told about the timestamp reset with a DISCONT buffer, as hlsdemux does.
+        let raw = capture_raw(&o.url(DISC_MEDIA), &[], Duration::from_secs(20));
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        assert!(
+            raw.pads[0].discont >= 2,
+            "DISCONT buffers: {} (start + discontinuity expected)",
+            raw.pads[0].discont
+        );
+    });
+}
+
+#[test]
+fn aes128_explicit_iv_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        same_as_hlsdemux(&o, AES_IV_MEDIA);
+        assert!(o.requests(AES_KEY) >= 1);
+    });
+}
+
+#[test]
+fn aes128_iv_from_media_sequence_matches_hlsdemux() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        same_as_hlsdemux(&o, AES_NOIV_MEDIA);
+        // Byte-exact: a wrong IV only garbles each segment's first 16 bytes, which decoding
+        // would not notice.
+        let raw = capture_raw(&o.url(AES_NOIV_MEDIA), &[], Duration::from_secs(20));
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        let plain = concat_segments(f, AES_PLAIN_DIR, AES_NOIV_MEDIA);
+        assert_eq!(raw.pads[0].bytes.len(), plain.len());
+        assert!(raw.pads[0].bytes == plain, "decrypted bytes differ");
+    });
+}
+
+#[test]
+fn alternate_audio_rendition_matches_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        let (_, c) = same_as_hlsdemux(&o, ALT_MASTER);
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert!(c.audio.len() > 400, "{}", c.summary());
+        assert_eq!(c.adaptive_pads.len(), 2, "{}", c.summary());
+        assert!(o.requests("alt/audio/index.m3u8") >= 1);
+        assert!(o.requests("alt/audio/seg004.ts") >= 1);
+    });
+}
+
+#[test]
+fn live_sliding_window_plays_across_refreshes_until_endlist() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        o.live(LIVE_MEDIA, f.live_spec());
+        let r = Player::playbin(p2p_uri(&o.url(LIVE_MEDIA)))
+            .timeout(Duration::from_secs(30))
+            .run();
+        eprintln!("{}", r.summary());
+        r.assert_complete();
+        // ENDLIST appears 7 s after the first request (7 more 1-s segments); EOS before
+        // that would mean the element stopped at the first window.
+        let published = (LIVE_SEGMENTS - LIVE_WINDOW) as f64;
+        assert!(
+            r.elapsed.as_secs_f64() >= published - 0.5,
+            "EOS too early: {}",
+            r.summary()
+        );
+        assert!(
+            o.requests(LIVE_MEDIA) >= 4,
+            "playlist refreshes: {}",
+            o.requests(LIVE_MEDIA)
+        );
+        // Frames kept coming while the window slid: at least every later-published segment.
+        assert!(
+            r.video.len() >= (LIVE_SEGMENTS - LIVE_WINDOW) * FPS as usize,
+            "{}",
+            r.summary()
+        );
+        let first = *r.video_arrivals.first().unwrap();
+        let last = *r.video_arrivals.last().unwrap();
+        assert!(
+            (last - first).as_secs_f64() >= published - 2.0,
+            "frames arrived in a burst ({first:?}..{last:?}), not across refreshes"
+        );
+        assert_eq!(
+            o.requests(&format!("live/seg{:03}.ts", LIVE_SEGMENTS - 1)),
+            1,
+            "last segment fetched once"
+        );
+    });
+}
+
+/// Flushing KEY_UNIT seek to 5 s after preroll, through playbin.
+fn seek_run(uri: String) -> Outcome {
+    Player::playbin(uri).seek(secs(5.0)).run()
+}
+
+/// The first frame after the seek lies in the segment holding the target (at most one
+/// segment before it), and nothing from earlier segments follows the flush.
+fn assert_landed_on_target_segment(out: &Outcome, target: gst::ClockTime) {
+    out.assert_complete();
+    let seg = gst::ClockTime::from_seconds(SEG_SECS as u64);
+    let first = out.video.first().and_then(|b| b.stream_time).unwrap();
+    assert!(
+        first + seg >= target && first <= target,
+        "first frame after seek at {first}, target {target}: {}",
+        out.summary()
+    );
+    for b in &out.video {
+        assert!(
+            b.stream_time.unwrap() + seg >= target,
+            "frame from before the target segment: {b:?}"
+        );
+    }
+    if let Some(a) = out.audio.first().and_then(|b| b.stream_time) {
+        assert!(
+            a + seg >= target && a <= target,
+            "first audio at {a}: {}",
+            out.summary()
+        );
+    }
+    // And the rest of the stream followed.
+    let tail = ((VOD_SECS as u64 * 1_000_000_000 - target.nseconds()) / 1_000_000_000) as usize;
+    assert!(
+        out.video.len() >= tail * FPS as usize - 2,
+        "{}",
+        out.summary()
+    );
+}
+
+#[test]
+fn seek_in_vod_lands_on_the_target_segment() {
+    guard(|| {
+        let o = origin();
+        let reference = seek_run(o.url(TS_MASTER));
+        assert_landed_on_target_segment(&reference, secs(5.0));
+        let c = seek_run(p2p_uri(&o.url(TS_MASTER)));
+        assert_landed_on_target_segment(&c, secs(5.0));
+        let c = seek_run(p2p_uri(&o.url(FMP4_MASTER)));
+        assert_landed_on_target_segment(&c, secs(5.0));
+        // Two source pads (video variant + audio rendition) both seek.
+        let c = seek_run(p2p_uri(&o.url(ALT_MASTER)));
+        assert_landed_on_target_segment(&c, secs(5.0));
+        assert!(c.audio.len() > 200, "{}", c.summary());
+    });
+}
+
+#[test]
+fn key_unit_seek_snaps_to_the_segment_start_like_hlsdemux() {
+    guard(|| {
+        let o = origin();
+        // hlsdemux snaps a KEY_UNIT seek to the start of the segment (a key frame), so
+        // decoding restarts there; an element that keeps the exact target makes the
+        // decoders clip the frames before it instead.
+        let reference = seek_run(o.url(TS_MASTER));
+        let c = seek_run(p2p_uri(&o.url(TS_MASTER)));
+        assert_same_output(&reference, &c);
+    });
+}
+
+#[test]
+fn playbin3_and_uridecodebin3_play_it() {
+    guard(|| {
+        let o = origin();
+        for path in [TS_MASTER, FMP4_MASTER, ALT_MASTER] {
+            let reference = Player::playbin(o.url(path)).run();
+            for mode in [Mode::Playbin3, Mode::UriDecodeBin3] {
+                let c = Player::new(mode, p2p_uri(&o.url(path))).run();
+                assert_same_output(&reference, &c);
+            }
+        }
+    });
+}
+
+#[test]
+fn hand_written_pipeline_plays_it() {
+    guard(|| {
+        init();
+        let o = origin();
+        // Exactly what a user would type after gst-launch-1.0.
+        let desc = format!(
+            "p2phlssrc location={} ! decodebin ! fakesink sync=false",
+            o.url(TS_MASTER)
+        );
+        let pipeline = gst::parse::launch(&desc).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS or ERROR within 30 s");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+
+        // The same, built by hand with a decodebin per source pad, decodes what hlsdemux does.
+        let reference = Player::playbin(o.url(TS_MASTER)).run();
+        let c = Player::new(Mode::SrcDecodebin, o.url(TS_MASTER)).run();
+        assert_same_output(&reference, &c);
+        let c = Player::new(Mode::SrcDecodebin, o.url(ALT_MASTER)).run();
+        assert_eq!(c.video.len(), VOD_FRAMES, "{}", c.summary());
+        assert!(c.audio.len() > 400, "{}", c.summary());
+    });
+}
+
+#[test]
+fn relative_uris_resolve_against_the_redirect_target() {
+    guard(|| {
+        let o = origin();
+        // Only the master moves; resolving "v0/index.m3u8" against /moved/ would 404.
+        o.route("moved/master.m3u8", |_| {
+            let mut r = Response::new(302, "text/plain", "moved\n");
+            r.headers
+                .push(("Location".into(), "/ts/master.m3u8".into()));
+            r
+        });
+        let reference = Player::playbin(o.url("moved/master.m3u8")).run();
+        let c = Player::playbin(p2p_uri(&o.url("moved/master.m3u8"))).run();
+        assert_same_output(&reference, &c);
+        assert!(
+            !o.log().iter().any(|r| r.path.starts_with("/moved/v")),
+            "a variant was resolved against the pre-redirect URL"
+        );
+    });
+}
+
+#[test]
+fn http_settings_reach_the_origin() {
+    guard(|| {
+        let o = origin();
+        let headers = gst::Structure::builder("headers")
+            .field("X-Test-Token", "abc123")
+            .build();
+        let cookies = vec!["session=42", "lang=en"];
+        let c = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("user-agent", "p2pmedia-test/1.0")
+            .prop("extra-headers", headers)
+            .prop("cookies", gst::glib::StrV::from(cookies))
+            .run();
+        c.assert_complete();
+        let log = o.log();
+        assert!(log.len() >= 6);
+        for r in &log {
+            assert_eq!(r.header("user-agent"), Some("p2pmedia-test/1.0"), "{r:?}");
+            assert_eq!(r.header("x-test-token"), Some("abc123"), "{r:?}");
+            let cookie = r.header("cookie").unwrap_or_default();
+            assert!(
+                cookie.contains("session=42") && cookie.contains("lang=en"),
+                "{r:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn proxy_property_routes_requests_through_the_proxy() {
+    guard(|| {
+        let o = origin();
+        // Nothing listens at 127.0.0.2:9; only a request sent through the proxy (our
+        // origin, which accepts absolute-form targets) can succeed.
+        let c = Player::playbin(p2p_uri("http://127.0.0.2:9/seq/index.m3u8"))
+            .prop("proxy", o.base_url())
+            .prop("retries", 0i32)
+            .timeout(Duration::from_secs(20))
+            .run();
+        c.assert_complete();
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert!(o.requests(SEQ_MEDIA) >= 1);
+    });
+}
+
+#[test]
+fn variant_selection_follows_bitrate_properties() {
+    guard(|| {
+        let variant_requests = |o: &Origin, v: &str| variant_segments(o, "ts", v);
+        // v0 is 400400 bit/s, v1 950400 bit/s.
+        let o = origin();
+        Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .prop("max-bitrate", 500_000u32)
+            .run()
+            .assert_complete();
+        assert_eq!(variant_requests(&o, "v1"), 0, "max-bitrate ignored");
+        let o = origin();
+        Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .prop("min-bitrate", 900_000u32)
+            .run()
+            .assert_complete();
+        assert_eq!(variant_requests(&o, "v0"), 0, "min-bitrate ignored");
+        let o = origin();
+        Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .prop("connection-speed", 300u32)
+            .run()
+            .assert_complete();
+        assert_eq!(variant_requests(&o, "v1"), 0, "connection-speed ignored");
+    });
+}
+
+/// The decoded frames went from the 320x180 variant to the 640x360 one, and never back.
+fn assert_switched_up(c: &Outcome, what: &str) {
+    let widths: Vec<i32> = c.video.iter().filter_map(|b| b.width).collect();
+    assert_eq!(widths.len(), c.video.len(), "{what}: frames without caps");
+    assert_eq!(widths.first(), Some(&320), "{what}: {}", c.summary());
+    assert_eq!(widths.last(), Some(&640), "{what}: {}", c.summary());
+    let switch = widths.iter().position(|w| *w == 640).unwrap();
+    assert!(
+        widths[switch..].iter().all(|w| *w == 640),
+        "{what}: switched back down"
+    );
+}
+
+fn variant_segments(o: &Origin, dir: &str, v: &str) -> usize {
+    o.log()
+        .iter()
+        .filter(|r| r.path.starts_with(&format!("/{dir}/{v}/seg")))
+        .count()
+}
+
+#[test]
+fn variant_switch_mid_stream_matches_hlsdemux() {
+    guard(|| {
+        // start-bitrate 0 = the first variant (320x180); over loopback the measured
+        // bandwidth then moves it up to 640x360 after the first segment.
+        for (path, dir) in [(TS_MASTER, "ts"), (FMP4_MASTER, "fmp4")] {
+            let o = origin();
+            let reference = Player::playbin(o.url(path)).run();
+            let before = o.log().len();
+            let c = Player::playbin(p2p_uri(&o.url(path))).run();
+            assert_same_output(&reference, &c);
+            // For fMP4 the decoder only gets the new resolution if the new variant's init
+            // segment was pushed first.
+            assert_switched_up(&c, path);
+            let log = &o.log()[before..];
+            let fetched = |v: &str| {
+                log.iter()
+                    .filter(|r| r.path.starts_with(&format!("/{dir}/{v}/seg")))
+                    .count()
+            };
+            assert!(fetched("v0") >= 1 && fetched("v1") >= 1, "{path}");
+        }
+    });
+}
+
+#[test]
+fn bitrate_limits_apply_while_playing() {
+    guard(|| {
+        // The bitrate properties are flagged changeable in PLAYING, so lifting max-bitrate
+        // and raising min-bitrate after 1 s of video must move playback to the high
+        // variant.
+        let o = origin();
+        // Pace the low variant so the change lands mid-stream (unpaced, all 10 s are
+        // fetched before the first frame is decoded).
+        for i in 1..5 {
+            o.set_fault(
+                &format!("ts/v0/seg{i:03}.ts"),
+                Fault::Delay(Duration::from_millis(300)),
+            );
+        }
+        let c = Player::playbin(p2p_uri(&o.url(TS_MASTER)))
+            .prop("max-bitrate", 500_000u32)
+            .at_video_frame(FPS as usize, |src| {
+                src.set_property("max-bitrate", 0u32);
+                src.set_property("min-bitrate", 900_000u32);
+            })
+            .run();
+        c.assert_complete();
+        assert_eq!(c.video.len(), VOD_FRAMES);
+        assert!(
+            variant_segments(&o, "ts", "v1") >= 1,
+            "no high-variant segment fetched after min-bitrate=900000 was set in PLAYING"
+        );
+        assert_switched_up(&c, TS_MASTER);
+    });
+}
+
+#[test]
+fn teardown_during_a_stalled_download_is_prompt() {
+    guard(|| {
+        let o = origin();
+        o.set_fault("seq/seg101.ts", Fault::Stall { after: 4096 });
+        // The element would wait 60 s for data; stopping the pipeline must not.
+        let out = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("timeout", 60u32)
+            .timeout(Duration::from_secs(2))
+            .run();
+        assert!(out.timed_out && out.errors.is_empty(), "{}", out.summary());
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "set_state(NULL) took {:?}",
+            out.elapsed - Duration::from_secs(2)
+        );
+    });
+}
+
+#[test]
+fn max_buffering_time_bounds_read_ahead() {
+    guard(|| {
+        init();
+        // A paused sink takes one buffer and blocks; with max-buffering-time 1 s the
+        // element must not download the whole 10-s stream behind it.
+        let paused_fetches = |max_buffering: Option<u64>| {
+            let o = origin();
+            let pipeline = gst::Pipeline::new();
+            let src = gst::ElementFactory::make("p2phlssrc")
+                .property("location", o.url(SEQ_MEDIA))
+                .build()
+                .unwrap();
+            if let Some(ns) = max_buffering {
+                src.set_property("max-buffering-time", ns);
+            }
+            let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+            pipeline.add_many([&src, &sink]).unwrap();
+            let sink_pad = sink.static_pad("sink").unwrap();
+            src.connect_pad_added(move |_, pad| {
+                pad.link(&sink_pad).unwrap();
+            });
+            pipeline.set_state(gst::State::Paused).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            let n = (0..5)
+                .map(|i| o.requests(&format!("seq/seg{:03}.ts", SEQ_FIRST + i)))
+                .sum::<usize>();
+            pipeline.set_state(gst::State::Null).unwrap();
+            n
+        };
+        let capped = paused_fetches(Some(1_000_000_000));
+        assert!(
+            (1..=3).contains(&capped),
+            "{capped} of 5 segments fetched behind a paused sink with max-buffering-time=1s"
+        );
+        let default = paused_fetches(None);
+        eprintln!("segments fetched behind a paused sink: capped {capped}, default {default}");
+        assert!(default >= capped, "default {default}, capped {capped}");
+    });
+}
+
+#[test]
+fn element_properties() {
+    init();
+    let e = gst::ElementFactory::make("p2phlssrc").build().unwrap();
+    let ty = |name: &str| {
+        e.find_property(name)
+            .unwrap_or_else(|| panic!("no property {name}"))
+            .value_type()
+    };
+    assert_eq!(ty("location"), glib::Type::STRING);
+    assert_eq!(ty("timeout"), glib::Type::U32);
+    assert_eq!(ty("retries"), glib::Type::I32);
+    assert_eq!(ty("user-agent"), glib::Type::STRING);
+    assert_eq!(ty("extra-headers"), gst::Structure::static_type());
+    assert_eq!(ty("cookies"), glib::StrV::static_type());
+    assert_eq!(ty("proxy"), glib::Type::STRING);
+    for p in [
+        "connection-speed",
+        "bandwidth-target-ratio",
+        "min-bitrate",
+        "max-bitrate",
+        "start-bitrate",
+        "max-buffering-time",
+    ] {
+        let ps = e
+            .find_property(p)
+            .unwrap_or_else(|| panic!("no property {p}"));
+        assert!(ps.flags().contains(glib::ParamFlags::READWRITE), "{p}");
+    }
+    for p in ["current-bandwidth", "stats"] {
+        let ps = e
+            .find_property(p)
+            .unwrap_or_else(|| panic!("no property {p}"));
+        assert!(ps.flags().contains(glib::ParamFlags::READABLE), "{p}");
+        assert!(
+            !ps.flags().contains(glib::ParamFlags::WRITABLE),
+            "{p} writable"
+        );
+    }
+    assert_eq!(ty("stats"), gst::Structure::static_type());
+    let stats = e.property::<gst::Structure>("stats");
+    assert!(stats.has_field("http-bytes") && stats.has_field("http-segments"));
+    e.set_property("timeout", 2u32);
+    assert_eq!(e.property::<u32>("timeout"), 2);
+    // The URI handler: p2phls+http://x -> location http://x.
+    let e =
+        gst::Element::make_from_uri(gst::URIType::Src, "p2phls+http://127.0.0.1:1/a.m3u8", None)
+            .unwrap();
+    assert_eq!(
+        e.property::<String>("location"),
+        "http://127.0.0.1:1/a.m3u8"
+    );
+    let uri = "p2phls+https://127.0.0.1:1/a.m3u8";
+    let e = gst::Element::make_from_uri(gst::URIType::Src, uri, None).unwrap();
+    assert_eq!(e.factory().unwrap().name(), "p2phlssrc");
+    assert_eq!(
+        e.property::<String>("location"),
+        "https://127.0.0.1:1/a.m3u8"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input: a retry or one clear ERROR naming the URL, never a panic or a hang.
+
+/// Fast-failing settings so error paths stay quick.
+fn p2p_quick(url: &str) -> Player {
+    Player::playbin(p2p_uri(url))
+        .prop("retries", 1i32)
+        .prop("timeout", 2u32)
+        .timeout(Duration::from_secs(30))
+}
+
+fn assert_clear_error(out: &Outcome, url: &str) {
+    eprintln!("{}", out.summary());
+    assert!(
+        !out.timed_out,
+        "no ERROR within the time bound: {}",
+        out.summary()
+    );
+    let e = out.first_error();
+    assert!(
+        e.resource || e.stream,
+        "ERROR domain must be gst::ResourceError or gst::StreamError: {e}"
+    );
+    assert!(
+        e.message.contains(url),
+        "ERROR message must name {url}: {e}"
+    );
+    for e in &out.errors {
+        assert!(
+            !e.to_string().to_lowercase().contains("panic"),
+            "the element panicked: {e}"
+        );
+    }
+}
+
+#[test]
+fn bad_malformed_playlists_error() {
+    guard(|| {
+        let o = origin();
+        let cases: [(&str, &str); 3] = [
+            ("bad/not-a-playlist.m3u8", "this is not a playlist\n"),
+            // A master cut off in the middle of a tag: no variant URI at all.
+            (
+                "bad/truncated-master.m3u8",
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=40",
+            ),
+            (
+                "bad/garbage-tags.m3u8",
+                "#EXTM3U\n#EXT-X-TARGETDURATION:two\n#EXTINF:abc,\n#EXT-X-ENDLIST\n",
+            ),
+        ];
+        for (path, body) in cases {
+            o.route(path, move |_| Response::playlist(body));
+            let out = p2p_quick(&o.url(path)).run();
+            assert_clear_error(&out, &o.url(path));
+        }
+    });
+}
+
+#[test]
+fn bad_html_page_with_200_errors() {
+    guard(|| {
+        let o = origin();
+        o.set_fault(
+            TS_MASTER,
+            Fault::Replace {
+                status: 200,
+                content_type: "text/html".into(),
+                body: b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>\n".to_vec(),
+            },
+        );
+        let out = p2p_quick(&o.url(TS_MASTER)).run();
+        assert_clear_error(&out, &o.url(TS_MASTER));
+    });
+}
+
+#[test]
+fn bad_media_sequence_going_backwards() {
+    guard(|| {
+        let o = origin();
+        let pl = |seq: usize, end: bool| {
+            let mut s = format!(
+                "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:{seq}\n"
+            );
+            for i in seq..seq + 3 {
+                s.push_str(&format!("#EXTINF:1.000000,\nseg{i:03}.ts\n"));
+            }
+            if end {
+                s.push_str("#EXT-X-ENDLIST\n");
+            }
+            s.into_bytes()
+        };
+        let path = "live/back.m3u8";
+        // 4..6, then twice 1..3 (backwards), then 7..9 and the end.
+        o.set_fault(
+            path,
+            Fault::Sequence(vec![pl(4, false), pl(1, false), pl(1, false), pl(7, true)]),
+        );
+        let out = p2p_quick(&o.url(path)).run();
+        eprintln!("{}", out.summary());
+        if out.errors.is_empty() {
+            // Tolerated: then it must neither replay old segments nor stop early.
+            out.assert_complete();
+            for i in 1..=3 {
+                assert_eq!(
+                    o.requests(&format!("live/seg{i:03}.ts")),
+                    0,
+                    "went back in time"
+                );
+            }
+            assert!(o.requests("live/seg009.ts") == 1, "{}", out.summary());
+        } else {
+            assert_clear_error(&out, &o.url(path));
+        }
+    });
+}
+
+#[test]
+fn bad_segment_404_errors() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg103.ts";
+        o.set_fault(seg, Fault::StatusAlways { status: 404 });
+        let out = p2p_quick(&o.url(SEQ_MEDIA)).run();
+        assert_clear_error(&out, &o.url(seg));
+    });
+}
+
+#[test]
+fn bad_key_url_404_errors() {
+    guard(|| {
+        let o = origin();
+        o.set_fault(AES_KEY, Fault::StatusAlways { status: 404 });
+        let out = p2p_quick(&o.url(AES_IV_MEDIA)).run();
+        assert_clear_error(&out, &o.url(AES_KEY));
+    });
+}
+
+#[test]
+fn bad_segment_shorter_than_its_byte_range_errors() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        // Cut the file 1000 bytes into the last range: the server answers 206 with fewer
+        // bytes than the playlist promised.
+        let pl = f.read_string(BYTES_MEDIA);
+        let last = pl
+            .lines()
+            .rfind(|l| l.starts_with("#EXT-X-BYTERANGE"))
+            .unwrap();
+        let offset: u64 = last.rsplit('@').next().unwrap().parse().unwrap();
+        o.set_fault(BYTES_FILE, Fault::Shorten { len: offset + 1000 });
+        let out = p2p_quick(&o.url(BYTES_MEDIA)).run();
+        assert_clear_error(&out, &o.url(BYTES_FILE));
+    });
+}
+
+#[test]
+fn bad_server_stalls_mid_body_errors_after_timeout() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg102.ts";
+        o.set_fault(seg, Fault::Stall { after: 4096 });
+        let out = p2p_quick(&o.url(SEQ_MEDIA)).run();
+        assert_clear_error(&out, &o.url(seg));
+        // timeout=2 s, retries=1: two stalled attempts, then the error.
+        assert_eq!(o.requests(seg), 2, "{}", out.summary());
+        assert!(out.elapsed < Duration::from_secs(15), "{}", out.summary());
+    });
+}
+
+#[test]
+fn stall_once_is_retried_and_playback_completes() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg102.ts";
+        o.set_fault(
+            seg,
+            Fault::Times {
+                fault: Box::new(Fault::Stall { after: 4096 }),
+                times: 1,
+            },
+        );
+        let out = p2p_quick(&o.url(SEQ_MEDIA)).run();
+        out.assert_complete();
+        assert_eq!(out.video.len(), VOD_FRAMES, "{}", out.summary());
+        assert_eq!(o.requests(seg), 2);
+    });
+}
+
+#[test]
+fn truncated_body_is_retried_and_playback_matches() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg101.ts";
+        let reference = Player::playbin(o.url(SEQ_MEDIA)).run();
+        o.set_fault(
+            seg,
+            Fault::Times {
+                fault: Box::new(Fault::Truncate { after: 10_000 }),
+                times: 1,
+            },
+        );
+        let c = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("retries", 3i32)
+            .run();
+        assert_same_output(&reference, &c);
+        assert!(o.requests(seg) >= 3, "1 reference + truncated + retry");
+    });
+}
+
+#[test]
+fn segment_503_twice_then_ok_is_retried() {
+    guard(|| {
+        let o = origin();
+        let seg = "seq/seg101.ts";
+        let reference = Player::playbin(o.url(SEQ_MEDIA)).run();
+        o.set_fault(
+            seg,
+            Fault::Status {
+                status: 503,
+                times: 2,
+            },
+        );
+        let before = o.requests(seg);
+        let c = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
+            .prop("retries", 3i32)
+            .run();
+        assert_same_output(&reference, &c);
+        assert_eq!(
+            o.requests(seg) - before,
+            3,
+            "two 503s, then the good answer"
+        );
+    });
+}
+
+#[test]
+fn dead_origin_gives_one_clear_error() {
+    guard(|| {
+        let url = format!("{}/ts/master.m3u8", dead_base_url());
+        let out = p2p_quick(&url).run();
+        assert_clear_error(&out, &url);
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    });
+}
