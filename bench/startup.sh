@@ -10,7 +10,8 @@
 #   hlsdemux    playbin  uri=http://...          (souphttpsrc + legacy hlsdemux)
 # one fresh process per run (examples/bench-play.rs), runs interleaved and the order rotated
 # every repetition, decoding as fast as possible to fakesinks. Per run: time from PLAYING to
-# the first decoded video frame, CPU time (user+system) and peak RSS of the whole process.
+# the first decoded video frame (and to the first buffer out of the HLS element), CPU time
+# (user+system) and peak RSS of the whole process.
 # Prints every run, then medians and the ratios against hlsdemux2.
 # Targets: time to first frame <= 1.1x and CPU <= 1.2x of hlsdemux2.
 set -euo pipefail
@@ -82,15 +83,17 @@ median() { # PLAYER FIELD
 step "medians of $REPS runs"
 ref_ttff=$(median hlsdemux2 ttff_ms)
 ref_cpu=$(median hlsdemux2 cpu_ms)
-printf '%-10s %-9s %12s %10s %12s %10s %10s %9s\n' player via ttff_ms cpu_ms peak_rss_MiB frames ttff/hd2 cpu/hd2
+printf '%-10s %-9s %9s %13s %8s %13s %7s %9s %8s\n' player via ttff_ms first_out_ms cpu_ms peak_rss_MiB frames ttff/hd2 cpu/hd2
 for p in "${players[@]}"; do
   case $p in p2phlssrc) via=playbin ;; hlsdemux2) via=playbin3 ;; hlsdemux) via=playbin ;; esac
   ttff=$(median "$p" ttff_ms)
+  out=$(median "$p" first_out_ms)
   cpu=$(median "$p" cpu_ms)
   rss=$(median "$p" rss_kib)
   frames=$(median "$p" frames)
-  awk -v p="$p" -v via="$via" -v t="$ttff" -v c="$cpu" -v r="$rss" -v fr="$frames" -v rt="$ref_ttff" -v rc="$ref_cpu" \
-    'BEGIN { printf "%-10s %-9s %12.1f %10.0f %12.1f %10d %9.2fx %8.2fx\n", p, via, t, c, r / 1024, fr, t / rt, c / rc }'
+  awk -v p="$p" -v via="$via" -v t="$ttff" -v o="$out" -v c="$cpu" -v r="$rss" -v fr="$frames" \
+    -v rt="$ref_ttff" -v rc="$ref_cpu" 'BEGIN { printf "%-10s %-9s %9.1f %13.1f %8.0f %13.1f %7d %8.2fx %7.2fx\n",
+      p, via, t, o, c, r / 1024, fr, t / rt, c / rc }'
 done
 ttff=$(median p2phlssrc ttff_ms)
 cpu=$(median p2phlssrc cpu_ms)

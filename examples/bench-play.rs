@@ -5,10 +5,11 @@
 //!       playlist URL on stdout, then serve until killed.
 //!   bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]
 //!       play URI once, as fast as possible (fakesinks, sync=false), and print one line:
-//!       `ttff_ms=.. frames=.. wall_ms=.. cpu_ms=.. rss_kib=.. hls=..`: time from PLAYING to the
-//!       first decoded video frame (pad probe on the video sink), decoded video frames, time to
-//!       EOS, this process's user+system CPU time and peak RSS (from /proc/self at the end), and
-//!       which HLS element(s) the player used.
+//!       `ttff_ms=.. first_out_ms=.. frames=.. wall_ms=.. cpu_ms=.. rss_kib=.. hls=..`: time from
+//!       PLAYING to the first decoded video frame (pad probe on the video sink) and to the first
+//!       buffer the HLS element pushed, decoded video frames, time to EOS, this process's
+//!       user+system CPU time and peak RSS (from /proc/self at the end), and which HLS element
+//!       the player used.
 
 #[path = "../tests/common/origin.rs"]
 mod origin;
@@ -96,29 +97,31 @@ fn play(args: &[String]) -> Result<()> {
             gst::PadProbeReturn::Ok
         });
 
-    // Which HLS element does the work (hlsdemux, hlsdemux2 or p2phlssrc)?
-    let hls = Arc::new(Mutex::new(BTreeSet::new()));
-    let seen = hls.clone();
+    // When does the HLS element (hlsdemux, hlsdemux2 or p2phlssrc) push its first buffer?
+    let first_out = Arc::new(Mutex::new(None::<Instant>));
     let bin = pipeline
         .clone()
         .downcast::<gst::Bin>()
         .map_err(|_| "player is not a bin")?;
+    let fo = first_out.clone();
     bin.connect_deep_element_added(move |_, _, element| {
-        if let Some(name) = element.factory().map(|f| f.name()) {
-            if matches!(name.as_str(), "hlsdemux" | "hlsdemux2" | "p2phlssrc") {
-                seen.lock().unwrap().insert(name.to_string());
-            }
+        if hls_name(element).is_none() {
+            return;
         }
-    });
-    // playbin creates its source through source-setup, not always via deep-element-added.
-    let seen = hls.clone();
-    pipeline.connect("source-setup", false, move |args| {
-        if let Ok(src) = args[1].get::<gst::Element>() {
-            if let Some(f) = src.factory().filter(|f| f.name() == "p2phlssrc") {
-                seen.lock().unwrap().insert(f.name().to_string());
+        let fo = fo.clone();
+        element.connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
             }
-        }
-        None
+            let fo = fo.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, _| {
+                    fo.lock().unwrap().get_or_insert_with(Instant::now);
+                    gst::PadProbeReturn::Remove
+                },
+            );
+        });
     });
 
     let bus = pipeline.bus().ok_or("player without bus")?;
@@ -142,6 +145,13 @@ fn play(args: &[String]) -> Result<()> {
         }
     };
     let wall = t0.elapsed();
+    // The HLS element(s) still in the pipeline did the work (legacy decodebin tries
+    // hlsdemux2 first and drops it).
+    let hls: BTreeSet<String> = bin
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(|e| e.ok().and_then(|e| hls_name(&e)))
+        .collect();
     pipeline.set_state(gst::State::Null)?;
     outcome?;
 
@@ -149,10 +159,16 @@ fn play(args: &[String]) -> Result<()> {
         .lock()
         .unwrap()
         .ok_or("no video frame decoded")?;
-    let hls: Vec<String> = hls.lock().unwrap().iter().cloned().collect();
+    let first_out = first_out
+        .lock()
+        .unwrap()
+        .ok_or("the HLS element pushed nothing")?;
+    let ms = |t: Instant| (t - t0).as_secs_f64() * 1e3;
+    let hls: Vec<String> = hls.into_iter().collect();
     println!(
-        "ttff_ms={:.1} frames={} wall_ms={:.0} cpu_ms={} rss_kib={} hls={}",
-        (first - t0).as_secs_f64() * 1e3,
+        "ttff_ms={:.1} first_out_ms={:.1} frames={} wall_ms={:.0} cpu_ms={} rss_kib={} hls={}",
+        ms(first),
+        ms(first_out),
         frames.load(Ordering::Relaxed),
         wall.as_secs_f64() * 1e3,
         cpu_ms()?,
@@ -164,6 +180,11 @@ fn play(args: &[String]) -> Result<()> {
         }
     );
     Ok(())
+}
+
+fn hls_name(element: &gst::Element) -> Option<String> {
+    let name = element.factory()?.name();
+    matches!(name.as_str(), "hlsdemux" | "hlsdemux2" | "p2phlssrc").then(|| name.to_string())
 }
 
 /// User + system CPU time of this process (all threads, finished ones included), in ms.
