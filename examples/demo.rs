@@ -161,6 +161,10 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
                     println!("[{:>3}s] {line}", now.as_secs());
                 }
             }
+            if peers.len() > 1 {
+                let stats: Vec<Stats> = peers.iter().map(Peer::stats).collect();
+                println!("[{:>3}s] all peers: {}", now.as_secs(), totals(&stats));
+            }
             next_print += Duration::from_secs(1);
         }
         let all_done = peers.iter().all(|p| p.outcome.is_some());
@@ -346,8 +350,12 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// None before the peer starts and after it ended (its end was reported).
     fn progress_line(&self) -> Option<String> {
         self.started?;
+        if self.outcome.is_some() {
+            return None;
+        }
         let pos = self
             .pipeline
             .query_position::<gst::ClockTime>()
@@ -358,13 +366,8 @@ impl Peer {
             .query_duration::<gst::ClockTime>()
             .map(|d| format!("{:.1}", d.seconds_f64()))
             .unwrap_or_else(|| "?".into());
-        let state = match &self.outcome {
-            Some(Outcome::Eos(_)) => " (ended)",
-            Some(Outcome::Error(_)) => " (failed)",
-            None => "",
-        };
         Some(format!(
-            "peer {} pos {pos}/{dur} s, {} frames{state} | {}",
+            "peer {} pos {pos}/{dur} s, {} frames | {}",
             self.id,
             self.video_frames.load(Ordering::Relaxed),
             self.stats().describe()
@@ -442,13 +445,29 @@ fn bitrate(bps: f64) -> String {
     format!("{:.1} Mbit/s", bps / 1e6)
 }
 
+/// HTTP and P2P bytes over all peers, and the share that came over P2P.
+fn totals(stats: &[Stats]) -> String {
+    let sum = |f: &str| stats.iter().filter_map(|s| s.num(f)).sum::<f64>();
+    let (http, p2p, up) = (sum("http-bytes"), sum("p2p-bytes"), sum("p2p-upload-bytes"));
+    let share = if http + p2p > 0.0 {
+        100.0 * p2p / (http + p2p)
+    } else {
+        0.0
+    };
+    format!(
+        "http {}, p2p {} ({share:.1} % of bytes over P2P), uploaded {}",
+        bytes(http),
+        bytes(p2p),
+        bytes(up)
+    )
+}
+
 fn summary(peers: &[Peer], finals: &[Stats], wall: Duration, origin: Option<&Origin>) {
     println!(
         "\nsummary: {} peer(s), {:.1} s",
         peers.len(),
         wall.as_secs_f64()
     );
-    let (mut http, mut p2p) = (0.0, 0.0);
     for (p, s) in peers.iter().zip(finals) {
         let end = match &p.outcome {
             Some(Outcome::Eos(t)) => format!("played to the end in {:.1} s", t.as_secs_f64()),
@@ -466,19 +485,8 @@ fn summary(peers: &[Peer], finals: &[Stats], wall: Duration, origin: Option<&Ori
             p.video_frames.load(Ordering::Relaxed),
             s.describe()
         );
-        http += s.num("http-bytes").unwrap_or(0.0);
-        p2p += s.num("p2p-bytes").unwrap_or(0.0);
     }
-    let share = if http + p2p > 0.0 {
-        100.0 * p2p / (http + p2p)
-    } else {
-        0.0
-    };
-    println!(
-        "  all peers: http {}, p2p {} ({share:.1} % of bytes over P2P)",
-        bytes(http),
-        bytes(p2p)
-    );
+    println!("  all peers: {}", totals(finals));
     if let Some(o) = origin {
         println!(
             "  origin served {} in {} requests",
