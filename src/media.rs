@@ -68,11 +68,21 @@ pub struct Segment {
     pub init_key: Option<Aes128Key>,
     /// EXT-X-GAP: no media; never fetched.
     pub gap: bool,
+    /// DASH only (`None` for HLS): the presentation start in seconds computed in f64 exactly as
+    /// Shaka Player computes `SegmentReference.startTime`, the input of P2P Media Loader's DASH
+    /// segment id `trunc(start_seconds / 0.5)`. `start` is the exact value; this one reproduces
+    /// Shaka's rounding so ids computed near a 0.5 s boundary agree with browsers.
+    pub start_seconds: Option<f64>,
 }
 
 impl Segment {
     pub fn end(&self) -> Duration {
         self.start + self.duration
+    }
+
+    /// Shaka's f64 start time for DASH segments, else `start` in seconds.
+    pub fn start_seconds_f64(&self) -> f64 {
+        self.start_seconds.unwrap_or(self.start.as_secs_f64())
     }
 }
 

@@ -407,6 +407,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             key: key.for_segment()?,
             init: init.as_ref().map(|(r, _)| r.clone()),
             init_key: init.as_ref().and_then(|(_, k)| k.clone()),
+            start_seconds: None,
             gap: pending_gap,
         });
         t += duration;

@@ -1,8 +1,10 @@
-//! Manifest parsing (pure, no I/O).
+//! Manifest front-ends (pure, no I/O): HLS playlists and DASH MPDs into the media model.
 
 use std::fmt;
 
+pub mod dash;
 pub mod hls;
+pub mod sidx;
 
 /// Why a manifest could not be used. Line numbers are 1-based, counted from the `#EXTM3U` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,15 @@ pub enum ManifestError {
     NoVariants,
     /// A live refresh whose EXT-X-MEDIA-SEQUENCE is lower than the previous one.
     SequenceWentBackwards { old: u64, new: u64 },
+    /// DASH: the body is not a well-formed MPD document (not XML, wrong root, bad attribute syntax).
+    NotMpd(String),
+    /// DASH: a well-formed MPD that cannot be used: missing required attribute, absurd value
+    /// (zero timescale or duration, huge repeat count), too many segments.
+    InvalidMpd(String),
+    /// DASH: valid MPD features this element cannot play (xlink, hierarchical sidx, WebM index...).
+    UnsupportedDash(String),
+    /// DASH: a `sidx` (segment index) box that cannot be parsed.
+    InvalidSidx(String),
 }
 
 impl fmt::Display for ManifestError {
@@ -55,6 +66,10 @@ impl fmt::Display for ManifestError {
                 f,
                 "live playlist media sequence went backwards ({old} -> {new})"
             ),
+            ManifestError::NotMpd(why) => write!(f, "not a DASH MPD: {why}"),
+            ManifestError::InvalidMpd(why) => write!(f, "invalid DASH MPD: {why}"),
+            ManifestError::UnsupportedDash(what) => write!(f, "unsupported DASH feature: {what}"),
+            ManifestError::InvalidSidx(why) => write!(f, "invalid DASH segment index (sidx): {why}"),
         }
     }
 }

@@ -1,3 +1,4 @@
-//! I/O shell: thin async adapters over the network (HTTP now; tracker and WebRTC later).
+//! I/O shell: thin async adapters over the network (HTTP, WebTorrent trackers; WebRTC later).
 
 pub mod http;
+pub mod tracker;
