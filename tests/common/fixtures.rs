@@ -31,6 +31,9 @@ pub const SEQ_FIRST: u64 = 100;
 /// `-hls_flags single_file`: every segment is an EXT-X-BYTERANGE of `bytes/index.ts`.
 pub const BYTES_MEDIA: &str = "bytes/index.m3u8";
 pub const BYTES_FILE: &str = "bytes/index.ts";
+/// fMP4 single file: EXT-X-MAP with BYTERANGE, then media byte ranges of `fmp4bytes/index.m4s`.
+pub const FMP4_BYTES_MEDIA: &str = "fmp4bytes/index.m3u8";
+pub const FMP4_BYTES_FILE: &str = "fmp4bytes/index.m4s";
 /// 6 s of encode A, EXT-X-DISCONTINUITY, 6 s of encode B (timestamps restart).
 pub const DISC_MEDIA: &str = "disc/index.m3u8";
 pub const DISC_SECS: u32 = 12;
@@ -42,10 +45,16 @@ pub const AES_NOIV_FIRST: u64 = 5;
 /// Plaintext of the `aes/noiv` segments, same names.
 pub const AES_PLAIN_DIR: &str = "aes/plain";
 pub const AES_KEY: &str = "aes/key.bin";
+/// Key rotation over the `aes/plain` segments: key 1 with the sequence-number IV, then key 2
+/// with an explicit IV, then METHOD=NONE for the last segment.
+pub const AES_ROTATION_MEDIA: &str = "aes/rot/index.m3u8";
+pub const AES_KEY2: &str = "aes/key2.bin";
 /// Master with an EXT-X-MEDIA audio rendition (own playlist) and a video-only variant.
 pub const ALT_MASTER: &str = "alt/master.m3u8";
 /// Segments for the live fixture (1-s segments), served as a sliding window by the origin.
 pub const LIVE_MEDIA: &str = "live/index.m3u8";
+/// The same as fMP4 (EXT-X-MAP), served at `livefmp4/index.m3u8`.
+pub const LIVE_FMP4_MEDIA: &str = "livefmp4/index.m3u8";
 pub const LIVE_SEGMENTS: usize = 10;
 pub const LIVE_WINDOW: usize = 3;
 
@@ -76,8 +85,21 @@ impl Fixtures {
             segments,
             window: LIVE_WINDOW,
             target_duration: 1,
+            version: 3,
             endlist: true,
             extra_header: String::new(),
+        }
+    }
+
+    /// [`Self::live_spec`] for the fMP4 copy (EXT-X-MAP in every refresh).
+    pub fn live_spec_fmp4(&self) -> LiveSpec {
+        LiveSpec {
+            segments: (0..LIVE_SEGMENTS)
+                .map(|i| (format!("seg{i:03}.m4s"), 1.0))
+                .collect(),
+            version: 7,
+            extra_header: "#EXT-X-MAP:URI=\"init.mp4\"\n".into(),
+            ..self.live_spec()
         }
     }
 
@@ -385,6 +407,58 @@ fn aes_fixtures(root: &Path) {
         }
     }
     std::fs::write(noiv.join("index.m3u8"), out).unwrap();
+
+    // Key rotation: two keys, then clear.
+    let key2: [u8; 16] = *b"p2pmedia-key-two";
+    std::fs::write(d.join("key2.bin"), key2).unwrap();
+    let iv2: [u8; 16] = *b"explicit-iv-0002";
+    let rot = d.join("rot");
+    std::fs::create_dir_all(&rot).unwrap();
+    let uris: Vec<String> = pl
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEG_SECS}\n#EXT-X-MEDIA-SEQUENCE:{AES_NOIV_FIRST}\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
+    for (i, uri) in uris.iter().enumerate() {
+        let seq = AES_NOIV_FIRST + i as u64;
+        let data = std::fs::read(plain.join(uri)).unwrap();
+        let body = match i {
+            0 => {
+                out.push_str("#EXT-X-KEY:METHOD=AES-128,URI=\"../key.bin\"\n");
+                None
+            }
+            2 => {
+                out.push_str(&format!(
+                    "#EXT-X-KEY:METHOD=AES-128,URI=\"../key2.bin\",IV=0x{}\n",
+                    iv2.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ));
+                None
+            }
+            4 => {
+                out.push_str("#EXT-X-KEY:METHOD=NONE\n");
+                Some(data.clone())
+            }
+            _ => None,
+        };
+        let body = body.unwrap_or_else(|| {
+            if i < 2 {
+                let mut iv = [0u8; 16];
+                iv[8..].copy_from_slice(&seq.to_be_bytes());
+                aes128_cbc_encrypt(&key, &iv, &data)
+            } else if i < 4 {
+                aes128_cbc_encrypt(&key2, &iv2, &data)
+            } else {
+                data
+            }
+        });
+        std::fs::write(rot.join(uri), body).unwrap();
+        writeln!(out, "#EXTINF:{SEG_SECS}.000000,\n{uri}").unwrap();
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(rot.join("index.m3u8"), out).unwrap();
 }
 
 fn alt_audio(root: &Path) {
@@ -429,6 +503,25 @@ fn live(root: &Path) {
         ],
         &["-hls_segment_filename", "seg%03d.ts", "vod.m3u8"],
     );
+    run(
+        &root.join("livefmp4"),
+        &[
+            video_in(secs, "testsrc2"),
+            audio_in(secs, 440),
+            x264(1),
+            aac(),
+            hls(1),
+        ],
+        &[
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-hls_segment_filename",
+            "seg%03d.m4s",
+            "vod.m3u8",
+        ],
+    );
 }
 
 fn generate(root: &Path) {
@@ -458,6 +551,17 @@ fn generate(root: &Path) {
                     ],
                 );
                 single(&r, "bytes", &["-hls_flags", "single_file", "index.m3u8"]);
+                single(
+                    &r,
+                    "fmp4bytes",
+                    &[
+                        "-hls_segment_type",
+                        "fmp4",
+                        "-hls_flags",
+                        "single_file",
+                        "index.m3u8",
+                    ],
+                );
             }
         }),
         Box::new({

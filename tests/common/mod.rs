@@ -1,5 +1,14 @@
 //! Shared pieces of the integration tests: ffmpeg fixtures, the HTTP origin with fault
 //! injection, and the playback harness.
+//!
+//! ```ignore
+//! let o = Origin::serve_dir(&fixtures().root);
+//! o.set_fault("seq/seg101.ts", Fault::Status { status: 503, times: 2 });
+//! let reference = Player::playbin(o.url(SEQ_MEDIA)).run(); // legacy hlsdemux
+//! let out = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA))).prop("retries", 3i32).run();
+//! assert_same_output(&reference, &out);
+//! assert_eq!(o.requests("seq/seg101.ts"), 4);
+//! ```
 #![allow(dead_code)]
 
 pub mod fixtures;

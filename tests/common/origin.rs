@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -46,6 +46,10 @@ pub enum Fault {
     Sequence(Vec<Vec<u8>>),
     /// Wait this long before answering.
     Delay(Duration),
+    /// Send the body at about this many bytes per second (in 10 slices a second).
+    Throttle { bytes_per_sec: usize },
+    /// Ignore `Range` and answer 200 with the whole body, as some servers do.
+    IgnoreRange,
     /// Apply `fault` to the next `times` requests only, then serve normally.
     Times { fault: Box<Fault>, times: usize },
 }
@@ -111,6 +115,8 @@ pub struct LiveSpec {
     /// Segments listed at once.
     pub window: usize,
     pub target_duration: u32,
+    /// EXT-X-VERSION (7 for EXT-X-MAP).
+    pub version: u32,
     /// Append EXT-X-ENDLIST once every segment has been published.
     pub endlist: bool,
     /// Lines inserted after the header (e.g. EXT-X-MAP), verbatim.
@@ -133,8 +139,8 @@ impl LiveSpec {
         }
         let first = avail.saturating_sub(self.window);
         let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{}\n{}",
-            self.target_duration, first, self.extra_header
+            "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{}\n{}",
+            self.version, self.target_duration, first, self.extra_header
         );
         for (uri, dur) in &self.segments[first..avail] {
             s.push_str(&format!("#EXTINF:{dur:.6},\n{uri}\n"));
@@ -165,6 +171,7 @@ struct Inner {
 struct State {
     root: Option<PathBuf>,
     shutdown: AtomicBool,
+    connections: AtomicUsize,
     inner: Mutex<Inner>,
     conns: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -193,6 +200,7 @@ impl Origin {
         let state = Arc::new(State {
             root,
             shutdown: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
             inner: Mutex::new(Inner::default()),
             conns: Mutex::new(Vec::new()),
         });
@@ -205,6 +213,7 @@ impl Origin {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    st.connections.fetch_add(1, Ordering::SeqCst);
                     let st2 = st.clone();
                     let h = thread::Builder::new()
                         .name("origin-conn".into())
@@ -291,6 +300,11 @@ impl Origin {
     pub fn bytes(&self, path: &str) -> u64 {
         let inner = self.state.inner.lock().unwrap();
         inner.stats.get(&norm(path)).map_or(0, |s| s.bytes)
+    }
+
+    /// TCP connections accepted so far (keep-alive reuse shows as fewer than requests).
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn total_requests(&self) -> usize {
@@ -474,6 +488,7 @@ fn parse_range(v: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
 
 enum Plan {
     Normal,
+    Throttle(usize),
     Stall(usize),
     Truncate(usize),
 }
@@ -584,6 +599,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         let mut extra: Vec<(String, String)> = Vec::new();
         let mut body: Vec<u8> = Vec::new();
         let mut shorten: Option<u64> = None;
+        let mut ignore_range = false;
         let mut have_body = false;
 
         match fault {
@@ -605,7 +621,9 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
             }
             Some(Fault::Stall { after }) => plan = Plan::Stall(after),
             Some(Fault::Truncate { after }) => plan = Plan::Truncate(after),
+            Some(Fault::Throttle { bytes_per_sec }) => plan = Plan::Throttle(bytes_per_sec),
             Some(Fault::Shorten { len }) => shorten = Some(len),
+            Some(Fault::IgnoreRange) => ignore_range = true,
             Some(Fault::Delay(d)) => {
                 let until = Instant::now() + d;
                 while Instant::now() < until && !st.shutdown.load(Ordering::SeqCst) {
@@ -655,7 +673,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         }
         // Ranges apply to successful full responses only.
         let mut content_range = None;
-        if status == 200 {
+        if status == 200 && !ignore_range {
             extra.push(("Accept-Ranges".into(), "bytes".into()));
             if let Some(r) = range_hdr
                 .as_deref()
@@ -689,7 +707,7 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
         for (n, v) in &extra {
             resp.push_str(&format!("{n}: {v}\r\n"));
         }
-        let close = !keep_alive || !matches!(plan, Plan::Normal);
+        let close = !keep_alive || matches!(plan, Plan::Stall(_) | Plan::Truncate(_));
         resp.push_str(if close {
             "Connection: close\r\n\r\n"
         } else {
@@ -702,17 +720,27 @@ fn serve_connection(st: &State, mut s: TcpStream) -> io::Result<()> {
             }
             continue;
         }
-        let send_len = match plan {
-            Plan::Normal => body.len(),
-            Plan::Stall(n) | Plan::Truncate(n) => n.min(body.len()),
+        let (send_len, chunk_len) = match plan {
+            Plan::Normal => (body.len(), CHUNK),
+            Plan::Throttle(rate) => (body.len(), (rate / 10).max(1)),
+            Plan::Stall(n) | Plan::Truncate(n) => (n.min(body.len()), CHUNK),
         };
-        for chunk in body[..send_len].chunks(CHUNK) {
+        for chunk in body[..send_len].chunks(chunk_len) {
+            if matches!(plan, Plan::Throttle(_)) {
+                let until = Instant::now() + Duration::from_millis(100);
+                while Instant::now() < until {
+                    if st.shutdown.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
             write_all(st, &mut s, chunk)?;
             let mut inner = st.inner.lock().unwrap();
             inner.stats.entry(path.clone()).or_default().bytes += chunk.len() as u64;
         }
         match plan {
-            Plan::Normal => {}
+            Plan::Normal | Plan::Throttle(_) => {}
             Plan::Stall(_) => {
                 let _ = s.flush();
                 hang_until_shutdown(st);

@@ -99,6 +99,9 @@ pub struct Outcome {
     /// p2phlssrc's `stats` and `current-bandwidth` at EOS/ERROR, before teardown.
     pub stats: Option<gst::Structure>,
     pub current_bandwidth: Option<u64>,
+    /// Duration and seekability answered by the pipeline at the first preroll.
+    pub duration: Option<gst::ClockTime>,
+    pub seekable: Option<bool>,
 }
 
 impl Outcome {
@@ -172,7 +175,7 @@ pub struct Player {
     uri: String,
     timeout: Duration,
     props: Vec<(String, glib::SendValue)>,
-    seek: Option<gst::ClockTime>,
+    seeks: Vec<gst::ClockTime>,
     connection_speed: Option<u64>,
     hooks: Vec<(usize, Hook)>,
 }
@@ -185,7 +188,7 @@ impl Player {
             uri: uri.into(),
             timeout: Duration::from_secs(40),
             props: Vec::new(),
-            seek: None,
+            seeks: Vec::new(),
             connection_speed: None,
             hooks: Vec::new(),
         }
@@ -208,9 +211,10 @@ impl Player {
     }
 
     /// Preroll, then a flushing key-unit TIME seek to `t`, then play to the end; only what
-    /// arrives after the seek's flush is recorded.
+    /// arrives after the (last) seek's flush is recorded. Called again, the seeks run one
+    /// after the other, each once the previous one has prerolled.
     pub fn seek(mut self, t: gst::ClockTime) -> Self {
-        self.seek = Some(t);
+        self.seeks.push(t);
         self
     }
 
@@ -336,9 +340,13 @@ impl Player {
         let mut warnings = Vec::new();
         let mut eos = false;
         let mut timed_out = false;
-        // Seek state: 0 = waiting for preroll, 1 = seek sent, 2 = playing.
-        let mut seek_phase = 0;
-        if self.seek.is_some() {
+        let mut playing = false;
+        let mut prerolled = false;
+        let (mut duration, mut seekable) = (None, None);
+        // Seeks still to send; each ASYNC_DONE (preroll) sends the next, then PLAYING.
+        let mut seeks = self.seeks.clone().into_iter();
+        let seeking = !self.seeks.is_empty();
+        if seeking {
             let _ = pipeline.set_state(gst::State::Paused);
         } else {
             let _ = pipeline.set_state(gst::State::Playing);
@@ -367,16 +375,36 @@ impl Player {
                 MessageView::Warning(w) => {
                     warnings.push(BusError::from(&w.error(), w.debug(), msg.src()));
                 }
-                MessageView::AsyncDone(_) if msg.src() == Some(pipeline.upcast_ref()) => {
-                    if let Some(t) = self.seek {
-                        if seek_phase == 0 {
+                MessageView::AsyncDone(_)
+                    if !prerolled && msg.src() == Some(pipeline.upcast_ref()) =>
+                {
+                    prerolled = true;
+                    duration = pipeline.query_duration::<gst::ClockTime>();
+                    let mut q = gst::query::Seeking::new(gst::Format::Time);
+                    if pipeline.query(&mut q) {
+                        seekable = Some(q.result().0);
+                    }
+                    if seeking {
+                        if let Some(t) = seeks.next() {
                             pipeline
                                 .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, t)
                                 .expect("seek");
-                            seek_phase = 1;
-                        } else if seek_phase == 1 {
+                        }
+                    }
+                }
+                // Each preroll (ASYNC_DONE) sends the next seek, then goes to PLAYING.
+                MessageView::AsyncDone(_)
+                    if seeking && !playing && msg.src() == Some(pipeline.upcast_ref()) =>
+                {
+                    match seeks.next() {
+                        Some(t) => {
+                            pipeline
+                                .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, t)
+                                .expect("seek");
+                        }
+                        None => {
                             let _ = pipeline.set_state(gst::State::Playing);
-                            seek_phase = 2;
+                            playing = true;
                         }
                     }
                 }
@@ -425,6 +453,8 @@ impl Player {
             video_arrivals,
             stats,
             current_bandwidth,
+            duration,
+            seekable,
         }
     }
 }
