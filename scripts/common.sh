@@ -55,14 +55,16 @@ APT_PACKAGES=(
   meson ninja-build
 )
 
-install_system_packages() {
+install_system_packages() { install_packages "${APT_PACKAGES[@]}"; }
+
+install_packages() { # PACKAGE...: apt-get install those not installed yet
   local p status missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
-    step "apt: all ${#APT_PACKAGES[@]} packages present, skipping"
+    step "apt: all $# packages present, skipping"
     return
   fi
   [ "${SKIP_APT:-0}" != 1 ] || die "missing packages and SKIP_APT=1: ${missing[*]}"
@@ -79,16 +81,22 @@ install_system_packages() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# npm packages (pinned): SPOT FOR LATER ISSUES.
-# Add each directory that holds a committed package.json + package-lock.json (the
-# bittorrent-tracker and playwright-core harness) to NPM_DIRS, relative to the repository root.
-# They are installed with `npm ci --ignore-scripts` (bittorrent-tracker only installs that way).
+# npm packages, pinned by committed package-lock.json files. ADD NEW ONES HERE: each directory
+# (relative to the repository root) holding a package.json + package-lock.json, e.g. the
+# playwright-core browser harness of a later issue. Installed with `npm ci --ignore-scripts`
+# (bittorrent-tracker only installs that way), again only when the lock file changed.
 # Never let a tool download a browser: Chromium is Debian's `chromium` (add it to APT_PACKAGES).
 # ---------------------------------------------------------------------------------------------
-NPM_DIRS=()
+NPM_DIRS=(
+  tests/tracker # bittorrent-tracker 11.2.3 server for tests/tracker.rs
+)
 
 install_npm_packages() {
   local dir stamp want
+  # Machines of this kind come with Node.js 20 and npm 11; elsewhere take Debian's.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    install_packages nodejs npm
+  fi
   for dir in "${NPM_DIRS[@]}"; do
     [ -f "$dir/package-lock.json" ] || die "$dir/package-lock.json missing"
     stamp="$dir/node_modules/.p2pmedia-lock.sha256"

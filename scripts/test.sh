@@ -25,7 +25,7 @@ install_system_packages
 install_npm_packages
 
 # ---------------------------------------------------------------------------------------------
-# 3. Build once, lint, test.
+# 3. Build once (debug), lint.
 # ---------------------------------------------------------------------------------------------
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -42,9 +42,6 @@ bounded 1500 cargo build --locked --all-targets
 step "cargo clippy --all-targets --locked -- -D warnings"
 bounded 900 cargo clippy --all-targets --locked -- -D warnings
 
-step "cargo test --locked"
-bounded 1500 cargo test --locked
-
 # ---------------------------------------------------------------------------------------------
 # 4. meson install check: meson drives cargo (reusing the debug build above, so nothing is
 #    compiled again), installs into a temporary prefix, and GStreamer finds the installed .so.
@@ -59,13 +56,19 @@ so=$(find "$tmp/prefix" -name libgstp2pmedia.so -print -quit)
 echo "installed: ${so#"$tmp"/}"
 
 step "gst-inspect-1.0 p2phlssrc from the installed plugin"
-export GST_PLUGIN_PATH
-GST_PLUGIN_PATH=$(dirname "$so")
 rc=0
-timeout 60 gst-inspect-1.0 p2phlssrc >"$tmp/inspect.txt" 2>&1 || rc=$?
+GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/inspect-registry.bin" \
+  timeout 60 gst-inspect-1.0 p2phlssrc >"$tmp/inspect.txt" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 p2phlssrc: exit status $rc"; }
 grep -q "Filename.*$so" "$tmp/inspect.txt" ||
   { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "p2phlssrc was not loaded from $so"; }
 grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
 
-step "all checks passed in $(($(date +%s) - started)) s"
+# ---------------------------------------------------------------------------------------------
+# 5. All tests (unit, integration, doc), last: the longest step. --no-fail-fast runs every test
+#    binary even when one fails, so a failure report is complete.
+# ---------------------------------------------------------------------------------------------
+step "cargo test --locked --no-fail-fast"
+bounded 1500 cargo test --locked --no-fail-fast
+
+step "all checks passed in $(($(date +%s) - _started)) s"
