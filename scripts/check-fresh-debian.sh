@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the README's test command (through .ci/run, as CI does) in a clean Debian 12 root, to prove
-# that it installs everything it needs on a fresh machine.
+# Runs the README's two commands (scripts/demo.sh, then the test command through .ci/run, as CI
+# does) in a clean Debian 12 root, to prove that they install everything they need on a fresh
+# machine.
 #
 #   scripts/check-fresh-debian.sh [REV]        (as root; REV defaults to HEAD)
 #
@@ -13,7 +14,8 @@
 #     bind-mounted read-only; CARGO_HOME is otherwise empty, so every crate is downloaded again.
 #   * Node.js 20 + npm 11 (preinstalled on the kind, used by later issues): /usr/bin/node and
 #     /usr/lib/node_modules are bind-mounted read-only when this machine has them.
-#   * The workplace's egress CA certificates (/usr/local/share/ca-certificates) and /root/.npmrc.
+#   * The workplace's egress CA certificates (/usr/local/share/ca-certificates), the CA variables
+#     of its environment (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, ...) and /root/.npmrc.
 #   * Nothing else: no gcc, pkg-config, GStreamer, ffmpeg, meson, git; scripts/test.sh installs them.
 # The repository is not bind-mounted: REV is cloned into the root (a clean checkout, as in CI), so
 # uncommitted changes are not tested and no build output lands in the working tree.
@@ -53,9 +55,19 @@ if [ "${1:-}" = --inside ]; then
     ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
     ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
   fi
+  # The workplace's CA settings, which every machine here has in its environment.
+  ca_env=()
+  for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE GIT_SSL_CAINFO; do
+    if [ -n "${!v:-}" ]; then ca_env+=("$v=${!v}"); fi
+  done
   rc=0
-  chroot "$root" /usr/bin/env -i HOME=/root PATH="$PATH_IN_ROOT" LANG=C.UTF-8 TERM=dumb \
-    /bin/bash -c 'cd /src/p2pmedia && exec .ci/run' || rc=$?
+  # The README's two commands, as written, in order: the demo, then the tests (via .ci/run).
+  chroot "$root" /usr/bin/env -i HOME=/root PATH="$PATH_IN_ROOT" LANG=C.UTF-8 TERM=dumb "${ca_env[@]}" \
+    /bin/bash -c 'set -e; cd /src/p2pmedia; t0=$(date +%s)
+      scripts/demo.sh; t1=$(date +%s)
+      echo "[fresh-debian] scripts/demo.sh passed in $((t1 - t0)) s"
+      .ci/run; t2=$(date +%s)
+      echo "[fresh-debian] .ci/run passed in $((t2 - t1)) s"' || rc=$?
   # Stop anything the test command left behind in the root, by PID.
   for p in /proc/[0-9]*; do
     if [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ]; then
@@ -140,7 +152,7 @@ log "clean checkout of $(git -C "$repo" log -1 --format='%h %s' "$sha")"
 git clone --quiet --no-checkout "$repo" "$root/src/p2pmedia"
 git -C "$root/src/p2pmedia" checkout --quiet --detach "$sha"
 
-log "running .ci/run in the fresh root (limit ${FRESH_TIMEOUT}s); log: $FRESH_DIR/run.log"
+log "running scripts/demo.sh and .ci/run in the fresh root (limit ${FRESH_TIMEOUT}s); log: $FRESH_DIR/run.log"
 t0=$(date +%s)
 set +e
 timeout --kill-after=30 "$FRESH_TIMEOUT" unshare --mount --propagation private "$0" --inside "$root" \
@@ -149,8 +161,8 @@ rc=${PIPESTATUS[0]}
 set -e
 t1=$(date +%s)
 if [ "$rc" -eq 0 ]; then
-  log "PASSED: .ci/run succeeded on a fresh Debian 12 root in $((t1 - t0)) s (whole check $((t1 - start)) s)"
+  log "PASSED: scripts/demo.sh and .ci/run succeeded on a fresh Debian 12 root in $((t1 - t0)) s (whole check $((t1 - start)) s)"
 else
-  log "FAILED: .ci/run exit status $rc after $((t1 - t0)) s (log: $FRESH_DIR/run.log)"
+  log "FAILED: exit status $rc after $((t1 - t0)) s (log: $FRESH_DIR/run.log)"
 fi
 exit "$rc"

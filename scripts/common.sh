@@ -97,6 +97,11 @@ install_npm_packages() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     install_packages nodejs npm
   fi
+  # Node.js trusts only its bundled CAs; let it use the system store too (a local CA installed
+  # with ca-certificates, such as an egress proxy's), unless the environment already says.
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
   for dir in "${NPM_DIRS[@]}"; do
     [ -f "$dir/package-lock.json" ] || die "$dir/package-lock.json missing"
     stamp="$dir/node_modules/.p2pmedia-lock.sha256"

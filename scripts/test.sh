@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what it needs on a fresh Debian 12
-# machine (idempotently), builds once, then runs fmt, clippy, all tests and the meson install check.
+# machine (idempotently), then checks fmt, builds once (debug), runs clippy, the meson install check
+# (which reuses that build) and all tests.
 #
 #   scripts/test.sh
 #
