@@ -7,8 +7,76 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::abr::AbrSettings;
+use crate::engine::p2p::{P2pConfig, DEFAULT_TRACKERS};
 use crate::engine::EngineConfig;
 use crate::net::http::HttpConfig;
+use crate::p2p::identity::Compat;
+use crate::schedule::{Policy, SchedulerConfig};
+
+/// Which P2P Media Loader family to meet (their swarms are disjoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
+#[enum_type(name = "GstP2pMediaCompat")]
+pub enum CompatMode {
+    #[default]
+    #[enum_value(name = "P2P Media Loader 2.3.x (SHA-1 info-hashes)", nick = "pml-2.3")]
+    Pml23,
+    #[enum_value(
+        name = "P2P Media Loader 1.0.4 to 2.2.x (MD5 info-hashes)",
+        nick = "pml-2.2"
+    )]
+    Pml22,
+}
+
+/// Scheduling algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
+#[enum_type(name = "GstP2pMediaScheduler")]
+pub enum SchedulerMode {
+    #[default]
+    #[enum_value(name = "Deadline-aware scheduler (fewer origin bytes)", nick = "ours")]
+    Ours,
+    #[enum_value(name = "P2P Media Loader 2.3 HybridLoader behaviour", nick = "pml")]
+    Pml,
+}
+
+/// Scheduler knobs exposed as properties: (name, blurb). PML's windows are seconds.
+const KNOBS: &[(&str, &str)] = &[
+    (
+        "high-demand-time-window",
+        "Seconds ahead of the playhead that are urgent (HTTP preferred)",
+    ),
+    (
+        "http-download-time-window",
+        "Seconds ahead in which segments may be prefetched over HTTP",
+    ),
+    (
+        "p2p-download-time-window",
+        "Seconds ahead in which segments may be prefetched from peers",
+    ),
+    (
+        "simultaneous-http-downloads",
+        "Concurrent HTTP segment downloads per stream",
+    ),
+    (
+        "simultaneous-p2p-downloads",
+        "Concurrent P2P segment downloads per stream",
+    ),
+    (
+        "http-download-initial-timeout-ms",
+        "No HTTP segment downloads this long after start (0 = none)",
+    ),
+    (
+        "http-error-retries",
+        "HTTP attempts per segment before giving up on it",
+    ),
+    (
+        "p2p-error-retries",
+        "Peer inactivity timeouts in a row before disconnecting it",
+    ),
+    (
+        "p2p-not-receiving-bytes-timeout-ms",
+        "A peer download fails after this long without bytes",
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,6 +95,22 @@ pub struct Settings {
     /// Seconds.
     pub timeout: u32,
     pub retries: i32,
+    pub p2p_enabled: bool,
+    pub p2p_upload: bool,
+    pub trackers: Vec<String>,
+    pub ice_servers: Vec<String>,
+    pub swarm_id: Option<String>,
+    pub compat: CompatMode,
+    pub scheduler: SchedulerMode,
+    /// Knob overrides by property name (values as `SchedulerConfig::set` parses them).
+    pub knobs: std::collections::BTreeMap<String, f64>,
+    pub max_peers: u32,
+    /// Bytes per second, 0 = unlimited.
+    pub max_upload_rate: u64,
+    pub max_segment_size: u64,
+    pub tracker_origin: Option<String>,
+    /// Period of the `p2pmedia-stats` bus message in ms; 0 = none.
+    pub stats_interval: u32,
 }
 
 impl Default for Settings {
@@ -46,6 +130,19 @@ impl Default for Settings {
             proxy: None,
             timeout: http.timeout.as_secs() as u32,
             retries: http.retries,
+            p2p_enabled: true,
+            p2p_upload: true,
+            trackers: DEFAULT_TRACKERS.iter().map(|s| s.to_string()).collect(),
+            ice_servers: P2pConfig::default().ice_servers,
+            swarm_id: None,
+            compat: CompatMode::default(),
+            scheduler: SchedulerMode::default(),
+            knobs: Default::default(),
+            max_peers: P2pConfig::default().max_peers as u32,
+            max_upload_rate: 0,
+            max_segment_size: P2pConfig::default().max_segment_bytes,
+            tracker_origin: None,
+            stats_interval: 1000,
         }
     }
 }
@@ -139,6 +236,75 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(d.retries)
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("p2p-enabled")
+            .nick("P2P enabled")
+            .blurb("Share segments with peers (off: plain HTTP)")
+            .default_value(d.p2p_enabled)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("p2p-upload")
+            .nick("P2P upload")
+            .blurb("Announce and serve segments to peers (off: download only)")
+            .default_value(d.p2p_upload)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoxed::builder::<Vec<String>>("trackers")
+            .nick("Trackers")
+            .blurb("WebTorrent tracker URLs (ws:// or wss://); default: P2P Media Loader's")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoxed::builder::<Vec<String>>("ice-servers")
+            .nick("ICE servers")
+            .blurb("STUN/TURN URLs (stun:host:port); empty = host candidates only")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("swarm-id")
+            .nick("Swarm id")
+            .blurb("Custom swarm id (default: the manifest URL without its query)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder::<CompatMode>("compat")
+            .nick("Compatibility")
+            .blurb("Which P2P Media Loader family's swarms to join")
+            .default_value(d.compat)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder::<SchedulerMode>("scheduler")
+            .nick("Scheduler")
+            .blurb("Segment scheduling algorithm")
+            .default_value(d.scheduler)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("max-peers")
+            .nick("Maximum peers")
+            .blurb("Connections per swarm (0 = unlimited)")
+            .default_value(d.max_peers)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("max-upload-rate")
+            .nick("Maximum upload rate")
+            .blurb("Upload limit over all peers in bytes per second (0 = unlimited)")
+            .default_value(d.max_upload_rate)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("max-segment-size")
+            .nick("Maximum segment size")
+            .blurb("Largest segment size a peer may claim when the playlist gives none (bytes)")
+            .minimum(1024)
+            .default_value(d.max_segment_size)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("tracker-origin")
+            .nick("Tracker Origin header")
+            .blurb("Origin header sent to trackers (some reject connections without one)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("stats-interval")
+            .nick("Statistics interval")
+            .blurb("Milliseconds between p2pmedia-stats element messages on the bus (0 = none)")
+            .default_value(d.stats_interval)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb("Transfer statistics: http-bytes, http-segments, p2p-bytes, p2p-upload-bytes, \
@@ -146,6 +312,34 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .read_only()
             .build(),
     ]
+    .into_iter()
+    .chain(KNOBS.iter().map(|(name, blurb)| {
+        let default = knob_default(name);
+        glib::ParamSpecDouble::builder(name)
+            .blurb(blurb)
+            .minimum(0.0)
+            .default_value(default)
+            .mutable_ready()
+            .build()
+    }))
+    .collect()
+}
+
+/// A knob's value in our default preset, in its property unit.
+fn knob_default(name: &str) -> f64 {
+    let c = SchedulerConfig::ours();
+    match name {
+        "high-demand-time-window" => c.high_demand_time_window_ms as f64 / 1000.0,
+        "http-download-time-window" => c.http_download_time_window_ms as f64 / 1000.0,
+        "p2p-download-time-window" => c.p2p_download_time_window_ms as f64 / 1000.0,
+        "simultaneous-http-downloads" => c.simultaneous_http_downloads as f64,
+        "simultaneous-p2p-downloads" => c.simultaneous_p2p_downloads as f64,
+        "http-download-initial-timeout-ms" => c.http_download_initial_timeout_ms as f64,
+        "http-error-retries" => c.http_error_retries as f64,
+        "p2p-error-retries" => c.p2p_error_retries as f64,
+        "p2p-not-receiving-bytes-timeout-ms" => c.p2p_not_receiving_bytes_timeout_ms as f64,
+        _ => 0.0,
+    }
 }
 
 impl Settings {
@@ -177,6 +371,26 @@ impl Settings {
             "proxy" => self.proxy = value.get().expect("type checked upstream"),
             "timeout" => self.timeout = value.get().expect("type checked upstream"),
             "retries" => self.retries = value.get().expect("type checked upstream"),
+            "p2p-enabled" => self.p2p_enabled = value.get().expect("type checked upstream"),
+            "p2p-upload" => self.p2p_upload = value.get().expect("type checked upstream"),
+            "trackers" => self.trackers = value.get::<Vec<String>>().unwrap_or_default(),
+            "ice-servers" => self.ice_servers = value.get::<Vec<String>>().unwrap_or_default(),
+            "swarm-id" => self.swarm_id = value.get().expect("type checked upstream"),
+            "compat" => self.compat = value.get().expect("type checked upstream"),
+            "scheduler" => self.scheduler = value.get().expect("type checked upstream"),
+            "max-peers" => self.max_peers = value.get().expect("type checked upstream"),
+            "max-upload-rate" => self.max_upload_rate = value.get().expect("type checked upstream"),
+            "max-segment-size" => {
+                self.max_segment_size = value.get().expect("type checked upstream")
+            }
+            "tracker-origin" => self.tracker_origin = value.get().expect("type checked upstream"),
+            "stats-interval" => self.stats_interval = value.get().expect("type checked upstream"),
+            name if KNOBS.iter().any(|(k, _)| *k == name) => {
+                self.knobs.insert(
+                    name.to_string(),
+                    value.get().expect("type checked upstream"),
+                );
+            }
             _ => return false,
         }
         true
@@ -198,6 +412,24 @@ impl Settings {
             "proxy" => self.proxy.to_value(),
             "timeout" => self.timeout.to_value(),
             "retries" => self.retries.to_value(),
+            "p2p-enabled" => self.p2p_enabled.to_value(),
+            "p2p-upload" => self.p2p_upload.to_value(),
+            "trackers" => self.trackers.to_value(),
+            "ice-servers" => self.ice_servers.to_value(),
+            "swarm-id" => self.swarm_id.to_value(),
+            "compat" => self.compat.to_value(),
+            "scheduler" => self.scheduler.to_value(),
+            "max-peers" => self.max_peers.to_value(),
+            "max-upload-rate" => self.max_upload_rate.to_value(),
+            "max-segment-size" => self.max_segment_size.to_value(),
+            "tracker-origin" => self.tracker_origin.to_value(),
+            "stats-interval" => self.stats_interval.to_value(),
+            name if KNOBS.iter().any(|(k, _)| *k == name) => self
+                .knobs
+                .get(name)
+                .copied()
+                .unwrap_or_else(|| knob_default(name))
+                .to_value(),
             _ => return None,
         })
     }
@@ -228,6 +460,40 @@ impl Settings {
             },
             abr: self.abr(),
             max_buffering_time: Duration::from_nanos(self.max_buffering_time.nseconds()),
+            p2p: self.p2p_enabled.then(|| self.p2p_config()),
+        }
+    }
+
+    pub fn p2p_config(&self) -> P2pConfig {
+        let mut scheduler = SchedulerConfig::for_policy(match self.scheduler {
+            SchedulerMode::Ours => Policy::Ours,
+            SchedulerMode::Pml => Policy::Pml,
+        });
+        for (name, value) in &self.knobs {
+            // Property ranges keep values valid; `set` parses integers for counts and ms.
+            let text = if name.ends_with("-window") {
+                value.to_string()
+            } else {
+                (value.round() as u64).to_string()
+            };
+            let _ = scheduler.set(name, &text);
+        }
+        P2pConfig {
+            enabled: self.p2p_enabled,
+            upload: self.p2p_upload,
+            trackers: self.trackers.clone(),
+            ice_servers: self.ice_servers.clone(),
+            swarm_id: self.swarm_id.clone(),
+            compat: match self.compat {
+                CompatMode::Pml23 => Compat::Pml23,
+                CompatMode::Pml22 => Compat::Pml22,
+            },
+            scheduler,
+            max_peers: self.max_peers as usize,
+            max_upload_rate: self.max_upload_rate,
+            max_segment_bytes: self.max_segment_size,
+            tracker_origin: self.tracker_origin.clone(),
+            ..P2pConfig::default()
         }
     }
 }

@@ -10,17 +10,23 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
+use super::p2p::{segment_id, LoadError, P2pEvent, P2pHub, P2pObserver, SwarmHandle};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
-use crate::abr::{self, BandwidthEstimator};
+use crate::abr::{self, AbrSettings};
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
 use crate::media::{
     Aes128Key, MasterPlaylist, MediaPlaylist, Rendition, Resource, Segment, StreamType, Variant,
 };
-use crate::net::http::{Fetched, HttpClient, HttpError};
+use crate::net::http::HttpClient;
+use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
+use crate::p2p::identity::{
+    stream_swarm, swarm_id_from_url, Compat, StreamProperties, StreamType as P2pStreamType,
+};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 
@@ -64,6 +70,8 @@ pub trait EngineEvents: Send + Sync + 'static {
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration);
     /// Playback cannot go on. Called at most once per session.
     fn error(&self, error: EngineError);
+    /// Peer and segment events of the P2P side.
+    fn p2p_event(&self, _event: P2pEvent) {}
 }
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).
@@ -75,17 +83,19 @@ struct StreamState {
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     playlists: HashMap<usize, Arc<MediaPlaylist>>,
     queue: Arc<OutputQueue>,
+    /// Info-hash of each variant's swarm (parallel to `variants`); empty without P2P.
+    swarm_ids: Vec<(String, P2pStreamType)>,
+    /// The swarm of the current variant, and the playlist it was last told about.
+    swarm: Option<(SwarmHandle, Arc<MediaPlaylist>)>,
 }
 
 struct Shared {
-    http: HttpClient,
+    origin: Arc<Origin>,
+    hub: Option<Arc<P2pHub>>,
+    /// ABR limits can change while playing (hlsdemux2's properties are mutable in PLAYING).
+    abr: Mutex<AbrSettings>,
     config: EngineConfig,
     events: Arc<dyn EngineEvents>,
-    stats: Arc<Stats>,
-    estimator: Mutex<BandwidthEstimator>,
-    /// Wall-clock origin for estimator samples (the core takes time as input).
-    epoch: std::time::Instant,
-    keys: Mutex<HashMap<Url, Bytes>>,
     streams: Mutex<Vec<Arc<Mutex<StreamState>>>>,
     failed: std::sync::atomic::AtomicBool,
 }
@@ -95,38 +105,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn abr(&self) -> AbrSettings {
+        *lock(&self.abr)
+    }
+
     fn fail(&self, error: EngineError) {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             self.events.error(error);
         }
     }
 
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    async fn fetch(&self, resource: &Resource, segment: bool) -> Result<Fetched, HttpError> {
-        let fetched = self.http.fetch(resource).await?;
-        self.stats.add_http(fetched.data.len() as u64, segment);
-        if segment {
-            let mut est = lock(&self.estimator);
-            est.record(
-                abr::Source::Http,
-                fetched.data.len() as u64,
-                fetched.elapsed,
-                self.now(),
-            );
-            if let Some(bps) = est.estimate_bps() {
-                self.stats
-                    .bandwidth
-                    .store(bps, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        Ok(fetched)
-    }
-
     async fn fetch_playlist(&self, url: &Url) -> Result<(Playlist, Url), EngineError> {
         let fetched = self
+            .origin
             .fetch(
                 &Resource {
                     url: url.clone(),
@@ -150,41 +141,6 @@ impl Shared {
                 debug: String::new(),
             }),
         }
-    }
-
-    async fn key(&self, url: &Url) -> Result<Bytes, EngineError> {
-        if let Some(k) = lock(&self.keys).get(url) {
-            return Ok(k.clone());
-        }
-        let fetched = self
-            .fetch(
-                &Resource {
-                    url: url.clone(),
-                    range: None,
-                },
-                false,
-            )
-            .await
-            .map_err(|e| {
-                let mut err = http_error(e);
-                err.message = format!("Could not get the AES-128 key: {}", err.message);
-                err
-            })?;
-        lock(&self.keys).insert(url.clone(), fetched.data.clone());
-        Ok(fetched.data)
-    }
-}
-
-fn http_error(e: HttpError) -> EngineError {
-    let kind = match &e {
-        HttpError::Config(_) => ErrorKind::Settings,
-        e if e.is_not_found() => ErrorKind::NotFound,
-        _ => ErrorKind::Read,
-    };
-    EngineError {
-        kind,
-        message: e.to_string(),
-        debug: format!("{e:?}"),
     }
 }
 
@@ -214,14 +170,25 @@ impl HlsEngine {
         events: Arc<dyn EngineEvents>,
     ) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone()).map_err(http_error)?;
+        let origin = Arc::new(Origin::new(http));
+        let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
+            Some(p2p) => Some(
+                P2pHub::start(p2p.clone(), origin.clone(), Some(observer(&events))).map_err(
+                    |e| EngineError {
+                        kind: ErrorKind::Settings,
+                        message: format!("Cannot start P2P: {e}"),
+                        debug: String::new(),
+                    },
+                )?,
+            ),
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            http,
+            origin,
+            hub,
+            abr: Mutex::new(config.abr),
             config,
             events,
-            stats: Arc::new(Stats::default()),
-            estimator: Mutex::new(BandwidthEstimator::new()),
-            epoch: std::time::Instant::now(),
-            keys: Mutex::new(HashMap::new()),
             streams: Mutex::new(Vec::new()),
             failed: Default::default(),
         });
@@ -242,7 +209,16 @@ impl HlsEngine {
     }
 
     pub fn stats(&self) -> Arc<Stats> {
-        self.shared.stats.clone()
+        self.shared.origin.stats.clone()
+    }
+
+    /// New ABR limits take effect at the next segment boundary.
+    pub fn set_abr(&self, abr: AbrSettings) {
+        *lock(&self.shared.abr) = abr;
+    }
+
+    pub fn hub(&self) -> Option<&Arc<P2pHub>> {
+        self.shared.hub.as_ref()
     }
 
     pub fn presentation(&self) -> Option<Presentation> {
@@ -271,7 +247,7 @@ impl HlsEngine {
         let Some(p) = self.presentation() else {
             return false;
         };
-        if target < p.seek_range.0 || target > p.seek_range.1 {
+        if target < p.seek_range.0 || (p.live && target > p.seek_range.1) {
             return false;
         }
         self.stop();
@@ -300,7 +276,15 @@ impl HlsEngine {
                     audio_group: None,
                     subtitles_group: None,
                 };
-                let state = self.new_stream(StreamType::Video, vec![variant], 0, Some(p));
+                let swarm = self.swarm_id(&final_url);
+                let ids = vec![swarm_identity(
+                    &swarm,
+                    P2pStreamType::Main,
+                    &level_properties(&variant),
+                    0,
+                    &self.shared,
+                )];
+                let state = self.new_stream(StreamType::Video, vec![variant], 0, Some(p), ids);
                 return self.run(vec![state]).await;
             }
         };
@@ -313,14 +297,38 @@ impl HlsEngine {
         }
         let bandwidths: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
         let first = {
-            let est = lock(&self.shared.estimator).estimate_bps();
-            abr::select_variant(&bandwidths, est, &self.shared.config.abr)
+            let est = self.shared.origin.estimate_bps();
+            abr::select_variant(&bandwidths, est, &self.shared.abr())
         };
+        let swarm = self.swarm_id(&final_url);
+        let ids = master
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                swarm_identity(
+                    &swarm,
+                    P2pStreamType::Main,
+                    &level_properties(v),
+                    i,
+                    &self.shared,
+                )
+            })
+            .collect();
         let mut streams =
-            vec![self.new_stream(StreamType::Video, master.variants.clone(), first, None)];
+            vec![self.new_stream(StreamType::Video, master.variants.clone(), first, None, ids)];
         if let Some(audio) = pick_audio(&master, &master.variants[first]) {
             let variant = rendition_variant(audio);
-            streams.push(self.new_stream(StreamType::Audio, vec![variant], 0, None));
+            let props = audio_track_properties(&master, audio);
+            let position = audio_track_position(&master, audio);
+            let ids = vec![swarm_identity(
+                &swarm,
+                P2pStreamType::Secondary,
+                &props,
+                position,
+                &self.shared,
+            )];
+            streams.push(self.new_stream(StreamType::Audio, vec![variant], 0, None, ids));
         }
         self.run(streams).await
     }
@@ -331,6 +339,7 @@ impl HlsEngine {
         variants: Vec<Variant>,
         current: usize,
         playlist: Option<MediaPlaylist>,
+        swarm_ids: Vec<(String, P2pStreamType)>,
     ) -> Arc<Mutex<StreamState>> {
         let mut playlists = HashMap::new();
         if let Some(p) = playlist {
@@ -342,7 +351,24 @@ impl HlsEngine {
             current,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
+            swarm_ids: if self.shared.hub.is_some() {
+                swarm_ids
+            } else {
+                Vec::new()
+            },
+            swarm: None,
         }))
+    }
+
+    /// PML's swarm id: the manifest's final URL without its query, unless configured.
+    fn swarm_id(&self, final_url: &Url) -> String {
+        let configured = self
+            .shared
+            .config
+            .p2p
+            .as_ref()
+            .and_then(|p| p.swarm_id.as_deref());
+        swarm_id_from_url(final_url, configured)
     }
 
     /// Fetches every stream's first playlist, announces the streams, starts the fetch loops.
@@ -407,7 +433,7 @@ impl HlsEngine {
             .collect();
         {
             let st = lock(&streams[0]);
-            self.shared.stats.variant_bitrate.store(
+            self.shared.origin.stats.variant_bitrate.store(
                 st.variants[st.current].bandwidth,
                 std::sync::atomic::Ordering::Relaxed,
             );
@@ -455,6 +481,9 @@ impl HlsEngine {
 impl Drop for HlsEngine {
     fn drop(&mut self) {
         self.stop();
+        if let Some(hub) = &self.shared.hub {
+            hub.shutdown();
+        }
     }
 }
 
@@ -470,6 +499,35 @@ enum Refresh {
 enum Start {
     LiveEdge,
     At(Duration),
+}
+
+/// Forwards P2P events to the element without keeping it alive.
+fn observer(events: &Arc<dyn EngineEvents>) -> P2pObserver {
+    let weak = Arc::downgrade(events);
+    Arc::new(move |ev| {
+        if let Some(e) = weak.upgrade() {
+            e.p2p_event(ev)
+        }
+    })
+}
+
+/// Info-hash and stream type of one stream's swarm, per the configured compat family.
+fn swarm_identity(
+    swarm: &str,
+    kind: P2pStreamType,
+    props: &StreamProperties,
+    position: usize,
+    shared: &Shared,
+) -> (String, P2pStreamType) {
+    let compat = shared
+        .config
+        .p2p
+        .as_ref()
+        .map_or(Compat::Pml23, |p| p.compat);
+    (
+        stream_swarm(compat, swarm, kind, props, position).info_hash,
+        kind,
+    )
 }
 
 /// The default rendition of the variant's audio group that has its own playlist.
@@ -528,15 +586,27 @@ impl Fetcher {
         let playlist = self.playlist();
         let first = match start {
             Start::LiveEdge => playlist.live_start_index(),
-            Start::At(t) => playlist
-                .segment_index_at(t)
-                .unwrap_or(playlist.segments.len().saturating_sub(1)),
+            Start::At(t) => playlist.segment_index_at(t).unwrap_or_else(|| {
+                let end = playlist
+                    .segments
+                    .last()
+                    .map(|s| s.end())
+                    .unwrap_or_default();
+                // Past the end: nothing left but EOS (or, live, the next segment to come).
+                if t >= end {
+                    playlist.segments.len()
+                } else {
+                    0
+                }
+            }),
         };
-        let mut next_seq = playlist
-            .segments
-            .get(first)
-            .map(|s| s.sequence)
-            .unwrap_or(playlist.media_sequence);
+        let mut next_seq = match playlist.segments.get(first) {
+            Some(s) => s.sequence,
+            None => playlist
+                .segments
+                .last()
+                .map_or(playlist.media_sequence, |s| s.sequence + 1),
+        };
         let mut discont = true;
         let mut last_init: Option<Resource> = None;
         loop {
@@ -581,7 +651,13 @@ impl Fetcher {
             }
             let init = if segment.init.is_some() && (segment.init != last_init || discont) {
                 let r = segment.init.clone().expect("checked");
-                let data = self.shared.fetch(&r, false).await.map_err(http_error)?.data;
+                let data = self
+                    .shared
+                    .origin
+                    .fetch(&r, false)
+                    .await
+                    .map_err(http_error)?
+                    .data;
                 last_init = Some(r);
                 Some(match &segment.init_key {
                     Some(key) => {
@@ -593,7 +669,7 @@ impl Fetcher {
             } else {
                 None
             };
-            let data = self.fetch_segment(&segment).await?;
+            let data = self.fetch_segment(&playlist, index).await?;
             let fragment = Fragment {
                 init,
                 data,
@@ -609,38 +685,89 @@ impl Fetcher {
         }
     }
 
-    /// Whole segment, decrypted and checked to be media. Retries bad data a few times.
-    async fn fetch_segment(&self, segment: &Segment) -> Result<Bytes, EngineError> {
+    /// Whole segment, decrypted and checked to be media: through the swarm when P2P is on
+    /// (store, peers or origin, as the scheduler decides), else — or if that fails or its
+    /// bytes do not decode — straight from the origin, retrying bad data a few times.
+    async fn fetch_segment(
+        &self,
+        playlist: &Arc<MediaPlaylist>,
+        index: usize,
+    ) -> Result<Bytes, EngineError> {
+        let segment = &playlist.segments[index];
+        if let (Some(swarm), Some(id)) = (self.swarm_for(playlist), segment_id(playlist, index)) {
+            match swarm.load(id).await {
+                Ok(loaded) => match self.decode(segment, loaded.data).await {
+                    Ok(data) => return Ok(data),
+                    Err(_) if loaded.from_peer => {}
+                    Err(e) => return Err(e),
+                },
+                Err(LoadError::Failed) | Err(LoadError::Gone) => {}
+            }
+        }
         let mut bad = 0;
         loop {
             let fetched = self
                 .shared
+                .origin
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
-            let data = match &segment.key {
-                Some(key) => {
-                    self.decrypt(&fetched.data, key, segment.sequence, &segment.resource.url)
-                        .await?
+            match self.decode(segment, fetched.data).await {
+                Ok(data) => return Ok(data),
+                Err(e) if e.kind != ErrorKind::Format => return Err(e),
+                Err(e) => {
+                    bad += 1;
+                    if bad > BAD_DATA_RETRIES {
+                        return Err(e);
+                    }
                 }
-                None => fetched.data,
-            };
-            if sniff(&data).is_some() {
-                return Ok(data);
-            }
-            bad += 1;
-            if bad > BAD_DATA_RETRIES {
-                return Err(EngineError {
-                    kind: ErrorKind::Format,
-                    message: format!(
-                        "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
-                        fetched.final_url
-                    ),
-                    debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
-                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Decrypts if needed and checks the bytes are media.
+    async fn decode(&self, segment: &Segment, data: Bytes) -> Result<Bytes, EngineError> {
+        let data = match &segment.key {
+            Some(key) => {
+                self.decrypt(&data, key, segment.sequence, &segment.resource.url)
+                    .await?
+            }
+            None => data,
+        };
+        if sniff(&data).is_some() {
+            return Ok(data);
+        }
+        Err(EngineError {
+            kind: ErrorKind::Format,
+            message: format!(
+                "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
+                segment.resource.url
+            ),
+            debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
+        })
+    }
+
+    /// The swarm of the stream's current variant, told about `playlist` if it changed.
+    fn swarm_for(&self, playlist: &Arc<MediaPlaylist>) -> Option<SwarmHandle> {
+        let hub = self.shared.hub.as_ref()?;
+        let mut st = lock(&self.stream);
+        let (hash, kind) = st.swarm_ids.get(st.current)?.clone();
+        let handle = hub.swarm(&hash, kind, st.queue.clone())?;
+        let fresh = match &st.swarm {
+            Some((old, told)) if old.same_swarm(&handle) => !Arc::ptr_eq(told, playlist),
+            _ => {
+                if let Some((old, _)) = st.swarm.take() {
+                    hub.release(&old);
+                }
+                true
+            }
+        };
+        if fresh {
+            handle.set_segments(playlist.clone());
+            st.swarm = Some((handle.clone(), playlist.clone()));
+        }
+        Some(handle)
     }
 
     async fn decrypt(
@@ -650,7 +777,7 @@ impl Fetcher {
         sequence: u64,
         url: &Url,
     ) -> Result<Bytes, EngineError> {
-        let k = self.shared.key(&key.uri).await?;
+        let k = self.shared.origin.key(&key.uri).await?;
         aes128_cbc_decrypt(&k, &key.iv_for(sequence), data)
             .map(Bytes::from)
             .map_err(|e| EngineError {
@@ -669,8 +796,8 @@ impl Fetcher {
                 return false;
             }
             let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();
-            let est = lock(&self.shared.estimator).estimate_bps();
-            let want = abr::select_variant(&bw, est, &self.shared.config.abr);
+            let est = self.shared.origin.estimate_bps();
+            let want = abr::select_variant(&bw, est, &self.shared.abr());
             if want == st.current {
                 return false;
             }
@@ -691,6 +818,7 @@ impl Fetcher {
         st.playlists.insert(current, playlist);
         st.current = current;
         self.shared
+            .origin
             .stats
             .variant_bitrate
             .store(bandwidths[current], std::sync::atomic::Ordering::Relaxed);

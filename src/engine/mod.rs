@@ -2,7 +2,9 @@
 //! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
 
 pub mod hls;
+pub mod origin;
 pub mod output;
+pub mod p2p;
 pub mod runtime;
 pub mod stats;
 
@@ -18,6 +20,8 @@ pub struct EngineConfig {
     pub abr: AbrSettings,
     /// Read-ahead per output stream, in media time.
     pub max_buffering_time: Duration,
+    /// `None`: HTTP only.
+    pub p2p: Option<p2p::P2pConfig>,
 }
 
 /// A fatal problem: playback cannot go on. The element turns it into one `element_error!`.

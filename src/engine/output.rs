@@ -56,6 +56,8 @@ struct Inner {
     queued: Duration,
     queued_bytes: usize,
     flushing: bool,
+    /// Start of the fragment the pad task took last: our playhead for P2P scheduling.
+    position: Option<Duration>,
     /// Bumped on every flush: pushes from an older generation (a fetcher being aborted) are dropped.
     generation: u64,
 }
@@ -75,6 +77,7 @@ impl OutputQueue {
                 queued: Duration::ZERO,
                 queued_bytes: 0,
                 flushing: true,
+                position: None,
                 generation: 0,
             }),
             available: Condvar::new(),
@@ -125,6 +128,9 @@ impl OutputQueue {
             if let Some(item) = inner.items.pop_front() {
                 inner.queued = inner.queued.saturating_sub(item.duration());
                 inner.queued_bytes = inner.queued_bytes.saturating_sub(item.size());
+                if let OutputItem::Fragment(f) = &item {
+                    inner.position = Some(f.start);
+                }
                 drop(inner);
                 self.space.notify_waiters();
                 return Some(item);
@@ -149,6 +155,11 @@ impl OutputQueue {
         drop(inner);
         self.available.notify_all();
         self.space.notify_waiters();
+    }
+
+    /// Where output is: the start of the last fragment handed to the pad task.
+    pub fn position(&self) -> Option<Duration> {
+        self.lock().position
     }
 
     pub fn buffered_time(&self) -> Duration {

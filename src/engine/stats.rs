@@ -6,6 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct Stats {
     pub http_bytes: AtomicU64,
     pub http_segments: AtomicU64,
+    /// Segment bytes received from peers.
+    pub p2p_bytes: AtomicU64,
+    pub p2p_segments: AtomicU64,
+    /// Segment bytes sent to peers.
+    pub p2p_upload_bytes: AtomicU64,
     /// Bitrate (BANDWIDTH) of the variant being fetched for the main stream, bit/s.
     pub variant_bitrate: AtomicU64,
     /// Measured download throughput, bit/s (0 until measured).
@@ -16,6 +21,9 @@ pub struct Stats {
 pub struct StatsSnapshot {
     pub http_bytes: u64,
     pub http_segments: u64,
+    pub p2p_bytes: u64,
+    pub p2p_segments: u64,
+    pub p2p_upload_bytes: u64,
     pub variant_bitrate: u64,
     pub bandwidth: u64,
 }
@@ -25,6 +33,9 @@ impl Stats {
         StatsSnapshot {
             http_bytes: self.http_bytes.load(Relaxed),
             http_segments: self.http_segments.load(Relaxed),
+            p2p_bytes: self.p2p_bytes.load(Relaxed),
+            p2p_segments: self.p2p_segments.load(Relaxed),
+            p2p_upload_bytes: self.p2p_upload_bytes.load(Relaxed),
             variant_bitrate: self.variant_bitrate.load(Relaxed),
             bandwidth: self.bandwidth.load(Relaxed),
         }
@@ -35,5 +46,14 @@ impl Stats {
         if segment {
             self.http_segments.fetch_add(1, Relaxed);
         }
+    }
+
+    pub fn add_p2p(&self, bytes: u64) {
+        self.p2p_bytes.fetch_add(bytes, Relaxed);
+        self.p2p_segments.fetch_add(1, Relaxed);
+    }
+
+    pub fn add_p2p_upload(&self, bytes: u64) {
+        self.p2p_upload_bytes.fetch_add(bytes, Relaxed);
     }
 }

@@ -3,9 +3,11 @@
 //! mistaken for a whole segment.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, RANGE};
 use reqwest::StatusCode;
 use url::Url;
@@ -134,19 +136,20 @@ impl HttpClient {
                 .map_err(|e| HttpError::Config(format!("header value {value:?}: {e}")))?;
             headers.append(name, value);
         }
-        if !config.cookies.is_empty() {
-            let cookie = config.cookies.join("; ");
-            let value = HeaderValue::from_str(&cookie)
-                .map_err(|e| HttpError::Config(format!("cookie {cookie:?}: {e}")))?;
-            headers.insert(reqwest::header::COOKIE, value);
-        }
+        let fixed = config.cookies.join("; ");
+        HeaderValue::from_str(&fixed)
+            .map_err(|e| HttpError::Config(format!("cookie {fixed:?}: {e}")))?;
         let mut builder = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .default_headers(headers)
             .connect_timeout(config.timeout)
             .read_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10));
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .cookie_provider(Arc::new(Cookies {
+                jar: Jar::default(),
+                fixed,
+            }));
         if let Some(proxy) = config.proxy.as_deref().filter(|p| !p.is_empty()) {
             let proxy = reqwest::Proxy::all(proxy)
                 .map_err(|e| HttpError::Config(format!("proxy {proxy:?}: {e}")))?;
@@ -253,6 +256,32 @@ impl HttpClient {
             final_url,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// Cookies the server set (as souphttpsrc/hlsdemux keep them across requests) plus the
+/// `cookies` property's, sent with every request.
+struct Cookies {
+    jar: Jar,
+    fixed: String,
+}
+
+impl CookieStore for Cookies {
+    fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
+        self.jar.set_cookies(headers, url)
+    }
+
+    fn cookies(&self, url: &Url) -> Option<HeaderValue> {
+        let stored = self.jar.cookies(url);
+        let stored = stored.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+        let all = [stored, self.fixed.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        (!all.is_empty())
+            .then(|| HeaderValue::from_str(&all).ok())
+            .flatten()
     }
 }
 

@@ -1,4 +1,5 @@
 //! I/O shell: thin async adapters over the network (HTTP, WebTorrent trackers; WebRTC later).
 
 pub mod http;
+pub mod rtc;
 pub mod tracker;

@@ -4,6 +4,7 @@
 
 #[doc(hidden)]
 pub mod fuzz_driver;
+pub mod hls_streams;
 pub mod identity;
 mod js;
 pub mod peer;

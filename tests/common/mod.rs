@@ -40,6 +40,8 @@ pub fn have_element() -> bool {
 /// `f` fails the test with its own message. A stuck body is abandoned, not killed: the
 /// process exits when the test binary finishes.
 pub fn guard_for<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
+    // Tests may build GStreamer objects (structures, caps) before any pipeline.
+    init();
     let name = std::thread::current().name().unwrap_or("test").to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()

@@ -187,7 +187,9 @@ impl Player {
             mode,
             uri: uri.into(),
             timeout: Duration::from_secs(40),
-            props: Vec::new(),
+            // These tests are about the HTTP path (P2P has its own suite): no tracker traffic,
+            // which would also leave 127.0.0.1. `.prop("p2p-enabled", true)` overrides.
+            props: vec![("p2p-enabled".to_string(), false.to_send_value())],
             seeks: Vec::new(),
             connection_speed: None,
             hooks: Vec::new(),
@@ -709,6 +711,7 @@ pub fn capture_raw(
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("p2phlssrc")
         .property("location", location)
+        .property("p2p-enabled", false)
         .build()
         .expect("p2phlssrc element");
     for (k, v) in props {

@@ -14,6 +14,8 @@ use url::Url;
 use crate::element::settings::{self, Settings};
 use crate::engine::hls::{EngineEvents, HlsEngine, StreamSpec};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
+use crate::engine::p2p::P2pEvent;
+use crate::engine::runtime::RUNTIME;
 use crate::engine::{EngineError, ErrorKind};
 use crate::media::StreamType;
 
@@ -73,6 +75,39 @@ struct Events {
 }
 
 impl EngineEvents for Events {
+    fn p2p_event(&self, event: P2pEvent) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        let s = match event {
+            P2pEvent::PeerConnected { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-connected")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::PeerClosed { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-closed")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::SegmentLoaded {
+                info_hash,
+                id,
+                bytes,
+                peer_id,
+            } => gst::Structure::builder("p2pmedia-segment-loaded")
+                .field("info-hash", info_hash)
+                .field("segment-id", id)
+                .field("bytes", bytes)
+                .field("source", if peer_id.is_some() { "p2p" } else { "http" })
+                .field("peer-id", peer_id.unwrap_or_default())
+                .build(),
+        };
+        let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+    }
+
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration) {
         if let Some(element) = self.element.upgrade() {
             element.imp().add_outputs(self.session, streams, start);
@@ -150,6 +185,30 @@ impl HlsSrc {
             state.session
         );
         state.engine = Some(engine);
+        if settings.stats_interval > 0 {
+            let weak = self.obj().downgrade();
+            let session = state.session;
+            let period = Duration::from_millis(settings.stats_interval as u64);
+            RUNTIME.spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(element) = weak.upgrade() else {
+                        return;
+                    };
+                    let imp = element.imp();
+                    if lock(&imp.state).session != session {
+                        return;
+                    }
+                    let _ = element.post_message(
+                        gst::message::Element::builder(imp.stats())
+                            .src(&element)
+                            .build(),
+                    );
+                }
+            });
+        }
         state.group_id = Some(gst::GroupId::next());
         state.last_seek = None;
         Ok(())
@@ -465,7 +524,11 @@ impl HlsSrc {
             gst::ClockTime::from_nseconds(p.seek_range.0.as_nanos() as u64),
             gst::ClockTime::from_nseconds(p.seek_range.1.as_nanos() as u64),
         );
-        let mut target = segment.start().unwrap_or(range.0).clamp(range.0, range.1);
+        // Past the end of a VOD goes to EOS, as with hlsdemux; live stays inside its window.
+        let mut target = segment.start().unwrap_or(range.0).max(range.0);
+        if p.live {
+            target = target.min(range.1);
+        }
         // Key units are segment starts (each begins with a keyframe): snap like hlsdemux.
         if flags.intersects(
             gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE | gst::SeekFlags::SNAP_AFTER,
@@ -570,23 +633,36 @@ impl HlsSrc {
 
     fn stats(&self) -> gst::Structure {
         let state = lock(&self.state);
-        let stats = state
-            .engine
-            .as_ref()
-            .map(|e| e.stats().snapshot())
-            .unwrap_or_default();
+        let engine = state.engine.as_ref();
+        let stats = engine.map(|e| e.stats().snapshot()).unwrap_or_default();
         let buffered = state
             .outputs
             .first()
             .map(|o| o.queue.buffered_time())
             .unwrap_or_default();
+        let hub = engine.and_then(|e| e.hub());
+        let swarms = gst::Array::new(hub.map(|h| h.swarms()).unwrap_or_default().into_iter().map(
+            |s| {
+                gst::Structure::builder("swarm")
+                    .field("info-hash", s.info_hash)
+                    .field("type", s.stream_type.as_str())
+                    .field("peers", s.peers as u32)
+                    .build()
+                    .to_send_value()
+            },
+        ));
         gst::Structure::builder("p2pmedia-stats")
             .field("http-bytes", stats.http_bytes)
             .field("http-segments", stats.http_segments)
-            .field("p2p-bytes", 0u64)
-            .field("p2p-upload-bytes", 0u64)
-            .field("p2p-segments", 0u64)
-            .field("peers", 0u32)
+            .field("p2p-bytes", stats.p2p_bytes)
+            .field("p2p-upload-bytes", stats.p2p_upload_bytes)
+            .field("p2p-segments", stats.p2p_segments)
+            .field("peers", hub.map_or(0, |h| h.peers()) as u32)
+            .field(
+                "trackers-connected",
+                hub.map_or(0, |h| h.trackers_connected()) as u32,
+            )
+            .field("swarms", swarms)
             .field("variant-bitrate", stats.variant_bitrate)
             .field("bandwidth", stats.bandwidth)
             .field("buffered-time", buffered.as_nanos() as u64)
@@ -636,6 +712,11 @@ impl ObjectImpl for HlsSrc {
         }
         if !settings.set(value, pspec) {
             gst::warning!(CAT, imp = self, "Unknown property {}", pspec.name());
+        }
+        let abr = settings.abr();
+        drop(settings);
+        if let Some(engine) = lock(&self.state).engine.as_ref() {
+            engine.set_abr(abr);
         }
     }
 

@@ -1,0 +1,356 @@
+//! P2P side of the engine: one hub per element session (tracker client, WebRTC factory,
+//! segment store) and one swarm actor per stream swarm (variant or audio rendition), which
+//! feeds tracker, data-channel, HTTP and timer events into the pure scheduler and peer
+//! sessions and carries out their commands.
+
+mod link;
+mod swarm;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use swarm::{LoadError, SwarmHandle};
+
+use super::origin::Origin;
+use super::output::OutputQueue;
+use super::runtime::RUNTIME;
+use crate::media::MediaPlaylist;
+use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
+use crate::net::tracker::{InfoHash, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle};
+use crate::p2p::identity::{Compat, StreamType};
+use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
+use crate::schedule::{SchedulerConfig, SegmentStore, StreamId};
+
+/// PML 2.3's default trackers.
+pub const DEFAULT_TRACKERS: &[&str] = &[
+    "wss://tracker.novage.com.ua",
+    "wss://tracker.openwebtorrent.com",
+];
+
+/// Everything the element's P2P properties configure.
+#[derive(Debug, Clone)]
+pub struct P2pConfig {
+    pub enabled: bool,
+    pub upload: bool,
+    pub trackers: Vec<String>,
+    pub ice_servers: Vec<String>,
+    /// Overrides the manifest URL as swarm id.
+    pub swarm_id: Option<String>,
+    pub compat: Compat,
+    pub scheduler: SchedulerConfig,
+    /// Connections per swarm; 0 = unlimited (PML has no cap).
+    pub max_peers: usize,
+    /// Upload budget in bytes/s over all peers; 0 = unlimited.
+    pub max_upload_rate: u64,
+    /// Largest segment a peer may claim when the playlist gives no byte range.
+    pub max_segment_bytes: u64,
+    /// Segment store limit in bytes.
+    pub store_limit: u64,
+    /// `Origin` header for tracker WebSockets (some trackers reject empty origins).
+    pub tracker_origin: Option<String>,
+    /// Keep a swarm this long after the stream switched away from it (PML: 30 s).
+    pub inactive_swarm_timeout: Duration,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            enabled: true,
+            upload: true,
+            trackers: DEFAULT_TRACKERS.iter().map(|s| s.to_string()).collect(),
+            ice_servers: RtcConfig::default().ice_servers,
+            swarm_id: None,
+            compat: Compat::Pml23,
+            scheduler: SchedulerConfig::ours(),
+            max_peers: 20,
+            max_upload_rate: 0,
+            max_segment_bytes: 64 << 20,
+            store_limit: 256 << 20,
+            tracker_origin: None,
+            inactive_swarm_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What happened in a swarm, for applications (the element posts these on the bus).
+#[derive(Debug, Clone)]
+pub enum P2pEvent {
+    PeerConnected {
+        info_hash: String,
+        peer_id: String,
+    },
+    PeerClosed {
+        info_hash: String,
+        peer_id: String,
+    },
+    /// A segment was stored: from the origin (`peer_id` None) or from a peer.
+    SegmentLoaded {
+        info_hash: String,
+        id: u64,
+        bytes: u64,
+        peer_id: Option<String>,
+    },
+}
+
+pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
+
+/// Per-swarm figures for `stats`.
+#[derive(Debug, Clone)]
+pub struct SwarmInfo {
+    pub info_hash: String,
+    pub stream_type: StreamType,
+    pub peers: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Shared by every swarm of one session.
+pub(crate) struct HubShared {
+    pub config: P2pConfig,
+    pub origin: Arc<Origin>,
+    pub tracker: TrackerHandle,
+    pub rtc: Arc<dyn RtcFactory>,
+    pub store: Mutex<SegmentStore<Bytes>>,
+    /// Upload token bucket shared by all swarms: (tokens, last refill ms).
+    pub upload_budget: Mutex<(f64, u64)>,
+    pub trackers_connected: AtomicUsize,
+    pub observer: Option<P2pObserver>,
+}
+
+impl HubShared {
+    pub fn notify(&self, ev: P2pEvent) {
+        if let Some(o) = &self.observer {
+            o(ev);
+        }
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, SegmentStore<Bytes>> {
+        lock(&self.store)
+    }
+
+    /// Whether the upload budget (`max-upload-rate`) allows another chunk now.
+    pub fn upload_allowed(&self, now_ms: u64) -> bool {
+        let rate = self.config.max_upload_rate;
+        if rate == 0 {
+            return true;
+        }
+        let mut b = lock(&self.upload_budget);
+        let elapsed = now_ms.saturating_sub(b.1) as f64 / 1000.0;
+        // A quarter second of burst keeps chunks flowing without exceeding the rate.
+        b.0 = (b.0 + elapsed * rate as f64).min(rate as f64 / 4.0);
+        b.1 = now_ms;
+        b.0 > 0.0
+    }
+
+    /// Charges a sent chunk to the budget (it may go negative: the next chunk then waits).
+    pub fn debit_upload(&self, bytes: usize) {
+        if self.config.max_upload_rate > 0 {
+            lock(&self.upload_budget).0 -= bytes as f64;
+        }
+    }
+}
+
+/// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
+/// hls.js numbers them (sequence number while live, position once the list has ENDLIST).
+pub fn segment_id(playlist: &MediaPlaylist, index: usize) -> Option<u64> {
+    let seg = playlist.segments.get(index)?;
+    let id = match seg.start_seconds {
+        Some(start) => dash_segment_id(start)?,
+        None => hls_segment_id(
+            HlsIdScheme::HlsJs,
+            playlist.end_list,
+            playlist.media_sequence,
+            index as u64,
+        )?,
+    };
+    u64::try_from(id).ok()
+}
+
+pub struct P2pHub {
+    shared: Arc<HubShared>,
+    swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>>,
+    next_stream: AtomicUsize,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl P2pHub {
+    pub fn start(
+        config: P2pConfig,
+        origin: Arc<Origin>,
+        observer: Option<P2pObserver>,
+    ) -> Result<Arc<Self>, String> {
+        let _guard = RUNTIME.enter();
+        let tracker_config = TrackerConfig {
+            announce_urls: config.trackers.clone(),
+            origin: config.tracker_origin.clone(),
+            ..TrackerConfig::default()
+        };
+        let (tracker, events) =
+            TrackerClient::spawn(tracker_config).map_err(|e| format!("{e:?}"))?;
+        let rtc = RtcConfig {
+            ice_servers: config.ice_servers.clone(),
+            udp_bind: rtc_bind_addresses(),
+            ..RtcConfig::default()
+        };
+        let shared = Arc::new(HubShared {
+            store: Mutex::new(SegmentStore::new(config.store_limit)),
+            config,
+            origin,
+            tracker,
+            rtc: Arc::new(WebRtcFactory::new(rtc)),
+            upload_budget: Mutex::new((0.0, 0)),
+            trackers_connected: AtomicUsize::new(0),
+            observer,
+        });
+        let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
+        let router = RUNTIME.spawn(route(events, swarms.clone(), shared.clone()));
+        Ok(Arc::new(P2pHub {
+            shared,
+            swarms,
+            next_stream: AtomicUsize::new(1),
+            router,
+        }))
+    }
+
+    /// The swarm for a stream, created (and joined) on first use.
+    pub fn swarm(
+        &self,
+        info_hash: &str,
+        stream_type: StreamType,
+        playhead: Arc<OutputQueue>,
+    ) -> Option<SwarmHandle> {
+        let hash = InfoHash::from_bytes(info_hash.as_bytes())?;
+        let mut swarms = lock(&self.swarms);
+        if let Some(h) = swarms.get(&hash) {
+            h.keep();
+            return Some(h.clone());
+        }
+        let stream = StreamId(self.next_stream.fetch_add(1, Relaxed) as u32);
+        let handle = swarm::spawn(
+            self.shared.clone(),
+            hash,
+            info_hash.to_string(),
+            stream_type,
+            stream,
+            playhead,
+        );
+        swarms.insert(hash, handle.clone());
+        Some(handle)
+    }
+
+    /// The stream moved away from this swarm: stop it after the inactivity timeout unless it
+    /// is used again.
+    pub fn release(&self, handle: &SwarmHandle) {
+        let swarms = self.swarms.clone();
+        let handle = handle.clone();
+        let timeout = self.shared.config.inactive_swarm_timeout;
+        let epoch = handle.release();
+        RUNTIME.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if handle.released_since(epoch) {
+                lock(&swarms).remove(&handle.info_hash);
+                handle.shutdown();
+            }
+        });
+    }
+
+    pub fn swarms(&self) -> Vec<SwarmInfo> {
+        lock(&self.swarms)
+            .values()
+            .map(|h| SwarmInfo {
+                info_hash: h.info_hash_str.clone(),
+                stream_type: h.stream_type,
+                peers: h.peer_count(),
+            })
+            .collect()
+    }
+
+    pub fn peers(&self) -> usize {
+        lock(&self.swarms).values().map(|h| h.peer_count()).sum()
+    }
+
+    pub fn trackers_connected(&self) -> usize {
+        self.shared.trackers_connected.load(Relaxed)
+    }
+
+    pub fn shutdown(&self) {
+        for (_, h) in lock(&self.swarms).drain() {
+            h.shutdown();
+        }
+        self.shared.tracker.shutdown();
+        self.router.abort();
+    }
+}
+
+impl Drop for P2pHub {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// webrtc-rs expands a wildcard bind to non-loopback interfaces only; bind loopback as well
+/// so peers on this host (and loopback-only namespaces) can connect.
+fn rtc_bind_addresses() -> Vec<std::net::SocketAddr> {
+    vec![
+        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    ]
+}
+
+/// Hands tracker events to the swarm they concern.
+async fn route(
+    mut events: mpsc::Receiver<TrackerEvent>,
+    swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>>,
+    shared: Arc<HubShared>,
+) {
+    while let Some(ev) = events.recv().await {
+        let hash = match &ev {
+            TrackerEvent::TrackerState { connected, .. } => {
+                if *connected {
+                    shared.trackers_connected.fetch_add(1, Relaxed);
+                } else {
+                    let _ = shared
+                        .trackers_connected
+                        .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                }
+                // Swarms stop waiting for peers the tracker might have promised.
+                for s in lock(&swarms).values() {
+                    s.tracker_event(ev.clone());
+                }
+                continue;
+            }
+            TrackerEvent::Warning {
+                info_hash: None, ..
+            } => continue,
+            TrackerEvent::Warning {
+                info_hash: Some(h), ..
+            }
+            | TrackerEvent::NeedOffers { info_hash: h, .. }
+            | TrackerEvent::Offer { info_hash: h, .. }
+            | TrackerEvent::Answer { info_hash: h, .. }
+            | TrackerEvent::OfferExpired { info_hash: h, .. }
+            | TrackerEvent::AnswerNotSent { info_hash: h, .. }
+            | TrackerEvent::Announced { info_hash: h, .. } => *h,
+        };
+        let target = lock(&swarms).get(&hash).cloned();
+        match target {
+            Some(s) => s.tracker_event(ev),
+            // Still owes the tracker an announce, or it stops listing us.
+            None => {
+                if let TrackerEvent::NeedOffers {
+                    tracker, info_hash, ..
+                } = ev
+                {
+                    shared.tracker.announce(&tracker, info_hash, Vec::new());
+                }
+            }
+        }
+    }
+}
