@@ -4,7 +4,8 @@
 //!       generate the benchmark stream (cached), serve it on 127.0.0.1, print its master
 //!       playlist URL on stdout, then serve until killed.
 //!   bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]
-//!       play URI once, as fast as possible (fakesinks, sync=false), and print one line:
+//!       play URI once, as fast as possible (fakesinks, sync=false; p2phlssrc with
+//!       p2p-enabled=false), and print one line:
 //!       `ttff_ms=.. first_out_ms=.. frames=.. wall_ms=.. cpu_ms=.. rss_kib=.. hls=..`: time from
 //!       PLAYING to the first decoded video frame (pad probe on the video sink) and to the first
 //!       buffer the HLS element pushed, decoded video frames, time to EOS, this process's
@@ -122,6 +123,17 @@ fn play(args: &[String]) -> Result<()> {
                 },
             );
         });
+    });
+
+    // p2phlssrc with P2P off: the same HTTP-only work as the demuxers it is compared with
+    // (and nothing leaves 127.0.0.1).
+    pipeline.connect("source-setup", false, |args| {
+        if let Ok(src) = args[1].get::<gst::Element>() {
+            if src.find_property("p2p-enabled").is_some() {
+                src.set_property("p2p-enabled", false);
+            }
+        }
+        None
     });
 
     let bus = pipeline.bus().ok_or("player without bus")?;

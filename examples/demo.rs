@@ -5,8 +5,9 @@
 //!   cargo run --release --example demo -- --serve [--port 8080] [--duration S]
 //!
 //! `--peers N` plays the stream in N pipelines (peers) in this process, the i-th joining
-//! `i * stagger` seconds after the first. Today every peer fetches over HTTP; the swarm issue
-//! gives them a tracker (see `Peer::start`, where each peer's source is configured).
+//! `i * stagger` seconds after the first. Without `--tracker` P2P is off (`p2p-enabled=false`)
+//! and every peer fetches over HTTP, so nothing leaves 127.0.0.1; `--tracker ws://...` turns P2P
+//! on with that tracker for every peer (see `Peer::new`, where each source is configured).
 //! `--serve` only serves the stream (on a fixed port, for gst-launch-1.0) until killed.
 
 #[path = "../tests/common/origin.rs"]
@@ -25,11 +26,12 @@ use gst::prelude::*;
 use origin::Origin;
 
 const USAGE: &str = "\
-usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--uri http(s)://.../master.m3u8]
+usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--tracker ws://...] [--uri URL]
        demo --serve [--port PORT] [--duration SECS]
   --peers N        play the stream in N pipelines at once (default 1)
   --stagger SECS   peer i joins i*SECS after peer 0 (default 0)
   --duration SECS  stop after SECS (default: when every peer reached the end)
+  --tracker URL    P2P on, with this WebTorrent tracker (default: P2P off, HTTP only)
   --uri URL        play this HLS stream instead of the generated local one
   --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed";
 
@@ -38,6 +40,7 @@ struct Opts {
     stagger: Duration,
     duration: Option<Duration>,
     uri: Option<String>,
+    tracker: Option<String>,
     serve: bool,
     port: u16,
 }
@@ -49,6 +52,7 @@ impl Opts {
             stagger: Duration::ZERO,
             duration: None,
             uri: None,
+            tracker: None,
             serve: false,
             port: 8080,
         };
@@ -73,6 +77,7 @@ impl Opts {
                 "--stagger" => o.stagger = secs(val("--stagger")?)?,
                 "--duration" => o.duration = Some(secs(val("--duration")?)?),
                 "--uri" => o.uri = Some(val("--uri")?),
+                "--tracker" => o.tracker = Some(val("--tracker")?),
                 "--serve" => o.serve = true,
                 "--port" => {
                     o.port = val("--port")?
@@ -145,7 +150,9 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     println!("playing {uri} with {} peer(s)", opts.peers);
 
     let t0 = Instant::now();
-    let mut peers: Vec<Peer> = (0..opts.peers).map(Peer::new).collect::<Result<_, _>>()?;
+    let mut peers: Vec<Peer> = (0..opts.peers)
+        .map(|id| Peer::new(id, opts.tracker.clone()))
+        .collect::<Result<_, _>>()?;
     let mut next_print = Duration::from_secs(1);
     loop {
         let now = t0.elapsed();
@@ -253,7 +260,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(id: usize) -> Result<Peer, gst::glib::BoolError> {
+    fn new(id: usize, tracker: Option<String>) -> Result<Peer, gst::glib::BoolError> {
         let sink = |name: &str| {
             gst::ElementFactory::make("fakesink")
                 .name(format!("{name}{id}"))
@@ -284,7 +291,17 @@ impl Peer {
             let src = args[1]
                 .get::<gst::Element>()
                 .expect("source-setup gives an element");
-            // The swarm issue configures each peer's p2phlssrc here (tracker, peer id...).
+            // Each peer's p2phlssrc is configured here (properties the element may lack are
+            // skipped). P2P only with an explicit tracker: the default trackers are public.
+            if src.find_property("p2p-enabled").is_some() {
+                src.set_property("p2p-enabled", tracker.is_some());
+            }
+            if let Some(t) = tracker
+                .as_ref()
+                .filter(|_| src.find_property("trackers").is_some())
+            {
+                src.set_property("trackers", vec![t.clone()]);
+            }
             *slot.lock().unwrap() = Some(src);
             None
         });
