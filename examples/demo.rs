@@ -218,7 +218,9 @@ fn serve(opts: &Opts, origin: &Origin) -> Result<(), Box<dyn std::error::Error>>
         format!("http://127.0.0.1:{}/master.m3u8", opts.port)
     };
     println!("serving {url}");
-    println!("  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url}");
+    println!(
+        "  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url} video-sink=fakesink audio-sink=fakesink"
+    );
     match opts.duration {
         Some(d) => std::thread::sleep(d),
         None => loop {
