@@ -170,18 +170,24 @@ pub struct ConnStats {
     pub messages_received: u64,
 }
 
+/// A pending offer and the offer SDP to send.
+pub type NewOffer = (Box<dyn PendingOffer>, String);
+
+/// An answering connection and the answer SDP to send.
+pub type NewAnswer = (Box<dyn DataChannelConn>, String);
+
 /// Makes connections. Both calls return the local SDP with all ICE candidates in it, ready to
 /// hand to the tracker as `{"type": ..., "sdp": ...}`.
 pub trait RtcFactory: Send + Sync {
     /// Starts a connection as the offerer (creating the one data channel).
-    fn create_offer(&self) -> BoxFuture<'_, Result<(Box<dyn PendingOffer>, String), RtcError>>;
+    fn create_offer(&self) -> BoxFuture<'_, Result<NewOffer, RtcError>>;
 
     /// Answers a remote offer. The returned connection opens once the offerer's channel
     /// arrives; await [`DataChannelConn::wait_open`].
     fn accept_offer<'a>(
         &'a self,
         remote_sdp: &'a str,
-    ) -> BoxFuture<'a, Result<(Box<dyn DataChannelConn>, String), RtcError>>;
+    ) -> BoxFuture<'a, Result<NewAnswer, RtcError>>;
 }
 
 /// An offer waiting for its answer. Dropping it closes the connection (e.g. when the
@@ -324,7 +330,6 @@ impl WebRtcFactory {
             max_retransmits: None,
             protocol: String::new(),
             negotiated: None,
-            ..Default::default()
         };
         let dc = pc
             .create_data_channel(&random_label(), Some(init))
@@ -367,7 +372,7 @@ impl WebRtcFactory {
 }
 
 impl RtcFactory for WebRtcFactory {
-    fn create_offer(&self) -> BoxFuture<'_, Result<(Box<dyn PendingOffer>, String), RtcError>> {
+    fn create_offer(&self) -> BoxFuture<'_, Result<NewOffer, RtcError>> {
         Box::pin(async move {
             let (pending, sdp) = self.bounded(self.offer()).await?;
             Ok((Box::new(pending) as Box<dyn PendingOffer>, sdp))
@@ -377,7 +382,7 @@ impl RtcFactory for WebRtcFactory {
     fn accept_offer<'a>(
         &'a self,
         remote_sdp: &'a str,
-    ) -> BoxFuture<'a, Result<(Box<dyn DataChannelConn>, String), RtcError>> {
+    ) -> BoxFuture<'a, Result<NewAnswer, RtcError>> {
         Box::pin(async move {
             let (conn, sdp) = self.bounded(self.answer(remote_sdp)).await?;
             Ok((Box::new(conn) as Box<dyn DataChannelConn>, sdp))
