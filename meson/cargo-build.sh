@@ -8,5 +8,8 @@ case $profile in
   debug) set -- ;;
   *) echo "cargo-build.sh: unknown profile $profile" >&2; exit 2 ;;
 esac
-"$cargo" build --locked --lib "$@" --manifest-path "$manifest" --target-dir "$target_dir"
+# P2PMEDIA_CARGO_TARGETS=--all-targets lets scripts/test.sh reuse its own build: a --lib build
+# unifies dependency features without the dev-dependencies and would recompile them.
+# shellcheck disable=SC2086
+"$cargo" build --locked ${P2PMEDIA_CARGO_TARGETS:---lib} "$@" --manifest-path "$manifest" --target-dir "$target_dir"
 cp "$target_dir/$profile/libgstp2pmedia.so" "$output"

@@ -50,8 +50,8 @@ bounded 900 cargo clippy --all-targets --locked -- -D warnings
 step "meson setup/compile/install into a temporary prefix"
 bounded 120 meson setup "$tmp/meson-build" --prefix "$tmp/prefix" \
   -Dcargo_profile=debug -Dcargo_target_dir="$CARGO_TARGET_DIR"
-bounded 600 ninja -C "$tmp/meson-build"
-bounded 120 ninja -C "$tmp/meson-build" install >/dev/null
+bounded 600 env P2PMEDIA_CARGO_TARGETS=--all-targets ninja -C "$tmp/meson-build"
+bounded 600 env P2PMEDIA_CARGO_TARGETS=--all-targets ninja -C "$tmp/meson-build" install >/dev/null
 so=$(find "$tmp/prefix" -name libgstp2pmedia.so -print -quit)
 [ -n "$so" ] || die "ninja install put no libgstp2pmedia.so under $tmp/prefix"
 echo "installed: ${so#"$tmp"/}"
