@@ -112,7 +112,8 @@ fn origin_segment_bytes(o: &Origin) -> u64 {
     vod_segments().iter().map(|(p, _)| o.bytes(p)).sum()
 }
 
-fn live_spec() -> LiveSpec {
+/// `endlist`: the stream ends (ENDLIST appears once the last segment is out) or stays live.
+fn live_spec(endlist: bool) -> LiveSpec {
     LiveSpec {
         segments: vod_segments()
             .iter()
@@ -122,7 +123,7 @@ fn live_spec() -> LiveSpec {
         window: 3,
         target_duration: SEG_SECS,
         version: 3,
-        endlist: true,
+        endlist,
         extra_header: String::new(),
     }
 }
@@ -382,10 +383,16 @@ fn run_until_done(peers: &mut [Peer], limit: Duration, mut each: impl FnMut(&mut
         each(peers);
         assert!(
             Instant::now() < deadline,
-            "peers still playing after {limit:?}: {:?}",
+            "peers still playing after {limit:?}: {:#?}",
             peers
                 .iter()
-                .map(|p| format!("{} eos={} pushed={}", p.name, p.eos, p.pushed_len()))
+                .map(|p| format!(
+                    "{} eos={} pushed={} {}",
+                    p.name,
+                    p.eos,
+                    p.pushed_len(),
+                    p.summary()
+                ))
                 .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -461,10 +468,14 @@ fn split_into_segments(bytes: &[u8], segs: &[(String, Vec<u8>)], who: &str) -> V
         if pos == bytes.len() {
             break;
         }
-        assert!(
-            bytes[pos..].starts_with(s),
-            "{who}: bytes at offset {pos} are not {name} (segment {i})"
-        );
+        if !bytes[pos..].starts_with(s) {
+            let instead = segs.iter().position(|(_, s)| bytes[pos..].starts_with(s));
+            panic!(
+                "{who}: bytes at offset {pos} are not {name} (segment {i}) but segment {instead:?} \
+                 (segments so far {seen:?}; {} bytes left)",
+                bytes.len() - pos
+            );
+        }
         pos += s.len();
         seen.push(i);
     }
@@ -578,6 +589,28 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
 // 2. Live swarm
 // ---------------------------------------------------------------------------------------------
 
+/// Start `n` live peers `apart` from each other.
+fn start_live_peers(n: usize, apart: Duration, url: &str, tracker_url: &str) -> Vec<Peer> {
+    let mut peers: Vec<Peer> = Vec::new();
+    for i in 0..n {
+        if i > 0 {
+            let until = Instant::now() + apart;
+            while Instant::now() < until {
+                for p in peers.iter_mut() {
+                    p.poll();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        peers.push(Peer::start(
+            &format!("live-peer{i}"),
+            url,
+            &p2p_props(tracker_url),
+        ));
+    }
+    peers
+}
+
 #[test]
 fn live_swarm_shares_segments_without_stalls() {
     if !common::have_element() || !node_available() {
@@ -585,31 +618,33 @@ fn live_swarm_shares_segments_without_stalls() {
     }
     common::guard_for(Duration::from_secs(100), || {
         let origin = Origin::serve_dir(fixture_root());
-        origin.live(LIVE_MEDIA, live_spec());
+        // Stays live (no ENDLIST): the peers are stopped once they played the last segment.
+        origin.live(LIVE_MEDIA, live_spec(false));
         let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
         let url = origin.url(LIVE_MEDIA);
         let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
+        let last = segs.last().unwrap().1.clone();
 
         const N: usize = 3;
-        let mut peers: Vec<Peer> = Vec::new();
-        for i in 0..N {
-            if i > 0 {
-                let until = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < until {
-                    for p in peers.iter_mut() {
-                        p.poll();
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+        let mut peers = start_live_peers(N, Duration::from_secs(2), &url, &tracker.url());
+        wait_for(
+            &mut peers,
+            Duration::from_secs(60),
+            "every peer to play the last segment",
+            |p| {
+                p.iter().all(|p| {
+                    p.stopped || p.pushed().first().is_some_and(|(_, b)| b.ends_with(&last))
+                })
+            },
+        );
+        // Let the sinks render the last segment, so a stall there would count too.
+        let until = Instant::now() + Duration::from_secs(SEG_SECS as u64);
+        while Instant::now() < until {
+            for p in peers.iter_mut() {
+                p.poll();
             }
-            peers.push(Peer::start(
-                &format!("live-peer{i}"),
-                &url,
-                &p2p_props(&tracker.url()),
-            ));
+            std::thread::sleep(Duration::from_millis(100));
         }
-        run_until_done(&mut peers, Duration::from_secs(70), |_| {});
-
         let s: u64 = segs.iter().map(|(_, b)| b.len() as u64).sum();
         let origin_bytes: u64 = segs.iter().map(|(p, _)| origin.bytes(p)).sum();
         eprintln!("live: {LIVE_SEGMENTS} segments = {s} bytes; origin served {origin_bytes} segment bytes to {N} peers ({:.2} × stream)", origin_bytes as f64 / s as f64);
@@ -620,8 +655,16 @@ fn live_swarm_shares_segments_without_stalls() {
                 p.longest_frame_gap().as_secs_f64()
             );
         }
+        for p in peers.iter_mut() {
+            assert!(
+                p.errors.is_empty() && !p.stopped,
+                "{}: {:?}",
+                p.name,
+                p.errors
+            );
+            p.stop();
+        }
         for p in &peers {
-            p.assert_complete();
             // The same bytes as HTTP delivers: whole segment files, in order, to the end.
             let pushed = p.pushed();
             assert_eq!(pushed.len(), 1, "{}", p.name);
@@ -637,6 +680,35 @@ fn live_swarm_shares_segments_without_stalls() {
         }
         for p in &peers[1..] {
             assert!(p.stat("p2p-bytes") > 0, "no P2P bytes: {}", p.summary());
+        }
+    });
+}
+
+/// A live stream that ends: ENDLIST appears while peers play it. hls.js numbers live segments
+/// by media sequence and VOD ones by position, so the ids change meaning at that moment; the
+/// output must still be exactly the segments the playlist lists, in order.
+#[test]
+fn live_stream_ending_keeps_output_bit_exact() {
+    if !common::have_element() || !node_available() {
+        return;
+    }
+    common::guard_for(Duration::from_secs(100), || {
+        let origin = Origin::serve_dir(fixture_root());
+        origin.live(LIVE_MEDIA, live_spec(true));
+        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let url = origin.url(LIVE_MEDIA);
+        let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
+        let mut peers = start_live_peers(2, Duration::from_secs(2), &url, &tracker.url());
+        run_until_done(&mut peers, Duration::from_secs(60), |_| {});
+        for p in &peers {
+            eprintln!("{}", p.summary());
+        }
+        for p in &peers {
+            p.assert_complete();
+            let pushed = p.pushed();
+            assert_eq!(pushed.len(), 1, "{}", p.name);
+            let seen = split_into_segments(&pushed[0].1, &segs, &p.name);
+            assert_eq!(seen.last(), Some(&(LIVE_SEGMENTS - 1)), "{}", p.name);
         }
     });
 }
@@ -951,12 +1023,25 @@ async fn lying_peer(
     }
 }
 
+/// Liars that answer requests with bad data: each is asked, each is cut off, nothing of
+/// theirs reaches the output.
 #[test]
 fn lying_peers_are_dropped_and_output_stays_bit_exact() {
+    run_liars(&[Lie::WrongSize, Lie::Truncated, Lie::Garbage, Lie::HugeSize]);
+}
+
+/// A peer that announces everything and never answers: its requests time out, it is
+/// disconnected after `p2p-error-retries` timeouts, and playback completes over HTTP.
+#[test]
+fn silent_peer_is_dropped_and_playback_completes() {
+    run_liars(&[Lie::Silence]);
+}
+
+fn run_liars(lies: &'static [Lie]) {
     if !common::have_element() || !node_available() {
         return;
     }
-    common::guard_for(Duration::from_secs(120), || {
+    common::guard_for(Duration::from_secs(120), move || {
         let origin = Origin::serve_dir(fixture_root());
         let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
@@ -982,13 +1067,6 @@ fn lying_peers_are_dropped_and_output_stays_bit_exact() {
             .enable_all()
             .build()
             .unwrap();
-        let lies = [
-            Lie::WrongSize,
-            Lie::Truncated,
-            Lie::Garbage,
-            Lie::HugeSize,
-            Lie::Silence,
-        ];
         let stats: Vec<Arc<LieStats>> = lies.iter().map(|_| Arc::default()).collect();
         for (lie, st) in lies.iter().zip(&stats) {
             rt.spawn(lying_peer(
@@ -1017,16 +1095,30 @@ fn lying_peers_are_dropped_and_output_stays_bit_exact() {
         }
 
         let mut peers = vec![Peer::start("honest", &url, &p2p_props(&tracker.url()))];
-        run_until_done(&mut peers, Duration::from_secs(90), |_| {});
+        let report = || {
+            lies.iter()
+                .zip(&stats)
+                .map(|(lie, st)| {
+                    format!(
+                        "{lie:?}: connected={} requests={} dropped={}",
+                        st.connected.load(Ordering::SeqCst),
+                        st.requests.load(Ordering::SeqCst),
+                        st.dropped.load(Ordering::SeqCst)
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let t0 = Instant::now();
+        let mut last_print = 0;
+        run_until_done(&mut peers, Duration::from_secs(90), |p| {
+            let secs = t0.elapsed().as_secs();
+            if secs >= last_print + 10 {
+                last_print = secs;
+                eprintln!("{secs}s: {} {:?}", p[0].summary(), report());
+            }
+        });
         eprintln!("{}", peers[0].summary());
-        for (lie, st) in lies.iter().zip(&stats) {
-            eprintln!(
-                "{lie:?}: connected={} requests={} dropped={}",
-                st.connected.load(Ordering::SeqCst),
-                st.requests.load(Ordering::SeqCst),
-                st.dropped.load(Ordering::SeqCst)
-            );
-        }
+        eprintln!("{:#?}", report());
         peers[0].assert_complete();
         assert_same_bytes(&reference, &peers[0]);
         assert_eq!(
