@@ -109,6 +109,8 @@ pub struct Settings {
     pub max_upload_rate: u64,
     pub max_segment_size: u64,
     pub tracker_origin: Option<String>,
+    /// Period of the `p2pmedia-stats` bus message in ms; 0 = none.
+    pub stats_interval: u32,
 }
 
 impl Default for Settings {
@@ -140,6 +142,7 @@ impl Default for Settings {
             max_upload_rate: 0,
             max_segment_size: P2pConfig::default().max_segment_bytes,
             tracker_origin: None,
+            stats_interval: 1000,
         }
     }
 }
@@ -296,6 +299,12 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .blurb("Origin header sent to trackers (some reject connections without one)")
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt::builder("stats-interval")
+            .nick("Statistics interval")
+            .blurb("Milliseconds between p2pmedia-stats element messages on the bus (0 = none)")
+            .default_value(d.stats_interval)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb("Transfer statistics: http-bytes, http-segments, p2p-bytes, p2p-upload-bytes, \
@@ -375,6 +384,7 @@ impl Settings {
                 self.max_segment_size = value.get().expect("type checked upstream")
             }
             "tracker-origin" => self.tracker_origin = value.get().expect("type checked upstream"),
+            "stats-interval" => self.stats_interval = value.get().expect("type checked upstream"),
             name if KNOBS.iter().any(|(k, _)| *k == name) => {
                 self.knobs.insert(
                     name.to_string(),
@@ -413,6 +423,7 @@ impl Settings {
             "max-upload-rate" => self.max_upload_rate.to_value(),
             "max-segment-size" => self.max_segment_size.to_value(),
             "tracker-origin" => self.tracker_origin.to_value(),
+            "stats-interval" => self.stats_interval.to_value(),
             name if KNOBS.iter().any(|(k, _)| *k == name) => self
                 .knobs
                 .get(name)

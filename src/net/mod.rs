@@ -1,4 +1,4 @@
-//! I/O shell: thin async adapters over the network (HTTP, WebTorrent trackers; WebRTC later).
+//! I/O shell: thin async adapters over the network (HTTP, WebTorrent trackers, WebRTC).
 
 pub mod http;
 pub mod rtc;

@@ -14,6 +14,8 @@ use url::Url;
 use crate::element::settings::{self, Settings};
 use crate::engine::hls::{EngineEvents, HlsEngine, StreamSpec};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
+use crate::engine::p2p::{P2pEvent, SegmentCheck};
+use crate::engine::runtime::RUNTIME;
 use crate::engine::{EngineError, ErrorKind};
 use crate::media::StreamType;
 
@@ -73,6 +75,55 @@ struct Events {
 }
 
 impl EngineEvents for Events {
+    fn validate_segment(&self, check: &SegmentCheck<'_>, data: &[u8]) -> bool {
+        let Some(element) = self.element.upgrade() else {
+            return true;
+        };
+        let bytes = glib::Bytes::from(data);
+        element.emit_by_name::<bool>(
+            "validate-segment",
+            &[
+                &check.url,
+                &check.id,
+                &(if check.from_peer { "p2p" } else { "http" }),
+                &bytes,
+            ],
+        )
+    }
+
+    fn p2p_event(&self, event: P2pEvent) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        let s = match event {
+            P2pEvent::PeerConnected { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-connected")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::PeerClosed { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-closed")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::SegmentLoaded {
+                info_hash,
+                id,
+                bytes,
+                peer_id,
+            } => gst::Structure::builder("p2pmedia-segment-loaded")
+                .field("info-hash", info_hash)
+                .field("segment-id", id)
+                .field("bytes", bytes)
+                .field("source", if peer_id.is_some() { "p2p" } else { "http" })
+                .field("peer-id", peer_id.unwrap_or_default())
+                .build(),
+        };
+        let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+    }
+
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration) {
         if let Some(element) = self.element.upgrade() {
             element.imp().add_outputs(self.session, streams, start);
@@ -150,6 +201,30 @@ impl HlsSrc {
             state.session
         );
         state.engine = Some(engine);
+        if settings.stats_interval > 0 {
+            let weak = self.obj().downgrade();
+            let session = state.session;
+            let period = Duration::from_millis(settings.stats_interval as u64);
+            RUNTIME.spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(element) = weak.upgrade() else {
+                        return;
+                    };
+                    let imp = element.imp();
+                    if lock(&imp.state).session != session {
+                        return;
+                    }
+                    let _ = element.post_message(
+                        gst::message::Element::builder(imp.stats())
+                            .src(&element)
+                            .build(),
+                    );
+                }
+            });
+        }
         state.group_id = Some(gst::GroupId::next());
         state.last_seek = None;
         Ok(())
@@ -632,6 +707,32 @@ impl ObjectSubclass for HlsSrc {
 }
 
 impl ObjectImpl for HlsSrc {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            // Any handler returning FALSE vetoes the segment: it is neither used nor shared,
+            // and is fetched again from the origin.
+            vec![glib::subclass::Signal::builder("validate-segment")
+                .param_types([
+                    String::static_type(),
+                    u64::static_type(),
+                    String::static_type(),
+                    glib::Bytes::static_type(),
+                ])
+                .return_type::<bool>()
+                .accumulator(|_hint, _acc, value| {
+                    let ok = value.get::<bool>().unwrap_or(true);
+                    if ok {
+                        std::ops::ControlFlow::Continue(true.to_value())
+                    } else {
+                        std::ops::ControlFlow::Break(false.to_value())
+                    }
+                })
+                .class_handler(|_| Some(true.to_value()))
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::properties);
         PROPERTIES.as_ref()

@@ -77,6 +77,39 @@ impl Default for P2pConfig {
     }
 }
 
+/// What happened in a swarm, for applications (the element posts these on the bus).
+#[derive(Debug, Clone)]
+pub enum P2pEvent {
+    PeerConnected {
+        info_hash: String,
+        peer_id: String,
+    },
+    PeerClosed {
+        info_hash: String,
+        peer_id: String,
+    },
+    /// A segment was stored: from the origin (`peer_id` None) or from a peer.
+    SegmentLoaded {
+        info_hash: String,
+        id: u64,
+        bytes: u64,
+        peer_id: Option<String>,
+    },
+}
+
+pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
+
+/// A segment about to be stored (and so used and shared), for an application's veto.
+pub struct SegmentCheck<'a> {
+    pub info_hash: &'a str,
+    pub id: u64,
+    pub url: &'a str,
+    pub from_peer: bool,
+}
+
+/// Returns false to reject the segment (it is then fetched again, from the origin).
+pub type SegmentValidator = Arc<dyn Fn(&SegmentCheck<'_>, &[u8]) -> bool + Send + Sync>;
+
 /// Per-swarm figures for `stats`.
 #[derive(Debug, Clone)]
 pub struct SwarmInfo {
@@ -99,9 +132,17 @@ pub(crate) struct HubShared {
     /// Upload token bucket shared by all swarms: (tokens, last refill ms).
     pub upload_budget: Mutex<(f64, u64)>,
     pub trackers_connected: AtomicUsize,
+    pub observer: Option<P2pObserver>,
+    pub validator: Option<SegmentValidator>,
 }
 
 impl HubShared {
+    pub fn notify(&self, ev: P2pEvent) {
+        if let Some(o) = &self.observer {
+            o(ev);
+        }
+    }
+
     pub fn store(&self) -> MutexGuard<'_, SegmentStore<Bytes>> {
         lock(&self.store)
     }
@@ -152,7 +193,12 @@ pub struct P2pHub {
 }
 
 impl P2pHub {
-    pub fn start(config: P2pConfig, origin: Arc<Origin>) -> Result<Arc<Self>, String> {
+    pub fn start(
+        config: P2pConfig,
+        origin: Arc<Origin>,
+        observer: Option<P2pObserver>,
+        validator: Option<SegmentValidator>,
+    ) -> Result<Arc<Self>, String> {
         let _guard = RUNTIME.enter();
         let tracker_config = TrackerConfig {
             announce_urls: config.trackers.clone(),
@@ -174,6 +220,8 @@ impl P2pHub {
             rtc: Arc::new(WebRtcFactory::new(rtc)),
             upload_budget: Mutex::new((0.0, 0)),
             trackers_connected: AtomicUsize::new(0),
+            observer,
+            validator,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
         let router = RUNTIME.spawn(route(events, swarms.clone(), shared.clone()));
@@ -285,6 +333,10 @@ async fn route(
                     let _ = shared
                         .trackers_connected
                         .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                }
+                // Swarms stop waiting for peers the tracker might have promised.
+                for s in lock(&swarms).values() {
+                    s.tracker_event(ev.clone());
                 }
                 continue;
             }

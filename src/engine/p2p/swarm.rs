@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::link::{Link, LOW_WATER};
-use super::HubShared;
+use super::{HubShared, P2pEvent, SegmentCheck};
 use crate::abr;
 use crate::engine::output::OutputQueue;
 use crate::engine::runtime::RUNTIME;
@@ -167,6 +167,7 @@ pub(super) fn spawn(
         sched: Scheduler::new(hub.config.scheduler.clone(), seed, now),
         hub,
         info_hash,
+        info_hash_str: handle.info_hash_str.clone(),
         peer_id,
         stream,
         segments: HashMap::new(),
@@ -197,6 +198,7 @@ struct Peer {
 struct Actor {
     hub: Arc<HubShared>,
     info_hash: InfoHash,
+    info_hash_str: String,
     peer_id: PeerId,
     stream: StreamId,
     sched: Scheduler,
@@ -328,7 +330,7 @@ impl Actor {
             SwarmMsg::WriterDrained { key } => self.push_uploads(key),
             SwarmMsg::HttpDone { xfer, id, result } => {
                 self.http.remove(&xfer);
-                match result.and_then(|d| self.check(id, d)) {
+                match result.and_then(|d| self.check(id, d, false)) {
                     Ok(data) => {
                         self.store(now, id, data.clone());
                         self.sched
@@ -373,7 +375,7 @@ impl Actor {
 
     /// Data we would hand downstream and share must look like media (unless encrypted:
     /// then the fetch loop checks it after decryption).
-    fn check(&self, id: u64, data: Bytes) -> Result<Bytes, String> {
+    fn check(&self, id: u64, data: Bytes, from_peer: bool) -> Result<Bytes, String> {
         let Some(seg) = self.segments.get(&id) else {
             return Ok(data);
         };
@@ -388,6 +390,17 @@ impl Actor {
         }
         if seg.key.is_none() && sniff(&data).is_none() {
             return Err(format!("segment {id}: not media"));
+        }
+        if let Some(validate) = &self.hub.validator {
+            let check = SegmentCheck {
+                info_hash: &self.info_hash_str,
+                id,
+                url: seg.resource.url.as_str(),
+                from_peer,
+            };
+            if !validate(&check, &data) {
+                return Err(format!("segment {id}: rejected by the application"));
+            }
         }
         Ok(data)
     }
@@ -543,6 +556,10 @@ impl Actor {
         self.by_id.insert(peer_id, key);
         self.peer_count.store(self.peers.len(), Relaxed);
         self.sched.handle_peer_connected(now, key);
+        self.hub.notify(P2pEvent::PeerConnected {
+            info_hash: self.info_hash_str.clone(),
+            peer_id: peer_id.to_string(),
+        });
     }
 
     fn remove_peer(&mut self, now: u64, key: PeerKey) {
@@ -557,6 +574,10 @@ impl Actor {
         p.link.close();
         self.peer_count.store(self.peers.len(), Relaxed);
         self.sched.handle_peer_disconnected(now, key);
+        self.hub.notify(P2pEvent::PeerClosed {
+            info_hash: self.info_hash_str.clone(),
+            peer_id: p.peer_id.to_string(),
+        });
     }
 
     fn announcement(&self) -> (Vec<i64>, Vec<i64>) {
@@ -769,7 +790,7 @@ impl Actor {
                 match (id as u64 == want)
                     .then_some(())
                     .ok_or(String::new())
-                    .and_then(|_| self.check(want, data))
+                    .and_then(|_| self.check(want, data, true))
                 {
                     Ok(data) => {
                         let n = data.len() as u64;
@@ -780,6 +801,13 @@ impl Actor {
                             Duration::from_millis(now.saturating_sub(started).max(1)),
                         );
                         self.store(now, want, data);
+                        let peer_id = self.peers.get(&key).map(|p| p.peer_id.to_string());
+                        self.hub.notify(P2pEvent::SegmentLoaded {
+                            info_hash: self.info_hash_str.clone(),
+                            id: want,
+                            bytes: n,
+                            peer_id,
+                        });
                         self.sched.handle_transfer_done(now, xfer, n);
                         self.sched.handle_segment_stored(now, want);
                     }
