@@ -14,6 +14,7 @@
 pub mod fixtures;
 pub mod origin;
 pub mod playback;
+pub mod tracker;
 
 use std::sync::{mpsc, Once};
 use std::time::Duration;
