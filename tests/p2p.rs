@@ -689,9 +689,6 @@ fn live_swarm_shares_segments_without_stalls() {
 /// by media sequence and VOD ones by position, so the ids change meaning at that moment; the
 /// output must still be exactly the segments the playlist lists, in order.
 #[test]
-#[ignore = "ELEMENT BUG (reported): when ENDLIST appears, segment ids switch from media \
-            sequence to position and collide with stored ones, so an older segment is pushed \
-            in place of a new one; run with --ignored"]
 fn live_stream_ending_keeps_output_bit_exact() {
     if !common::have_element() || !node_available() {
         return;
@@ -1053,8 +1050,6 @@ fn lying_peers_are_dropped_and_output_stays_bit_exact() {
 /// A peer that announces everything and never answers: its requests time out, it is
 /// disconnected after `p2p-error-retries` timeouts, and playback completes over HTTP.
 #[test]
-#[ignore = "ELEMENT BUG (reported): a P2P request to a silent peer never times out, the \
-            peer is never dropped and playback stalls at that segment; run with --ignored"]
 fn silent_peer_is_dropped_and_playback_completes() {
     run_liars(&[Lie::Silence]);
 }

@@ -13,8 +13,7 @@ use url::Url;
 use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
 use super::p2p::{
-    segment_id, LoadError, P2pEvent, P2pHub, P2pObserver, SegmentCheck, SegmentValidator,
-    SwarmHandle,
+    LoadError, P2pEvent, P2pHub, P2pObserver, SegmentCheck, SegmentValidator, SwarmHandle,
 };
 use super::runtime::RUNTIME;
 use super::stats::Stats;
@@ -713,8 +712,8 @@ impl Fetcher {
         index: usize,
     ) -> Result<Bytes, EngineError> {
         let segment = &playlist.segments[index];
-        if let (Some(swarm), Some(id)) = (self.swarm_for(playlist), segment_id(playlist, index)) {
-            match swarm.load(id).await {
+        if let Some(swarm) = self.swarm_for(playlist) {
+            match swarm.load(segment.sequence).await {
                 Ok(loaded) => match self.decode(segment, loaded.data).await {
                     Ok(data) => return Ok(data),
                     Err(_) if loaded.from_peer => {}

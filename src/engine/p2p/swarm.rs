@@ -49,8 +49,9 @@ pub enum LoadError {
 
 pub(crate) enum SwarmMsg {
     Segments(Arc<MediaPlaylist>),
+    /// The segment with this media sequence number.
     Load {
-        id: u64,
+        sequence: u64,
         reply: oneshot::Sender<Result<Loaded, LoadError>>,
     },
     Tracker(TrackerEvent),
@@ -102,11 +103,12 @@ impl SwarmHandle {
         let _ = self.tx.send(SwarmMsg::Segments(playlist));
     }
 
-    /// The segment with this id, from the store, a peer or the origin as the scheduler decides.
-    pub async fn load(&self, id: u64) -> Result<Loaded, LoadError> {
+    /// The segment with this media sequence number (of the playlist last given to
+    /// `set_segments`), from the store, a peer or the origin as the scheduler decides.
+    pub async fn load(&self, sequence: u64) -> Result<Loaded, LoadError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(SwarmMsg::Load { id, reply })
+            .send(SwarmMsg::Load { sequence, reply })
             .map_err(|_| LoadError::Gone)?;
         rx.await.unwrap_or(Err(LoadError::Gone))
     }
@@ -171,7 +173,9 @@ pub(super) fn spawn(
         peer_id,
         stream,
         segments: HashMap::new(),
+        by_sequence: HashMap::new(),
         live: false,
+        ever_live: false,
         pending: None,
         http: HashMap::new(),
         peers: HashMap::new(),
@@ -204,7 +208,11 @@ struct Actor {
     sched: Scheduler,
     /// Media segments by PML id.
     segments: HashMap<u64, Segment>,
+    /// Media sequence number → PML id, for the fetch loop's requests.
+    by_sequence: HashMap<u64, u64>,
     live: bool,
+    /// Seen without ENDLIST at some point: ids stay sequence numbers.
+    ever_live: bool,
     pending: Option<(u64, oneshot::Sender<Result<Loaded, LoadError>>)>,
     http: HashMap<TransferId, JoinHandle<()>>,
     peers: HashMap<PeerKey, Peer>,
@@ -225,28 +233,46 @@ impl Actor {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<SwarmMsg>) {
         self.hub.tracker.join(self.info_hash, self.peer_id);
+        let mut next_tick = self.now();
         loop {
             let now = self.now();
-            let mut wake = now + TICK_MS;
-            if let Some(t) = self.sched.poll_timeout() {
-                wake = wake.min(t);
-            }
-            for p in self.peers.values() {
-                if let Some(t) = p.session.poll_timeout() {
-                    wake = wake.min(t);
-                }
-            }
+            let wake = self.next_deadline().map_or(next_tick, |t| t.min(next_tick));
             let sleep = Duration::from_millis(wake.saturating_sub(now));
             tokio::select! {
                 msg = rx.recv() => match msg {
                     None | Some(SwarmMsg::Shutdown) => break,
                     Some(m) => self.handle(m),
                 },
-                _ = tokio::time::sleep(sleep) => self.tick(),
+                _ = tokio::time::sleep(sleep) => {}
+            }
+            // Timers run whatever woke us: a steady stream of messages must not starve them
+            // (a silent peer's 2-s timeout would never fire).
+            let now = self.now();
+            self.run_timers(now);
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + TICK_MS;
             }
             self.pump();
         }
         self.stop();
+    }
+
+    fn next_deadline(&mut self) -> Option<u64> {
+        let sched = self.sched.poll_timeout();
+        let peers = self.peers.values().filter_map(|p| p.session.poll_timeout());
+        sched.into_iter().chain(peers).min()
+    }
+
+    fn run_timers(&mut self, now: u64) {
+        if self.sched.poll_timeout().is_some_and(|t| t <= now) {
+            self.sched.handle_timeout(now);
+        }
+        for p in self.peers.values_mut() {
+            if p.session.poll_timeout().is_some_and(|t| t <= now) {
+                p.session.on_timer(now);
+            }
+        }
     }
 
     fn stop(&mut self) {
@@ -265,12 +291,8 @@ impl Actor {
         }
     }
 
-    fn tick(&mut self) {
-        let now = self.now();
-        self.sched.handle_timeout(now);
-        for p in self.peers.values_mut() {
-            p.session.on_timer(now);
-        }
+    /// Periodic inputs: playhead, storage pressure.
+    fn tick(&mut self, now: u64) {
         if let Some(pos) = self.playhead.position() {
             let pos_ms = pos.as_millis() as u64;
             self.sched.handle_playback(now, pos_ms, 1.0, true);
@@ -296,7 +318,11 @@ impl Actor {
         let now = self.now();
         match msg {
             SwarmMsg::Segments(p) => self.set_segments(now, &p),
-            SwarmMsg::Load { id, reply } => {
+            SwarmMsg::Load { sequence, reply } => {
+                let Some(&id) = self.by_sequence.get(&sequence) else {
+                    let _ = reply.send(Err(LoadError::Failed));
+                    return;
+                };
                 let stored = self.hub.store().get(self.stream, id).cloned();
                 if let Some(data) = stored {
                     let _ = reply.send(Ok(Loaded {
@@ -349,12 +375,21 @@ impl Actor {
 
     fn set_segments(&mut self, now: u64, p: &MediaPlaylist) {
         self.live = !p.end_list;
+        self.ever_live |= self.live;
         self.segments.clear();
+        self.by_sequence.clear();
         let mut infos = Vec::with_capacity(p.segments.len());
         for (i, s) in p.segments.iter().enumerate() {
-            let Some(id) = super::segment_id(p, i) else {
+            // hls.js keeps the ids of segments it knew while live when ENDLIST arrives;
+            // renumbering by position would give stored segments another segment's id.
+            let id = match (self.ever_live, s.start_seconds) {
+                (true, None) => Some(s.sequence),
+                _ => super::segment_id(p, i),
+            };
+            let Some(id) = id else {
                 continue;
             };
+            self.by_sequence.insert(s.sequence, id);
             if s.gap {
                 continue;
             }
