@@ -11,19 +11,32 @@
 //!
 //! `--sync`: consume in real time (stay in the swarm as a player would) instead of as fast as
 //! possible. `--prop NAME=VALUE`: any other element property, parsed from its string form.
-//! `--duration S`: stop after S seconds.
+//! `--duration S`: stop after S seconds. `--stay`: at EOS keep playing (stay in the swarms as a
+//! seeder) until `--duration`.
+//!
+//! Also prints every element message (`p2pmedia-peer-connected`/`-closed`,
+//! `p2pmedia-segment-loaded`) as `EVENT {json}` (fields as JSON, plus `"name"` and `"t"` in
+//! seconds since start), and, per src pad, the SHA-1 of every byte pushed out of it:
+//! `DIGEST {"pad":..,"bytes":..,"buffers":..,"sha1":..,"eos":bool}` at that pad's EOS and for
+//! every pad at the end (`"eos": false` = incomplete). `EOS` is printed when the pipeline ends.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
 
 use gst::prelude::*;
 
 fn main() {
     let mut sync = false;
+    let mut stay = false;
     let mut props: Vec<(String, String)> = Vec::new();
     let mut duration: Option<Duration> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--sync" => sync = true,
+            "--stay" => stay = true,
             "--prop" => {
                 let p = args.next().expect("--prop NAME=VALUE");
                 let (k, v) = p.split_once('=').expect("--prop NAME=VALUE");
@@ -37,7 +50,7 @@ fn main() {
                 duration = Some(Duration::from_secs_f64(s));
             }
             _ => {
-                eprintln!("usage: interop_peer [--sync] [--duration S] [--prop NAME=VALUE]...");
+                eprintln!("usage: interop_peer [--sync] [--stay] [--duration S] [--prop NAME=VALUE]...");
                 std::process::exit(2);
             }
         }
@@ -57,9 +70,32 @@ fn main() {
         src.set_property_from_str(k, v);
     }
     pipeline.add(&src).unwrap();
-    // One sink per output pad (container or elementary streams alike).
+    // One sink per output pad (container or elementary streams alike); a probe hashes what the
+    // pad pushes.
+    let digests: Arc<Mutex<BTreeMap<String, PadDigest>>> = Arc::default();
     let p = pipeline.downgrade();
+    let d = digests.clone();
     src.connect_pad_added(move |_, pad| {
+        let name = pad.name().to_string();
+        d.lock().unwrap().insert(name.clone(), PadDigest::default());
+        let d = d.clone();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let mut all = d.lock().unwrap();
+                let e = all.get_mut(&name).unwrap();
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => e.add(b),
+                    Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(|b| e.add(b)),
+                    Some(gst::PadProbeData::Event(ev)) if ev.type_() == gst::EventType::Eos => {
+                        e.eos = true;
+                        println!("DIGEST {}", e.json(&name));
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
         let Some(pipeline) = p.upgrade() else { return };
         let sink = gst::ElementFactory::make("fakesink")
             .property("sync", sync)
@@ -71,6 +107,7 @@ fn main() {
         pad.link(&sink.static_pad("sink").unwrap()).unwrap();
     });
 
+    let t0 = Instant::now();
     let main_loop = glib::MainLoop::new(None, false);
     let code = std::rc::Rc::new(std::cell::Cell::new(0));
     let bus = pipeline.bus().unwrap();
@@ -78,7 +115,19 @@ fn main() {
     let _watch = bus
         .add_watch_local(move |_, msg| {
             match msg.view() {
-                gst::MessageView::Eos(_) => l.quit(),
+                gst::MessageView::Eos(_) => {
+                    println!("EOS");
+                    if !stay {
+                        l.quit()
+                    }
+                }
+                gst::MessageView::Element(e) => {
+                    if let Some(st) = e.structure().filter(|st| {
+                        st.name().starts_with("p2pmedia-") && st.name() != "p2pmedia-stats"
+                    }) {
+                        println!("EVENT {}", event_json(st, t0.elapsed()));
+                    }
+                }
                 gst::MessageView::Error(e) => {
                     eprintln!("ERROR {} ({:?})", e.error(), e.debug());
                     c.set(1);
@@ -101,6 +150,62 @@ fn main() {
     pipeline.set_state(gst::State::Playing).unwrap();
     main_loop.run();
     println!("FINAL {}", src.property::<gst::Structure>("stats"));
+    for (name, d) in digests.lock().unwrap().iter() {
+        println!("DIGEST {}", d.json(name));
+    }
     pipeline.set_state(gst::State::Null).unwrap();
     std::process::exit(code.get());
+}
+
+#[derive(Default)]
+struct PadDigest {
+    hash: Sha1,
+    bytes: u64,
+    buffers: u64,
+    eos: bool,
+}
+
+impl PadDigest {
+    fn add(&mut self, b: &gst::BufferRef) {
+        let m = b.map_readable().expect("readable buffer");
+        self.hash.update(m.as_slice());
+        self.bytes += m.len() as u64;
+        self.buffers += 1;
+    }
+    fn json(&self, pad: &str) -> serde_json::Value {
+        let sha1: String = self
+            .hash
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        serde_json::json!({"pad": pad, "bytes": self.bytes, "buffers": self.buffers,
+            "sha1": sha1, "eos": self.eos})
+    }
+}
+
+/// An element message as one JSON object: its fields (strings and integers as such, anything
+/// else in its serialized form), `name`, and `t` (seconds since start).
+fn event_json(st: &gst::StructureRef, t: Duration) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("name".into(), st.name().as_str().into());
+    o.insert("t".into(), ((t.as_secs_f64() * 1000.0).round() / 1000.0).into());
+    for (k, v) in st.iter() {
+        let j = if let Ok(s) = v.get::<String>() {
+            s.into()
+        } else if let Ok(n) = v.get::<u64>() {
+            n.into()
+        } else if let Ok(n) = v.get::<i64>() {
+            n.into()
+        } else if let Ok(n) = v.get::<u32>() {
+            n.into()
+        } else if let Ok(n) = v.get::<i32>() {
+            n.into()
+        } else {
+            v.serialize().map(|s| s.to_string()).unwrap_or_default().into()
+        };
+        o.insert(k.to_string(), j);
+    }
+    serde_json::Value::Object(o)
 }

@@ -154,6 +154,42 @@ fn fixtures() -> &'static Path {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(vod.join("master.m3u8").exists());
+        // Alternate audio: video-only variants + one EXT-X-MEDIA TYPE=AUDIO rendition with a URI
+        // (hls.js loads it as a separate track: PML's `secondary` swarm).
+        let alt = root.join("alt");
+        std::fs::create_dir_all(&alt).unwrap();
+        let out = Command::new("ffmpeg")
+            .current_dir(&alt)
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &VOD_SECS.to_string()])
+            .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
+            .args(["-map", "[a]", "-map", "[c]", "-map", "1:a"])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main"])
+            .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50"])
+            .args(["-sc_threshold", "0"])
+            .args(["-b:v:0", "600k", "-maxrate:v:0", "660k", "-bufsize:v:0", "1200k"])
+            .args(["-b:v:1", "200k", "-maxrate:v:1", "220k", "-bufsize:v:1", "400k"])
+            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
+            .args(["-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"])
+            .args(["-hls_flags", "independent_segments", "-hls_segment_type", "mpegts"])
+            .args(["-master_pl_name", "master.m3u8"])
+            .args([
+                "-var_stream_map",
+                "v:0,agroup:aud,name:360p v:1,agroup:aud,name:180p \
+                 a:0,agroup:aud,default:yes,language:en,name:audio",
+            ])
+            .args(["-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8"])
+            .output()
+            .expect("run ffmpeg");
+        assert!(
+            out.status.success(),
+            "ffmpeg failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let master = std::fs::read_to_string(alt.join("master.m3u8")).unwrap();
+        assert!(master.contains("TYPE=AUDIO") && master.contains("URI="), "{master}");
         eprintln!("fixtures generated in {:.1}s", t.elapsed().as_secs_f64());
         root
     })
@@ -175,6 +211,10 @@ struct RunSpec<'a> {
     /// `format!("exec {target}/debug/examples/interop_peer --sync --duration 40")`
     /// (`examples/interop_peer.rs`: prints the element's stats as `STATS`/`FINAL` lines).
     externals: &'a [String],
+    /// External peers started once browser K is ready, before browser K+1: (K, command).
+    late_externals: &'a [(usize, String)],
+    /// End the run once every external peer has exited (and `until_p2p` is met).
+    until_externals: bool,
 }
 
 /// Runs the swarm and returns `result.json`. Browser runs never overlap (2 cores).
@@ -186,7 +226,7 @@ fn run(spec: &RunSpec) -> Value {
     lock.lock().expect("lock the interop run");
     let out = work_dir().join(spec.name);
     // Hard limit for everything in the namespace: launches (~1 s each, 20 s worst case) + run.
-    let limit = 60 + spec.duration + 25 * spec.browsers as u32;
+    let limit = 60 + spec.duration + 25 * spec.browsers as u32 + 10 * spec.late_externals.len() as u32;
     let mut cmd = Command::new(interop_dir().join("netns.sh"));
     cmd.arg("-t")
         .arg(limit.to_string())
@@ -204,6 +244,12 @@ fn run(spec: &RunSpec) -> Value {
         .args(["--deadline", &(limit - 10).to_string()]);
     for e in spec.externals {
         cmd.arg("--external").arg(e);
+    }
+    for (k, e) in spec.late_externals {
+        cmd.arg("--external-after-browser").arg(format!("{k}:{e}"));
+    }
+    if spec.until_externals {
+        cmd.args(["--until-externals", "1"]);
     }
     let t = Instant::now();
     let o = cmd.output().expect("start tests/interop/netns.sh");
@@ -440,6 +486,8 @@ fn browser_baseline_vod() {
         until_p2p: 3,
         duration: 40,
         externals: &[],
+        late_externals: &[],
+        until_externals: false,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let file = fixtures().join(VOD_MASTER);
@@ -462,6 +510,8 @@ fn browser_baseline_live() {
         until_p2p: 0,
         duration: 8,
         externals: &[],
+        late_externals: &[],
+        until_externals: false,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false);
@@ -469,4 +519,418 @@ fn browser_baseline_live() {
         let live = b["segmentLog"].as_array().unwrap().len();
         assert!(live >= 3, "{}: only {live} live segments", b["label"]);
     }
+}
+
+// ------------------------------------------------------------------ the element as a peer
+
+const ALT_MASTER: &str = "alt/master.m3u8";
+
+/// `examples/interop_peer`, built once per test process (`cargo test --test interop` does not
+/// build examples) with the same profile as this test.
+fn interop_peer_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let bin = target.join(profile).join("examples/interop_peer");
+        if is_newer_than_sources(&bin) {
+            return bin;
+        }
+        let mut c = Command::new(cargo);
+        // Not the variables cargo set for this test (CARGO_PKG_*, CARGO_MANIFEST_DIR, ...): they
+        // change the nested build's fingerprints and rebuild the whole crate.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "OUT_DIR" {
+                c.env_remove(&k);
+            }
+        }
+        c.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--example", "interop_peer"])
+            .env("CARGO_TARGET_DIR", &target);
+        if profile == "release" {
+            c.arg("--release");
+        }
+        let o = c.output().expect("cargo build --example interop_peer");
+        assert!(
+            o.status.success(),
+            "building interop_peer: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// `bin` exists and is newer than every file under `src/`, the example and `Cargo.toml`.
+fn is_newer_than_sources(bin: &Path) -> bool {
+    fn newest(p: &Path) -> std::time::SystemTime {
+        let m = std::fs::metadata(p).unwrap();
+        if m.is_dir() {
+            std::fs::read_dir(p)
+                .unwrap()
+                .flatten()
+                .map(|e| newest(&e.path()))
+                .max()
+                .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        } else {
+            m.modified().unwrap()
+        }
+    }
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["src", "examples/interop_peer.rs", "Cargo.toml", "build.rs"]
+        .iter()
+        .map(|p| root.join(p))
+        .filter(|p| p.exists())
+        .all(|p| newest(&p) < built)
+}
+
+/// Pins the element to the fixture's highest level (730400 bit/s), the one the pages pin.
+const PIN_MAX: &str = "--prop min-bitrate=700000 --prop start-bitrate=100000000";
+
+fn peer_cmd(args: &str) -> String {
+    format!("exec {} {args} {PIN_MAX}", interop_peer_bin().display())
+}
+
+/// What one external `interop_peer` printed: its `EVENT` objects, its final `DIGEST` per pad,
+/// whether it reached EOS, and the swarms (info-hash -> type) of its `FINAL` stats.
+struct ElementLog {
+    events: Vec<Value>,
+    digests: BTreeMap<String, Value>,
+    eos: bool,
+    swarms: BTreeMap<String, String>,
+    text: String,
+}
+
+fn element_log(r: &Value, index: u64) -> ElementLog {
+    let e = r["externals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["index"].as_u64() == Some(index))
+        .unwrap_or_else(|| panic!("no external {index}: {}", r["externals"]));
+    let text = std::fs::read_to_string(s(&e["log"])).unwrap();
+    let mut log = ElementLog {
+        events: Vec::new(),
+        digests: BTreeMap::new(),
+        eos: false,
+        swarms: BTreeMap::new(),
+        text: String::new(),
+    };
+    for line in text.lines() {
+        if let Some(j) = line.strip_prefix("EVENT ") {
+            log.events.push(serde_json::from_str(j).unwrap());
+        } else if let Some(j) = line.strip_prefix("DIGEST ") {
+            let d: Value = serde_json::from_str(j).unwrap();
+            log.digests.insert(s(&d["pad"]).to_owned(), d);
+        } else if line == "EOS" {
+            log.eos = true;
+        } else if let Some(f) = line.strip_prefix("FINAL ") {
+            // swarms=(structure)< "swarm\,\ info-hash\=\(string\)H\,\ type\=\(string\)T\,..." >
+            let f = f.replace('\\', "");
+            for part in f.split("info-hash=(string)").skip(1) {
+                let hash = part.split(',').next().unwrap().to_owned();
+                let ty = part
+                    .split("type=(string)")
+                    .nth(1)
+                    .and_then(|t| t.split(',').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                log.swarms.insert(hash, ty);
+            }
+        }
+    }
+    log.text = text;
+    log
+}
+
+impl ElementLog {
+    /// Remote peer ids it got whole segments from over P2P, with bytes (all swarms).
+    fn p2p_from(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for e in &self.events {
+            if s(&e["name"]) == "p2pmedia-segment-loaded" && s(&e["source"]) == "p2p" {
+                *m.entry(s(&e["peer-id"]).to_owned()).or_default() += n(&e["bytes"]);
+            }
+        }
+        m
+    }
+    fn digest_summary(&self) -> BTreeMap<String, (u64, String, bool)> {
+        self.digests
+            .iter()
+            .map(|(p, d)| {
+                (
+                    p.clone(),
+                    (n(&d["bytes"]), s(&d["sha1"]).to_owned(), d["eos"].as_bool().unwrap()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The element's peer ids, per info-hash, in order of their first announce: the runner starts
+/// external k before external k+1, so [0] is the first element to join that swarm.
+fn element_ids(r: &Value) -> BTreeMap<String, Vec<String>> {
+    let others: BTreeSet<&str> = r["tracker"]["otherPeerIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in r["tracker"]["announces"].as_array().unwrap() {
+        let id = s(&a["peer_id"]);
+        if others.contains(id) {
+            let v = m.entry(s(&a["info_hash"]).to_owned()).or_default();
+            if !v.iter().any(|x| x == id) {
+                v.push(id.to_owned());
+            }
+        }
+    }
+    m
+}
+
+/// One element-with-browsers run and its core assertions, for a family:
+/// * externals: 0 = element E0 (joins first, `--stay`s as a seeder), 1 = reference element with
+///   `p2p-enabled=false` (HTTP only), 2 = element E1 started once browser 0 is ready;
+/// * browser 0 joins after E0, browser 1 after E1;
+/// * every element announce is in a swarm the browsers announce (same info-hashes);
+/// * offers both ways: a browser answers an element's offer, an element answers a browser's;
+/// * browser 0 (joined after E0) gets P2P bytes from E0's peer id;
+/// * E1 (joined after browser 0) gets whole segments over P2P from a browser's peer id;
+/// * E0's and E1's output (SHA-1 of every src pad) equals the HTTP-only reference, all at EOS;
+/// * no fatal player error, no segment errors, no launch problems (`check_family` for VOD).
+fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value, Vec<ElementLog>) {
+    let r = run(&RunSpec {
+        name,
+        stream,
+        browsers: 2,
+        pml: &[pml],
+        until_p2p: 2,
+        duration: 40,
+        externals: &[
+            peer_cmd(&format!("--stay --duration 22 {compat_prop}")),
+            peer_cmd("--prop p2p-enabled=false"),
+        ],
+        late_externals: &[(0, peer_cmd(&format!("--stay --duration 14 {compat_prop}")))],
+        until_externals: true,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
+    let browsers = r["browsers"].as_array().unwrap();
+    let prefix = if pml == "23" {
+        Compat::Pml23.pml_peer_id_prefix()
+    } else {
+        Compat::Pml22.pml_peer_id_prefix()
+    };
+    for b in browsers {
+        let label = s(&b["label"]);
+        assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
+        assert!(
+            b["errors"]["segment"].as_array().unwrap().is_empty(),
+            "{label}: segment errors {}",
+            b["errors"]["segment"]
+        );
+        assert!(
+            b["problems"].as_array().unwrap().is_empty(),
+            "{label}: {}",
+            b["problems"]
+        );
+    }
+
+    // Same info-hashes: the element announces exactly the swarms the browsers announce.
+    let browser_hashes: BTreeSet<&str> = browsers
+        .iter()
+        .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
+        .collect();
+    let ids = element_ids(&r);
+    let element_hashes: BTreeSet<&str> = ids.keys().map(String::as_str).collect();
+    assert_eq!(
+        element_hashes, browser_hashes,
+        "element vs browser info-hashes (tracker record)"
+    );
+    for (h, v) in &ids {
+        assert_eq!(v.len(), 2, "{h}: two elements expected, got {v:?}");
+        for id in v {
+            assert!(id.len() == 20 && id.starts_with(prefix), "element peer id {id:?}");
+        }
+    }
+    let e0: BTreeSet<&str> = ids.values().map(|v| v[0].as_str()).collect();
+    let elements: BTreeSet<&str> = ids.values().flatten().map(String::as_str).collect();
+    let browser_ids: BTreeSet<&str> = browsers
+        .iter()
+        .flat_map(|b| b["ownPeerIds"].as_object().unwrap().values().map(s))
+        .collect();
+
+    // Offers/answers both ways, from the tracker record.
+    let answers: Vec<(&str, &str)> = r["tracker"]["announces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["answer"].as_bool() == Some(true))
+        .map(|a| (s(&a["peer_id"]), s(&a["to_peer_id"])))
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .any(|(from, to)| browser_ids.contains(from) && elements.contains(to)),
+        "no browser answered an element offer: {answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|(from, to)| elements.contains(from) && browser_ids.contains(to)),
+        "no element answered a browser offer: {answers:?}"
+    );
+
+    // Browser 0 joined after E0: P2P bytes from E0's peer id (in every swarm).
+    let b0 = &browsers[0];
+    for id in &e0 {
+        let got = n(&b0["downloadedFromPeer"][*id]);
+        assert!(
+            got > 0,
+            "{} (joined after element 0) got nothing from it ({id}): {}",
+            s(&b0["label"]),
+            b0["downloadedFromPeer"]
+        );
+    }
+    assert!(
+        b0["segmentLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| s(&e["src"]) == "p2p" && e0.contains(s(&e["peer"]))),
+        "{}: no whole segment from element 0",
+        s(&b0["label"])
+    );
+
+    // E1 joined after browser 0: whole segments over P2P from a browser's peer id.
+    let from = logs[2].p2p_from();
+    let from_browsers: u64 = from
+        .iter()
+        .filter(|(p, _)| browser_ids.contains(p.as_str()))
+        .map(|(_, b)| b)
+        .sum();
+    assert!(
+        from_browsers > 0,
+        "element 1 (joined after browser 0) got no P2P segment from a browser: {from:?}\n{}",
+        logs[2].events.len()
+    );
+
+    // Bit-exact: the elements that traded over P2P pushed exactly what HTTP-only playback does.
+    let reference = logs[1].digest_summary();
+    assert!(
+        !reference.is_empty() && reference.values().all(|(b, _, eos)| *b > 0 && *eos),
+        "reference (p2p-enabled=false) incomplete: {reference:?}\n{}",
+        logs[1].text.lines().filter(|l| !l.starts_with("STATS")).collect::<Vec<_>>().join("\n")
+    );
+    for k in [0, 2] {
+        assert!(logs[k].eos, "element external {k} never reached EOS");
+        assert_eq!(
+            logs[k].digest_summary(),
+            reference,
+            "element external {k}: output differs from HTTP-only playback"
+        );
+    }
+    eprintln!(
+        "{name}: elements {ids:?}; E1 got P2P from {from:?}; browser 0 from {}",
+        b0["downloadedFromPeer"]
+    );
+    (r, logs)
+}
+
+/// Element ⇄ 2.3.1 browsers on the VOD (see `element_run`), plus the identity check of the
+/// browsers' swarm (`check_family`, which also takes the element's peer ids into account).
+#[test]
+fn element_vod_pml23() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, _) = element_run("element-vod-23", "23", "", VOD_MASTER);
+    check_family(&r, "23", &fixtures().join(VOD_MASTER), false);
+}
+
+/// The same against 2.2.2 browsers, the element in `compat=pml-2.2`.
+#[test]
+fn element_vod_pml22() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, _) = element_run("element-vod-22", "22", "--prop compat=pml-2.2", VOD_MASTER);
+    check_family(&r, "22", &fixtures().join(VOD_MASTER), false);
+}
+
+/// Alternate audio (video-only variants + an EXT-X-MEDIA audio rendition with a URI): the
+/// element and the browsers meet in the `secondary` swarm too (same info-hash, data channels),
+/// and segments move there from the element to a browser (browser -> element is printed).
+#[test]
+fn element_alternate_audio() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, logs) = element_run("element-alt-23", "23", "", ALT_MASTER);
+    let secondary: BTreeSet<String> = logs[0]
+        .swarms
+        .iter()
+        .filter(|(_, t)| t.as_str() == "secondary")
+        .map(|(h, _)| h.clone())
+        .collect();
+    assert_eq!(
+        secondary.len(),
+        1,
+        "element 0 swarms {:?}: one secondary expected",
+        logs[0].swarms
+    );
+    let sec = secondary.iter().next().unwrap();
+    assert_eq!(logs[2].swarms.get(sec).map(String::as_str), Some("secondary"));
+    let ids = element_ids(&r);
+    let sec_elements: BTreeSet<&str> = ids[sec].iter().map(String::as_str).collect();
+    let browsers = r["browsers"].as_array().unwrap();
+    for b in browsers {
+        assert!(
+            b["ownPeerIds"].get(sec.as_str()).is_some(),
+            "{} did not announce the audio swarm {sec}: {}",
+            s(&b["label"]),
+            b["ownPeerIds"]
+        );
+    }
+    let sec_browsers: BTreeSet<&str> = browsers.iter().map(|b| s(&b["ownPeerIds"][sec.as_str()])).collect();
+    // Browser side: secondary segments from an element's peer id.
+    let to_browsers: usize = browsers
+        .iter()
+        .flat_map(|b| b["segmentLog"].as_array().unwrap())
+        .filter(|e| s(&e["src"]) == "p2p" && s(&e["type"]) == "secondary" && sec_elements.contains(s(&e["peer"])))
+        .count();
+    // Element side: secondary segments from a browser's peer id.
+    let to_elements: usize = logs
+        .iter()
+        .flat_map(|l| &l.events)
+        .filter(|e| {
+            s(&e["name"]) == "p2pmedia-segment-loaded"
+                && s(&e["source"]) == "p2p"
+                && s(&e["info-hash"]) == sec
+                && sec_browsers.contains(s(&e["peer-id"]))
+        })
+        .count();
+    eprintln!("audio swarm {sec}: {to_browsers} segments element->browser, {to_elements} browser->element");
+    assert!(to_browsers > 0, "no audio segment from an element to a browser");
+    // The other direction is not asserted: element 1 may take every audio segment from element
+    // 0 (seen in 1 run of 4: 16/16), which is its choice, not an interop failure. The browsers
+    // and the elements must still have connected in the audio swarm.
+    let connected = logs
+        .iter()
+        .flat_map(|l| &l.events)
+        .any(|e| {
+            s(&e["name"]) == "p2pmedia-peer-connected"
+                && s(&e["info-hash"]) == sec
+                && sec_browsers.contains(s(&e["peer-id"]))
+        });
+    assert!(connected, "no element connected to a browser in the audio swarm");
 }

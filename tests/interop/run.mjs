@@ -15,9 +15,13 @@
 //   --core JSON           extra p2p-media-loader core config for every browser
 //   --external CMD        external peer command (repeatable); runs `sh -c CMD` in this namespace
 //                         with TRACKER_URL STREAM_URL ORIGIN_URL INTEROP_PEER_INDEX INTEROP_OUT
+//   --external-after-browser K:CMD  an external peer started once browser K is ready (launched,
+//                         first segment, data channel), before browser K+1 (repeatable)
 //   --external-lead S     seconds of head start for external peers before the first browser (0)
 //   --wait-external 1|0   with external peers, every browser waits (launch-timeout) for a data
 //                         channel at launch, and --until-p2p counts every browser (1)
+//   --until-externals 1   also stop once every external peer has exited (and --until-p2p, if set,
+//                         is met); --duration still bounds it
 //   --until-p2p K         stop once every browser that has an earlier peer of its family has
 //                         loaded >= K segments over P2P (0 = off: run the full --duration)
 //   --duration S          seconds after the last launch (upper bound with --until-p2p) (30)
@@ -44,7 +48,7 @@ const log = (...a) => console.log(`[interop +${secs()}s]`, ...a)
 
 // ------------------------------------------------------------------ options
 const argv = process.argv.slice(2)
-const opts = { external: [] }
+const opts = { external: [], late: [] }
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
   if (!a.startsWith('--')) usage(`unexpected argument ${a}`)
@@ -52,11 +56,16 @@ for (let i = 0; i < argv.length; i++) {
   if (k === 'allow-host-net' || k === 'help') { opts[k] = true; continue }
   if (i + 1 >= argv.length) usage(`${a} needs a value`)
   if (k === 'external') opts.external.push(argv[++i])
+  else if (k === 'external-after-browser') {
+    const m = /^(\d+):(.+)$/s.exec(argv[++i] ?? '')
+    if (!m) usage('--external-after-browser K:CMD')
+    opts.late.push({ after: Number(m[1]), cmd: m[2] })
+  }
   else opts[k] = argv[++i]
 }
 function usage (msg) {
   if (msg) console.error(msg)
-  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 33).join('\n'))
+  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 37).join('\n'))
   process.exit(msg ? 2 : 0)
 }
 if (opts.help) usage()
@@ -67,9 +76,10 @@ const STREAM = opts.stream ?? 'vod/master.m3u8'
 const BROWSERS = Number(opts.browsers ?? 2)
 const PML = String(opts.pml ?? '23').split(',').map((s) => s.trim())
 const LEVEL = opts.level ?? 'max'
+const UNTIL_EXTERNALS = opts['until-externals'] === '1'
 const CORE = opts.core ?? ''
 const EXTERNAL_LEAD = Number(opts['external-lead'] ?? 0)
-const WAIT_EXTERNAL = (opts['wait-external'] ?? '1') !== '0' && opts.external.length > 0
+const WAIT_EXTERNAL = (opts['wait-external'] ?? '1') !== '0' && opts.external.length + opts.late.length > 0
 const UNTIL_P2P = Number(opts['until-p2p'] ?? 0)
 const DURATION = Number(opts.duration ?? 30)
 const LAUNCH_TIMEOUT = Number(opts['launch-timeout'] ?? 20)
@@ -399,7 +409,7 @@ async function launchBrowser (i) {
   // Launch milestones: its first segment, and — when an earlier peer of its family (or an
   // external peer) is there to meet — a connected data channel.
   await waitFor(b, (e) => e.ev === 'segment', LAUNCH_TIMEOUT, 'segment loaded')
-  const hasMate = browsers.some((o) => o !== b && o.pml === pml) || WAIT_EXTERNAL
+  const hasMate = browsers.some((o) => o !== b && o.pml === pml) || (WAIT_EXTERNAL && externals.length > 0)
   if (hasMate) await waitFor(b, (e) => e.ev === 'peer-connect', LAUNCH_TIMEOUT, 'peer connection')
   b.readyAt = Number(secs())
   return b
@@ -426,12 +436,20 @@ function p2pSegments (b) {
 // ------------------------------------------------------------------ run
 let infraError = null
 try {
-  for (let i = 0; i < BROWSERS; i++) await launchBrowser(i)
+  for (let i = 0; i < BROWSERS; i++) {
+    await launchBrowser(i)
+    for (const l of opts.late.filter((l) => l.after === i)) startExternal(l.cmd, externals.length)
+  }
   const lastReady = Date.now()
   log(`all ${BROWSERS} browsers launched; running ${UNTIL_P2P ? `until each joiner has ${UNTIL_P2P} P2P segments, at most ` : ''}${DURATION}s`)
-  const joiners = browsers.filter((b) => browsers.some((o) => o.i < b.i && o.pml === b.pml) || WAIT_EXTERNAL)
+  const joiners = browsers.filter((b) => browsers.some((o) => o.i < b.i && o.pml === b.pml) || (WAIT_EXTERNAL && externals.some((e) => e.startedAt <= b.launchedAt)))
   while (!finishing && Date.now() - lastReady < DURATION * 1000) {
-    if (UNTIL_P2P > 0 && joiners.length && joiners.every((b) => p2pSegments(b) >= UNTIL_P2P)) {
+    const p2pDone = UNTIL_P2P > 0 && joiners.length && joiners.every((b) => p2pSegments(b) >= UNTIL_P2P)
+    if (UNTIL_EXTERNALS && externals.length && externals.every((e) => e.exit !== null) && (UNTIL_P2P === 0 || p2pDone)) {
+      log('all external peers exited')
+      break
+    }
+    if (!UNTIL_EXTERNALS && p2pDone) {
       log('P2P goal reached')
       break
     }
@@ -486,7 +504,7 @@ function writeResult (per, extra = {}) {
     elapsedS: Number(secs()),
     versions,
     chromium: sharedBrowser?.version?.() ?? browsers[0]?.context?.browser?.()?.version?.() ?? null,
-    options: { STREAM, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, WAIT_EXTERNAL },
+    options: { STREAM, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
     trackerUrl: TRACKER_URL,
     originUrl: ORIGIN,
     streamUrl: STREAM_URL,
