@@ -1,0 +1,209 @@
+//! Benchmark helper for bench/startup.sh (not a test).
+//!
+//!   bench-play serve
+//!       generate the benchmark stream (cached), serve it on 127.0.0.1, print its master
+//!       playlist URL on stdout, then serve until killed.
+//!   bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]
+//!       play URI once, as fast as possible (fakesinks, sync=false), and print one line:
+//!       `ttff_ms=.. first_out_ms=.. frames=.. wall_ms=.. cpu_ms=.. rss_kib=.. hls=..`: time from
+//!       PLAYING to the first decoded video frame (pad probe on the video sink) and to the first
+//!       buffer the HLS element pushed, decoded video frames, time to EOS, this process's
+//!       user+system CPU time and peak RSS (from /proc/self at the end), and which HLS element
+//!       the player used.
+
+#[path = "../tests/common/origin.rs"]
+mod origin;
+#[path = "common/stream.rs"]
+mod stream;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+const USAGE: &str = "usage: bench-play serve\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("serve") if args.len() == 1 => serve(),
+        Some("play") => play(&args[1..]),
+        _ => Err(USAGE.into()),
+    };
+    if let Err(e) = r {
+        eprintln!("bench-play: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn serve() -> Result<()> {
+    let dir = stream::generate(&stream::StreamSpec::bench())?;
+    let origin = origin::Origin::serve_dir(&dir);
+    println!("{}", origin.url("master.m3u8"));
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn play(args: &[String]) -> Result<()> {
+    let (mut player, mut uri, mut timeout) = (None, None, Duration::from_secs(120));
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--player" => player = Some(val()?),
+            "--uri" => uri = Some(val()?),
+            "--timeout" => timeout = Duration::from_secs(val()?.parse()?),
+            _ => return Err(format!("unknown argument {a}\n{USAGE}").into()),
+        }
+    }
+    let (player, uri) = player.zip(uri).ok_or(USAGE)?;
+
+    gst::init()?;
+    gstp2pmedia::plugin_register_static()?;
+
+    let fakesink = || {
+        gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+    };
+    let video_sink = fakesink()?;
+    let pipeline = gst::ElementFactory::make(&player)
+        .property("uri", &uri)
+        .property("video-sink", &video_sink)
+        .property("audio-sink", fakesink()?)
+        .build()?;
+
+    let frames = Arc::new(AtomicU64::new(0));
+    let first_frame = Arc::new(Mutex::new(None::<Instant>));
+    let (f, ff) = (frames.clone(), first_frame.clone());
+    video_sink
+        .static_pad("sink")
+        .ok_or("fakesink without sink pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if f.fetch_add(1, Ordering::Relaxed) == 0 {
+                *ff.lock().unwrap() = Some(Instant::now());
+            }
+            gst::PadProbeReturn::Ok
+        });
+
+    // When does the HLS element (hlsdemux, hlsdemux2 or p2phlssrc) push its first buffer?
+    let first_out = Arc::new(Mutex::new(None::<Instant>));
+    let bin = pipeline
+        .clone()
+        .downcast::<gst::Bin>()
+        .map_err(|_| "player is not a bin")?;
+    let fo = first_out.clone();
+    bin.connect_deep_element_added(move |_, _, element| {
+        if hls_name(element).is_none() {
+            return;
+        }
+        let fo = fo.clone();
+        element.connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            let fo = fo.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, _| {
+                    fo.lock().unwrap().get_or_insert_with(Instant::now);
+                    gst::PadProbeReturn::Remove
+                },
+            );
+        });
+    });
+
+    let bus = pipeline.bus().ok_or("player without bus")?;
+    let t0 = Instant::now();
+    pipeline.set_state(gst::State::Playing)?;
+    let deadline = t0 + timeout;
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(format!("no EOS within {timeout:?}"));
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => {
+                break Err(format!("{} ({:?})", e.error(), e.debug()));
+            }
+            _ => {}
+        }
+    };
+    let wall = t0.elapsed();
+    // The HLS element(s) still in the pipeline did the work (legacy decodebin tries
+    // hlsdemux2 first and drops it).
+    let hls: BTreeSet<String> = bin
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(|e| e.ok().and_then(|e| hls_name(&e)))
+        .collect();
+    pipeline.set_state(gst::State::Null)?;
+    outcome?;
+
+    let first = first_frame
+        .lock()
+        .unwrap()
+        .ok_or("no video frame decoded")?;
+    let first_out = first_out
+        .lock()
+        .unwrap()
+        .ok_or("the HLS element pushed nothing")?;
+    let ms = |t: Instant| (t - t0).as_secs_f64() * 1e3;
+    let hls: Vec<String> = hls.into_iter().collect();
+    println!(
+        "ttff_ms={:.1} first_out_ms={:.1} frames={} wall_ms={:.0} cpu_ms={} rss_kib={} hls={}",
+        ms(first),
+        ms(first_out),
+        frames.load(Ordering::Relaxed),
+        wall.as_secs_f64() * 1e3,
+        cpu_ms()?,
+        peak_rss_kib()?,
+        if hls.is_empty() {
+            "none".into()
+        } else {
+            hls.join("+")
+        }
+    );
+    Ok(())
+}
+
+fn hls_name(element: &gst::Element) -> Option<String> {
+    let name = element.factory()?.name();
+    matches!(name.as_str(), "hlsdemux" | "hlsdemux2" | "p2phlssrc").then(|| name.to_string())
+}
+
+/// User + system CPU time of this process (all threads, finished ones included), in ms.
+fn cpu_ms() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').ok_or("bad /proc/self/stat")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    // USER_HZ is 100 on Linux (x86_64 and arm64).
+    Ok(ticks * 10)
+}
+
+/// Peak resident set size (VmHWM) of this process, in KiB.
+fn peak_rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .ok_or("no VmHWM in /proc/self/status")?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
+}

@@ -1,0 +1,497 @@
+//! Demo: generate a local HLS stream, serve it on 127.0.0.1 and play it through `p2phlssrc`
+//! in real time, printing what the element fetched every second and a summary at the end.
+//!
+//!   cargo run --release --example demo -- [--peers N] [--stagger S] [--duration S] [--uri URL]
+//!   cargo run --release --example demo -- --serve [--port 8080] [--duration S]
+//!
+//! `--peers N` plays the stream in N pipelines (peers) in this process, the i-th joining
+//! `i * stagger` seconds after the first. Today every peer fetches over HTTP; the swarm issue
+//! gives them a tracker (see `Peer::start`, where each peer's source is configured).
+//! `--serve` only serves the stream (on a fixed port, for gst-launch-1.0) until killed.
+
+#[path = "../tests/common/origin.rs"]
+mod origin;
+#[path = "common/stream.rs"]
+mod stream;
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use origin::Origin;
+
+const USAGE: &str = "\
+usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--uri http(s)://.../master.m3u8]
+       demo --serve [--port PORT] [--duration SECS]
+  --peers N        play the stream in N pipelines at once (default 1)
+  --stagger SECS   peer i joins i*SECS after peer 0 (default 0)
+  --duration SECS  stop after SECS (default: when every peer reached the end)
+  --uri URL        play this HLS stream instead of the generated local one
+  --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed";
+
+struct Opts {
+    peers: usize,
+    stagger: Duration,
+    duration: Option<Duration>,
+    uri: Option<String>,
+    serve: bool,
+    port: u16,
+}
+
+impl Opts {
+    fn parse() -> Result<Opts, String> {
+        let mut o = Opts {
+            peers: 1,
+            stagger: Duration::ZERO,
+            duration: None,
+            uri: None,
+            serve: false,
+            port: 8080,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+            let secs = |v: String| -> Result<Duration, String> {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or(format!("not a number of seconds: {v}"))
+            };
+            match a.as_str() {
+                "--peers" => {
+                    o.peers = val("--peers")?
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or("--peers needs a number >= 1")?
+                }
+                "--stagger" => o.stagger = secs(val("--stagger")?)?,
+                "--duration" => o.duration = Some(secs(val("--duration")?)?),
+                "--uri" => o.uri = Some(val("--uri")?),
+                "--serve" => o.serve = true,
+                "--port" => {
+                    o.port = val("--port")?
+                        .parse()
+                        .map_err(|_| "--port needs a port number")?
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                _ => return Err(format!("unknown argument {a}")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+fn main() {
+    let opts = match Opts::parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("demo: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(opts) {
+        eprintln!("demo: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
+    // The local stream and its origin (kept alive until the end of `run`).
+    let mut _origin = None;
+    let http_uri = match &opts.uri {
+        Some(u) => u.clone(),
+        None => {
+            let spec = stream::StreamSpec::demo();
+            let t0 = Instant::now();
+            let dir = stream::generate(&spec)?;
+            println!(
+                "stream: {} s, {} variants, {} ({:.1} s)",
+                spec.secs,
+                spec.renditions.len(),
+                dir.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            let o = Origin::serve_dir(&dir);
+            let u = o.url("master.m3u8");
+            _origin = Some(o);
+            u
+        }
+    };
+
+    if opts.serve {
+        return serve(
+            &opts,
+            _origin
+                .as_ref()
+                .ok_or("--serve serves the local stream; drop --uri")?,
+        );
+    }
+
+    gst::init()?;
+    gstp2pmedia::plugin_register_static()?;
+    if gst::ElementFactory::find("p2phlssrc").is_none() {
+        return Err("the p2pmedia plugin has no p2phlssrc element".into());
+    }
+    let uri = format!("p2phls+{http_uri}");
+    println!("playing {uri} with {} peer(s)", opts.peers);
+
+    let t0 = Instant::now();
+    let mut peers: Vec<Peer> = (0..opts.peers).map(Peer::new).collect::<Result<_, _>>()?;
+    let mut next_print = Duration::from_secs(1);
+    loop {
+        let now = t0.elapsed();
+        for p in peers.iter_mut() {
+            if p.started.is_none() && now >= opts.stagger * p.id as u32 {
+                p.start(&uri)?;
+            }
+            p.poll_bus();
+        }
+        if now >= next_print {
+            for p in &peers {
+                if let Some(line) = p.progress_line() {
+                    println!("[{:>3}s] {line}", now.as_secs());
+                }
+            }
+            if peers.len() > 1 {
+                let stats: Vec<Stats> = peers.iter().map(Peer::stats).collect();
+                println!("[{:>3}s] all peers: {}", now.as_secs(), totals(&stats));
+            }
+            next_print += Duration::from_secs(1);
+        }
+        let all_done = peers.iter().all(|p| p.outcome.is_some());
+        if all_done || opts.duration.is_some_and(|d| now >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let wall = t0.elapsed();
+    // Read the last stats before stopping (a stopped source may reset them).
+    let finals: Vec<Stats> = peers.iter().map(Peer::stats).collect();
+    for p in &peers {
+        p.pipeline.set_state(gst::State::Null)?;
+    }
+    summary(&peers, &finals, wall, _origin.as_ref());
+    if peers
+        .iter()
+        .any(|p| matches!(p.outcome, Some(Outcome::Error(_))))
+    {
+        return Err("a peer failed".into());
+    }
+    Ok(())
+}
+
+/// Serve the stream on 127.0.0.1:`port` by forwarding each connection to the origin (which
+/// itself listens on an ephemeral port), so gst-launch-1.0 lines can name a fixed URL.
+fn serve(opts: &Opts, origin: &Origin) -> Result<(), Box<dyn std::error::Error>> {
+    let url = if opts.port == 0 {
+        origin.url("master.m3u8")
+    } else {
+        let listener = TcpListener::bind(("127.0.0.1", opts.port))
+            .map_err(|e| format!("bind 127.0.0.1:{}: {e}", opts.port))?;
+        let target: SocketAddr = ([127, 0, 0, 1], origin.port()).into();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    if let Ok(upstream) = TcpStream::connect(target) {
+                        let _ = pipe(client, upstream);
+                    }
+                });
+            }
+        });
+        format!("http://127.0.0.1:{}/master.m3u8", opts.port)
+    };
+    println!("serving {url}");
+    println!("  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url}");
+    match opts.duration {
+        Some(d) => std::thread::sleep(d),
+        None => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+    }
+    println!("served {} bytes", origin.total_bytes());
+    Ok(())
+}
+
+/// Copy bytes both ways until either side closes.
+fn pipe(a: TcpStream, b: TcpStream) -> io::Result<()> {
+    let (mut a2, mut b2) = (a.try_clone()?, b.try_clone()?);
+    let t = std::thread::spawn(move || {
+        let _ = io::copy(&mut b2, &mut a2);
+        let _ = a2.shutdown(Shutdown::Write);
+    });
+    let (mut a, mut b) = (a, b);
+    let _ = io::copy(&mut a, &mut b);
+    let _ = b.shutdown(Shutdown::Write);
+    let _ = t.join();
+    Ok(())
+}
+
+enum Outcome {
+    Eos(Duration),
+    Error(String),
+}
+
+/// One player: a playbin on `p2phls+http://...`, decoding to fakesinks in real time.
+struct Peer {
+    id: usize,
+    pipeline: gst::Element,
+    source: Arc<Mutex<Option<gst::Element>>>,
+    video_frames: Arc<AtomicU64>,
+    first_frame: Arc<Mutex<Option<Instant>>>,
+    started: Option<Instant>,
+    outcome: Option<Outcome>,
+}
+
+impl Peer {
+    fn new(id: usize) -> Result<Peer, gst::glib::BoolError> {
+        let sink = |name: &str| {
+            gst::ElementFactory::make("fakesink")
+                .name(format!("{name}{id}"))
+                .property("sync", true)
+                .build()
+        };
+        let video_sink = sink("video")?;
+        let pipeline = gst::ElementFactory::make("playbin")
+            .name(format!("peer{id}"))
+            .property("video-sink", &video_sink)
+            .property("audio-sink", sink("audio")?)
+            .build()?;
+        let video_frames = Arc::new(AtomicU64::new(0));
+        let first_frame = Arc::new(Mutex::new(None));
+        let (frames, first) = (video_frames.clone(), first_frame.clone());
+        video_sink
+            .static_pad("sink")
+            .expect("fakesink has a sink pad")
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if frames.fetch_add(1, Ordering::Relaxed) == 0 {
+                    *first.lock().unwrap() = Some(Instant::now());
+                }
+                gst::PadProbeReturn::Ok
+            });
+        let source = Arc::new(Mutex::new(None));
+        let slot = source.clone();
+        pipeline.connect("source-setup", false, move |args| {
+            let src = args[1]
+                .get::<gst::Element>()
+                .expect("source-setup gives an element");
+            // The swarm issue configures each peer's p2phlssrc here (tracker, peer id...).
+            *slot.lock().unwrap() = Some(src);
+            None
+        });
+        Ok(Peer {
+            id,
+            pipeline,
+            source,
+            video_frames,
+            first_frame,
+            started: None,
+            outcome: None,
+        })
+    }
+
+    fn start(&mut self, uri: &str) -> Result<(), gst::StateChangeError> {
+        self.pipeline.set_property("uri", uri);
+        self.started = Some(Instant::now());
+        self.pipeline.set_state(gst::State::Playing).map(|_| ())
+    }
+
+    fn poll_bus(&mut self) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let Some(bus) = self.pipeline.bus() else {
+            return;
+        };
+        while let Some(msg) = bus.pop() {
+            match msg.view() {
+                gst::MessageView::Eos(_) => {
+                    let t = self.started.map(|s| s.elapsed()).unwrap_or_default();
+                    println!(
+                        "peer {}: end of stream after {:.1} s",
+                        self.id,
+                        t.as_secs_f64()
+                    );
+                    self.outcome = Some(Outcome::Eos(t));
+                }
+                gst::MessageView::Error(e) => {
+                    let text = format!(
+                        "{} ({})",
+                        e.error(),
+                        e.debug().map(|d| d.to_string()).unwrap_or_default()
+                    );
+                    eprintln!("peer {}: error: {text}", self.id);
+                    self.outcome = Some(Outcome::Error(text));
+                }
+                gst::MessageView::Warning(w) => {
+                    eprintln!("peer {}: warning: {}", self.id, w.error());
+                }
+                _ => {}
+            }
+            if self.outcome.is_some() {
+                break;
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let src = self.source.lock().unwrap().clone();
+        src.filter(|s| s.find_property("stats").is_some())
+            .map(|s| Stats(s.property::<Option<gst::Structure>>("stats")))
+            .unwrap_or_default()
+    }
+
+    /// None before the peer starts and after it ended (its end was reported).
+    fn progress_line(&self) -> Option<String> {
+        self.started?;
+        if self.outcome.is_some() {
+            return None;
+        }
+        let pos = self
+            .pipeline
+            .query_position::<gst::ClockTime>()
+            .map(|p| format!("{:5.1}", p.seconds_f64()))
+            .unwrap_or_else(|| "    -".into());
+        let dur = self
+            .pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| format!("{:.1}", d.seconds_f64()))
+            .unwrap_or_else(|| "?".into());
+        Some(format!(
+            "peer {} pos {pos}/{dur} s, {} frames | {}",
+            self.id,
+            self.video_frames.load(Ordering::Relaxed),
+            self.stats().describe()
+        ))
+    }
+}
+
+/// The element's read-only `stats` structure; every field is optional (they grow with the
+/// element: P2P fields arrive with the swarm).
+#[derive(Default)]
+struct Stats(Option<gst::Structure>);
+
+impl Stats {
+    fn num(&self, field: &str) -> Option<f64> {
+        let v = self.0.as_ref()?.value(field).ok()?;
+        v.get::<u64>()
+            .map(|x| x as f64)
+            .or_else(|_| v.get::<i64>().map(|x| x as f64))
+            .or_else(|_| v.get::<u32>().map(f64::from))
+            .or_else(|_| v.get::<i32>().map(f64::from))
+            .or_else(|_| v.get::<f64>())
+            .ok()
+    }
+
+    fn describe(&self) -> String {
+        if self.0.is_none() {
+            return "no stats yet".into();
+        }
+        let mut parts = Vec::new();
+        if let Some(b) = self.num("http-bytes") {
+            let segs = self
+                .num("http-segments")
+                .map(|n| format!(" in {n} seg"))
+                .unwrap_or_default();
+            parts.push(format!("http {}{segs}", bytes(b)));
+        }
+        if let Some(b) = self.num("p2p-bytes") {
+            let segs = self
+                .num("p2p-segments")
+                .map(|n| format!(" in {n} seg"))
+                .unwrap_or_default();
+            parts.push(format!("p2p {}{segs}", bytes(b)));
+        }
+        if let Some(b) = self.num("p2p-upload-bytes") {
+            parts.push(format!("up {}", bytes(b)));
+        }
+        if let Some(n) = self.num("peers") {
+            parts.push(format!("{n} peers"));
+        }
+        if let Some(b) = self.num("variant-bitrate") {
+            parts.push(format!("variant {}", bitrate(b)));
+        }
+        if let Some(b) = self.num("bandwidth") {
+            parts.push(format!("bw {}", bitrate(b)));
+        }
+        if let Some(t) = self.num("buffered-time") {
+            // GStreamer times are nanoseconds.
+            parts.push(format!("buffered {:.1} s", t / 1e9));
+        }
+        parts.join(", ")
+    }
+}
+
+fn bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.0} KiB", b / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+fn bitrate(bps: f64) -> String {
+    format!("{:.1} Mbit/s", bps / 1e6)
+}
+
+/// HTTP and P2P bytes over all peers, and the share that came over P2P.
+fn totals(stats: &[Stats]) -> String {
+    let sum = |f: &str| stats.iter().filter_map(|s| s.num(f)).sum::<f64>();
+    let (http, p2p, up) = (sum("http-bytes"), sum("p2p-bytes"), sum("p2p-upload-bytes"));
+    let share = if http + p2p > 0.0 {
+        100.0 * p2p / (http + p2p)
+    } else {
+        0.0
+    };
+    format!(
+        "http {}, p2p {} ({share:.1} % of bytes over P2P), uploaded {}",
+        bytes(http),
+        bytes(p2p),
+        bytes(up)
+    )
+}
+
+fn summary(peers: &[Peer], finals: &[Stats], wall: Duration, origin: Option<&Origin>) {
+    println!(
+        "\nsummary: {} peer(s), {:.1} s",
+        peers.len(),
+        wall.as_secs_f64()
+    );
+    for (p, s) in peers.iter().zip(finals) {
+        let end = match &p.outcome {
+            Some(Outcome::Eos(t)) => format!("played to the end in {:.1} s", t.as_secs_f64()),
+            Some(Outcome::Error(e)) => format!("FAILED: {e}"),
+            None if p.started.is_some() => "stopped before the end".into(),
+            None => "never started".into(),
+        };
+        let first = match (p.started, *p.first_frame.lock().unwrap()) {
+            (Some(s), Some(f)) => format!("first frame after {:.2} s", (f - s).as_secs_f64()),
+            _ => "no frame".into(),
+        };
+        println!(
+            "  peer {}: {end}; {first}; {} video frames; {}",
+            p.id,
+            p.video_frames.load(Ordering::Relaxed),
+            s.describe()
+        );
+    }
+    println!("  all peers: {}", totals(finals));
+    if let Some(o) = origin {
+        println!(
+            "  origin served {} in {} requests",
+            bytes(o.total_bytes() as f64),
+            o.total_requests()
+        );
+    }
+}

@@ -1,0 +1,117 @@
+# Shared by scripts/test.sh, scripts/demo.sh and bench/startup.sh (sourced, not run).
+# Installs what the project needs on a fresh Debian 12 machine, idempotently, and runs commands
+# under time limits. Environment: SKIP_APT=1 never calls apt-get; TIME_BUDGET (seconds, default
+# 3600) caps the whole script: no step runs past it, whatever its own limit.
+
+# A fresh machine of this kind has rustup's toolchain in ~/.cargo/bin, not always on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+export PATH
+
+_started=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(($(date +%s) - _started))" "$*"; }
+die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+
+# bounded SECS CMD...: run CMD under a time limit and stop the script with a message naming it
+# when it fails or times out. CMD runs in the background so that an interrupt of this script
+# (Ctrl-C, CI cancel) reaches the trap below, which stops it, and all it started, by PID.
+_child=
+_stop_child() {
+  if [ -n "$_child" ]; then kill -TERM "$_child" 2>/dev/null || true; wait "$_child" 2>/dev/null || true; fi
+}
+trap '_stop_child; exit 130' INT TERM HUP
+_deadline=$((_started + ${TIME_BUDGET:-3600}))
+bounded() {
+  local secs=$1 rc=0 left
+  shift
+  left=$((_deadline - $(date +%s)))
+  [ "$left" -gt 0 ] || die "time budget (TIME_BUDGET=${TIME_BUDGET:-3600}s) used up before: $*"
+  [ "$secs" -le "$left" ] || secs=$left
+  # timeout signals its whole process group (cargo, rustc, test binaries...) when time is up.
+  timeout --kill-after=30 "$secs" "$@" &
+  _child=$!
+  wait "$_child" || rc=$?
+  _child=
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then die "timed out after ${secs}s: $*"; fi
+  [ "$rc" -eq 0 ] || die "exit status $rc: $*"
+}
+
+# ---------------------------------------------------------------------------------------------
+# System packages (Debian 12). See /work/shared/reference/build-notes.md for why each is here;
+# never add libgstreamer-plugins-bad1.0-dev (pulls in ~566 MiB of OpenCV/VTK/MPI).
+# ---------------------------------------------------------------------------------------------
+APT_PACKAGES=(
+  # build: the plugin and its -sys crates (ring builds C code)
+  pkg-config gcc libc6-dev ca-certificates
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # run: elements the tests, demo and benchmark use (playbin, hlsdemux/hlsdemux2, tsdemux,
+  # qtdemux, souphttpsrc, avdec_*)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-libav
+  # test fixtures (tests/common/fixtures.rs), the demo and benchmark streams
+  ffmpeg
+  # meson install check (meson.build)
+  meson ninja-build
+)
+
+install_system_packages() { install_packages "${APT_PACKAGES[@]}"; }
+
+install_packages() { # PACKAGE...: apt-get install those not installed yet
+  local p status missing=()
+  for p in "$@"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    step "apt: all $# packages present, skipping"
+    return
+  fi
+  [ "${SKIP_APT:-0}" != 1 ] || die "missing packages and SKIP_APT=1: ${missing[*]}"
+  step "apt: installing ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]}"
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  bounded 600 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q update
+  bounded 1200 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q install -y \
+    --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# npm packages, pinned by committed package-lock.json files. ADD NEW ONES HERE: each directory
+# (relative to the repository root) holding a package.json + package-lock.json, e.g. the
+# playwright-core browser harness of a later issue. Installed with `npm ci --ignore-scripts`
+# (bittorrent-tracker only installs that way), again only when the lock file changed.
+# Never let a tool download a browser: Chromium is Debian's `chromium` (add it to APT_PACKAGES).
+# ---------------------------------------------------------------------------------------------
+NPM_DIRS=(
+  tests/tracker # bittorrent-tracker 11.2.3 server for tests/tracker.rs
+)
+
+install_npm_packages() {
+  local dir stamp want
+  # Machines of this kind come with Node.js 20 and npm 11; elsewhere take Debian's.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    install_packages nodejs npm
+  fi
+  # Node.js trusts only its bundled CAs; let it use the system store too (a local CA installed
+  # with ca-certificates, such as an egress proxy's), unless the environment already says.
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
+  for dir in "${NPM_DIRS[@]}"; do
+    [ -f "$dir/package-lock.json" ] || die "$dir/package-lock.json missing"
+    stamp="$dir/node_modules/.p2pmedia-lock.sha256"
+    want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      step "npm: $dir up to date"
+    else
+      step "npm: npm ci in $dir"
+      bounded 600 npm ci --ignore-scripts --no-audit --no-fund --prefix "$dir"
+      echo "$want" >"$stamp"
+    fi
+  done
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what it needs on a fresh Debian 12
+# machine (idempotently), then checks fmt, builds once (debug), runs clippy, the meson install check
+# (which reuses that build) and all tests.
+#
+#   scripts/test.sh
+#
+# Environment:
+#   CARGO_TARGET_DIR   shared cargo target directory (default: ./target)
+#   SKIP_APT=1         never call apt-get (fail later if something is missing)
+#   TIME_BUDGET        seconds for the whole run (default 3600; CI allows 90 minutes)
+#
+# Every step is bounded with `timeout`; the first failure stops the run with a non-zero status.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# 1. System packages, 2. pinned npm packages (none yet): see scripts/common.sh.
+install_system_packages
+install_npm_packages
+
+# ---------------------------------------------------------------------------------------------
+# 3. Build once (debug), lint.
+# ---------------------------------------------------------------------------------------------
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# No stale registry cache from earlier runs or other checkouts.
+export GST_REGISTRY="$tmp/gst-registry.bin"
+step "toolchain: $(cargo --version), $(rustc --version); GStreamer $(pkg-config --modversion gstreamer-1.0)"
+
+step "cargo fmt --check"
+bounded 120 cargo fmt --all -- --check
+
+step "cargo build --locked --all-targets (debug)"
+bounded 1500 cargo build --locked --all-targets
+
+step "cargo clippy --all-targets --locked -- -D warnings"
+bounded 900 cargo clippy --all-targets --locked -- -D warnings
+
+# ---------------------------------------------------------------------------------------------
+# 4. meson install check: meson drives cargo (reusing the debug build above, so nothing is
+#    compiled again), installs into a temporary prefix, and GStreamer finds the installed .so.
+# ---------------------------------------------------------------------------------------------
+step "meson setup/compile/install into a temporary prefix"
+bounded 120 meson setup "$tmp/meson-build" --prefix "$tmp/prefix" \
+  -Dcargo_profile=debug -Dcargo_target_dir="$CARGO_TARGET_DIR"
+bounded 600 ninja -C "$tmp/meson-build"
+bounded 120 ninja -C "$tmp/meson-build" install >/dev/null
+so=$(find "$tmp/prefix" -name libgstp2pmedia.so -print -quit)
+[ -n "$so" ] || die "ninja install put no libgstp2pmedia.so under $tmp/prefix"
+echo "installed: ${so#"$tmp"/}"
+
+step "gst-inspect-1.0 p2phlssrc from the installed plugin"
+rc=0
+GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/inspect-registry.bin" \
+  timeout 60 gst-inspect-1.0 p2phlssrc >"$tmp/inspect.txt" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 p2phlssrc: exit status $rc"; }
+grep -q "Filename.*$so" "$tmp/inspect.txt" ||
+  { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "p2phlssrc was not loaded from $so"; }
+grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
+
+# ---------------------------------------------------------------------------------------------
+# 5. All tests (unit, integration, doc), last: the longest step. --no-fail-fast runs every test
+#    binary even when one fails, so a failure report is complete.
+# ---------------------------------------------------------------------------------------------
+step "cargo test --locked --no-fail-fast"
+bounded 1500 cargo test --locked --no-fail-fast
+
+step "all checks passed in $(($(date +%s) - _started)) s"
