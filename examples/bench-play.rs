@@ -16,6 +16,10 @@
 mod origin;
 #[path = "common/stream.rs"]
 mod stream;
+#[path = "common/swarm.rs"]
+mod swarm;
+#[path = "bench_play/swarm.rs"]
+mod swarm_bench;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -25,13 +29,15 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-const USAGE: &str = "usage: bench-play serve\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]";
+const USAGE: &str = "usage: bench-play serve\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(String::as_str) {
         Some("serve") if args.len() == 1 => serve(),
         Some("play") => play(&args[1..]),
+        Some("peer") => swarm_bench::peer(&args[1..]),
+        Some("swarm") => swarm_bench::swarm(&args[1..]),
         _ => Err(USAGE.into()),
     };
     if let Err(e) = r {
@@ -40,7 +46,7 @@ fn main() {
     }
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn serve() -> Result<()> {
     let dir = stream::generate(&stream::StreamSpec::bench())?;
@@ -200,7 +206,7 @@ fn hls_name(element: &gst::Element) -> Option<String> {
 }
 
 /// User + system CPU time of this process (all threads, finished ones included), in ms.
-fn cpu_ms() -> Result<u64> {
+pub(crate) fn cpu_ms() -> Result<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')').ok_or("bad /proc/self/stat")? + 2..];
@@ -211,7 +217,7 @@ fn cpu_ms() -> Result<u64> {
 }
 
 /// Peak resident set size (VmHWM) of this process, in KiB.
-fn peak_rss_kib() -> Result<u64> {
+pub(crate) fn peak_rss_kib() -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let line = status
         .lines()

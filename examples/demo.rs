@@ -1,19 +1,23 @@
-//! Demo: generate a local HLS stream, serve it on 127.0.0.1 and play it through `p2phlssrc`
-//! in real time, printing what the element fetched every second and a summary at the end.
+//! Demo: a local P2P swarm. Generates a local HLS stream, serves it on 127.0.0.1, starts a real
+//! WebTorrent tracker (`tests/tracker/server.mjs`, bittorrent-tracker 11.2.3) and plays the
+//! stream in real time through several `p2phlssrc` peers that share segments over WebRTC data
+//! channels (127.0.0.1 host candidates only). Prints a table of HTTP vs P2P bytes per peer every
+//! second (from the elements' `p2pmedia-stats` bus messages) and a summary at the end.
 //!
-//!   cargo run --release --example demo -- [--peers N] [--stagger S] [--duration S] [--uri URL]
-//!   cargo run --release --example demo -- --serve [--port 8080] [--duration S]
+//!   cargo run --example demo -- [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p]
+//!   cargo run --example demo -- --serve [--port 8080] [--duration S]
 //!
-//! `--peers N` plays the stream in N pipelines (peers) in this process, the i-th joining
-//! `i * stagger` seconds after the first. Without `--tracker` P2P is off (`p2p-enabled=false`)
-//! and every peer fetches over HTTP, so nothing leaves 127.0.0.1; `--tracker ws://...` turns P2P
-//! on with that tracker for every peer (see `Peer::new`, where each source is configured).
+//! `--peers N` (default 4) plays the stream in N pipelines (peers) in this process, the i-th
+//! joining `i * stagger` seconds (default 4) after the first. `--peers 1` or `--no-p2p` is the
+//! plain HTTP mode (no tracker, `p2p-enabled=false`).
 //! `--serve` only serves the stream (on a fixed port, for gst-launch-1.0) until killed.
 
 #[path = "../tests/common/origin.rs"]
 mod origin;
 #[path = "common/stream.rs"]
 mod stream;
+#[path = "common/swarm.rs"]
+mod swarm;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,12 +30,12 @@ use gst::prelude::*;
 use origin::Origin;
 
 const USAGE: &str = "\
-usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--tracker ws://...] [--uri URL]
+usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--uri http(s)://.../master.m3u8] [--no-p2p]
        demo --serve [--port PORT] [--duration SECS]
-  --peers N        play the stream in N pipelines at once (default 1)
-  --stagger SECS   peer i joins i*SECS after peer 0 (default 0)
+  --peers N        play the stream in N pipelines (P2P peers) at once (default 4)
+  --stagger SECS   peer i joins i*SECS after peer 0 (default 4)
+  --no-p2p         plain HTTP: no tracker, p2p-enabled=false (also with --peers 1)
   --duration SECS  stop after SECS (default: when every peer reached the end)
-  --tracker URL    P2P on, with this WebTorrent tracker (default: P2P off, HTTP only)
   --uri URL        play this HLS stream instead of the generated local one
   --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed";
 
@@ -40,21 +44,21 @@ struct Opts {
     stagger: Duration,
     duration: Option<Duration>,
     uri: Option<String>,
-    tracker: Option<String>,
     serve: bool,
     port: u16,
+    p2p: bool,
 }
 
 impl Opts {
     fn parse() -> Result<Opts, String> {
         let mut o = Opts {
-            peers: 1,
-            stagger: Duration::ZERO,
+            peers: 4,
+            stagger: Duration::from_secs(4),
             duration: None,
             uri: None,
-            tracker: None,
             serve: false,
             port: 8080,
+            p2p: true,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -77,8 +81,8 @@ impl Opts {
                 "--stagger" => o.stagger = secs(val("--stagger")?)?,
                 "--duration" => o.duration = Some(secs(val("--duration")?)?),
                 "--uri" => o.uri = Some(val("--uri")?),
-                "--tracker" => o.tracker = Some(val("--tracker")?),
                 "--serve" => o.serve = true,
+                "--no-p2p" => o.p2p = false,
                 "--port" => {
                     o.port = val("--port")?
                         .parse()
@@ -90,6 +94,9 @@ impl Opts {
                 }
                 _ => return Err(format!("unknown argument {a}")),
             }
+        }
+        if o.peers == 1 {
+            o.p2p = false;
         }
         Ok(o)
     }
@@ -112,6 +119,7 @@ fn main() {
 fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     // The local stream and its origin (kept alive until the end of `run`).
     let mut _origin = None;
+    let mut stream_dir = None;
     let http_uri = match &opts.uri {
         Some(u) => u.clone(),
         None => {
@@ -128,6 +136,7 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
             let o = Origin::serve_dir(&dir);
             let u = o.url("master.m3u8");
             _origin = Some(o);
+            stream_dir = Some(dir);
             u
         }
     };
@@ -147,13 +156,40 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
         return Err("the p2pmedia plugin has no p2phlssrc element".into());
     }
     let uri = format!("p2phls+{http_uri}");
-    println!("playing {uri} with {} peer(s)", opts.peers);
+    // The swarm's tracker: a real bittorrent-tracker (Node.js) on 127.0.0.1, stopped by PID
+    // when `tracker` is dropped (and by itself if this process dies: its stdin closes).
+    let tracker = if opts.p2p {
+        let t = swarm::Tracker::start()?;
+        println!(
+            "tracker: {} (bittorrent-tracker 11.2.3, pid {})",
+            t.url(),
+            t.pid()
+        );
+        Some(t)
+    } else {
+        None
+    };
+    let p2p = P2p {
+        enabled: opts.p2p,
+        tracker: tracker.as_ref().map(|t| t.url()),
+    };
+    println!(
+        "playing {uri} with {} peer(s), {} s apart, {}",
+        opts.peers,
+        opts.stagger.as_secs_f64(),
+        if opts.p2p {
+            "sharing segments over WebRTC data channels (127.0.0.1 host candidates only)"
+        } else {
+            "HTTP only (p2p-enabled=false)"
+        }
+    );
 
     let t0 = Instant::now();
     let mut peers: Vec<Peer> = (0..opts.peers)
-        .map(|id| Peer::new(id, opts.tracker.clone()))
+        .map(|i| Peer::new(i, p2p.clone()))
         .collect::<Result<_, _>>()?;
     let mut next_print = Duration::from_secs(1);
+    println!("{}", table_header(peers.len()));
     loop {
         let now = t0.elapsed();
         for p in peers.iter_mut() {
@@ -163,15 +199,7 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
             p.poll_bus();
         }
         if now >= next_print {
-            for p in &peers {
-                if let Some(line) = p.progress_line() {
-                    println!("[{:>3}s] {line}", now.as_secs());
-                }
-            }
-            if peers.len() > 1 {
-                let stats: Vec<Stats> = peers.iter().map(Peer::stats).collect();
-                println!("[{:>3}s] all peers: {}", now.as_secs(), totals(&stats));
-            }
+            println!("{}", table_row(now, &peers));
             next_print += Duration::from_secs(1);
         }
         let all_done = peers.iter().all(|p| p.outcome.is_some());
@@ -187,7 +215,13 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     for p in &peers {
         p.pipeline.set_state(gst::State::Null)?;
     }
-    summary(&peers, &finals, wall, _origin.as_ref());
+    summary(
+        &peers,
+        &finals,
+        wall,
+        _origin.as_ref().zip(stream_dir.as_deref()),
+    );
+    drop(tracker);
     if peers
         .iter()
         .any(|p| matches!(p.outcome, Some(Outcome::Error(_))))
@@ -218,9 +252,7 @@ fn serve(opts: &Opts, origin: &Origin) -> Result<(), Box<dyn std::error::Error>>
         format!("http://127.0.0.1:{}/master.m3u8", opts.port)
     };
     println!("serving {url}");
-    println!(
-        "  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url} video-sink=fakesink audio-sink=fakesink"
-    );
+    println!("  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url}");
     match opts.duration {
         Some(d) => std::thread::sleep(d),
         None => loop {
@@ -250,9 +282,20 @@ enum Outcome {
     Error(String),
 }
 
+/// How every peer's `p2phlssrc` is configured.
+#[derive(Clone)]
+struct P2p {
+    enabled: bool,
+    tracker: Option<String>,
+}
+
 /// One player: a playbin on `p2phls+http://...`, decoding to fakesinks in real time.
 struct Peer {
     id: usize,
+    /// The latest `p2pmedia-stats` message from its source.
+    bus_stats: Stats,
+    /// Data channels open now (`p2pmedia-peer-connected` minus `-closed`) and ever.
+    links: (i64, u64),
     pipeline: gst::Element,
     source: Arc<Mutex<Option<gst::Element>>>,
     video_frames: Arc<AtomicU64>,
@@ -262,7 +305,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(id: usize, tracker: Option<String>) -> Result<Peer, gst::glib::BoolError> {
+    fn new(id: usize, p2p: P2p) -> Result<Peer, gst::glib::BoolError> {
         let sink = |name: &str| {
             gst::ElementFactory::make("fakesink")
                 .name(format!("{name}{id}"))
@@ -293,22 +336,22 @@ impl Peer {
             let src = args[1]
                 .get::<gst::Element>()
                 .expect("source-setup gives an element");
-            // Each peer's p2phlssrc is configured here (properties the element may lack are
-            // skipped). P2P only with an explicit tracker: the default trackers are public.
             if src.find_property("p2p-enabled").is_some() {
-                src.set_property("p2p-enabled", tracker.is_some());
-            }
-            if let Some(t) = tracker
-                .as_ref()
-                .filter(|_| src.find_property("trackers").is_some())
-            {
-                src.set_property("trackers", vec![t.clone()]);
+                src.set_property("p2p-enabled", p2p.enabled);
+                src.set_property("stats-interval", 1000u32);
+                if let Some(t) = &p2p.tracker {
+                    src.set_property("trackers", vec![t.clone()]);
+                }
+                // Loopback: host candidates only, no STUN.
+                src.set_property("ice-servers", Vec::<String>::new());
             }
             *slot.lock().unwrap() = Some(src);
             None
         });
         Ok(Peer {
             id,
+            bus_stats: Stats::default(),
+            links: (0, 0),
             pipeline,
             source,
             video_frames,
@@ -354,6 +397,17 @@ impl Peer {
                 gst::MessageView::Warning(w) => {
                     eprintln!("peer {}: warning: {}", self.id, w.error());
                 }
+                gst::MessageView::Element(e) => match e.structure().map(|s| s.name().as_str()) {
+                    Some("p2pmedia-stats") => {
+                        self.bus_stats = Stats(e.structure().map(|s| s.to_owned()))
+                    }
+                    Some("p2pmedia-peer-connected") => {
+                        self.links.0 += 1;
+                        self.links.1 += 1;
+                    }
+                    Some("p2pmedia-peer-closed") => self.links.0 -= 1,
+                    _ => {}
+                },
                 _ => {}
             }
             if self.outcome.is_some() {
@@ -369,29 +423,64 @@ impl Peer {
             .unwrap_or_default()
     }
 
-    /// None before the peer starts and after it ended (its end was reported).
-    fn progress_line(&self) -> Option<String> {
-        self.started?;
-        if self.outcome.is_some() {
-            return None;
+    /// This peer's cell in the live table: playback position, then HTTP / P2P MiB received
+    /// and data channels open (from the latest `p2pmedia-stats` bus message).
+    fn cell(&self) -> String {
+        if self.started.is_none() {
+            return format!("{:^24}", "(not started)");
         }
         let pos = self
             .pipeline
             .query_position::<gst::ClockTime>()
-            .map(|p| format!("{:5.1}", p.seconds_f64()))
+            .map(|p| format!("{:4.0}s", p.seconds_f64()))
             .unwrap_or_else(|| "    -".into());
-        let dur = self
-            .pipeline
-            .query_duration::<gst::ClockTime>()
-            .map(|d| format!("{:.1}", d.seconds_f64()))
-            .unwrap_or_else(|| "?".into());
-        Some(format!(
-            "peer {} pos {pos}/{dur} s, {} frames | {}",
-            self.id,
-            self.video_frames.load(Ordering::Relaxed),
-            self.stats().describe()
-        ))
+        let pos = match &self.outcome {
+            Some(Outcome::Eos(_)) => " end ".to_string(),
+            Some(Outcome::Error(_)) => "FAIL ".to_string(),
+            None => pos,
+        };
+        let s = &self.bus_stats;
+        let mib = |f: &str| s.num(f).unwrap_or(0.0) / 1024.0 / 1024.0;
+        format!(
+            "{pos} {:5.1} {:5.1} {:>2}p",
+            mib("http-bytes"),
+            mib("p2p-bytes"),
+            s.num("peers").unwrap_or(0.0)
+        )
     }
+}
+
+fn table_header(n: usize) -> String {
+    let mut h = String::from("  time |");
+    for i in 0..n {
+        h.push_str(&format!(" {:^24} |", format!("peer {i}: pos http p2p")));
+    }
+    h.push_str(" all peers: http  p2p  P2P share");
+    h.push_str(&format!(
+        "\n       |{}  (MiB received per peer; Np = data channels open)",
+        " ".repeat(27 * n)
+    ));
+    h
+}
+
+fn table_row(now: Duration, peers: &[Peer]) -> String {
+    let mut r = format!("[{:>4}s]", now.as_secs());
+    for p in peers {
+        r.push_str(&format!(" {:<24} |", p.cell()));
+    }
+    let sum = |f: &str| peers.iter().filter_map(|p| p.bus_stats.num(f)).sum::<f64>();
+    let (http, p2p) = (sum("http-bytes"), sum("p2p-bytes"));
+    let share = if http + p2p > 0.0 {
+        100.0 * p2p / (http + p2p)
+    } else {
+        0.0
+    };
+    r.push_str(&format!(
+        " {:9.1} {:5.1}  {share:5.1} %",
+        http / 1024.0 / 1024.0,
+        p2p / 1024.0 / 1024.0
+    ));
+    r
 }
 
 /// The element's read-only `stats` structure; every field is optional (they grow with the
@@ -481,7 +570,12 @@ fn totals(stats: &[Stats]) -> String {
     )
 }
 
-fn summary(peers: &[Peer], finals: &[Stats], wall: Duration, origin: Option<&Origin>) {
+fn summary(
+    peers: &[Peer],
+    finals: &[Stats],
+    wall: Duration,
+    origin: Option<(&Origin, &std::path::Path)>,
+) {
     println!(
         "\nsummary: {} peer(s), {:.1} s",
         peers.len(),
@@ -498,19 +592,43 @@ fn summary(peers: &[Peer], finals: &[Stats], wall: Duration, origin: Option<&Ori
             (Some(s), Some(f)) => format!("first frame after {:.2} s", (f - s).as_secs_f64()),
             _ => "no frame".into(),
         };
+        let (h, q) = (
+            s.num("http-bytes").unwrap_or(0.0),
+            s.num("p2p-bytes").unwrap_or(0.0),
+        );
+        let share = if h + q > 0.0 {
+            100.0 * q / (h + q)
+        } else {
+            0.0
+        };
         println!(
-            "  peer {}: {end}; {first}; {} video frames; {}",
+            "  peer {}: {end}; {first}; {} video frames; {share:.1} % over P2P, {} data channel(s) opened; {}",
             p.id,
             p.video_frames.load(Ordering::Relaxed),
+            p.links.1,
             s.describe()
         );
     }
     println!("  all peers: {}", totals(finals));
-    if let Some(o) = origin {
+    let n = peers.len() as f64;
+    let limit = 100.0 * (n - 1.0) / n;
+    if let Some((o, dir)) = origin {
+        let (seg, _) = swarm::origin_segment_bytes(o, dir);
+        // One viewer's stream: the segment bytes a peer received on average (HTTP + P2P; the
+        // variants it played depend on its adaptive choices).
+        let per_peer = finals
+            .iter()
+            .map(|s| s.num("http-bytes").unwrap_or(0.0) + s.num("p2p-bytes").unwrap_or(0.0))
+            .sum::<f64>()
+            / n;
         println!(
-            "  origin served {} in {} requests",
+            "  origin served {} in {} requests; segments {} = {:.2}x one viewer's stream ({}), \
+             {n}x without P2P; best possible P2P share with {n} peers: {limit:.0} %",
             bytes(o.total_bytes() as f64),
-            o.total_requests()
+            o.total_requests(),
+            bytes(seg as f64),
+            seg as f64 / per_peer.max(1.0),
+            bytes(per_peer)
         );
     }
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The demo (README's first command): installs what it needs on a fresh Debian 12 machine,
 # builds the demo (debug: it shares its build with scripts/test.sh and starts sooner), then
-# generates a local HLS stream, serves it on 127.0.0.1 and plays it through p2phlssrc in real
-# time (about 30 s), printing a progress line per second and a summary.
+# generates a local HLS stream, serves it on 127.0.0.1, starts a real WebTorrent tracker
+# (tests/tracker, bittorrent-tracker 11.2.3) and plays the stream in real time through 4
+# p2phlssrc peers joining 4 s apart that share segments over WebRTC (about 45 s), printing a
+# table of HTTP vs P2P bytes per peer every second and a summary.
 #
-#   scripts/demo.sh [--peers N] [--stagger S] [--duration S] [--uri URL]
+#   scripts/demo.sh [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p]
 #   scripts/demo.sh --serve [--port 8080] [--duration S]
 #
 # DEMO_TIMEOUT (seconds, default 3600) bounds the demo itself, --serve included.
@@ -16,6 +18,7 @@ TIME_BUDGET=${TIME_BUDGET:-7200}
 . scripts/common.sh
 
 install_system_packages
+install_npm_packages
 step "cargo build --locked --example demo"
 bounded 1800 cargo build --locked --example demo
 step "demo $*"

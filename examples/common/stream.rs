@@ -71,6 +71,23 @@ impl StreamSpec {
         }
     }
 
+    /// The swarm benchmark's stream, like the browser harness's 720p level: 720p30 H.264 at
+    /// 1.5 Mbit/s + AAC, 2-s segments, one variant (one swarm), 120 s (the VOD runs play the
+    /// first 60 s; the live runs slide a window over all of it).
+    pub fn swarm() -> Self {
+        StreamSpec {
+            secs: 120,
+            seg_secs: 2,
+            fps: 30,
+            preset: "veryfast",
+            renditions: vec![Rendition {
+                width: 1280,
+                height: 720,
+                video_kbps: 1500,
+            }],
+        }
+    }
+
     /// Directory name that changes whenever the spec does.
     fn key(&self) -> String {
         let ladder: Vec<String> = self
