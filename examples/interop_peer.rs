@@ -50,7 +50,9 @@ fn main() {
                 duration = Some(Duration::from_secs_f64(s));
             }
             _ => {
-                eprintln!("usage: interop_peer [--sync] [--stay] [--duration S] [--prop NAME=VALUE]...");
+                eprintln!(
+                    "usage: interop_peer [--sync] [--stay] [--duration S] [--prop NAME=VALUE]..."
+                );
                 std::process::exit(2);
             }
         }
@@ -80,7 +82,9 @@ fn main() {
         d.lock().unwrap().insert(name.clone(), PadDigest::default());
         let d = d.clone();
         pad.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST | gst::PadProbeType::EVENT_DOWNSTREAM,
+            gst::PadProbeType::BUFFER
+                | gst::PadProbeType::BUFFER_LIST
+                | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |_, info| {
                 let mut all = d.lock().unwrap();
                 let e = all.get_mut(&name).unwrap();
@@ -190,7 +194,10 @@ impl PadDigest {
 fn event_json(st: &gst::StructureRef, t: Duration) -> serde_json::Value {
     let mut o = serde_json::Map::new();
     o.insert("name".into(), st.name().as_str().into());
-    o.insert("t".into(), ((t.as_secs_f64() * 1000.0).round() / 1000.0).into());
+    o.insert(
+        "t".into(),
+        ((t.as_secs_f64() * 1000.0).round() / 1000.0).into(),
+    );
     for (k, v) in st.iter() {
         let j = if let Ok(s) = v.get::<String>() {
             s.into()
@@ -203,7 +210,10 @@ fn event_json(st: &gst::StructureRef, t: Duration) -> serde_json::Value {
         } else if let Ok(n) = v.get::<i32>() {
             n.into()
         } else {
-            v.serialize().map(|s| s.to_string()).unwrap_or_default().into()
+            v.serialize()
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+                .into()
         };
         o.insert(k.to_string(), j);
     }
