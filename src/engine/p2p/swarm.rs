@@ -30,6 +30,8 @@ use crate::schedule::{
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Regular wake-up: playhead, storage pressure, upload budget.
 const TICK_MS: u64 = 200;
+/// Rounds of output/command exchange per wake-up.
+const MAX_PUMP_ROUNDS: usize = 64;
 
 /// A segment handed to the fetch loop.
 #[derive(Debug, Clone)]
@@ -643,13 +645,13 @@ impl Actor {
     }
 
     /// Runs scheduler commands and peer outputs until neither has anything left.
+    /// Runs peer outputs and scheduler commands until neither has anything left. Peer events
+    /// go first: a download that timed out must reach the scheduler as *that* transfer's
+    /// failure before a new request to the same peer is made.
     fn pump(&mut self) {
-        loop {
+        // Bounded: a feedback loop between the two must never freeze the actor.
+        for _ in 0..MAX_PUMP_ROUNDS {
             let mut busy = false;
-            while let Some(cmd) = self.sched.poll_command() {
-                busy = true;
-                self.execute(cmd);
-            }
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for key in keys {
                 while let Some(out) = self
@@ -661,6 +663,10 @@ impl Actor {
                     self.peer_output(key, out);
                 }
                 self.push_uploads(key);
+            }
+            while let Some(cmd) = self.sched.poll_command() {
+                busy = true;
+                self.execute(cmd);
             }
             let changed = self.hub.store().take_changed();
             if changed.contains(&self.stream) {
@@ -732,9 +738,10 @@ impl Actor {
                 };
                 match p.session.request(req, now) {
                     Ok(_) => p.download = Some((xfer, id, now)),
+                    // Busy or closed: not this peer now (PeerFailed would count a strike).
                     Err(_) => {
                         self.sched
-                            .handle_transfer_failed(now, xfer, TransferError::PeerFailed);
+                            .handle_transfer_failed(now, xfer, TransferError::PeerAbsent);
                     }
                 }
             }
