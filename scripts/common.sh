@@ -53,6 +53,9 @@ APT_PACKAGES=(
   ffmpeg
   # meson install check (meson.build)
   meson ninja-build
+  # interop suite (tests/interop): real P2P Media Loader peers in Debian's Chromium, inside a
+  # private network namespace (unshare from util-linux, ip from iproute2)
+  chromium fonts-dejavu-core iproute2 util-linux
 )
 
 install_system_packages() { install_packages "${APT_PACKAGES[@]}"; }
@@ -88,7 +91,8 @@ install_packages() { # PACKAGE...: apt-get install those not installed yet
 # Never let a tool download a browser: Chromium is Debian's `chromium` (add it to APT_PACKAGES).
 # ---------------------------------------------------------------------------------------------
 NPM_DIRS=(
-  tests/tracker # bittorrent-tracker 11.2.3 server for tests/tracker.rs
+  tests/tracker # bittorrent-tracker 11.2.3 server for tests/tracker.rs and tests/p2p.rs
+  tests/interop # hls.js 1.7.4, p2p-media-loader 2.3.1 + 2.2.2, playwright-core, bittorrent-tracker
 )
 
 install_npm_packages() {

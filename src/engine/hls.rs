@@ -12,7 +12,10 @@ use url::Url;
 
 use super::origin::{http_error, Origin};
 use super::output::{Fragment, OutputItem, OutputQueue};
-use super::p2p::{segment_id, LoadError, P2pEvent, P2pHub, P2pObserver, SwarmHandle};
+use super::p2p::{
+    segment_id, LoadError, P2pEvent, P2pHub, P2pObserver, SegmentCheck, SegmentValidator,
+    SwarmHandle,
+};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind};
@@ -72,6 +75,10 @@ pub trait EngineEvents: Send + Sync + 'static {
     fn error(&self, error: EngineError);
     /// Peer and segment events of the P2P side.
     fn p2p_event(&self, _event: P2pEvent) {}
+    /// The application's veto on a segment before it is stored and shared.
+    fn validate_segment(&self, _check: &SegmentCheck<'_>, _data: &[u8]) -> bool {
+        true
+    }
 }
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).
@@ -173,13 +180,17 @@ impl HlsEngine {
         let origin = Arc::new(Origin::new(http));
         let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
             Some(p2p) => Some(
-                P2pHub::start(p2p.clone(), origin.clone(), Some(observer(&events))).map_err(
-                    |e| EngineError {
-                        kind: ErrorKind::Settings,
-                        message: format!("Cannot start P2P: {e}"),
-                        debug: String::new(),
-                    },
-                )?,
+                P2pHub::start(
+                    p2p.clone(),
+                    origin.clone(),
+                    Some(observer(&events)),
+                    Some(validator(&events)),
+                )
+                .map_err(|e| EngineError {
+                    kind: ErrorKind::Settings,
+                    message: format!("Cannot start P2P: {e}"),
+                    debug: String::new(),
+                })?,
             ),
             None => None,
         };
@@ -508,6 +519,14 @@ fn observer(events: &Arc<dyn EngineEvents>) -> P2pObserver {
         if let Some(e) = weak.upgrade() {
             e.p2p_event(ev)
         }
+    })
+}
+
+fn validator(events: &Arc<dyn EngineEvents>) -> SegmentValidator {
+    let weak = Arc::downgrade(events);
+    Arc::new(move |check, data| {
+        weak.upgrade()
+            .is_none_or(|e| e.validate_segment(check, data))
     })
 }
 

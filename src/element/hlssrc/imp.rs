@@ -14,7 +14,7 @@ use url::Url;
 use crate::element::settings::{self, Settings};
 use crate::engine::hls::{EngineEvents, HlsEngine, StreamSpec};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
-use crate::engine::p2p::P2pEvent;
+use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::runtime::RUNTIME;
 use crate::engine::{EngineError, ErrorKind};
 use crate::media::StreamType;
@@ -75,6 +75,22 @@ struct Events {
 }
 
 impl EngineEvents for Events {
+    fn validate_segment(&self, check: &SegmentCheck<'_>, data: &[u8]) -> bool {
+        let Some(element) = self.element.upgrade() else {
+            return true;
+        };
+        let bytes = glib::Bytes::from(data);
+        element.emit_by_name::<bool>(
+            "validate-segment",
+            &[
+                &check.url,
+                &check.id,
+                &(if check.from_peer { "p2p" } else { "http" }),
+                &bytes,
+            ],
+        )
+    }
+
     fn p2p_event(&self, event: P2pEvent) {
         let Some(element) = self.element.upgrade() else {
             return;
@@ -691,6 +707,32 @@ impl ObjectSubclass for HlsSrc {
 }
 
 impl ObjectImpl for HlsSrc {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            // Any handler returning FALSE vetoes the segment: it is neither used nor shared,
+            // and is fetched again from the origin.
+            vec![glib::subclass::Signal::builder("validate-segment")
+                .param_types([
+                    String::static_type(),
+                    u64::static_type(),
+                    String::static_type(),
+                    glib::Bytes::static_type(),
+                ])
+                .return_type::<bool>()
+                .accumulator(|_hint, _acc, value| {
+                    let ok = value.get::<bool>().unwrap_or(true);
+                    if ok {
+                        std::ops::ControlFlow::Continue(true.to_value())
+                    } else {
+                        std::ops::ControlFlow::Break(false.to_value())
+                    }
+                })
+                .class_handler(|_| Some(true.to_value()))
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::properties);
         PROPERTIES.as_ref()

@@ -99,6 +99,17 @@ pub enum P2pEvent {
 
 pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
 
+/// A segment about to be stored (and so used and shared), for an application's veto.
+pub struct SegmentCheck<'a> {
+    pub info_hash: &'a str,
+    pub id: u64,
+    pub url: &'a str,
+    pub from_peer: bool,
+}
+
+/// Returns false to reject the segment (it is then fetched again, from the origin).
+pub type SegmentValidator = Arc<dyn Fn(&SegmentCheck<'_>, &[u8]) -> bool + Send + Sync>;
+
 /// Per-swarm figures for `stats`.
 #[derive(Debug, Clone)]
 pub struct SwarmInfo {
@@ -122,6 +133,7 @@ pub(crate) struct HubShared {
     pub upload_budget: Mutex<(f64, u64)>,
     pub trackers_connected: AtomicUsize,
     pub observer: Option<P2pObserver>,
+    pub validator: Option<SegmentValidator>,
 }
 
 impl HubShared {
@@ -185,6 +197,7 @@ impl P2pHub {
         config: P2pConfig,
         origin: Arc<Origin>,
         observer: Option<P2pObserver>,
+        validator: Option<SegmentValidator>,
     ) -> Result<Arc<Self>, String> {
         let _guard = RUNTIME.enter();
         let tracker_config = TrackerConfig {
@@ -208,6 +221,7 @@ impl P2pHub {
             upload_budget: Mutex::new((0.0, 0)),
             trackers_connected: AtomicUsize::new(0),
             observer,
+            validator,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
         let router = RUNTIME.spawn(route(events, swarms.clone(), shared.clone()));

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::link::{Link, LOW_WATER};
-use super::{HubShared, P2pEvent};
+use super::{HubShared, P2pEvent, SegmentCheck};
 use crate::abr;
 use crate::engine::output::OutputQueue;
 use crate::engine::runtime::RUNTIME;
@@ -330,7 +330,7 @@ impl Actor {
             SwarmMsg::WriterDrained { key } => self.push_uploads(key),
             SwarmMsg::HttpDone { xfer, id, result } => {
                 self.http.remove(&xfer);
-                match result.and_then(|d| self.check(id, d)) {
+                match result.and_then(|d| self.check(id, d, false)) {
                     Ok(data) => {
                         self.store(now, id, data.clone());
                         self.sched
@@ -375,7 +375,7 @@ impl Actor {
 
     /// Data we would hand downstream and share must look like media (unless encrypted:
     /// then the fetch loop checks it after decryption).
-    fn check(&self, id: u64, data: Bytes) -> Result<Bytes, String> {
+    fn check(&self, id: u64, data: Bytes, from_peer: bool) -> Result<Bytes, String> {
         let Some(seg) = self.segments.get(&id) else {
             return Ok(data);
         };
@@ -390,6 +390,17 @@ impl Actor {
         }
         if seg.key.is_none() && sniff(&data).is_none() {
             return Err(format!("segment {id}: not media"));
+        }
+        if let Some(validate) = &self.hub.validator {
+            let check = SegmentCheck {
+                info_hash: &self.info_hash_str,
+                id,
+                url: seg.resource.url.as_str(),
+                from_peer,
+            };
+            if !validate(&check, &data) {
+                return Err(format!("segment {id}: rejected by the application"));
+            }
         }
         Ok(data)
     }
@@ -779,7 +790,7 @@ impl Actor {
                 match (id as u64 == want)
                     .then_some(())
                     .ok_or(String::new())
-                    .and_then(|_| self.check(want, data))
+                    .and_then(|_| self.check(want, data, true))
                 {
                     Ok(data) => {
                         let n = data.len() as u64;

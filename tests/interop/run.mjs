@@ -1,0 +1,531 @@
+#!/usr/bin/env node
+// Interop runner: a real WebTorrent tracker (bittorrent-tracker 11.2.3 Server, WebSocket only), a
+// static origin for the fixture streams and the peer page, N headless-Chromium P2P Media Loader
+// peers (2.3.1 or 2.2.2) and optional external peer commands (the element), all on 127.0.0.1.
+//
+// Run it only inside a private network namespace whose only interface is loopback
+// (tests/interop/netns.sh does `unshare --net --pid --fork` + `ip link set lo up`); it refuses
+// to start browsers if any other interface is up, unless --allow-host-net.
+//
+//   node run.mjs --fixtures DIR --out DIR [options]
+//   --stream PATH         playlist path under the origin (vod/master.m3u8); live/... = live view
+//   --browsers N          browser peers (2)
+//   --pml LIST            library family per browser, cycled: 23 | 22 | 23,22,... (23)
+//   --level L             max | min | auto | <index> level pin (max)
+//   --core JSON           extra p2p-media-loader core config for every browser
+//   --external CMD        external peer command (repeatable); runs `sh -c CMD` in this namespace
+//                         with TRACKER_URL STREAM_URL ORIGIN_URL INTEROP_PEER_INDEX INTEROP_OUT
+//   --external-lead S     seconds of head start for external peers before the first browser (0)
+//   --wait-external 1|0   with external peers, every browser waits (launch-timeout) for a data
+//                         channel at launch, and --until-p2p counts every browser (1)
+//   --until-p2p K         stop once every browser that has an earlier peer of its family has
+//                         loaded >= K segments over P2P (0 = off: run the full --duration)
+//   --duration S          seconds after the last launch (upper bound with --until-p2p) (30)
+//   --launch-timeout S    max wait for each browser's launch milestones (20)
+//   --deadline S          hard limit for the whole run (duration + 40 per browser + 60)
+//   --live-window N       segments in the live sliding window (6)
+//   --mode process|context  one Chromium per browser, or one Chromium with N contexts (context)
+//   --origin-port P / --tracker-port P  (8080 / 8000; 0 = any free port)
+// Output: OUT/result.json, OUT/tracker.jsonl, OUT/origin.jsonl, OUT/browser-<i>.console.log,
+// OUT/external-<k>.log, a table on stdout and a last line `INTEROP_RESULT <path>`.
+// Exit code 0 when the run completed (assertions are the caller's job), 2 on bad usage,
+// 3 on an infrastructure failure (browser launch, deadline).
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const NM = path.join(HERE, 'node_modules')
+const t0 = Date.now()
+const secs = () => ((Date.now() - t0) / 1000).toFixed(1)
+const log = (...a) => console.log(`[interop +${secs()}s]`, ...a)
+
+// ------------------------------------------------------------------ options
+const argv = process.argv.slice(2)
+const opts = { external: [] }
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]
+  if (!a.startsWith('--')) usage(`unexpected argument ${a}`)
+  const k = a.slice(2)
+  if (k === 'allow-host-net' || k === 'help') { opts[k] = true; continue }
+  if (i + 1 >= argv.length) usage(`${a} needs a value`)
+  if (k === 'external') opts.external.push(argv[++i])
+  else opts[k] = argv[++i]
+}
+function usage (msg) {
+  if (msg) console.error(msg)
+  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 33).join('\n'))
+  process.exit(msg ? 2 : 0)
+}
+if (opts.help) usage()
+if (!opts.fixtures || !opts.out) usage('--fixtures and --out are required')
+const FIXTURES = path.resolve(opts.fixtures)
+const OUT = path.resolve(opts.out)
+const STREAM = opts.stream ?? 'vod/master.m3u8'
+const BROWSERS = Number(opts.browsers ?? 2)
+const PML = String(opts.pml ?? '23').split(',').map((s) => s.trim())
+const LEVEL = opts.level ?? 'max'
+const CORE = opts.core ?? ''
+const EXTERNAL_LEAD = Number(opts['external-lead'] ?? 0)
+const WAIT_EXTERNAL = (opts['wait-external'] ?? '1') !== '0' && opts.external.length > 0
+const UNTIL_P2P = Number(opts['until-p2p'] ?? 0)
+const DURATION = Number(opts.duration ?? 30)
+const LAUNCH_TIMEOUT = Number(opts['launch-timeout'] ?? 20)
+const DEADLINE = Number(opts.deadline ?? DURATION + 40 * BROWSERS + 60)
+const LIVE_WINDOW = Number(opts['live-window'] ?? 6)
+const MODE = opts.mode ?? 'context'
+const ORIGIN_PORT = Number(opts['origin-port'] ?? 8080)
+const TRACKER_PORT = Number(opts['tracker-port'] ?? 8000)
+for (const v of PML) if (v !== '23' && v !== '22') usage(`--pml: unknown family ${v}`)
+if (!['process', 'context'].includes(MODE)) usage('--mode: process or context')
+
+// Browsers must never see a real network: WebRTC would gather candidates on every interface.
+// /proc/self/net/dev lists this process's namespace (/sys/class/net shows the mounter's).
+const ifaces = fs.readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2)
+  .map((l) => l.split(':')[0].trim()).filter((n) => n && n !== 'lo')
+if (ifaces.length && !opts['allow-host-net']) {
+  console.error(`refusing to run: network interfaces other than lo exist (${ifaces.join(', ')}); run inside tests/interop/netns.sh`)
+  process.exit(2)
+}
+
+for (const need of ['bittorrent-tracker/server.js', 'playwright-core/package.json', 'hls.js/dist/hls.mjs',
+  'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js']) {
+  if (!fs.existsSync(path.join(NM, need))) {
+    console.error(`missing ${need}: run \`npm ci --ignore-scripts --prefix tests/interop\``)
+    process.exit(2)
+  }
+}
+const { chromium } = await import('playwright-core')
+
+fs.mkdirSync(OUT, { recursive: true })
+
+// ------------------------------------------------------------------ cleanup (by PID)
+const externals = [] // { index, cmd, child, pid, exit }
+const browsers = [] // see launchBrowser
+let sharedBrowser = null
+let finishing = false
+async function stopAll () {
+  await Promise.all(browsers.map(async (b) => { try { await b.context.close() } catch {} }))
+  if (sharedBrowser) try { await sharedBrowser.close() } catch {}
+  // External peers run in their own process group (detached): signal the group by its PID.
+  for (const e of externals) if (e.exit === null) try { process.kill(-e.pid, 'SIGTERM') } catch {}
+  const until = Date.now() + 5000
+  while (externals.some((e) => e.exit === null) && Date.now() < until) await sleep(100)
+  for (const e of externals) if (e.exit === null) try { process.kill(-e.pid, 'SIGKILL') } catch {}
+  // A browser that did not close: kill it by its PID (known from launch).
+  for (const b of browsers) if (b.browserPid) try { process.kill(b.browserPid, 'SIGKILL') } catch {}
+  await new Promise((resolve) => trackerServer ? trackerServer.close(() => resolve()) : resolve())
+  await new Promise((resolve) => originServer ? originServer.close(() => resolve()) : resolve())
+  originServer?.closeAllConnections?.()
+}
+const hardDeadline = setTimeout(async () => {
+  console.error(`[interop] hard deadline (${DEADLINE}s) hit`)
+  finishing = true
+  try { writeResult(await Promise.race([collectBrowsers(), sleep(5000).then(() => [])]), { aborted: `deadline ${DEADLINE}s` }) } catch {}
+  await Promise.race([stopAll(), sleep(10000)])
+  process.exit(3)
+}, DEADLINE * 1000)
+hardDeadline.unref()
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, async () => {
+    finishing = true
+    await Promise.race([stopAll(), sleep(10000)])
+    process.exit(143)
+  })
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// ------------------------------------------------------------------ tracker
+const trackerLog = fs.createWriteStream(path.join(OUT, 'tracker.jsonl'))
+const announces = [] // every announce message received: who announced which info_hash
+const trackerEvents = [] // start/update/stop/complete as the server saw them
+const bin2str = (s) => (typeof s === 'string' ? s : null)
+const hex = (s) => (typeof s === 'string' ? Buffer.from(s, 'latin1').toString('hex') : undefined)
+const { default: TrackerServer } = await import(path.join(NM, 'bittorrent-tracker/server.js'))
+const trackerServer = new TrackerServer({ http: false, udp: false, ws: true, stats: false, interval: 10 * 60 * 1000 })
+let trackerConns = 0
+const origOnConn = trackerServer.onWebSocketConnection.bind(trackerServer)
+trackerServer.onWebSocketConnection = (socket, o) => {
+  const conn = ++trackerConns
+  trackerLog.write(JSON.stringify({ t: secs(), dir: 'open', conn }) + '\n')
+  socket.on('message', (data) => {
+    const raw = String(data)
+    let m = null
+    try { m = JSON.parse(raw) } catch {}
+    trackerLog.write(JSON.stringify({ t: secs(), dir: 'in', conn, raw }) + '\n')
+    if (m && m.action === 'announce') {
+      announces.push({
+        t: Number(secs()),
+        conn,
+        info_hash: bin2str(m.info_hash),
+        info_hash_hex: hex(m.info_hash),
+        peer_id: bin2str(m.peer_id),
+        peer_id_hex: hex(m.peer_id),
+        event: m.event ?? null,
+        offers: Array.isArray(m.offers) ? m.offers.length : 0,
+        answer: Boolean(m.answer),
+        to_peer_id: bin2str(m.to_peer_id) ?? undefined
+      })
+    }
+  })
+  socket.on('close', (code) => trackerLog.write(JSON.stringify({ t: secs(), dir: 'close', conn, code }) + '\n'))
+  const origSend = socket.send.bind(socket)
+  socket.send = (data, ...rest) => {
+    trackerLog.write(JSON.stringify({ t: secs(), dir: 'out', conn, raw: String(data) }) + '\n')
+    return origSend(data, ...rest)
+  }
+  return origOnConn(socket, o)
+}
+for (const ev of ['start', 'update', 'complete', 'stop']) {
+  // The server hands these over as hex.
+  trackerServer.on(ev, (_addr, p) => {
+    const rec = {
+      t: Number(secs()),
+      event: ev,
+      info_hash: p?.info_hash ? Buffer.from(p.info_hash, 'hex').toString('latin1') : null,
+      peer_id: p?.peer_id ? Buffer.from(p.peer_id, 'hex').toString('latin1') : null
+    }
+    trackerEvents.push(rec)
+    trackerLog.write(JSON.stringify({ dir: 'event', ...rec }) + '\n')
+  })
+}
+trackerServer.on('warning', (e) => trackerLog.write(JSON.stringify({ t: secs(), dir: 'warning', msg: String(e?.message || e) }) + '\n'))
+trackerServer.on('error', (e) => trackerLog.write(JSON.stringify({ t: secs(), dir: 'error', msg: String(e?.message || e) }) + '\n'))
+await new Promise((resolve, reject) => {
+  trackerServer.once('error', reject)
+  trackerServer.listen(TRACKER_PORT, '127.0.0.1', resolve)
+})
+const TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}`
+
+// ------------------------------------------------------------------ origin
+// Static files from --fixtures; /app/ = the peer page; /vendor/ = library builds copied into OUT
+// at test time. /live/<p> serves the fixture file <p>, but media playlists are cut to a sliding
+// window that advances in real time from the origin's start: a live stream without an encoder.
+const VENDOR = path.join(OUT, 'vendor')
+fs.rmSync(VENDOR, { recursive: true, force: true })
+for (const [dir, files] of [['', ['hls.js/dist/hls.mjs']],
+  ['pml23', ['p2p-media-loader-core/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js']],
+  ['pml22', ['p2p-media-loader-core-22/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js']]]) {
+  fs.mkdirSync(path.join(VENDOR, dir), { recursive: true })
+  for (const f of files) fs.copyFileSync(path.join(NM, f), path.join(VENDOR, dir, path.basename(f)))
+}
+const versions = Object.fromEntries(['hls.js', 'p2p-media-loader-core', 'p2p-media-loader-hlsjs', 'p2p-media-loader-core-22',
+  'p2p-media-loader-hlsjs-22', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
+
+const originLog = fs.createWriteStream(path.join(OUT, 'origin.jsonl'))
+const originBytes = {} // X-Interop-Peer label -> bytes of media served
+const liveStart = Date.now()
+const MIME = { '.m3u8': 'application/vnd.apple.mpegurl', '.ts': 'video/mp2t', '.m4s': 'video/iso.segment', '.mp4': 'video/mp4', '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript', '.json': 'application/json' }
+
+function livePlaylist (text) {
+  // Sliding window over a VOD media playlist: at first LIVE_WINDOW segments are out, then one
+  // more per segment duration; never ENDLIST (the run ends before the source does).
+  const lines = text.split(/\r?\n/)
+  const head = []; const segs = []; let cur = []
+  for (const l of lines) {
+    if (l === '#EXT-X-ENDLIST' || l.startsWith('#EXT-X-PLAYLIST-TYPE')) continue
+    if (!segs.length && !cur.length && !l.startsWith('#EXTINF') && l.startsWith('#') && !l.startsWith('#EXT-X-DISCONTINUITY')) { head.push(l); continue }
+    if (l === '') continue
+    cur.push(l)
+    if (!l.startsWith('#')) { segs.push(cur); cur = [] }
+  }
+  const durs = segs.map((s) => Number(/#EXTINF:([\d.]+)/.exec(s.join('\n'))?.[1] ?? 2))
+  let elapsed = (Date.now() - liveStart) / 1000
+  let avail = Math.min(LIVE_WINDOW, segs.length)
+  while (avail < segs.length && elapsed >= durs[avail - 1]) { elapsed -= durs[avail - 1]; avail++ }
+  const first = Math.max(0, avail - LIVE_WINDOW)
+  return [...head.filter((l) => !l.startsWith('#EXT-X-MEDIA-SEQUENCE')), `#EXT-X-MEDIA-SEQUENCE:${first}`,
+    ...segs.slice(first, avail).flat(), ''].join('\n')
+}
+
+const originServer = http.createServer((req, res) => {
+  const u = new URL(req.url, 'http://x')
+  const peer = req.headers['x-interop-peer'] || null
+  let p = decodeURIComponent(u.pathname)
+  let file = null; let body = null; let type
+  if (p.includes('..')) return end(400)
+  if (p === '/app/index.html') {
+    const pml = u.searchParams.get('pml') === '22' ? '22' : '23'
+    body = Buffer.from(fs.readFileSync(path.join(HERE, 'www/index.html'), 'utf8').replaceAll('__PML__', pml))
+    type = MIME['.html']
+  } else if (p.startsWith('/app/')) file = path.join(HERE, 'www', p.slice(5))
+  else if (p.startsWith('/vendor/')) file = path.join(VENDOR, p.slice(8))
+  else {
+    const isLive = p.startsWith('/live/')
+    if (isLive) p = p.slice(5)
+    file = path.join(FIXTURES, p)
+    if (isLive && p.endsWith('.m3u8')) {
+      try {
+        const text = fs.readFileSync(file, 'utf8')
+        body = Buffer.from(text.includes('#EXTINF') ? livePlaylist(text) : text)
+        type = MIME['.m3u8']
+      } catch { return end(404) }
+    }
+  }
+  if (!body) {
+    try { body = fs.readFileSync(file) } catch { return end(404) }
+    type = MIME[path.extname(file)] || 'application/octet-stream'
+  }
+  res.setHeader('Access-Control-Allow-Origin', '*')
+  res.setHeader('Access-Control-Allow-Headers', '*')
+  res.setHeader('Access-Control-Expose-Headers', '*')
+  res.setHeader('Cache-Control', 'no-cache')
+  res.setHeader('Content-Type', type)
+  if (req.method === 'OPTIONS') return end(204)
+  let status = 200
+  const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || '')
+  if (range) {
+    const s = Number(range[1]); const e = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1
+    if (s >= body.length || e < s) { res.setHeader('Content-Range', `bytes */${body.length}`); return end(416) }
+    res.setHeader('Content-Range', `bytes ${s}-${e}/${body.length}`)
+    body = body.subarray(s, e + 1); status = 206
+  }
+  res.setHeader('Content-Length', body.length)
+  res.writeHead(status)
+  res.end(req.method === 'HEAD' ? undefined : body)
+  if (!p.startsWith('/app/') && !p.startsWith('/vendor/')) {
+    if (peer) originBytes[peer] = (originBytes[peer] || 0) + body.length
+    originLog.write(JSON.stringify({ t: secs(), path: u.pathname, status, bytes: body.length, peer }) + '\n')
+  }
+  function end (code) { res.writeHead(code); res.end() }
+})
+await new Promise((resolve, reject) => { originServer.once('error', reject); originServer.listen(ORIGIN_PORT, '127.0.0.1', resolve) })
+const ORIGIN = `http://127.0.0.1:${originServer.address().port}`
+const STREAM_URL = `${ORIGIN}/${STREAM}`
+log(`tracker ${TRACKER_URL}, origin ${ORIGIN}, stream ${STREAM_URL}`)
+
+// ------------------------------------------------------------------ external peers
+function startExternal (cmd, index) {
+  const logFile = path.join(OUT, `external-${index}.log`)
+  const fd = fs.openSync(logFile, 'w')
+  const child = spawn('sh', ['-c', cmd], {
+    detached: true, // own process group, so stopAll can signal everything it started
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, TRACKER_URL, STREAM_URL, ORIGIN_URL: ORIGIN, INTEROP_PEER_INDEX: String(index), INTEROP_OUT: OUT }
+  })
+  fs.closeSync(fd)
+  const e = { index, cmd, pid: child.pid, startedAt: Number(secs()), exit: null, log: logFile }
+  child.on('exit', (code, signal) => { e.exit = { code, signal, at: Number(secs()) } })
+  externals.push(e)
+  log(`external ${index} pid ${child.pid}: ${cmd}`)
+}
+opts.external.forEach((cmd, k) => startExternal(cmd, k))
+if (opts.external.length && EXTERNAL_LEAD > 0) await sleep(EXTERNAL_LEAD * 1000)
+
+// ------------------------------------------------------------------ browsers
+const chromeArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  // WebRTC skips loopback unless told; in the namespace loopback is the only network.
+  '--allow-loopback-in-peer-connection'
+]
+
+// Runs in every page before its scripts: records the announces this page sends to the tracker
+// (its own peer id per info_hash, as seen from the browser side).
+function initScript () {
+  const ws = (window.__wsAnnounces = [])
+  const send = WebSocket.prototype.send
+  WebSocket.prototype.send = function (data) {
+    try {
+      const m = JSON.parse(data)
+      if (m && m.action === 'announce' && ws.length < 1000) {
+        ws.push({ url: this.url, info_hash: m.info_hash, peer_id: m.peer_id, event: m.event ?? null, offers: m.offers?.length ?? 0, answer: Boolean(m.answer) })
+        if (m.event === 'started') window.__interopEvent?.({ ev: 'announce', info_hash: m.info_hash, peer_id: m.peer_id })
+      }
+    } catch {}
+    return send.call(this, data)
+  }
+}
+
+function waitFor (b, pred, timeoutS, what) {
+  const hit = b.events.find(pred)
+  if (hit) return Promise.resolve(hit)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      b.waiters.delete(w)
+      b.problems.push(`no ${what} within ${timeoutS}s`)
+      resolve(null)
+    }, timeoutS * 1000)
+    const w = (ev) => { if (pred(ev)) { clearTimeout(timer); b.waiters.delete(w); resolve(ev) } }
+    b.waiters.add(w)
+  })
+}
+
+async function launchBrowser (i) {
+  const pml = PML[i % PML.length]
+  const label = `b${i}-pml${pml}`
+  const b = { i, label, pml, events: [], waiters: new Set(), problems: [], browserPid: null }
+  let context
+  if (MODE === 'process') {
+    const profile = path.join(OUT, 'profiles', label)
+    fs.rmSync(profile, { recursive: true, force: true })
+    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, chromiumSandbox: false, args: chromeArgs })
+    b.browserPid = context.browser()?.process?.()?.pid ?? findPid(`--user-data-dir=${profile}`)
+  } else {
+    if (!sharedBrowser) {
+      sharedBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, chromiumSandbox: false, args: chromeArgs })
+      sharedBrowser.__pid = sharedBrowser.process?.()?.pid ?? null
+    }
+    context = await sharedBrowser.newContext()
+    b.browserPid = sharedBrowser.__pid
+  }
+  b.context = context
+  browsers.push(b)
+  // Without camera/microphone permission Chromium enumerates no interfaces for WebRTC and the
+  // offers carry no candidates at all in a loopback-only namespace.
+  await context.grantPermissions(['camera', 'microphone'])
+  await context.addInitScript(initScript)
+  // Tag every request of this browser so the origin can attribute its bytes.
+  await context.setExtraHTTPHeaders({ 'X-Interop-Peer': label })
+  await context.exposeFunction('__interopEvent', (ev) => {
+    b.events.push(ev)
+    if (ev.ev !== 'segment') log(`${label}: ${ev.ev}${ev.peer ? ' ' + ev.peer : ''}${ev.info_hash ? ' ' + ev.info_hash + ' as ' + ev.peer_id : ''}${ev.details ? ' ' + ev.details : ''}`)
+    for (const w of [...b.waiters]) w(ev)
+  })
+  const page = context.pages()[0] || await context.newPage()
+  b.page = page
+  const consoleLog = fs.createWriteStream(path.join(OUT, `browser-${i}.console.log`))
+  b.consoleLog = consoleLog
+  page.on('console', (m) => consoleLog.write(`[${secs()}] ${m.type()}: ${m.text()}\n`))
+  page.on('pageerror', (e) => { consoleLog.write(`[${secs()}] pageerror: ${e.message}\n`); b.problems.push(`pageerror: ${e.message}`) })
+  const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}) })
+  b.url = `${ORIGIN}/app/index.html?${q}`
+  b.launchedAt = Number(secs())
+  await page.goto(b.url, { waitUntil: 'load' })
+  log(`${label} launched`)
+  // Launch milestones: its first segment, and — when an earlier peer of its family (or an
+  // external peer) is there to meet — a connected data channel.
+  await waitFor(b, (e) => e.ev === 'segment', LAUNCH_TIMEOUT, 'segment loaded')
+  const hasMate = browsers.some((o) => o !== b && o.pml === pml) || WAIT_EXTERNAL
+  if (hasMate) await waitFor(b, (e) => e.ev === 'peer-connect', LAUNCH_TIMEOUT, 'peer connection')
+  b.readyAt = Number(secs())
+  return b
+}
+function findPid (marker) {
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try { const c = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'); if (c.includes(marker) && !c.includes('--type=')) return Number(d) } catch {}
+  }
+  return null
+}
+
+async function collect (b) {
+  let stats = null; let ws = []
+  try { stats = await b.page.evaluate(() => window.__stats) } catch (e) { stats = { error: String(e) } }
+  try { ws = await b.page.evaluate(() => window.__wsAnnounces) } catch {}
+  return { stats, ws }
+}
+
+function p2pSegments (b) {
+  return b.events.filter((e) => e.ev === 'segment' && e.src === 'p2p').length
+}
+
+// ------------------------------------------------------------------ run
+let infraError = null
+try {
+  for (let i = 0; i < BROWSERS; i++) await launchBrowser(i)
+  const lastReady = Date.now()
+  log(`all ${BROWSERS} browsers launched; running ${UNTIL_P2P ? `until each joiner has ${UNTIL_P2P} P2P segments, at most ` : ''}${DURATION}s`)
+  const joiners = browsers.filter((b) => browsers.some((o) => o.i < b.i && o.pml === b.pml) || WAIT_EXTERNAL)
+  while (!finishing && Date.now() - lastReady < DURATION * 1000) {
+    if (UNTIL_P2P > 0 && joiners.length && joiners.every((b) => p2pSegments(b) >= UNTIL_P2P)) {
+      log('P2P goal reached')
+      break
+    }
+    await sleep(250)
+  }
+} catch (e) {
+  infraError = String(e?.stack || e)
+  console.error('[interop] infrastructure failure:', infraError)
+}
+
+async function collectBrowsers () {
+  const per = []
+  for (const b of browsers) {
+    const { stats, ws } = await collect(b)
+    const s = stats || {}
+    per.push({
+      index: b.i,
+      label: b.label,
+      pml: b.pml,
+      url: b.url,
+      launchedAt: b.launchedAt,
+      readyAt: b.readyAt ?? null,
+      problems: b.problems,
+      httpBytes: s.bytes?.http ?? 0,
+      p2pBytes: s.bytes?.p2p ?? 0,
+      uploadBytes: s.bytes?.upload ?? 0,
+      originBytes: originBytes[b.label] ?? 0,
+      segments: s.segments ?? null,
+      peersSeen: s.peersEverConnected ?? [],
+      downloadedFromPeer: s.downloadedFromPeer ?? {},
+      uploadedToPeer: s.uploadedToPeer ?? {},
+      // own announces, from the page's WebSocket: info_hash -> the peer id it used there
+      ownPeerIds: Object.fromEntries((ws || []).filter((a) => a.event === 'started').map((a) => [a.info_hash, a.peer_id])),
+      announcedInfoHashes: [...new Set((ws || []).map((a) => a.info_hash))],
+      errors: { hls: s.hlsErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), page: stats?.error ? [stats.error] : [] },
+      fatal: (s.hlsErrors ?? []).some((e) => e.fatal),
+      levels: s.levels ?? [],
+      pinnedLevel: s.pinnedLevel ?? null,
+      firstFrameAt: s.firstFrameAt ?? null,
+      playback: s.playback ?? {},
+      segmentLog: s.segmentLog ?? [],
+      chunkLog: s.chunkLog ?? [],
+      peerEvents: s.peerEvents ?? []
+    })
+  }
+  return per
+}
+
+function writeResult (per, extra = {}) {
+  const result = {
+    startedAt: new Date(t0).toISOString(),
+    elapsedS: Number(secs()),
+    versions,
+    chromium: sharedBrowser?.version?.() ?? browsers[0]?.context?.browser?.()?.version?.() ?? null,
+    options: { STREAM, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, WAIT_EXTERNAL },
+    trackerUrl: TRACKER_URL,
+    originUrl: ORIGIN,
+    streamUrl: STREAM_URL,
+    browsers: per,
+    externals: externals.map(({ index, cmd, pid, startedAt, exit, log: l }) => ({ index, cmd, pid, startedAt, exit, log: l })),
+    tracker: {
+      announces,
+      events: trackerEvents,
+      infoHashes: [...new Set(announces.map((a) => a.info_hash))],
+      // announcers that are not one of our browsers: the external peers (element)
+      otherPeerIds: [...new Set(announces.map((a) => a.peer_id))].filter((id) => !per.some((b) => Object.values(b.ownPeerIds).includes(id)))
+    },
+    originBytes,
+    infraError,
+    ...extra
+  }
+  fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify(result, null, 1))
+  return result
+}
+
+finishing = true
+// Browser stats first (pages must be alive), then stop everything so external exits are known.
+const per = await collectBrowsers()
+await stopAll()
+clearTimeout(hardDeadline)
+const result = writeResult(per)
+
+// ------------------------------------------------------------------ table
+const mb = (n) => (n / 1e6).toFixed(2)
+const rows = [['browser', 'pml', 'http MB', 'p2p MB', 'up MB', 'p2p %', 'segs h/p', 'peers', 'from peers (MB)', 'errors']]
+for (const b of result.browsers) {
+  const tot = b.httpBytes + b.p2pBytes
+  const errs = b.errors.hls.length + b.errors.segment.length + b.errors.peer.length + b.problems.length
+  rows.push([b.label, b.pml, mb(b.httpBytes), mb(b.p2pBytes), mb(b.uploadBytes), tot ? (100 * b.p2pBytes / tot).toFixed(1) : '-',
+    `${b.segments?.http ?? 0}/${b.segments?.p2p ?? 0}`, String(b.peersSeen.length),
+    Object.entries(b.downloadedFromPeer).map(([p, n]) => `${p}:${mb(n)}`).join(' ') || '-', String(errs)])
+}
+const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+for (const r of rows) console.log(r.map((c, k) => c.padEnd(w[k])).join('  '))
+console.log(`tracker: ${result.tracker.announces.length} announces; info_hashes ${result.tracker.infoHashes.join(' ')}; externals ${result.externals.length}; ${result.elapsedS}s`)
+console.log(`INTEROP_RESULT ${path.join(OUT, 'result.json')}`)
+process.exit(infraError ? 3 : 0)
