@@ -43,6 +43,9 @@ bind_ro() { # SRC DST: read-only bind mount (DST is created as a file or a direc
 # ---- phase 2: inside a private mount namespace (re-executed by phase 1) -------------------------
 if [ "${1:-}" = --inside ]; then
   root=$2
+  # Make the root a mount point, as / is on a real machine (unshare --mount in the tests
+  # needs it: "cannot change root filesystem propagation" otherwise).
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
   mount --make-rslave "$root/dev"
