@@ -13,6 +13,7 @@ pub mod media;
 pub mod net;
 pub mod p2p;
 pub mod payload;
+pub mod rng;
 pub mod schedule;
 
 gst::plugin_define!(

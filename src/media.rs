@@ -136,6 +136,23 @@ pub struct Variant {
     pub subtitles_group: Option<String>,
 }
 
+impl Variant {
+    /// A variant known only by its playlist URL (a lone media playlist, an audio rendition).
+    pub fn with_uri(uri: Url) -> Self {
+        Variant {
+            uri,
+            bandwidth: 0,
+            average_bandwidth: None,
+            codecs: None,
+            resolution: None,
+            frame_rate: None,
+            video_range: None,
+            audio_group: None,
+            subtitles_group: None,
+        }
+    }
+}
+
 /// EXT-X-MEDIA: an alternate rendition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendition {

@@ -275,17 +275,7 @@ impl HlsEngine {
             Playlist::Master(m) => m,
             // A lone media playlist: one variant of unknown bandwidth.
             Playlist::Media(p) => {
-                let variant = Variant {
-                    uri: final_url.clone(),
-                    bandwidth: 0,
-                    average_bandwidth: None,
-                    codecs: None,
-                    resolution: None,
-                    frame_rate: None,
-                    video_range: None,
-                    audio_group: None,
-                    subtitles_group: None,
-                };
+                let variant = Variant::with_uri(final_url.clone());
                 let swarm = self.swarm_id(&final_url);
                 let ids = vec![swarm_identity(
                     &swarm,
@@ -565,17 +555,7 @@ fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a R
 }
 
 fn rendition_variant(r: &Rendition) -> Variant {
-    Variant {
-        uri: r.uri.clone().expect("filtered on uri"),
-        bandwidth: 0,
-        average_bandwidth: None,
-        codecs: None,
-        resolution: None,
-        frame_rate: None,
-        video_range: None,
-        audio_group: None,
-        subtitles_group: None,
-    }
+    Variant::with_uri(r.uri.clone().expect("filtered on uri"))
 }
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.

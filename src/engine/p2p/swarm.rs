@@ -468,20 +468,10 @@ impl Actor {
                 if self.knows(&peer_id) {
                     return; // dropping `pending` closes that connection
                 }
-                self.connecting.insert(peer_id);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let res = async {
-                        let conn = pending.accept_answer(&sdp).await.ok()?;
-                        conn.wait_open(OPEN_TIMEOUT).await.ok()?;
-                        Some(conn)
-                    }
-                    .await;
-                    let _ = tx.send(match res {
-                        Some(conn) => SwarmMsg::Connected { peer_id, conn },
-                        None => SwarmMsg::ConnectFailed { peer_id },
-                    });
-                });
+                self.connect(
+                    peer_id,
+                    async move { pending.accept_answer(&sdp).await.ok() },
+                );
             }
             TrackerEvent::Offer {
                 tracker,
@@ -493,25 +483,12 @@ impl Actor {
                 if self.knows(&peer_id) || self.full() {
                     return;
                 }
-                self.connecting.insert(peer_id);
-                let (tx, hub, info_hash) = (self.tx.clone(), self.hub.clone(), self.info_hash);
-                tokio::spawn(async move {
-                    let res = async {
-                        let (conn, answer) = hub.rtc.accept_offer(&sdp).await.ok()?;
-                        if !hub
-                            .tracker
-                            .answer(&tracker, info_hash, peer_id, offer_id, answer)
-                        {
-                            return None;
-                        }
-                        conn.wait_open(OPEN_TIMEOUT).await.ok()?;
-                        Some(conn)
-                    }
-                    .await;
-                    let _ = tx.send(match res {
-                        Some(conn) => SwarmMsg::Connected { peer_id, conn },
-                        None => SwarmMsg::ConnectFailed { peer_id },
-                    });
+                let (hub, info_hash) = (self.hub.clone(), self.info_hash);
+                self.connect(peer_id, async move {
+                    let (conn, answer) = hub.rtc.accept_offer(&sdp).await.ok()?;
+                    hub.tracker
+                        .answer(&tracker, info_hash, peer_id, offer_id, answer)
+                        .then_some(conn)
                 });
             }
             TrackerEvent::OfferExpired { offer_id, .. } => {
@@ -529,6 +506,25 @@ impl Actor {
             | TrackerEvent::Warning { .. }
             | TrackerEvent::TrackerState { .. } => {}
         }
+    }
+
+    /// Finishes signalling in the background, waits for the channel to open and reports back.
+    fn connect<F>(&mut self, peer_id: PeerId, signalling: F)
+    where
+        F: std::future::Future<Output = Option<Box<dyn DataChannelConn>>> + Send + 'static,
+    {
+        self.connecting.insert(peer_id);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let conn = match signalling.await {
+                Some(conn) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => Some(conn),
+                _ => None,
+            };
+            let _ = tx.send(match conn {
+                Some(conn) => SwarmMsg::Connected { peer_id, conn },
+                None => SwarmMsg::ConnectFailed { peer_id },
+            });
+        });
     }
 
     fn knows(&self, peer_id: &PeerId) -> bool {
