@@ -36,10 +36,8 @@ use crate::payload::sniff::sniff;
 pub struct StreamSpec {
     pub queue: Arc<OutputQueue>,
     pub stream_type: StreamType,
-    /// CODECS of the variant, or the rendition's language/name, for tags and stream objects.
-    pub codecs: Option<String>,
+    /// The rendition's language, for the stream's tags.
     pub language: Option<String>,
-    pub name: Option<String>,
 }
 
 /// Timeline facts the element answers queries with.
@@ -421,13 +419,10 @@ impl HlsEngine {
             .iter()
             .map(|s| {
                 let st = lock(s);
-                let v = &st.variants[st.current];
                 StreamSpec {
                     queue: st.queue.clone(),
                     stream_type: st.kind,
-                    codecs: v.codecs.clone(),
                     language: None,
-                    name: None,
                 }
             })
             .collect();

@@ -51,7 +51,6 @@ struct State {
     /// Bumped per start so late callbacks from a stopped engine are ignored.
     session: u64,
     outputs: Vec<Output>,
-    collection: Option<gst::StreamCollection>,
     group_id: Option<gst::GroupId>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     last_seek: Option<gst::Seqnum>,
@@ -235,7 +234,6 @@ impl HlsSrc {
         let (engine, outputs) = {
             let mut state = lock(&self.state);
             state.session += 1;
-            state.collection = None;
             (state.engine.take(), std::mem::take(&mut state.outputs))
         };
         for o in &outputs {
@@ -322,7 +320,6 @@ impl HlsSrc {
         let collection = gst::StreamCollection::builder(None)
             .streams(streams)
             .build();
-        state.collection = Some(collection.clone());
         let starts: Vec<_> = state
             .outputs
             .iter()
