@@ -118,7 +118,7 @@ pub fn fixtures() -> &'static Fixtures {
     static F: OnceLock<Fixtures> = OnceLock::new();
     F.get_or_init(|| {
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        prune_stale(&base);
+        prune_stale(&base, "hls-fixtures-");
         let root = base.join(format!("hls-fixtures-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
@@ -135,13 +135,13 @@ pub fn fixtures() -> &'static Fixtures {
 
 /// Remove fixture dirs left by test processes that no longer run (statics are never
 /// dropped, so a process cannot clean up after itself).
-fn prune_stale(base: &Path) {
+pub(super) fn prune_stale(base: &Path, prefix: &str) {
     let Ok(rd) = std::fs::read_dir(base) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("hls-fixtures-") {
+        if let Some(pid) = name.strip_prefix(prefix) {
             if !Path::new("/proc").join(pid).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -149,7 +149,7 @@ fn prune_stale(base: &Path) {
     }
 }
 
-fn ffmpeg(cwd: &Path, args: &[&str]) {
+pub(super) fn ffmpeg(cwd: &Path, args: &[&str]) {
     std::fs::create_dir_all(cwd).unwrap();
     let out = Command::new("ffmpeg")
         .args(["-y", "-hide_banner", "-loglevel", "error", "-nostdin"])
@@ -165,7 +165,7 @@ fn ffmpeg(cwd: &Path, args: &[&str]) {
     );
 }
 
-fn video_in(secs: u32, pattern: &str) -> Vec<String> {
+pub(super) fn video_in(secs: u32, pattern: &str) -> Vec<String> {
     vec![
         "-f".into(),
         "lavfi".into(),
@@ -174,7 +174,7 @@ fn video_in(secs: u32, pattern: &str) -> Vec<String> {
     ]
 }
 
-fn audio_in(secs: u32, freq: u32) -> Vec<String> {
+pub(super) fn audio_in(secs: u32, freq: u32) -> Vec<String> {
     vec![
         "-f".into(),
         "lavfi".into(),
@@ -185,7 +185,7 @@ fn audio_in(secs: u32, freq: u32) -> Vec<String> {
 
 /// x264 ultrafast, yuv420p (testsrc would give High 4:4:4 otherwise), one key frame per
 /// `gop_secs` exactly so every segment starts with an IDR.
-fn x264(gop_secs: u32) -> Vec<String> {
+pub(super) fn x264(gop_secs: u32) -> Vec<String> {
     let g = (FPS * gop_secs).to_string();
     [
         "-c:v",
@@ -206,7 +206,7 @@ fn x264(gop_secs: u32) -> Vec<String> {
     .collect()
 }
 
-fn aac() -> Vec<String> {
+pub(super) fn aac() -> Vec<String> {
     ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
         .iter()
         .map(|s| s.to_string())
@@ -221,7 +221,7 @@ fn hls(seg_secs: u32) -> Vec<String> {
         .collect()
 }
 
-fn run(cwd: &Path, parts: &[Vec<String>], tail: &[&str]) {
+pub(super) fn run(cwd: &Path, parts: &[Vec<String>], tail: &[&str]) {
     let mut args: Vec<String> = parts.iter().flatten().cloned().collect();
     args.extend(tail.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

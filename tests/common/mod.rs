@@ -11,6 +11,7 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod dash_fixtures;
 pub mod fixtures;
 pub mod origin;
 pub mod playback;
@@ -35,6 +36,22 @@ pub fn init() {
 pub fn have_element() -> bool {
     init();
     gst::ElementFactory::find("p2phlssrc").is_some()
+}
+
+/// Is `p2pdashsrc` registered? It is looked up by name at runtime, so the DASH tests compile
+/// before it exists.
+pub fn have_dash_element() -> bool {
+    init();
+    gst::ElementFactory::find("p2pdashsrc").is_some()
+}
+
+/// Fail (never skip) when `p2pdashsrc` is missing, with a message saying so rather than
+/// playbin's "no URI handler" further down.
+pub fn require_dash_element() {
+    assert!(
+        have_dash_element(),
+        "p2pdashsrc is not registered by the p2pmedia plugin"
+    );
 }
 
 /// Run `f` on its own thread and fail the test if it takes longer than `limit`; a panic in

@@ -26,6 +26,11 @@ pub fn p2p_uri(http_url: &str) -> String {
     format!("p2phls+{http_url}")
 }
 
+/// `p2pdash+http://…` for an `http://…` URL.
+pub fn p2p_dash_uri(http_url: &str) -> String {
+    format!("p2pdash+{http_url}")
+}
+
 #[derive(Clone, Debug)]
 pub struct BufInfo {
     pub pts: Option<gst::ClockTime>,
@@ -54,6 +59,8 @@ pub struct BusError {
     pub message: String,
     pub debug: String,
     pub src: String,
+    /// Factory of the posting element ("" if not an element).
+    pub src_factory: String,
 }
 
 impl BusError {
@@ -65,6 +72,11 @@ impl BusError {
             message: e.message().to_string(),
             debug: debug.map(|d| d.to_string()).unwrap_or_default(),
             src: src.map(|s| s.path_string().to_string()).unwrap_or_default(),
+            src_factory: src
+                .and_then(|s| s.downcast_ref::<gst::Element>())
+                .and_then(|e| e.factory())
+                .map(|f| f.name().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -90,7 +102,7 @@ pub struct Outcome {
     pub eos: bool,
     pub timed_out: bool,
     pub elapsed: Duration,
-    /// The first p2phlssrc / hlsdemux / hlsdemux2 seen in the pipeline.
+    /// The first p2phlssrc / hlsdemux / hlsdemux2 (p2pdashsrc / dashdemux) seen in the pipeline.
     pub adaptive: Option<gst::Element>,
     /// Names of the src pads that element added.
     pub adaptive_pads: Vec<String>,
@@ -494,15 +506,18 @@ fn watch_adaptive(
         return;
     };
     let name = factory.name();
-    if !matches!(name.as_str(), "p2phlssrc" | "hlsdemux" | "hlsdemux2") {
+    if !matches!(
+        name.as_str(),
+        "p2phlssrc" | "hlsdemux" | "hlsdemux2" | "p2pdashsrc" | "dashdemux" | "dashdemux2"
+    ) {
         return;
     }
-    if name == "p2phlssrc" {
+    if name.starts_with("p2p") {
         for (k, v) in props.lock().unwrap().iter() {
             elem.set_property_from_value(k, v);
         }
     }
-    // Legacy decodebin tries hlsdemux2 first (higher rank) and falls back to hlsdemux, so
+    // Legacy decodebin tries hlsdemux2 (dashdemux2) first (higher rank) and falls back to hlsdemux, so
     // keep the first element that actually adds a pad.
     let adaptive = adaptive.clone();
     elem.connect_pad_added(move |e, pad| {
@@ -707,13 +722,23 @@ pub fn capture_raw(
     props: &[(&str, glib::SendValue)],
     timeout: Duration,
 ) -> RawOutcome {
+    capture_raw_from("p2phlssrc", location, props, timeout)
+}
+
+/// [`capture_raw`] with another element (`p2pdashsrc`).
+pub fn capture_raw_from(
+    factory: &str,
+    location: &str,
+    props: &[(&str, glib::SendValue)],
+    timeout: Duration,
+) -> RawOutcome {
     super::init();
     let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("p2phlssrc")
+    let src = gst::ElementFactory::make(factory)
         .property("location", location)
         .property("p2p-enabled", false)
         .build()
-        .expect("p2phlssrc element");
+        .unwrap_or_else(|_| panic!("{factory} element"));
     for (k, v) in props {
         src.set_property_from_value(k, v);
     }
