@@ -266,12 +266,20 @@ fn timeline_time(root: &Path) {
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter_map(|n| {
-                let t: i64 = n.strip_prefix(&prefix)?.strip_suffix(".m4s")?.parse().ok()?;
+                let t: i64 = n
+                    .strip_prefix(&prefix)?
+                    .strip_suffix(".m4s")?
+                    .parse()
+                    .ok()?;
                 Some((t, n))
             })
             .collect();
         files.sort();
-        assert_eq!(files.len(), times.len(), "rep {rep}: {files:?} vs {times:?}");
+        assert_eq!(
+            files.len(),
+            times.len(),
+            "rep {rep}: {files:?} vs {times:?}"
+        );
         for ((_, name), t) in files.iter().zip(times) {
             let want = format!("{prefix}{t}.m4s");
             if *name != want {
@@ -290,7 +298,8 @@ pub fn timeline_times(mpd: &str) -> Vec<Vec<u64>> {
         let mut times = Vec::new();
         for s in tl.split("<S ").skip(1) {
             let attr = |name: &str| -> Option<u64> {
-                let i = s.find(&format!(" {name}=\""))
+                let i = s
+                    .find(&format!(" {name}=\""))
                     .or_else(|| s.starts_with(&format!("{name}=\"")).then_some(0))?;
                 let v = &s[i..];
                 let v = &v[v.find('"')? + 1..];
