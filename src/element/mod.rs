@@ -1,8 +1,11 @@
-//! GStreamer glue: the elements and the properties they share.
+//! GStreamer glue: the elements, their shared base class and the properties they share.
 
+pub mod dashsrc;
 pub mod hlssrc;
 pub mod settings;
+pub mod source;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
-    hlssrc::register(plugin)
+    hlssrc::register(plugin)?;
+    dashsrc::register(plugin)
 }

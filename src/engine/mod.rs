@@ -1,17 +1,28 @@
 //! The tokio shell: fetches manifests and segments, feeds measurements into the pure core
 //! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
 
-pub mod hls;
+mod dash;
+mod fetcher;
+mod hls;
 pub mod origin;
 pub mod output;
 pub mod p2p;
 pub mod runtime;
+pub mod session;
 pub mod stats;
 
 use std::time::Duration;
 
 use crate::abr::AbrSettings;
+use crate::manifest::ManifestError;
 use crate::net::http::HttpConfig;
+
+/// Which manifest format a session plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Hls,
+    Dash,
+}
 
 /// Everything the element's properties configure for one session.
 #[derive(Debug, Clone)]
@@ -44,4 +55,17 @@ pub enum ErrorKind {
     Format,
     /// Valid input we do not support (SAMPLE-AES, ...).
     Unsupported,
+}
+
+/// A manifest we cannot use, as the error the element posts.
+fn manifest_error(e: ManifestError, url: &url::Url) -> EngineError {
+    let kind = match e {
+        ManifestError::Unsupported(_) | ManifestError::UnsupportedDash(_) => ErrorKind::Unsupported,
+        _ => ErrorKind::Format,
+    };
+    EngineError {
+        kind,
+        message: format!("Invalid manifest {url}: {e}"),
+        debug: format!("{e:?}"),
+    }
 }

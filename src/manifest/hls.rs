@@ -250,6 +250,21 @@ impl MediaPlaylist {
         self.segments.iter().map(|s| s.duration).sum()
     }
 
+    /// Where to start at timeline position `t`: the segment containing it, else the last one
+    /// starting before it, else 0.
+    pub fn start_index_for(&self, t: Duration) -> usize {
+        self.segments
+            .partition_point(|s| s.start <= t)
+            .saturating_sub(1)
+    }
+
+    /// Index of the first segment numbered `seq` or later (DASH numbering may jump, e.g. at
+    /// Period boundaries); `None` if there is none yet.
+    pub fn first_from_sequence(&self, seq: u64) -> Option<usize> {
+        let i = self.segments.partition_point(|s| s.sequence < seq);
+        (i < self.segments.len()).then_some(i)
+    }
+
     /// Index of the segment with media sequence number `seq`.
     pub fn find_sequence(&self, seq: u64) -> Option<usize> {
         let i = usize::try_from(seq.checked_sub(self.media_sequence)?).ok()?;

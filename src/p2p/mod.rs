@@ -2,6 +2,7 @@
 //! ids, the data-channel wire codec and the per-peer state machine.
 //! No I/O, no clocks (time is passed in as milliseconds), no panics on input.
 
+pub mod dash_streams;
 #[doc(hidden)]
 pub mod fuzz_driver;
 pub mod hls_streams;

@@ -3,10 +3,14 @@
 use gst::glib;
 use gst::prelude::*;
 
+use super::source::P2pMediaSrc;
+
 mod imp;
 
 glib::wrapper! {
-    pub struct HlsSrc(ObjectSubclass<imp::HlsSrc>) @extends gst::Element, gst::Object, @implements gst::URIHandler;
+    pub struct HlsSrc(ObjectSubclass<imp::HlsSrc>)
+        @extends P2pMediaSrc, gst::Element, gst::Object,
+        @implements gst::URIHandler;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,0 +1,857 @@
+//! The machinery `p2phlssrc` and `p2pdashsrc` share (abstract base class `P2pMediaSrc`):
+//! the engine (tokio) fetches whole segments into one bounded queue per output stream; one pad
+//! task per stream pushes them downstream the way the legacy hlsdemux/dashdemux feed their
+//! demuxers (container bytes, TIME segment, PTS on segment starts, DISCONT at discontinuities).
+//! Subclasses only say which protocol they play and which URI schemes they handle.
+
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use url::Url;
+
+use crate::element::settings::{self, Settings};
+use crate::engine::output::{Fragment, OutputItem, OutputQueue};
+use crate::engine::p2p::{P2pEvent, SegmentCheck};
+use crate::engine::runtime::RUNTIME;
+use crate::engine::session::{Engine, EngineEvents, StreamSpec};
+use crate::engine::{EngineError, ErrorKind, Protocol};
+use crate::media::StreamType;
+
+/// What a subclass tells the base in `constructed()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    pub protocol: Protocol,
+    /// The element's own debug category.
+    pub cat: gst::DebugCategory,
+    /// `p2phls+` / `p2pdash+`: our URI form is this prefix before an http(s) URL.
+    pub scheme_prefix: &'static str,
+}
+
+/// What a pad task still has to send before the next buffer.
+#[derive(Default)]
+struct PadState {
+    stream_start_sent: bool,
+    caps: Option<gst::Caps>,
+    pending_segment: Option<gst::Event>,
+}
+
+struct Output {
+    pad: gst::Pad,
+    queue: Arc<OutputQueue>,
+    stream: gst::Stream,
+    pad_state: Arc<Mutex<PadState>>,
+}
+
+#[derive(Default)]
+struct State {
+    engine: Option<Arc<Engine>>,
+    /// Bumped per start so late callbacks from a stopped engine are ignored.
+    session: u64,
+    outputs: Vec<Output>,
+    group_id: Option<gst::GroupId>,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    last_seek: Option<gst::Seqnum>,
+}
+
+#[derive(Default)]
+pub struct P2pMediaSrc {
+    kind: OnceLock<Kind>,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    flow: Mutex<gst_base::UniqueFlowCombiner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Routes engine callbacks (tokio threads) to the element, if it and the session still exist.
+struct Events {
+    element: glib::WeakRef<super::P2pMediaSrc>,
+    session: u64,
+}
+
+impl EngineEvents for Events {
+    fn validate_segment(&self, check: &SegmentCheck<'_>, data: &[u8]) -> bool {
+        let Some(element) = self.element.upgrade() else {
+            return true;
+        };
+        let bytes = glib::Bytes::from(data);
+        element.emit_by_name::<bool>(
+            "validate-segment",
+            &[
+                &check.url,
+                &check.id,
+                &(if check.from_peer { "p2p" } else { "http" }),
+                &bytes,
+            ],
+        )
+    }
+
+    fn p2p_event(&self, event: P2pEvent) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        let s = match event {
+            P2pEvent::PeerConnected { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-connected")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::PeerClosed { info_hash, peer_id } => {
+                gst::Structure::builder("p2pmedia-peer-closed")
+                    .field("info-hash", info_hash)
+                    .field("peer-id", peer_id)
+                    .build()
+            }
+            P2pEvent::SegmentLoaded {
+                info_hash,
+                id,
+                bytes,
+                peer_id,
+            } => gst::Structure::builder("p2pmedia-segment-loaded")
+                .field("info-hash", info_hash)
+                .field("segment-id", id)
+                .field("bytes", bytes)
+                .field("source", if peer_id.is_some() { "p2p" } else { "http" })
+                .field("peer-id", peer_id.unwrap_or_default())
+                .build(),
+        };
+        let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+    }
+
+    fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration) {
+        if let Some(element) = self.element.upgrade() {
+            element.imp().add_outputs(self.session, streams, start);
+        }
+    }
+
+    fn error(&self, error: EngineError) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        if lock(&element.imp().state).session != self.session {
+            return;
+        }
+        gst::error!(element.imp().cat(), obj = element, "{}", error.message);
+        let msg = error.message.as_str();
+        let dbg = error.debug.as_str();
+        match error.kind {
+            ErrorKind::NotFound => {
+                gst::element_error!(element, gst::ResourceError::NotFound, ("{msg}"), ["{dbg}"])
+            }
+            ErrorKind::Read => {
+                gst::element_error!(element, gst::ResourceError::Read, ("{msg}"), ["{dbg}"])
+            }
+            ErrorKind::Settings => {
+                gst::element_error!(element, gst::ResourceError::Settings, ("{msg}"), ["{dbg}"])
+            }
+            ErrorKind::Format => {
+                gst::element_error!(element, gst::StreamError::Demux, ("{msg}"), ["{dbg}"])
+            }
+            ErrorKind::Unsupported => {
+                gst::element_error!(
+                    element,
+                    gst::StreamError::NotImplemented,
+                    ("{msg}"),
+                    ["{dbg}"]
+                )
+            }
+        }
+    }
+}
+
+impl P2pMediaSrc {
+    /// Called once by the subclass, from `constructed()`.
+    pub fn set_kind(&self, kind: Kind) {
+        let _ = self.kind.set(kind);
+    }
+
+    fn kind(&self) -> Kind {
+        *self
+            .kind
+            .get()
+            .expect("subclass sets its kind in constructed()")
+    }
+
+    fn cat(&self) -> gst::DebugCategory {
+        self.kind().cat
+    }
+
+    fn start(&self) -> Result<(), gst::StateChangeError> {
+        let settings = lock(&self.settings).clone();
+        let Some(location) = settings.location.clone() else {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::NotFound,
+                ("No URL set (location property)")
+            );
+            return Err(gst::StateChangeError);
+        };
+        let url = self.parse_location(&location).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::NotFound,
+                ("Invalid location {location}: {e}")
+            );
+            gst::StateChangeError
+        })?;
+        let mut state = lock(&self.state);
+        state.session += 1;
+        let events = Arc::new(Events {
+            element: self.obj().downgrade(),
+            session: state.session,
+        });
+        let protocol = self.kind().protocol;
+        let engine =
+            Engine::start(protocol, url, settings.engine_config(), events).map_err(|e| {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e.message));
+                gst::StateChangeError
+            })?;
+        gst::debug!(
+            self.cat(),
+            imp = self,
+            "Started session {} for {location}",
+            state.session
+        );
+        state.engine = Some(engine);
+        if settings.stats_interval > 0 {
+            let weak = self.obj().downgrade();
+            let session = state.session;
+            let period = Duration::from_millis(settings.stats_interval as u64);
+            RUNTIME.spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(element) = weak.upgrade() else {
+                        return;
+                    };
+                    let imp = element.imp();
+                    if lock(&imp.state).session != session {
+                        return;
+                    }
+                    let _ = element.post_message(
+                        gst::message::Element::builder(imp.stats())
+                            .src(&element)
+                            .build(),
+                    );
+                }
+            });
+        }
+        state.group_id = Some(gst::GroupId::next());
+        state.last_seek = None;
+        Ok(())
+    }
+
+    /// Stops the engine and every pad task; pads are removed after deactivation.
+    fn stop(&self) -> Vec<gst::Pad> {
+        let (engine, outputs) = {
+            let mut state = lock(&self.state);
+            state.session += 1;
+            (state.engine.take(), std::mem::take(&mut state.outputs))
+        };
+        for o in &outputs {
+            o.queue.set_flushing(true);
+        }
+        if let Some(engine) = engine {
+            engine.stop();
+        }
+        for o in &outputs {
+            let _ = o.pad.stop_task();
+        }
+        lock(&self.flow).clear();
+        outputs.into_iter().map(|o| o.pad).collect()
+    }
+
+    fn add_outputs(&self, session: u64, specs: Vec<StreamSpec>, start: Duration) {
+        let element = self.obj();
+        let templ = element.pad_template("src_%u").expect("template registered");
+        let mut state = lock(&self.state);
+        if state.session != session {
+            return;
+        }
+        let start = gst::ClockTime::from_nseconds(start.as_nanos() as u64);
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        segment.set_start(start);
+        segment.set_time(start);
+        segment.set_position(start);
+        state.segment = segment.clone();
+
+        let mut new_pads = Vec::new();
+        let mut streams = Vec::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let name = format!("src_{i}");
+            let pad = gst::Pad::builder_from_template(&templ)
+                .name(name.as_str())
+                .event_function(|pad, parent, event| {
+                    P2pMediaSrc::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_event(pad, event),
+                    )
+                })
+                .query_function(|pad, parent, query| {
+                    P2pMediaSrc::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_query(pad, query),
+                    )
+                })
+                .build();
+            let stream_id = pad
+                .create_stream_id(&*element, Some(name.as_str()))
+                .to_string();
+            let stream_type = match spec.stream_type {
+                StreamType::Video => gst::StreamType::VIDEO,
+                StreamType::Audio => gst::StreamType::AUDIO,
+                StreamType::Subtitles | StreamType::ClosedCaptions => gst::StreamType::TEXT,
+            };
+            let flags = if i == 0 {
+                gst::StreamFlags::SELECT
+            } else {
+                gst::StreamFlags::empty()
+            };
+            let stream = gst::Stream::new(Some(&stream_id), None, stream_type, flags);
+            if let Some(lang) = spec.language.as_deref() {
+                let mut tags = gst::TagList::new();
+                tags.make_mut()
+                    .add::<gst::tags::LanguageCode>(&lang, gst::TagMergeMode::Replace);
+                stream.set_tags(Some(&tags));
+            }
+            streams.push(stream.clone());
+            let pad_state = PadState {
+                pending_segment: Some(gst::event::Segment::new(&segment)),
+                ..Default::default()
+            };
+            new_pads.push(pad.clone());
+            state.outputs.push(Output {
+                pad,
+                queue: spec.queue,
+                stream,
+                pad_state: Arc::new(Mutex::new(pad_state)),
+            });
+        }
+        let collection = gst::StreamCollection::builder(None)
+            .streams(streams)
+            .build();
+        let starts: Vec<_> = state
+            .outputs
+            .iter()
+            .map(|o| (o.pad.clone(), o.queue.clone(), o.pad_state.clone()))
+            .collect();
+        drop(state);
+
+        for pad in &new_pads {
+            let _ = pad.set_active(true);
+            lock(&self.flow).add_pad(pad);
+            if element.add_pad(pad).is_err() {
+                gst::warning!(self.cat(), imp = self, "Could not add pad {}", pad.name());
+            }
+        }
+        element.no_more_pads();
+        let _ = element.post_message(
+            gst::message::StreamCollection::builder(&collection)
+                .src(&*element)
+                .build(),
+        );
+        for (pad, queue, pad_state) in starts {
+            queue.set_flushing(false);
+            self.start_task(&pad, queue, pad_state);
+        }
+    }
+
+    fn start_task(&self, pad: &gst::Pad, queue: Arc<OutputQueue>, pad_state: Arc<Mutex<PadState>>) {
+        let element = self.obj().downgrade();
+        let task_pad = pad.clone();
+        let res = pad.start_task(move || {
+            let Some(element) = element.upgrade() else {
+                let _ = task_pad.pause_task();
+                return;
+            };
+            element.imp().pad_loop(&task_pad, &queue, &pad_state);
+        });
+        if res.is_err() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ("Could not start the streaming task of {}", pad.name())
+            );
+        }
+    }
+
+    /// One iteration of a pad task: wait for the next segment and push it.
+    fn pad_loop(&self, pad: &gst::Pad, queue: &OutputQueue, pad_state: &Mutex<PadState>) {
+        let Some(item) = queue.pop_blocking() else {
+            gst::debug!(self.cat(), obj = pad, "Flushing, pausing task");
+            let _ = pad.pause_task();
+            return;
+        };
+        match item {
+            OutputItem::Eos => {
+                self.send_sticky(pad, pad_state, None);
+                gst::debug!(self.cat(), obj = pad, "End of stream");
+                pad.push_event(gst::event::Eos::new());
+                let _ = pad.pause_task();
+            }
+            OutputItem::Fragment(fragment) => {
+                let first = fragment.init.as_ref().unwrap_or(&fragment.data).clone();
+                self.send_sticky(pad, pad_state, Some(&first));
+                let res = self.push_fragment(pad, fragment);
+                let combined = lock(&self.flow).update_pad_flow(pad, res);
+                match combined {
+                    Ok(_) => {}
+                    Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
+                        gst::debug!(self.cat(), obj = pad, "Pausing task: {combined:?}");
+                        let _ = pad.pause_task();
+                    }
+                    Err(err) => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("Internal data stream error"),
+                            ["streaming stopped, reason {err:?}"]
+                        );
+                        pad.push_event(gst::event::Eos::new());
+                        let _ = pad.pause_task();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stream-start, caps (typefound on the data, as hlsdemux does) and segment. No
+    /// stream-collection event: our streams are containers, and decodebin3 would take an
+    /// upstream collection as final and leave the demuxed elementary streams unlinked.
+    fn send_sticky(
+        &self,
+        pad: &gst::Pad,
+        pad_state: &Mutex<PadState>,
+        data: Option<&bytes::Bytes>,
+    ) {
+        let (stream, group_id) = {
+            let state = lock(&self.state);
+            let stream = state
+                .outputs
+                .iter()
+                .find(|o| &o.pad == pad)
+                .map(|o| o.stream.clone());
+            (stream, state.group_id)
+        };
+        let mut ps = lock(pad_state);
+        if !ps.stream_start_sent {
+            let stream_id = stream
+                .as_ref()
+                .and_then(|s| s.stream_id())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| pad.name().to_string());
+            let mut ev = gst::event::StreamStart::builder(&stream_id);
+            if let Some(g) = group_id {
+                ev = ev.group_id(g);
+            }
+            if let Some(s) = &stream {
+                ev = ev.stream(s.clone());
+            }
+            pad.push_event(ev.build());
+            ps.stream_start_sent = true;
+        }
+        if let Some(data) = data.filter(|_| ps.caps.is_none()) {
+            match gst_base::type_find_helper_for_data(Some(&*self.obj()), data) {
+                Ok((caps, _)) => {
+                    gst::debug!(self.cat(), obj = pad, "Typefound {caps}");
+                    pad.push_event(gst::event::Caps::new(&caps));
+                    ps.caps = Some(caps);
+                }
+                Err(_) => gst::debug!(
+                    self.cat(),
+                    obj = pad,
+                    "Typefinding failed, leaving it to downstream"
+                ),
+            }
+        }
+        if let Some(seg) = ps.pending_segment.take() {
+            pad.push_event(seg);
+        }
+    }
+
+    fn push_fragment(
+        &self,
+        pad: &gst::Pad,
+        f: Fragment,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pts = gst::ClockTime::from_nseconds(f.start.as_nanos() as u64);
+        let mut buffers = Vec::with_capacity(2);
+        if let Some(init) = f.init {
+            buffers.push(gst::Buffer::from_slice(init));
+        }
+        buffers.push(gst::Buffer::from_slice(f.data));
+        // Like adaptivedemux: the fragment timestamp on its first buffer only.
+        for (i, mut buffer) in buffers.into_iter().enumerate() {
+            let b = buffer.get_mut().expect("new buffer is writable");
+            if i == 0 {
+                b.set_pts(pts);
+                if f.discont {
+                    b.set_flags(gst::BufferFlags::DISCONT);
+                }
+            }
+            pad.push(buffer)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::Seek(seek) => self.handle_seek(seek),
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn handle_seek(&self, seek: &gst::event::Seek) -> bool {
+        let (rate, flags, start_type, start, stop_type, stop) = seek.get();
+        let seqnum = seek.seqnum();
+        if rate <= 0.0 {
+            gst::warning!(self.cat(), imp = self, "Reverse playback is not supported");
+            return false;
+        }
+        let (gst::GenericFormattedValue::Time(start), gst::GenericFormattedValue::Time(stop)) =
+            (start, stop)
+        else {
+            gst::debug!(self.cat(), imp = self, "Only TIME seeks are supported");
+            return false;
+        };
+        let (engine, mut segment, outputs) = {
+            let mut state = lock(&self.state);
+            // Every sink forwards the same seek: act on it once.
+            if state.last_seek == Some(seqnum) {
+                return true;
+            }
+            let Some(engine) = state.engine.clone() else {
+                return false;
+            };
+            let outputs: Vec<_> = state
+                .outputs
+                .iter()
+                .map(|o| (o.pad.clone(), o.queue.clone(), o.pad_state.clone()))
+                .collect();
+            if outputs.is_empty() {
+                return false;
+            }
+            state.last_seek = Some(seqnum);
+            (engine, state.segment.clone(), outputs)
+        };
+        let Some(p) = engine.presentation() else {
+            return false;
+        };
+        if segment
+            .do_seek(rate, flags, start_type, start, stop_type, stop)
+            .is_none()
+        {
+            return false;
+        }
+        let range = (
+            gst::ClockTime::from_nseconds(p.seek_range.0.as_nanos() as u64),
+            gst::ClockTime::from_nseconds(p.seek_range.1.as_nanos() as u64),
+        );
+        // Past the end of a VOD goes to EOS, as with hlsdemux; live stays inside its window.
+        let mut target = segment.start().unwrap_or(range.0).max(range.0);
+        if p.live {
+            target = target.min(range.1);
+        }
+        // Key units are segment starts (each begins with a keyframe): snap like hlsdemux.
+        if flags.intersects(
+            gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE | gst::SeekFlags::SNAP_AFTER,
+        ) {
+            let t = Duration::from_nanos(target.nseconds());
+            if let Some((seg_start, seg_end)) = engine.segment_bounds(t) {
+                let after = flags.contains(gst::SeekFlags::SNAP_AFTER);
+                let before = flags.contains(gst::SeekFlags::SNAP_BEFORE);
+                let snapped = if after && before {
+                    if t - seg_start <= seg_end - t {
+                        seg_start
+                    } else {
+                        seg_end
+                    }
+                } else if after && t > seg_start {
+                    seg_end.min(Duration::from_nanos(range.1.nseconds()))
+                } else {
+                    seg_start
+                };
+                target = gst::ClockTime::from_nseconds(snapped.as_nanos() as u64);
+            }
+        }
+        if !flags.contains(gst::SeekFlags::FLUSH) {
+            gst::warning!(self.cat(), imp = self, "Only flushing seeks are supported");
+            return false;
+        }
+        gst::debug!(
+            self.cat(),
+            imp = self,
+            "Seeking to {target} (seqnum {seqnum:?})"
+        );
+
+        for (pad, _, _) in &outputs {
+            pad.push_event(gst::event::FlushStart::builder().seqnum(seqnum).build());
+        }
+        for (_, queue, _) in &outputs {
+            queue.set_flushing(true);
+        }
+        engine.stop();
+        for (pad, _, _) in &outputs {
+            let _ = pad.pause_task();
+        }
+        if !engine.seek(Duration::from_nanos(target.nseconds())) {
+            gst::warning!(
+                self.cat(),
+                imp = self,
+                "Seek target {target} not in the seekable range"
+            );
+        }
+        segment.set_start(target);
+        segment.set_time(target);
+        segment.set_position(target);
+        lock(&self.state).segment = segment.clone();
+        lock(&self.flow).reset();
+        for (pad, queue, pad_state) in outputs {
+            pad.push_event(gst::event::FlushStop::builder(true).seqnum(seqnum).build());
+            lock(&pad_state).pending_segment = Some(
+                gst::event::Segment::builder(&segment)
+                    .seqnum(seqnum)
+                    .build(),
+            );
+            queue.set_flushing(false);
+            self.start_task(&pad, queue, pad_state);
+        }
+        true
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        let presentation = lock(&self.state)
+            .engine
+            .as_ref()
+            .and_then(|e| e.presentation());
+        match query.view_mut() {
+            gst::QueryViewMut::Duration(q) if q.format() == gst::Format::Time => {
+                let Some(d) = presentation.and_then(|p| p.duration) else {
+                    return false;
+                };
+                q.set(gst::ClockTime::from_nseconds(d.as_nanos() as u64));
+                true
+            }
+            gst::QueryViewMut::Seeking(q) if q.format() == gst::Format::Time => {
+                match presentation {
+                    Some(p) => q.set(
+                        true,
+                        gst::ClockTime::from_nseconds(p.seek_range.0.as_nanos() as u64),
+                        gst::ClockTime::from_nseconds(p.seek_range.1.as_nanos() as u64),
+                    ),
+                    None => q.set(false, gst::ClockTime::ZERO, gst::ClockTime::NONE),
+                }
+                true
+            }
+            gst::QueryViewMut::Uri(q) => {
+                q.set_uri(self.uri().as_deref());
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// Our URI form of `location` (`p2phls+http://…`).
+    pub fn uri(&self) -> Option<String> {
+        let prefix = self.kind().scheme_prefix;
+        lock(&self.settings)
+            .location
+            .as_ref()
+            .map(|l| format!("{prefix}{l}"))
+    }
+
+    /// URIHandler: only our own schemes (plain http(s) stays with souphttpsrc).
+    pub fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        let prefix = self.kind().scheme_prefix;
+        let url = self
+            .parse_location(uri)
+            .map_err(|e| glib::Error::new(gst::URIError::BadUri, &e))?;
+        if !uri.starts_with(prefix) {
+            return Err(glib::Error::new(
+                gst::URIError::UnsupportedProtocol,
+                &format!("expected {prefix}http(s)://"),
+            ));
+        }
+        lock(&self.settings).location = Some(url.to_string());
+        Ok(())
+    }
+
+    /// Accepts the plain http(s) URL, or our URI form with the scheme prefix.
+    fn parse_location(&self, location: &str) -> Result<Url, String> {
+        let plain = location
+            .strip_prefix(self.kind().scheme_prefix)
+            .unwrap_or(location);
+        let url = Url::parse(plain).map_err(|e| e.to_string())?;
+        match url.scheme() {
+            "http" | "https" => Ok(url),
+            other => Err(format!(
+                "unsupported scheme {other:?} (expected http or https)"
+            )),
+        }
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let state = lock(&self.state);
+        let engine = state.engine.as_ref();
+        let stats = engine.map(|e| e.stats().snapshot()).unwrap_or_default();
+        let buffered = state
+            .outputs
+            .first()
+            .map(|o| o.queue.buffered_time())
+            .unwrap_or_default();
+        let hub = engine.and_then(|e| e.hub());
+        let swarms = gst::Array::new(hub.map(|h| h.swarms()).unwrap_or_default().into_iter().map(
+            |s| {
+                gst::Structure::builder("swarm")
+                    .field("info-hash", s.info_hash)
+                    .field("type", s.stream_type.as_str())
+                    .field("peers", s.peers as u32)
+                    .build()
+                    .to_send_value()
+            },
+        ));
+        gst::Structure::builder("p2pmedia-stats")
+            .field("http-bytes", stats.http_bytes)
+            .field("http-segments", stats.http_segments)
+            .field("p2p-bytes", stats.p2p_bytes)
+            .field("p2p-upload-bytes", stats.p2p_upload_bytes)
+            .field("p2p-segments", stats.p2p_segments)
+            .field("peers", hub.map_or(0, |h| h.peers()) as u32)
+            .field(
+                "trackers-connected",
+                hub.map_or(0, |h| h.trackers_connected()) as u32,
+            )
+            .field("swarms", swarms)
+            .field("variant-bitrate", stats.variant_bitrate)
+            .field("bandwidth", stats.bandwidth)
+            .field("buffered-time", buffered.as_nanos() as u64)
+            .build()
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for P2pMediaSrc {
+    const NAME: &'static str = "GstP2pMediaSrc";
+    const ABSTRACT: bool = true;
+    type Type = super::P2pMediaSrc;
+    type ParentType = gst::Element;
+}
+
+impl ObjectImpl for P2pMediaSrc {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            // Any handler returning FALSE vetoes the segment: it is neither used nor shared,
+            // and is fetched again from the origin.
+            vec![glib::subclass::Signal::builder("validate-segment")
+                .param_types([
+                    String::static_type(),
+                    u64::static_type(),
+                    String::static_type(),
+                    glib::Bytes::static_type(),
+                ])
+                .return_type::<bool>()
+                .accumulator(|_hint, _acc, value| {
+                    let ok = value.get::<bool>().unwrap_or(true);
+                    if ok {
+                        std::ops::ControlFlow::Continue(true.to_value())
+                    } else {
+                        std::ops::ControlFlow::Break(false.to_value())
+                    }
+                })
+                .class_handler(|_| Some(true.to_value()))
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::properties);
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        if pspec.name() == "location" {
+            let location: Option<String> = value.get().expect("type checked upstream");
+            let prefix = self.kind().scheme_prefix;
+            if let Some(l) = &location {
+                if let Err(e) = self.parse_location(l) {
+                    gst::warning!(self.cat(), imp = self, "Ignoring invalid location {l}: {e}");
+                    return;
+                }
+            }
+            settings.location = location.map(|l| l.strip_prefix(prefix).unwrap_or(&l).to_string());
+            return;
+        }
+        if !settings.set(value, pspec) {
+            gst::warning!(self.cat(), imp = self, "Unknown property {}", pspec.name());
+        }
+        let abr = settings.abr();
+        drop(settings);
+        if let Some(engine) = lock(&self.state).engine.as_ref() {
+            engine.set_abr(abr);
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "stats" => self.stats().to_value(),
+            "current-bandwidth" => {
+                let engine = lock(&self.state).engine.clone();
+                let bps = engine.map(|e| e.stats().snapshot().bandwidth).unwrap_or(0);
+                (bps.min(u32::MAX as u64) as u32).to_value()
+            }
+            _ => lock(&self.settings)
+                .get(pspec)
+                .unwrap_or_else(|| pspec.default_value().clone()),
+        }
+    }
+}
+
+impl GstObjectImpl for P2pMediaSrc {}
+
+impl ElementImpl for P2pMediaSrc {
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![gst::PadTemplate::new(
+                "src_%u",
+                gst::PadDirection::Src,
+                gst::PadPresence::Sometimes,
+                &gst::Caps::new_any(),
+            )
+            .expect("valid template")]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            self.start()?;
+        }
+        let mut removed = Vec::new();
+        if transition == gst::StateChange::PausedToReady {
+            removed = self.stop();
+        }
+        let res = self.parent_change_state(transition);
+        for pad in removed {
+            let _ = pad.set_active(false);
+            let _ = self.obj().remove_pad(&pad);
+        }
+        if transition == gst::StateChange::ReadyToPaused && res.is_err() {
+            self.stop();
+        }
+        res
+    }
+}

@@ -1,0 +1,338 @@
+//! One run of one output stream's fetch loop, from a start position until EOS, an error or a
+//! seek: picks the next segment, lets ABR switch variants at segment boundaries, gets the
+//! segment through the swarm or the origin, checks it and hands it to the output queue.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use url::Url;
+
+use super::origin::http_error;
+use super::output::{Fragment, OutputItem};
+use super::p2p::{LoadError, SwarmHandle};
+use super::session::{lock, Presentation, Shared, StreamState};
+use super::{EngineError, ErrorKind};
+use crate::abr;
+use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment};
+use crate::payload::decrypt::aes128_cbc_decrypt;
+use crate::payload::sniff::sniff;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refresh {
+    /// The playlist grew (or ended) on the same timeline.
+    Continued,
+    /// Its media sequence restarted: a new timeline after the old end.
+    Rebased,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start {
+    LiveEdge,
+    At(Duration),
+}
+
+/// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
+const BAD_DATA_RETRIES: u32 = 2;
+
+/// One run of one stream's fetch loop.
+pub(super) struct Fetcher {
+    shared: Arc<Shared>,
+    stream: Arc<Mutex<StreamState>>,
+    /// Output queue generation this run feeds (a flush bumps it and our pushes are refused).
+    generation: u64,
+}
+
+impl Fetcher {
+    pub fn new(shared: Arc<Shared>, stream: Arc<Mutex<StreamState>>) -> Self {
+        let generation = lock(&stream).queue.generation();
+        Fetcher {
+            shared,
+            stream,
+            generation,
+        }
+    }
+
+    fn playlist(&self) -> Arc<MediaPlaylist> {
+        let st = lock(&self.stream);
+        st.playlists[&st.current].clone()
+    }
+
+    async fn push(&self, item: OutputItem) -> bool {
+        let queue = lock(&self.stream).queue.clone();
+        queue.push(self.generation, item).await.is_ok()
+    }
+
+    pub async fn run(&mut self, start: Start) -> Result<(), EngineError> {
+        let playlist = self.playlist();
+        let first = match start {
+            Start::LiveEdge => playlist.live_start_index(),
+            Start::At(t) => playlist.segment_index_at(t).unwrap_or_else(|| {
+                let end = playlist
+                    .segments
+                    .last()
+                    .map(|s| s.end())
+                    .unwrap_or_default();
+                // Past the end: nothing left but EOS (or, live, the next segment to come).
+                if t >= end {
+                    playlist.segments.len()
+                } else {
+                    0
+                }
+            }),
+        };
+        let mut next_seq = match playlist.segments.get(first) {
+            Some(s) => s.sequence,
+            None => playlist
+                .segments
+                .last()
+                .map_or(playlist.media_sequence, |s| s.sequence + 1),
+        };
+        let mut discont = true;
+        let mut last_init: Option<Resource> = None;
+        loop {
+            let playlist = self.playlist();
+            // The next segment, or the first after it: DASH numbering jumps at Period
+            // boundaries, and a live window may have slid past us (we were too slow).
+            let Some(index) = playlist.first_from_sequence(next_seq) else {
+                if !playlist.is_live() {
+                    self.push(OutputItem::Eos).await;
+                    return Ok(());
+                }
+                if self.wait_for_refresh(&playlist).await? == Refresh::Rebased {
+                    let p = self.playlist();
+                    next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
+                    discont = true;
+                }
+                continue;
+            };
+            let segment = playlist.segments[index].clone();
+            if segment.sequence != next_seq {
+                discont = true;
+            }
+            if segment.gap {
+                next_seq = segment.sequence + 1;
+                discont = true;
+                continue;
+            }
+            // ABR decides at segment boundaries, and only the main stream has variants.
+            if self.maybe_switch().await {
+                let p = self.playlist();
+                if let Some(i) = p.segment_index_at(segment.start + Duration::from_millis(1)) {
+                    next_seq = p.segments[i].sequence;
+                    discont = true;
+                    last_init = None;
+                    continue;
+                }
+            }
+            let init = if segment.init.is_some() && (segment.init != last_init || discont) {
+                let r = segment.init.clone().expect("checked");
+                let data = self
+                    .shared
+                    .origin
+                    .fetch(&r, false)
+                    .await
+                    .map_err(http_error)?
+                    .data;
+                last_init = Some(r);
+                Some(match &segment.init_key {
+                    Some(key) => {
+                        self.decrypt(&data, key, segment.sequence, &segment.resource.url)
+                            .await?
+                    }
+                    None => data,
+                })
+            } else {
+                None
+            };
+            let data = self.fetch_segment(&playlist, index).await?;
+            let fragment = Fragment {
+                init,
+                data,
+                start: segment.start,
+                duration: segment.duration,
+                discont: discont || segment.discontinuity,
+            };
+            if !self.push(OutputItem::Fragment(fragment)).await {
+                return Ok(()); // flushed: a seek restarts us
+            }
+            discont = false;
+            next_seq = segment.sequence + 1;
+        }
+    }
+
+    /// Whole segment, decrypted and checked to be media: through the swarm when P2P is on
+    /// (store, peers or origin, as the scheduler decides), else — or if that fails or its
+    /// bytes do not decode — straight from the origin, retrying bad data a few times.
+    async fn fetch_segment(
+        &self,
+        playlist: &Arc<MediaPlaylist>,
+        index: usize,
+    ) -> Result<Bytes, EngineError> {
+        let segment = &playlist.segments[index];
+        if let Some(swarm) = self.swarm_for(playlist) {
+            match swarm.load(segment.sequence).await {
+                Ok(loaded) => match self.decode(segment, loaded.data).await {
+                    Ok(data) => return Ok(data),
+                    Err(_) if loaded.from_peer => {}
+                    Err(e) => return Err(e),
+                },
+                Err(LoadError::Failed) | Err(LoadError::Gone) => {}
+            }
+        }
+        let mut bad = 0;
+        loop {
+            let fetched = self
+                .shared
+                .origin
+                .fetch(&segment.resource, true)
+                .await
+                .map_err(http_error)?;
+            match self.decode(segment, fetched.data).await {
+                Ok(data) => return Ok(data),
+                Err(e) if e.kind != ErrorKind::Format => return Err(e),
+                Err(e) => {
+                    bad += 1;
+                    if bad > BAD_DATA_RETRIES {
+                        return Err(e);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Decrypts if needed and checks the bytes are media.
+    async fn decode(&self, segment: &Segment, data: Bytes) -> Result<Bytes, EngineError> {
+        let data = match &segment.key {
+            Some(key) => {
+                self.decrypt(&data, key, segment.sequence, &segment.resource.url)
+                    .await?
+            }
+            None => data,
+        };
+        if sniff(&data).is_some() {
+            return Ok(data);
+        }
+        Err(EngineError {
+            kind: ErrorKind::Format,
+            message: format!(
+                "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
+                segment.resource.url
+            ),
+            debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
+        })
+    }
+
+    /// The swarm of the stream's current variant, told about `playlist` if it changed.
+    fn swarm_for(&self, playlist: &Arc<MediaPlaylist>) -> Option<SwarmHandle> {
+        let hub = self.shared.hub.as_ref()?;
+        let mut st = lock(&self.stream);
+        let (hash, kind) = st.swarm_ids.get(st.current)?.clone();
+        let handle = hub.swarm(&hash, kind, st.queue.clone())?;
+        let fresh = match &st.swarm {
+            Some((old, told)) if old.same_swarm(&handle) => !Arc::ptr_eq(told, playlist),
+            _ => {
+                if let Some((old, _)) = st.swarm.take() {
+                    hub.release(&old);
+                }
+                true
+            }
+        };
+        if fresh {
+            handle.set_segments(playlist.clone());
+            st.swarm = Some((handle.clone(), playlist.clone()));
+        }
+        Some(handle)
+    }
+
+    async fn decrypt(
+        &self,
+        data: &[u8],
+        key: &Aes128Key,
+        sequence: u64,
+        url: &Url,
+    ) -> Result<Bytes, EngineError> {
+        let k = self.shared.origin.key(&key.uri).await?;
+        aes128_cbc_decrypt(&k, &key.iv_for(sequence), data)
+            .map(Bytes::from)
+            .map_err(|e| EngineError {
+                kind: ErrorKind::Format,
+                message: format!("Could not decrypt {url}: {e}"),
+                debug: String::new(),
+            })
+    }
+
+    /// Picks the variant for the next segment; fetches its playlist if it changed.
+    /// Returns true when the stream switched.
+    async fn maybe_switch(&self) -> bool {
+        let (bandwidths, current, variant, track, cached) = {
+            let st = lock(&self.stream);
+            if st.variants.len() < 2 {
+                return false;
+            }
+            let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();
+            let est = self.shared.origin.estimate_bps();
+            let want = abr::select_variant(&bw, est, &self.shared.abr());
+            if want == st.current {
+                return false;
+            }
+            let cached = st.playlists.get(&want).filter(|p| !p.is_live()).cloned();
+            (bw, want, st.variants[want].clone(), st.track, cached)
+        };
+        let playlist = match cached {
+            Some(p) => p,
+            // A variant we cannot load is skipped for now; the current one keeps playing.
+            None => match self.shared.load_playlist(track, &variant, current).await {
+                Ok(p) if p.is_live() => Arc::new(self.shared.align_switch(&self.playlist(), p)),
+                Ok(p) => Arc::new(p),
+                Err(_) => return false,
+            },
+        };
+        let mut st = lock(&self.stream);
+        st.playlists.insert(current, playlist);
+        st.current = current;
+        self.shared
+            .origin
+            .stats
+            .variant_bitrate
+            .store(bandwidths[current], std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Live: waits for the playlist to grow, reloading it as its front-end says.
+    async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
+        let mut wait = self.shared.reload_wait(old, true);
+        let mut attempts = 0;
+        loop {
+            tokio::time::sleep(wait).await;
+            let (track, current) = {
+                let st = lock(&self.stream);
+                (st.track, st.current)
+            };
+            let Some((updated, outcome)) = self
+                .shared
+                .reload(track, current, old, &mut attempts)
+                .await?
+            else {
+                continue;
+            };
+            let grew = updated.segments.last().map(|s| s.sequence)
+                != old.segments.last().map(|s| s.sequence)
+                || updated.end_list != old.end_list;
+            let updated = Arc::new(updated);
+            if self.shared.is_main(&self.stream) {
+                *lock(&self.shared.presentation) = Some(Presentation::of(&updated));
+            }
+            {
+                let mut st = lock(&self.stream);
+                let cur = st.current;
+                st.playlists.insert(cur, updated.clone());
+            }
+            if grew || outcome == Refresh::Rebased {
+                return Ok(outcome);
+            }
+            wait = self.shared.reload_wait(&updated, false);
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Which streams p2p-media-loader-shaka (PML's Shaka Player integration) creates for a DASH
+//! Period, and what it feeds into their swarm identity (reference §5.2, §5.4): every Shaka
+//! video stream is a `main` swarm, every audio stream a `secondary` one (audio-only content:
+//! `main`); text and image streams are never P2P.
+//!
+//! Verified from source (not guessed):
+//!
+//! * **Enumeration** — p2p-media-loader-shaka `src/manifest-parser-decorator.ts`
+//!   (`processStreams`, identical loop at tag `2.2.2`, npm 2.2.2 `lib/`+`dist/`, and HEAD/2.3):
+//!   right after Shaka's own `DashParser.start()` returns, it walks `manifest.variants` in
+//!   array order; per variant first `video` then `audio`, each Shaka stream once (keyed by
+//!   `stream.id`). 2.2.2 passes running counters `videoCount++` / `audioCount++` as the index
+//!   (the audio counter is shared by `main` audio-only and `secondary` audio); HEAD passes
+//!   `generateStreamShortId(props)`. No sorting happens in between: the variants are
+//!   `PeriodCombiner.getVariants()` as built (shaka-player `lib/dash/dash_parser.js:839,903`
+//!   at v4.16.9, the version p2p-media-loader-shaka 2.2.2 was developed against — its
+//!   devDependency `^4.16.9`, lockfile `4.16.9`; Shaka sorts/filters variants only later, in
+//!   the Player, after PML has registered the streams).
+//! * **Variant order** — shaka-player v4.16.9 `lib/util/periods.js` `combinePeriods`:
+//!   audio-only or video-only content gets one variant per stream (bandwidth = the stream's);
+//!   otherwise `for (audio of audioStreams) for (video of videoStreams)` with
+//!   `bandwidth = audio.bandwidth + video.bandwidth`. So each type's 2.2 position is simply its
+//!   ordinal among that type's streams, and a video's first variant is the one with the
+//!   *first* audio stream.
+//! * **Stream lists** — `dash_parser.js` `parsePeriod_`/`getStreamsFromSets_`: AdaptationSets
+//!   in MPD order, Representations in MPD order within each (trick-mode sets excluded). Then
+//!   `periods.js` `getStreamsPerPeriod_` de-duplicates through `new Map([key, stream])`: a
+//!   later stream with an equal key *replaces the value at the earlier position*
+//!   (`generateVideoKey_`: fastSwitching, width, frameRate, codecs, mimeType, label, roles,
+//!   closedCaptions, bandwidth, dependency, keyIds — note: not height; `generateAudioKey_`:
+//!   fastSwitching, channelsCount, language, bandwidth, label, codecs, mimeType, roles,
+//!   audioSamplingRate, primary, dependency, keyIds). This applies to static single-Period
+//!   MPDs and to the first Period of the combining path (dynamic / multi-Period) alike.
+//! * **Stream fields** — `dash_parser.js` `parseAdaptationSet_`/`parseRepresentation_`/
+//!   `createFrame_`: `bandwidth` = Representation@bandwidth (0 if missing); `codecs` =
+//!   Representation@codecs else the AdaptationSet's; `frameRate` evaluated ("30000/1001");
+//!   `language = LanguageUtils.normalize(AdaptationSet@lang || "und")` — the
+//!   **AdaptationSet's** lang only (Representation@lang is ignored), ISO 639-2 → 639-1
+//!   (`"eng"`→`"en"`, `"ger"`→`"de"`, `"jpn"`→`"ja"`); `label` = the **AdaptationSet's**
+//!   first non-empty `Label` (else its non-standard `@label`), `null` if none;
+//!   `originalId` = Representation@id; `channelsCount` from AudioChannelConfiguration;
+//!   `hdr` = "PQ" for the dash-if hevc-hdr-pq10 profile, else the AdaptationSet's
+//!   transfer-characteristics property.
+//! * **2.3 props** — HEAD `manifest-parser-decorator.ts`: video: `bitrate` = bandwidth of the
+//!   first variant containing it; if that is 0 only the bitrate is hashed; else `codecs` =
+//!   `video.codecs` split on `,`, trimmed, lower-cased, minus entries starting with
+//!   `mp4a|ac-3|ec-3|ec+3|opus|vorb|flac`; `width`, `height`, `frameRate`,
+//!   `videoRange = video.hdr`. Audio with video present (`secondary`): bitrate 0, `codecs`,
+//!   `language`, `channels = channelsCount`, `name = label ?? originalId` (so an unlabelled
+//!   audio stream hashes its Representation@id). Audio-only (`main`): `bitrate` = the
+//!   variant's bandwidth (= the audio's) and nothing else.
+//!
+//! Not reproduced (the parsed model lacks the data): trick-mode AdaptationSets (Shaka drops
+//! them; keep them out of the MPD), `hdr`/videoRange (always `None`), supplementalCodecs
+//! duplicates, dependencyId streams, DRM-incompatible audio/video pairs, the key fields
+//! fastSwitching/closedCaptions/keyIds/audioSamplingRate in de-duplication. Multi-Period
+//! content: Shaka's combined streams take the max bandwidth across Periods and join the
+//! Representation ids (`a,b`) — this module only looks at the Period it is given.
+
+use super::identity::{StreamProperties, StreamType};
+use crate::manifest::dash::{AdaptationSet, Period, Representation};
+use crate::media::StreamType as MediaType;
+
+/// One Representation as p2p-media-loader-shaka sees it: which swarm type, what it hashes
+/// (2.3) and its ordinal (2.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShakaStream {
+    /// Index into `period.adaptation_sets`.
+    pub adaptation_set: usize,
+    /// Index into `adaptation_set.representations`.
+    pub representation: usize,
+    /// `Main` (video, or audio of audio-only content) or `Secondary` (audio next to video).
+    pub stream_type: StreamType,
+    /// What PML 2.3 hashes into the stream index.
+    pub props: StreamProperties,
+    /// PML 2.2 ordinal (separate counters for video and audio streams).
+    pub position: usize,
+}
+
+/// Audio codec prefixes PML 2.3 strips from a video stream's codecs.
+const AUDIO_CODECS: &[&str] = &["mp4a", "ac-3", "ec-3", "ec+3", "opus", "vorb", "flac"];
+
+/// Shaka's `LanguageUtils.isoMap_` (ISO 639-2 → ISO 639-1), shaka-player v4.16.9.
+const ISO_639_2_TO_1: &[(&str, &str)] = &[
+    ("aar", "aa"),
+    ("abk", "ab"),
+    ("afr", "af"),
+    ("aka", "ak"),
+    ("alb", "sq"),
+    ("amh", "am"),
+    ("ara", "ar"),
+    ("arg", "an"),
+    ("arm", "hy"),
+    ("asm", "as"),
+    ("ava", "av"),
+    ("ave", "ae"),
+    ("aym", "ay"),
+    ("aze", "az"),
+    ("bak", "ba"),
+    ("bam", "bm"),
+    ("baq", "eu"),
+    ("bel", "be"),
+    ("ben", "bn"),
+    ("bih", "bh"),
+    ("bis", "bi"),
+    ("bod", "bo"),
+    ("bos", "bs"),
+    ("bre", "br"),
+    ("bul", "bg"),
+    ("bur", "my"),
+    ("cat", "ca"),
+    ("ces", "cs"),
+    ("cha", "ch"),
+    ("che", "ce"),
+    ("chi", "zh"),
+    ("chu", "cu"),
+    ("chv", "cv"),
+    ("cor", "kw"),
+    ("cos", "co"),
+    ("cre", "cr"),
+    ("cym", "cy"),
+    ("cze", "cs"),
+    ("dan", "da"),
+    ("deu", "de"),
+    ("div", "dv"),
+    ("dut", "nl"),
+    ("dzo", "dz"),
+    ("ell", "el"),
+    ("eng", "en"),
+    ("epo", "eo"),
+    ("est", "et"),
+    ("eus", "eu"),
+    ("ewe", "ee"),
+    ("fao", "fo"),
+    ("fas", "fa"),
+    ("fij", "fj"),
+    ("fin", "fi"),
+    ("fra", "fr"),
+    ("fre", "fr"),
+    ("fry", "fy"),
+    ("ful", "ff"),
+    ("geo", "ka"),
+    ("ger", "de"),
+    ("gla", "gd"),
+    ("gle", "ga"),
+    ("glg", "gl"),
+    ("glv", "gv"),
+    ("gre", "el"),
+    ("grn", "gn"),
+    ("guj", "gu"),
+    ("hat", "ht"),
+    ("hau", "ha"),
+    ("heb", "he"),
+    ("her", "hz"),
+    ("hin", "hi"),
+    ("hmo", "ho"),
+    ("hrv", "hr"),
+    ("hun", "hu"),
+    ("hye", "hy"),
+    ("ibo", "ig"),
+    ("ice", "is"),
+    ("ido", "io"),
+    ("iii", "ii"),
+    ("iku", "iu"),
+    ("ile", "ie"),
+    ("ina", "ia"),
+    ("ind", "id"),
+    ("ipk", "ik"),
+    ("isl", "is"),
+    ("ita", "it"),
+    ("jav", "jv"),
+    ("jpn", "ja"),
+    ("kal", "kl"),
+    ("kan", "kn"),
+    ("kas", "ks"),
+    ("kat", "ka"),
+    ("kau", "kr"),
+    ("kaz", "kk"),
+    ("khm", "km"),
+    ("kik", "ki"),
+    ("kin", "rw"),
+    ("kir", "ky"),
+    ("kom", "kv"),
+    ("kon", "kg"),
+    ("kor", "ko"),
+    ("kua", "kj"),
+    ("kur", "ku"),
+    ("lao", "lo"),
+    ("lat", "la"),
+    ("lav", "lv"),
+    ("lim", "li"),
+    ("lin", "ln"),
+    ("lit", "lt"),
+    ("ltz", "lb"),
+    ("lub", "lu"),
+    ("lug", "lg"),
+    ("mac", "mk"),
+    ("mah", "mh"),
+    ("mal", "ml"),
+    ("mao", "mi"),
+    ("mar", "mr"),
+    ("may", "ms"),
+    ("mkd", "mk"),
+    ("mlg", "mg"),
+    ("mlt", "mt"),
+    ("mon", "mn"),
+    ("mri", "mi"),
+    ("msa", "ms"),
+    ("mya", "my"),
+    ("nau", "na"),
+    ("nav", "nv"),
+    ("nbl", "nr"),
+    ("nde", "nd"),
+    ("ndo", "ng"),
+    ("nep", "ne"),
+    ("nld", "nl"),
+    ("nno", "nn"),
+    ("nob", "nb"),
+    ("nor", "no"),
+    ("nya", "ny"),
+    ("oci", "oc"),
+    ("oji", "oj"),
+    ("ori", "or"),
+    ("orm", "om"),
+    ("oss", "os"),
+    ("pan", "pa"),
+    ("per", "fa"),
+    ("pli", "pi"),
+    ("pol", "pl"),
+    ("por", "pt"),
+    ("pus", "ps"),
+    ("que", "qu"),
+    ("roh", "rm"),
+    ("ron", "ro"),
+    ("rum", "ro"),
+    ("run", "rn"),
+    ("rus", "ru"),
+    ("sag", "sg"),
+    ("san", "sa"),
+    ("sin", "si"),
+    ("slk", "sk"),
+    ("slo", "sk"),
+    ("slv", "sl"),
+    ("sme", "se"),
+    ("smo", "sm"),
+    ("sna", "sn"),
+    ("snd", "sd"),
+    ("som", "so"),
+    ("sot", "st"),
+    ("spa", "es"),
+    ("sqi", "sq"),
+    ("srd", "sc"),
+    ("srp", "sr"),
+    ("ssw", "ss"),
+    ("sun", "su"),
+    ("swa", "sw"),
+    ("swe", "sv"),
+    ("tah", "ty"),
+    ("tam", "ta"),
+    ("tat", "tt"),
+    ("tel", "te"),
+    ("tgk", "tg"),
+    ("tgl", "tl"),
+    ("tha", "th"),
+    ("tib", "bo"),
+    ("tir", "ti"),
+    ("ton", "to"),
+    ("tsn", "tn"),
+    ("tso", "ts"),
+    ("tuk", "tk"),
+    ("tur", "tr"),
+    ("twi", "tw"),
+    ("uig", "ug"),
+    ("ukr", "uk"),
+    ("urd", "ur"),
+    ("uzb", "uz"),
+    ("ven", "ve"),
+    ("vie", "vi"),
+    ("vol", "vo"),
+    ("wel", "cy"),
+    ("wln", "wa"),
+    ("wol", "wo"),
+    ("xho", "xh"),
+    ("yid", "yi"),
+    ("yor", "yo"),
+    ("zha", "za"),
+    ("zho", "zh"),
+    ("zul", "zu"),
+];
+
+/// Shaka's `LanguageUtils.normalize` (v4.16.9): keep language, region and private-use
+/// parts; lower-case the language and map ISO 639-2 codes to ISO 639-1; upper-case the region.
+pub fn shaka_normalize_language(locale: &str) -> String {
+    let (language_region, private_use) = match locale.split_once("-x-") {
+        Some((lr, pu)) => (lr, pu.split("-x-").next().unwrap_or("")),
+        None => (locale, ""),
+    };
+    let mut parts = language_region.split('-');
+    let language = parts.next().unwrap_or("").to_lowercase();
+    let region = parts.next().unwrap_or("").to_uppercase();
+    let language = ISO_639_2_TO_1
+        .iter()
+        .find(|(three, _)| *three == language)
+        .map_or(language.clone(), |(_, two)| (*two).to_owned());
+    let mut out = if region.is_empty() {
+        language
+    } else {
+        format!("{language}-{region}")
+    };
+    if !private_use.is_empty() {
+        out.push_str("-x-");
+        out.push_str(private_use);
+    }
+    out
+}
+
+/// Shaka's `stream.language` for a Representation of this AdaptationSet.
+fn stream_language(a: &AdaptationSet) -> String {
+    shaka_normalize_language(a.lang.as_deref().filter(|l| !l.is_empty()).unwrap_or("und"))
+}
+
+/// Shaka's `stream.label`: the AdaptationSet's label, `null` when empty.
+fn stream_label(a: &AdaptationSet) -> Option<&str> {
+    a.label.as_deref().filter(|l| !l.is_empty())
+}
+
+/// Shaka's `stream.codecs` (Representation@codecs else the AdaptationSet's, trimmed).
+fn stream_codecs(r: &Representation) -> String {
+    r.codecs.as_deref().unwrap_or("").trim().to_owned()
+}
+
+/// `PeriodCombiner.generateVideoKey_`/`generateAudioKey_`, restricted to the fields the
+/// parsed model carries.
+fn dedup_key(a: &AdaptationSet, r: &Representation) -> String {
+    match a.stream_type {
+        MediaType::Video => format!(
+            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}",
+            r.width,
+            r.frame_rate.map(f64::to_bits),
+            stream_codecs(r),
+            r.mime_type,
+            stream_label(a),
+            a.roles,
+            r.bandwidth
+        ),
+        _ => format!(
+            "{:?}|{}|{}|{:?}|{}|{:?}|{:?}",
+            r.channels,
+            stream_language(a),
+            r.bandwidth,
+            stream_label(a),
+            stream_codecs(r),
+            r.mime_type,
+            a.roles
+        ),
+    }
+}
+
+/// Shaka's de-duplicated stream list of one type: `(adaptation set, representation)` in
+/// MPD order; a duplicate replaces the earlier entry in place (JS `Map` semantics).
+fn streams_of(period: &Period, kind: MediaType) -> Vec<(usize, usize)> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (ai, a) in period.adaptation_sets.iter().enumerate() {
+        if a.stream_type != kind {
+            continue;
+        }
+        for (ri, r) in a.representations.iter().enumerate() {
+            let key = dedup_key(a, r);
+            match keys.iter().position(|k| *k == key) {
+                Some(i) => out[i] = (ai, ri),
+                None => {
+                    keys.push(key);
+                    out.push((ai, ri));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// PML 2.3 video codecs: split, trim, lower-case, drop audio entries.
+fn video_codecs(codecs: &str) -> Option<String> {
+    if codecs.is_empty() {
+        return None;
+    }
+    Some(
+        codecs
+            .split(',')
+            .map(|c| c.trim().to_lowercase())
+            .filter(|c| !AUDIO_CODECS.iter().any(|p| c.starts_with(p)))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Streams of one Period (the engine passes the first Period it plays) in the order
+/// Shaka/PML would enumerate them: videos, then audios (each type in Shaka's stream order;
+/// that is also the order of first appearance in `manifest.variants` per type).
+pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
+    let videos = streams_of(period, MediaType::Video);
+    let audios = streams_of(period, MediaType::Audio);
+    let rep = |(ai, ri): (usize, usize)| {
+        let a = &period.adaptation_sets[ai];
+        (a, &a.representations[ri])
+    };
+    // Bandwidth of the first variant each video appears in: with the first audio stream.
+    let first_audio_bw = audios.first().map_or(0, |&x| rep(x).1.bandwidth);
+    let mut out = Vec::with_capacity(videos.len() + audios.len());
+    for (position, &(ai, ri)) in videos.iter().enumerate() {
+        let (_, r) = rep((ai, ri));
+        let bitrate = r.bandwidth + first_audio_bw;
+        let props = if bitrate == 0 {
+            StreamProperties::default()
+        } else {
+            StreamProperties {
+                bitrate,
+                codecs: video_codecs(&stream_codecs(r)),
+                width: r.width.and_then(|w| u32::try_from(w).ok()),
+                height: r.height.and_then(|h| u32::try_from(h).ok()),
+                frame_rate: r.frame_rate,
+                video_range: None,
+                ..Default::default()
+            }
+        };
+        out.push(ShakaStream {
+            adaptation_set: ai,
+            representation: ri,
+            stream_type: StreamType::Main,
+            props,
+            position,
+        });
+    }
+    let audio_only = videos.is_empty();
+    for (position, &(ai, ri)) in audios.iter().enumerate() {
+        let (a, r) = rep((ai, ri));
+        let props = if audio_only {
+            StreamProperties {
+                bitrate: r.bandwidth,
+                ..Default::default()
+            }
+        } else {
+            let codecs = stream_codecs(r);
+            StreamProperties {
+                bitrate: 0,
+                codecs: Some(codecs).filter(|c| !c.is_empty()),
+                language: Some(stream_language(a)),
+                channels: r.channels.map(|c| c.to_string()),
+                name: Some(stream_label(a).unwrap_or(&r.id).to_owned()),
+                ..Default::default()
+            }
+        };
+        out.push(ShakaStream {
+            adaptation_set: ai,
+            representation: ri,
+            stream_type: if audio_only {
+                StreamType::Main
+            } else {
+                StreamType::Secondary
+            },
+            props,
+            position,
+        });
+    }
+    out
+}
