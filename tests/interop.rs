@@ -627,36 +627,28 @@ struct DashSwarm {
     info_hash: String,
 }
 
-/// The swarms of the MPD at `mpd_url` (served from `file`) as p2p-media-loader-shaka 2.2 numbers
-/// them: video Representations -> `main`, audio -> `secondary` (the variants have video),
-/// counted per type in order of first appearance in Shaka's variants, which for this
-/// single-period fixture is MPD order (`manifest-parser-decorator.ts` `processStreams`).
+/// The swarms of the MPD at `mpd_url` (served from `file`) as the crate computes them for
+/// p2p-media-loader-shaka: `dash_streams::shaka_streams` of the first Period (type, 2.2
+/// position, 2.3 props) + `identity::stream_swarm(compat, swarm_id, ...)`.
 fn dash_swarms(compat: Compat, mpd_url: &str, file: &Path) -> Vec<DashSwarm> {
     use gstp2pmedia::manifest::dash;
-    use gstp2pmedia::media::StreamType as Media;
+    use gstp2pmedia::p2p::dash_streams::shaka_streams;
     let url = url::Url::parse(mpd_url).unwrap();
     let mpd = dash::parse(&std::fs::read(file).unwrap(), &url, 0.0).unwrap();
     let swarm = swarm_id_from_url(&url, None);
-    let mut out = Vec::new();
-    let (mut video, mut audio) = (0, 0);
-    for set in &mpd.periods[0].adaptation_sets {
-        for rep in &set.representations {
-            let (ty, pos) = match set.stream_type {
-                Media::Video => (StreamType::Main, &mut video),
-                Media::Audio => (StreamType::Secondary, &mut audio),
-                _ => continue,
-            };
-            let props = StreamProperties::default();
-            let s = stream_swarm(compat, &swarm, ty, &props, *pos);
-            *pos += 1;
-            out.push(DashSwarm {
-                stream_type: ty,
+    let period = &mpd.periods[0];
+    shaka_streams(period)
+        .into_iter()
+        .map(|st| {
+            let rep = &period.adaptation_sets[st.adaptation_set].representations[st.representation];
+            DashSwarm {
+                stream_type: st.stream_type,
                 bandwidth: rep.bandwidth,
-                info_hash: s.info_hash,
-            });
-        }
-    }
-    out
+                info_hash: stream_swarm(compat, &swarm, st.stream_type, &st.props, st.position)
+                    .info_hash,
+            }
+        })
+        .collect()
 }
 
 /// Shaka browsers (PML 2.2.2) in one swarm: every browser announces exactly the info-hashes the
