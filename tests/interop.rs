@@ -618,6 +618,8 @@ fn browser_baseline_live() {
 
 /// The DASH fixture (`dash/`): 640x360 + 320x180 video, one audio AdaptationSet.
 const DASH_MPD: &str = "dash/manifest.mpd";
+/// The same as a dynamic MPD (the runner's live view).
+const LIVE_DASH_MPD: &str = "live/dash/manifest.mpd";
 
 /// One P2P swarm of an MPD: PML type, bandwidth of the Representation, info-hash.
 #[derive(Debug, Clone)]
@@ -801,6 +803,34 @@ fn browser_baseline_dash() {
         );
     }
     eprintln!("dash swarms: {swarms:?}");
+}
+
+/// Live DASH: the runner serves `live/dash/manifest.mpd` as a dynamic MPD (availabilityStartTime
+/// such that 6 segments are out when the origin starts, one more every 2 s). Two Shaka browsers:
+/// the swarms of the live URL are the crate's; segments load (P2P not required: both fetch the
+/// live edge together, as in `browser_baseline_live`).
+#[test]
+fn browser_baseline_dash_live() {
+    if !prerequisites() {
+        return;
+    }
+    let r = run(&RunSpec {
+        name: "dash-live",
+        stream: LIVE_DASH_MPD,
+        browsers: 2,
+        pml: &["22"],
+        until_p2p: 0,
+        duration: 8,
+        externals: &[],
+        late_externals: &[],
+        until_externals: false,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 0);
+    for b in r["browsers"].as_array().unwrap() {
+        let live = b["segmentLog"].as_array().unwrap().len();
+        assert!(live >= 3, "{}: only {live} live segments", b["label"]);
+    }
 }
 
 // ------------------------------------------------------------------ the element as a peer

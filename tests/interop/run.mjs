@@ -10,7 +10,7 @@
 //
 //   node run.mjs --fixtures DIR --out DIR [options]
 //   --stream PATH         playlist/MPD path under the origin (vod/master.m3u8); live/... = live
-//                         view of an HLS playlist
+//                         view (HLS: sliding window; MPD: dynamic, $Number$ templates only)
 //   --player hls|shaka    the page's player: hls.js + p2p-media-loader-hlsjs, or Shaka Player +
 //                         p2p-media-loader-shaka (family 22 only) (shaka for a .mpd, else hls)
 //   --browsers N          browser peers (2)
@@ -261,6 +261,22 @@ function livePlaylist (text) {
     ...segs.slice(first, avail).flat(), ''].join('\n')
 }
 
+function liveMpd (text) {
+  // A static MPD with SegmentTemplate@duration ($Number$) as a dynamic one: availabilityStartTime
+  // such that LIVE_WINDOW segments are out at the origin's start, then one more per segment
+  // duration (Shaka derives availability from the clock; the origin serves every file). The
+  // Period keeps the VOD's duration, so players stop at the end instead of asking for more.
+  const sec = (iso) => Number(/PT(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?/.exec(iso ?? '')?.slice(1).reduce((a, v, k) => a + Number(v ?? 0) * [3600, 60, 1][k], 0) ?? 0)
+  const segDur = sec(/maxSegmentDuration="([^"]+)"/.exec(text)?.[1]) || 2
+  const total = sec(/mediaPresentationDuration="([^"]+)"/.exec(text)?.[1])
+  const iso = (ms) => new Date(ms).toISOString()
+  return text
+    .replace('type="static"', `type="dynamic" availabilityStartTime="${iso(liveStart - LIVE_WINDOW * segDur * 1000)}" ` +
+      `publishTime="${iso(liveStart)}" minimumUpdatePeriod="PT${segDur}S" timeShiftBufferDepth="PT${LIVE_WINDOW * segDur}S"`)
+    .replace(/\s*mediaPresentationDuration="[^"]*"/, '')
+    .replace(/<Period([^>]*?) start="[^"]*"/, `<Period$1 start="PT0S"${total ? ` duration="PT${total}S"` : ''}`)
+}
+
 const originServer = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x')
   const peer = req.headers['x-interop-peer'] || null
@@ -283,6 +299,9 @@ const originServer = http.createServer((req, res) => {
         body = Buffer.from(text.includes('#EXTINF') ? livePlaylist(text) : text)
         type = MIME['.m3u8']
       } catch { return end(404) }
+    } else if (isLive && p.endsWith('.mpd')) {
+      try { body = Buffer.from(liveMpd(fs.readFileSync(file, 'utf8'))) } catch { return end(404) }
+      type = MIME['.mpd']
     }
   }
   if (!body) {
