@@ -1,11 +1,12 @@
-//! Demo: a local P2P swarm. Generates a local HLS stream, serves it on 127.0.0.1, starts a real
-//! WebTorrent tracker (`tests/tracker/server.mjs`, bittorrent-tracker 11.2.3) and plays the
-//! stream in real time through several `p2phlssrc` peers that share segments over WebRTC data
+//! Demo: a local P2P swarm. Generates a local HLS (or, with `--dash`, MPEG-DASH) stream, serves
+//! it on 127.0.0.1, starts a real WebTorrent tracker (`tests/tracker/server.mjs`,
+//! bittorrent-tracker 11.2.3) and plays the stream in real time through several `p2phlssrc`
+//! (`p2pdashsrc`) peers that share segments over WebRTC data
 //! channels (127.0.0.1 host candidates only). Prints a table of HTTP vs P2P bytes per peer every
 //! second (from the elements' `p2pmedia-stats` bus messages) and a summary at the end.
 //!
-//!   cargo run --example demo -- [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p]
-//!   cargo run --example demo -- --serve [--port 8080] [--duration S]
+//!   cargo run --example demo -- [--dash] [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p]
+//!   cargo run --example demo -- --serve [--dash] [--port 8080] [--duration S]
 //!
 //! `--peers N` (default 4) plays the stream in N pipelines (peers) in this process, the i-th
 //! joining `i * stagger` seconds (default 4) after the first. `--peers 1` or `--no-p2p` is the
@@ -30,13 +31,14 @@ use gst::prelude::*;
 use origin::Origin;
 
 const USAGE: &str = "\
-usage: demo [--peers N] [--stagger SECS] [--duration SECS] [--uri http(s)://.../master.m3u8] [--no-p2p]
-       demo --serve [--port PORT] [--duration SECS]
+usage: demo [--dash] [--peers N] [--stagger SECS] [--duration SECS] [--uri URL] [--no-p2p]
+       demo --serve [--dash] [--port PORT] [--duration SECS]
+  --dash           MPEG-DASH: the local stream as an MPD, played with p2pdashsrc
   --peers N        play the stream in N pipelines (P2P peers) at once (default 4)
   --stagger SECS   peer i joins i*SECS after peer 0 (default 4)
   --no-p2p         plain HTTP: no tracker, p2p-enabled=false (also with --peers 1)
   --duration SECS  stop after SECS (default: when every peer reached the end)
-  --uri URL        play this HLS stream instead of the generated local one
+  --uri URL        play this stream (.m3u8 HLS, .mpd DASH) instead of the generated local one
   --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed";
 
 struct Opts {
@@ -47,6 +49,7 @@ struct Opts {
     serve: bool,
     port: u16,
     p2p: bool,
+    dash: bool,
 }
 
 impl Opts {
@@ -59,6 +62,7 @@ impl Opts {
             serve: false,
             port: 8080,
             p2p: true,
+            dash: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -83,6 +87,7 @@ impl Opts {
                 "--uri" => o.uri = Some(val("--uri")?),
                 "--serve" => o.serve = true,
                 "--no-p2p" => o.p2p = false,
+                "--dash" => o.dash = true,
                 "--port" => {
                     o.port = val("--port")?
                         .parse()
@@ -97,6 +102,12 @@ impl Opts {
         }
         if o.peers == 1 {
             o.p2p = false;
+        }
+        if o.uri
+            .as_deref()
+            .is_some_and(|u| u.split(['?', '#']).next().unwrap_or(u).ends_with(".mpd"))
+        {
+            o.dash = true;
         }
         Ok(o)
     }
@@ -118,6 +129,11 @@ fn main() {
 
 fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     // The local stream and its origin (kept alive until the end of `run`).
+    let format = if opts.dash {
+        stream::Format::Dash
+    } else {
+        stream::Format::Hls
+    };
     let mut _origin = None;
     let mut stream_dir = None;
     let http_uri = match &opts.uri {
@@ -125,7 +141,7 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let spec = stream::StreamSpec::demo();
             let t0 = Instant::now();
-            let dir = stream::generate(&spec)?;
+            let dir = stream::generate_as(&spec, format)?;
             println!(
                 "stream: {} s, {} variants, {} ({:.1} s)",
                 spec.secs,
@@ -134,7 +150,7 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
                 t0.elapsed().as_secs_f64()
             );
             let o = Origin::serve_dir(&dir);
-            let u = o.url("master.m3u8");
+            let u = o.url(format.manifest());
             _origin = Some(o);
             stream_dir = Some(dir);
             u
@@ -152,10 +168,15 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
 
     gst::init()?;
     gstp2pmedia::plugin_register_static()?;
-    if gst::ElementFactory::find("p2phlssrc").is_none() {
-        return Err("the p2pmedia plugin has no p2phlssrc element".into());
+    let (element, scheme) = if opts.dash {
+        ("p2pdashsrc", "p2pdash+")
+    } else {
+        ("p2phlssrc", "p2phls+")
+    };
+    if gst::ElementFactory::find(element).is_none() {
+        return Err(format!("the p2pmedia plugin has no {element} element").into());
     }
-    let uri = format!("p2phls+{http_uri}");
+    let uri = format!("{scheme}{http_uri}");
     // The swarm's tracker: a real bittorrent-tracker (Node.js) on 127.0.0.1, stopped by PID
     // when `tracker` is dropped (and by itself if this process dies: its stdin closes).
     let tracker = if opts.p2p {
@@ -234,8 +255,13 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
 /// Serve the stream on 127.0.0.1:`port` by forwarding each connection to the origin (which
 /// itself listens on an ephemeral port), so gst-launch-1.0 lines can name a fixed URL.
 fn serve(opts: &Opts, origin: &Origin) -> Result<(), Box<dyn std::error::Error>> {
+    let (manifest, scheme) = if opts.dash {
+        ("manifest.mpd", "p2pdash+")
+    } else {
+        ("master.m3u8", "p2phls+")
+    };
     let url = if opts.port == 0 {
-        origin.url("master.m3u8")
+        origin.url(manifest)
     } else {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))
             .map_err(|e| format!("bind 127.0.0.1:{}: {e}", opts.port))?;
@@ -249,10 +275,10 @@ fn serve(opts: &Opts, origin: &Origin) -> Result<(), Box<dyn std::error::Error>>
                 });
             }
         });
-        format!("http://127.0.0.1:{}/master.m3u8", opts.port)
+        format!("http://127.0.0.1:{}/{manifest}", opts.port)
     };
     println!("serving {url}");
-    println!("  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri=p2phls+{url}");
+    println!("  GST_PLUGIN_PATH=target/debug gst-launch-1.0 playbin uri={scheme}{url}");
     match opts.duration {
         Some(d) => std::thread::sleep(d),
         None => loop {
@@ -282,14 +308,14 @@ enum Outcome {
     Error(String),
 }
 
-/// How every peer's `p2phlssrc` is configured.
+/// How every peer's source element is configured.
 #[derive(Clone)]
 struct P2p {
     enabled: bool,
     tracker: Option<String>,
 }
 
-/// One player: a playbin on `p2phls+http://...`, decoding to fakesinks in real time.
+/// One player: a playbin on `p2phls+http://...` (or `p2pdash+`), decoding to fakesinks in real time.
 struct Peer {
     id: usize,
     /// The latest `p2pmedia-stats` message from its source.

@@ -1,5 +1,5 @@
-//! HLS VOD streams generated once with ffmpeg (cached under the system temp dir) for the demo
-//! and the benchmark. Included with `#[path = "common/stream.rs"] mod stream;`.
+//! HLS (and DASH) VOD streams generated once with ffmpeg (cached under the system temp dir) for
+//! the demo and the benchmark. Included with `#[path = "common/stream.rs"] mod stream;`.
 //!
 //! The test suite has its own, much smaller fixtures (`tests/common/fixtures.rs`); these are
 //! longer and closer to a real service: H.264 + AAC in MPEG-TS, a key frame at every segment
@@ -106,19 +106,46 @@ impl StreamSpec {
     }
 }
 
-/// Generates `spec` unless a complete copy is cached; returns its directory, which holds
-/// `master.m3u8` and `v<N>/index.m3u8` + `v<N>/seg<NNN>.ts` per rendition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `master.m3u8` and `v<N>/index.m3u8` + `v<N>/seg<NNN>.ts` per rendition.
+    Hls,
+    /// `manifest.mpd`: fMP4, SegmentTemplate `$Number$`, one video adaptation set with every
+    /// rendition and one audio adaptation set.
+    Dash,
+}
+
+impl Format {
+    /// The manifest's path inside the stream directory.
+    pub fn manifest(self) -> &'static str {
+        match self {
+            Format::Hls => "master.m3u8",
+            Format::Dash => "manifest.mpd",
+        }
+    }
+}
+
+/// Generates `spec` unless a complete copy is cached; returns its directory (HLS).
 pub fn generate(spec: &StreamSpec) -> io::Result<PathBuf> {
+    generate_as(spec, Format::Hls)
+}
+
+/// Generates `spec` in `format` unless a complete copy is cached; returns its directory.
+pub fn generate_as(spec: &StreamSpec, format: Format) -> io::Result<PathBuf> {
     let base = std::env::temp_dir().join("p2pmedia-streams");
-    let dir = base.join(spec.key());
-    if dir.join("master.m3u8").is_file() {
+    let key = match format {
+        Format::Hls => spec.key(),
+        Format::Dash => format!("{}-dash", spec.key()),
+    };
+    let dir = base.join(&key);
+    if dir.join(format.manifest()).is_file() {
         return Ok(dir);
     }
     std::fs::create_dir_all(&base)?;
-    let tmp = base.join(format!("{}.tmp-{}", spec.key(), std::process::id()));
+    let tmp = base.join(format!("{key}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    run_ffmpeg(spec, &tmp)?;
+    run_ffmpeg(spec, format, &tmp)?;
     // Another process may have finished first; either copy is complete.
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -126,7 +153,7 @@ pub fn generate(spec: &StreamSpec) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-fn run_ffmpeg(spec: &StreamSpec, cwd: &Path) -> io::Result<()> {
+fn run_ffmpeg(spec: &StreamSpec, format: Format, cwd: &Path) -> io::Result<()> {
     let n = spec.renditions.len();
     let top = spec
         .renditions
@@ -171,13 +198,12 @@ fn run_ffmpeg(spec: &StreamSpec, cwd: &Path) -> io::Result<()> {
         graph.push_str(&format!(";[s{i}]scale={}:{}[v{i}]", r.width, r.height));
     }
     args.extend(["-filter_complex".into(), graph]);
+    // HLS muxes audio into every variant; DASH has one audio adaptation set.
     for i in 0..n {
-        args.extend([
-            "-map".into(),
-            format!("[v{i}]"),
-            "-map".into(),
-            "1:a".into(),
-        ]);
+        args.extend(["-map".into(), format!("[v{i}]")]);
+        if format == Format::Hls || i == 0 {
+            args.extend(["-map".into(), "1:a".into()]);
+        }
     }
     for (i, r) in spec.renditions.iter().enumerate() {
         args.extend([
@@ -189,8 +215,8 @@ fn run_ffmpeg(spec: &StreamSpec, cwd: &Path) -> io::Result<()> {
             format!("{}k", r.video_kbps * 2),
         ]);
     }
-    let map: Vec<String> = (0..n).map(|i| format!("v:{i},a:{i}")).collect();
-    for a in [
+    let seg = spec.seg_secs.to_string();
+    let mut tail = vec![
         "-c:v",
         "libx264",
         "-preset",
@@ -209,22 +235,40 @@ fn run_ffmpeg(spec: &StreamSpec, cwd: &Path) -> io::Result<()> {
         "96k",
         "-ac",
         "2",
-        "-f",
-        "hls",
-        "-hls_time",
-        &spec.seg_secs.to_string(),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_filename",
-        "v%v/seg%03d.ts",
-        "-master_pl_name",
-        "master.m3u8",
-        "-var_stream_map",
-        &map.join(" "),
-        "v%v/index.m3u8",
-    ] {
-        args.push(a.to_string());
+    ];
+    let map: Vec<String> = (0..n).map(|i| format!("v:{i},a:{i}")).collect();
+    let map = map.join(" ");
+    match format {
+        Format::Hls => tail.extend([
+            "-f",
+            "hls",
+            "-hls_time",
+            &seg,
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            "v%v/seg%03d.ts",
+            "-master_pl_name",
+            "master.m3u8",
+            "-var_stream_map",
+            &map,
+            "v%v/index.m3u8",
+        ]),
+        Format::Dash => tail.extend([
+            "-f",
+            "dash",
+            "-seg_duration",
+            &seg,
+            "-use_template",
+            "1",
+            "-use_timeline",
+            "0",
+            "-adaptation_sets",
+            "id=0,streams=v id=1,streams=a",
+            "manifest.mpd",
+        ]),
     }
+    args.extend(tail.into_iter().map(String::from));
     let out = Command::new("ffmpeg")
         .args(&args)
         .current_dir(cwd)

@@ -217,7 +217,7 @@ impl Fetcher {
         Err(EngineError {
             kind: ErrorKind::Format,
             message: format!(
-                "{} is not a media segment (neither MPEG-TS, fMP4, packed audio nor WebVTT)",
+                "{} is not a media segment (neither MPEG-TS, fMP4, WebM, packed audio nor WebVTT)",
                 segment.resource.url
             ),
             debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),

@@ -464,3 +464,233 @@ pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::dash::parse;
+    use crate::p2p::identity::{normalized_stream_properties, stream_swarm, Compat};
+
+    const SWARM: &str = "https://example.com/vod/out.mpd";
+
+    fn period(sets: &str) -> Period {
+        let mpd = format!(
+            r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S"
+     profiles="urn:mpeg:dash:profile:isoff-live:2011" minBufferTime="PT2S">
+ <Period id="0" start="PT0S">{sets}</Period>
+</MPD>"#
+        );
+        let url = url::Url::parse(&format!("{SWARM}?token=1")).unwrap();
+        parse(mpd.as_bytes(), &url, 0.0).unwrap().periods.remove(0)
+    }
+
+    const TPL: &str = r#"<SegmentTemplate timescale="1000" duration="2000" initialization="i$RepresentationID$.m4s" media="c$RepresentationID$-$Number$.m4s" startNumber="1"/>"#;
+
+    fn video_set() -> String {
+        format!(
+            r#"<AdaptationSet id="0" contentType="video" frameRate="30/1" mimeType="video/mp4">
+  <Representation id="0" codecs="avc1.64001e" bandwidth="800000" width="640" height="360">{TPL}</Representation>
+  <Representation id="1" codecs="avc1.64001e" bandwidth="300000" width="320" height="180">{TPL}</Representation>
+ </AdaptationSet>"#
+        )
+    }
+
+    fn audio_set(id: &str, lang: &str, label: &str, rep: &str, bw: u32) -> String {
+        format!(
+            r#"<AdaptationSet id="{id}" contentType="audio" lang="{lang}" mimeType="audio/mp4">{label}
+  <Representation id="{rep}" codecs="mp4a.40.2" bandwidth="{bw}" audioSamplingRate="48000">
+   <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>{TPL}</Representation>
+ </AdaptationSet>"#
+        )
+    }
+
+    fn props(s: &[ShakaStream]) -> Vec<(StreamType, String, usize)> {
+        s.iter()
+            .map(|s| {
+                (
+                    s.stream_type,
+                    normalized_stream_properties(&s.props),
+                    s.position,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_videos_one_audio() {
+        let p = period(&format!(
+            "{}{}",
+            video_set(),
+            audio_set("1", "eng", "", "2", 128_000)
+        ));
+        let s = shaka_streams(&p);
+        assert_eq!(
+            props(&s),
+            vec![
+                // bitrate = video + first audio (Shaka's first variant with that video)
+                (
+                    StreamType::Main,
+                    "928000-avc1.64001e-640-360----30-".into(),
+                    0
+                ),
+                (
+                    StreamType::Main,
+                    "428000-avc1.64001e-320-180----30-".into(),
+                    1
+                ),
+                // name = label ?? originalId (Representation@id)
+                (StreamType::Secondary, "0-mp4a.40.2---en-2-2--".into(), 0),
+            ]
+        );
+        assert_eq!(
+            s.iter()
+                .map(|s| (s.adaptation_set, s.representation))
+                .collect::<Vec<_>>(),
+            vec![(0, 0), (0, 1), (1, 0)]
+        );
+        // Expected hashes from /work/shared/reference/pml-ids-reference.py.
+        let hashes = |compat| {
+            s.iter()
+                .map(|s| stream_swarm(compat, SWARM, s.stream_type, &s.props, s.position).info_hash)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            hashes(Compat::Pml23),
+            [
+                "6eJ8kIz7Obl/iCUGvD5N",
+                "2amWlFsBDVW2+WFocHoE",
+                "Bib/cZPnSxA94G62nV47"
+            ]
+        );
+        assert_eq!(
+            hashes(Compat::Pml22),
+            [
+                "qXliozSi0SKg2piAvd0x",
+                "cJWIv5u+WBxgDxhR/7n8",
+                "b+gdrKsZJ/Ag9VLTRAFA"
+            ]
+        );
+    }
+
+    #[test]
+    fn audio_label_language_and_first_audio_bandwidth() {
+        let p = period(&format!(
+            "{}{}{}",
+            audio_set("1", "ger", "<Label>Deutsch </Label>", "de", 96_000),
+            video_set(),
+            audio_set("2", "jpn", "", "ja", 64_000),
+        ));
+        assert_eq!(
+            props(&shaka_streams(&p)),
+            vec![
+                (
+                    StreamType::Main,
+                    "896000-avc1.64001e-640-360----30-".into(),
+                    0
+                ),
+                (
+                    StreamType::Main,
+                    "396000-avc1.64001e-320-180----30-".into(),
+                    1
+                ),
+                (
+                    StreamType::Secondary,
+                    "0-mp4a.40.2---de-2-deutsch--".into(),
+                    0
+                ),
+                (StreamType::Secondary, "0-mp4a.40.2---ja-2-ja--".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn audio_only_is_main_with_bitrate_only() {
+        let p = period(&format!(
+            "{}{}",
+            audio_set("1", "eng", "", "2", 128_000),
+            audio_set("2", "fre", "", "3", 64_000)
+        ));
+        assert_eq!(
+            props(&shaka_streams(&p)),
+            vec![
+                (StreamType::Main, "128000--------".into(), 0),
+                (StreamType::Main, "64000--------".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_audio_and_text_ignored() {
+        let text = format!(
+            r#"<AdaptationSet id="9" contentType="text" mimeType="application/mp4" codecs="stpp" lang="en">
+  <Representation id="t" bandwidth="1000">{TPL}</Representation></AdaptationSet>"#
+        );
+        let p = period(&format!("{text}{}", video_set()));
+        assert_eq!(
+            props(&shaka_streams(&p)),
+            vec![
+                (
+                    StreamType::Main,
+                    "800000-avc1.64001e-640-360----30-".into(),
+                    0
+                ),
+                (
+                    StreamType::Main,
+                    "300000-avc1.64001e-320-180----30-".into(),
+                    1
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_collapse_like_a_js_map() {
+        // Same generateVideoKey_ fields (height is not one): the later Representation takes
+        // the earlier one's place.
+        let p = period(&format!(
+            r#"<AdaptationSet id="0" contentType="video" mimeType="video/mp4" codecs="avc1.4d401e">
+  <Representation id="a" bandwidth="500000" width="640" height="360">{TPL}</Representation>
+  <Representation id="b" bandwidth="200000" width="320" height="180">{TPL}</Representation>
+  <Representation id="c" bandwidth="500000" width="640" height="480">{TPL}</Representation>
+ </AdaptationSet>"#
+        ));
+        let s = shaka_streams(&p);
+        assert_eq!(
+            s.iter()
+                .map(|s| (s.representation, s.position))
+                .collect::<Vec<_>>(),
+            vec![(2, 0), (1, 1)]
+        );
+        assert_eq!(
+            normalized_stream_properties(&s[0].props),
+            "500000-avc1.4d401e-640-480-----"
+        );
+    }
+
+    #[test]
+    fn zero_bandwidth_video_hashes_bitrate_only_and_audio_codecs_stripped() {
+        let p = period(&format!(
+            r#"<AdaptationSet id="0" contentType="video" mimeType="video/mp4">
+  <Representation id="m" codecs="avc1.64001f, MP4A.40.2" bandwidth="0" width="640" height="360">{TPL}</Representation>
+  <Representation id="n" codecs="avc1.64001f, MP4A.40.2" bandwidth="1" width="640" height="360">{TPL}</Representation>
+ </AdaptationSet>"#
+        ));
+        assert_eq!(
+            props(&shaka_streams(&p)),
+            vec![
+                (StreamType::Main, "0--------".into(), 0),
+                (StreamType::Main, "1-avc1.64001f-640-360-----".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn shaka_language_normalisation() {
+        assert_eq!(shaka_normalize_language("eng"), "en");
+        assert_eq!(shaka_normalize_language("GER"), "de");
+        assert_eq!(shaka_normalize_language("en-us"), "en-US");
+        assert_eq!(shaka_normalize_language("por-br-x-foo"), "pt-BR-x-foo");
+        assert_eq!(shaka_normalize_language("und"), "und");
+    }
+}

@@ -9,7 +9,13 @@ pub enum Container {
     /// Packed audio (ADTS/MP3, optionally behind an ID3 tag).
     PackedAudio,
     WebVtt,
+    /// WebM/Matroska: an EBML header (init segment) or a Cluster (media segment).
+    WebM,
 }
+
+/// EBML header and Cluster element ids.
+const EBML_HEADER: [u8; 4] = [0x1a, 0x45, 0xdf, 0xa3];
+const MATROSKA_CLUSTER: [u8; 4] = [0x1f, 0x43, 0xb6, 0x75];
 
 const TS_PACKET: usize = 188;
 
@@ -27,6 +33,9 @@ pub fn sniff(data: &[u8]) -> Option<Container> {
     }
     if data.starts_with(b"ID3") || (data.len() >= 2 && data[0] == 0xff && data[1] & 0xe0 == 0xe0) {
         return Some(Container::PackedAudio);
+    }
+    if data.len() >= 8 && (data.starts_with(&EBML_HEADER) || data.starts_with(&MATROSKA_CLUSTER)) {
+        return Some(Container::WebM);
     }
     let text = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
     if text.starts_with(b"WEBVTT") {
@@ -94,6 +103,11 @@ mod tests {
             sniff(b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi"),
             Some(Container::WebVtt)
         );
+        let init = [0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81, 0x01];
+        assert_eq!(sniff(&init), Some(Container::WebM));
+        let cluster = [0x1f, 0x43, 0xb6, 0x75, 0x01, 0xff, 0xff, 0xff, 0xe7];
+        assert_eq!(sniff(&cluster), Some(Container::WebM));
+        assert_eq!(sniff(&cluster[..4]), None);
     }
 
     #[test]
