@@ -1,4 +1,5 @@
-//! Element peer for the interop suite: plays `STREAM_URL` with `p2phlssrc` joined to the tracker
+//! Element peer for the interop suite: plays `STREAM_URL` with `p2phlssrc` (`p2pdashsrc` for an
+//! `.mpd` URL or a `p2pdash+` URI; `--element NAME` overrides) joined to the tracker
 //! at `TRACKER_URL` (both set by `tests/interop/run.mjs --external`), prints the element's
 //! `stats` as one line every second (`STATS <structure>`) and at the end (`FINAL <structure>`),
 //! and exits at EOS or after `--duration` (0, after printing FINAL) or on an error (1).
@@ -32,6 +33,7 @@ fn main() {
     let mut stay = false;
     let mut props: Vec<(String, String)> = Vec::new();
     let mut duration: Option<Duration> = None;
+    let mut element: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -42,6 +44,7 @@ fn main() {
                 let (k, v) = p.split_once('=').expect("--prop NAME=VALUE");
                 props.push((k.to_owned(), v.to_owned()));
             }
+            "--element" => element = Some(args.next().expect("--element NAME")),
             "--duration" => {
                 let s: f64 = args
                     .next()
@@ -51,7 +54,8 @@ fn main() {
             }
             _ => {
                 eprintln!(
-                    "usage: interop_peer [--sync] [--stay] [--duration S] [--prop NAME=VALUE]..."
+                    "usage: interop_peer [--sync] [--stay] [--duration S] [--element NAME] \
+                     [--prop NAME=VALUE]..."
                 );
                 std::process::exit(2);
             }
@@ -63,7 +67,15 @@ fn main() {
     gst::init().unwrap();
     gstp2pmedia::plugin_register_static().unwrap();
     let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("p2phlssrc")
+    let element = element.unwrap_or_else(|| {
+        let path = stream.split(['?', '#']).next().unwrap_or_default();
+        if path.ends_with(".mpd") || stream.starts_with("p2pdash+") {
+            "p2pdashsrc".into()
+        } else {
+            "p2phlssrc".into()
+        }
+    });
+    let src = gst::ElementFactory::make(&element)
         .property("location", &stream)
         .property("trackers", vec![tracker])
         .build()

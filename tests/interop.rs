@@ -46,6 +46,8 @@ fn prerequisites() -> bool {
         "p2p-media-loader-hlsjs/package.json",
         "p2p-media-loader-hlsjs-22/package.json",
         "hls.js/package.json",
+        "shaka-player/package.json",
+        "p2p-media-loader-shaka/package.json",
     ] {
         assert!(
             nm.join(f).exists(),
@@ -93,7 +95,8 @@ fn work_dir() -> &'static Path {
 }
 
 /// 30-s two-variant VOD (640x360 and 320x180, H.264 + AAC in MPEG-TS, 2-s segments with a key
-/// frame at each start), generated once per test process (~4 s).
+/// frame at each start), the same with alternate audio (`alt/`) and as DASH (`dash/`, fMP4),
+/// generated once per test process (~6 s).
 fn fixtures() -> &'static Path {
     static FX: OnceLock<PathBuf> = OnceLock::new();
     FX.get_or_init(|| {
@@ -218,6 +221,66 @@ fn fixtures() -> &'static Path {
         assert!(
             master.contains("TYPE=AUDIO") && master.contains("URI="),
             "{master}"
+        );
+        // DASH VOD for Shaka: the same two video renditions in one AdaptationSet + one audio
+        // AdaptationSet, fMP4, SegmentTemplate with $Number$ and @duration (2 s).
+        let dash = root.join("dash");
+        std::fs::create_dir_all(&dash).unwrap();
+        let out = Command::new("ffmpeg")
+            .current_dir(&dash)
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &VOD_SECS.to_string()])
+            .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
+            .args(["-map", "[a]", "-map", "[c]", "-map", "1:a"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-profile:v",
+                "main",
+            ])
+            .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50"])
+            .args(["-sc_threshold", "0"])
+            .args([
+                "-b:v:0",
+                "600k",
+                "-maxrate:v:0",
+                "660k",
+                "-bufsize:v:0",
+                "1200k",
+            ])
+            .args([
+                "-b:v:1",
+                "200k",
+                "-maxrate:v:1",
+                "220k",
+                "-bufsize:v:1",
+                "400k",
+            ])
+            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
+            .args(["-f", "dash", "-seg_duration", "2"])
+            .args(["-use_template", "1", "-use_timeline", "0"])
+            .args(["-adaptation_sets", "id=0,streams=v id=1,streams=a"])
+            .args(["-init_seg_name", "init-$RepresentationID$.m4s"])
+            .args([
+                "-media_seg_name",
+                "chunk-$RepresentationID$-$Number%05d$.m4s",
+            ])
+            .arg("manifest.mpd")
+            .output()
+            .expect("run ffmpeg");
+        assert!(
+            out.status.success(),
+            "ffmpeg failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mpd = std::fs::read_to_string(dash.join("manifest.mpd")).unwrap();
+        assert!(
+            mpd.contains("$Number%05d$") && !mpd.contains("SegmentTimeline"),
+            "{mpd}"
         );
         eprintln!("fixtures generated in {:.1}s", t.elapsed().as_secs_f64());
         root
@@ -551,6 +614,225 @@ fn browser_baseline_live() {
     }
 }
 
+// ------------------------------------------------------------------ DASH: Shaka Player + PML 2.2.2
+
+/// The DASH fixture (`dash/`): 640x360 + 320x180 video, one audio AdaptationSet.
+const DASH_MPD: &str = "dash/manifest.mpd";
+/// The same as a dynamic MPD (the runner's live view).
+const LIVE_DASH_MPD: &str = "live/dash/manifest.mpd";
+
+/// One P2P swarm of an MPD: PML type, bandwidth of the Representation, info-hash.
+#[derive(Debug, Clone)]
+struct DashSwarm {
+    stream_type: StreamType,
+    bandwidth: u64,
+    info_hash: String,
+}
+
+/// The swarms of the MPD at `mpd_url` (served from `file`) as the crate computes them for
+/// p2p-media-loader-shaka: `dash_streams::shaka_streams` of the first Period (type, 2.2
+/// position, 2.3 props) + `identity::stream_swarm(compat, swarm_id, ...)`.
+fn dash_swarms(compat: Compat, mpd_url: &str, file: &Path) -> Vec<DashSwarm> {
+    use gstp2pmedia::manifest::dash;
+    use gstp2pmedia::p2p::dash_streams::shaka_streams;
+    let url = url::Url::parse(mpd_url).unwrap();
+    let mpd = dash::parse(&std::fs::read(file).unwrap(), &url, 0.0).unwrap();
+    let swarm = swarm_id_from_url(&url, None);
+    let period = &mpd.periods[0];
+    shaka_streams(period)
+        .into_iter()
+        .map(|st| {
+            let rep = &period.adaptation_sets[st.adaptation_set].representations[st.representation];
+            DashSwarm {
+                stream_type: st.stream_type,
+                bandwidth: rep.bandwidth,
+                info_hash: stream_swarm(compat, &swarm, st.stream_type, &st.props, st.position)
+                    .info_hash,
+            }
+        })
+        .collect()
+}
+
+/// Shaka browsers (PML 2.2.2) in one swarm: every browser announces exactly the info-hashes the
+/// crate computes for the pinned (highest) video Representation and the audio one, with
+/// `-PM0202-` peer ids and nobody else on the tracker; no fatal player error, no segment error,
+/// no launch problem; every later browser got P2P bytes and whole segments from another browser
+/// (`expect_p2p`) and the first one uploaded. Returns the expected swarms.
+fn check_dash_browsers(
+    r: &Value,
+    stream_file: &Path,
+    expect_p2p: bool,
+    max_timeouts: usize,
+) -> Vec<DashSwarm> {
+    let prefix = Compat::Pml22.pml_peer_id_prefix();
+    let browsers: Vec<&Value> = r["browsers"].as_array().unwrap().iter().collect();
+    assert!(browsers.len() >= 2, "need 2 browsers");
+    let swarms = dash_swarms(Compat::Pml22, s(&r["streamUrl"]), stream_file);
+    let main = swarms
+        .iter()
+        .filter(|w| w.stream_type == StreamType::Main)
+        .max_by_key(|w| w.bandwidth)
+        .unwrap();
+    let expected: Vec<DashSwarm> = std::iter::once(main.clone())
+        .chain(
+            swarms
+                .iter()
+                .filter(|w| w.stream_type == StreamType::Secondary)
+                .take(1)
+                .cloned(),
+        )
+        .collect();
+    let want: BTreeSet<&str> = expected.iter().map(|w| w.info_hash.as_str()).collect();
+
+    let mut own: Vec<BTreeSet<String>> = Vec::new();
+    for b in &browsers {
+        let label = s(&b["label"]);
+        assert_eq!(s(&b["player"]), "shaka", "{label}");
+        assert!(
+            b["problems"].as_array().unwrap().is_empty(),
+            "{label}: {}",
+            b["problems"]
+        );
+        assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
+        // With element peers: the known upload-latency timeout (see `element_run`).
+        let segment_errors = b["errors"]["segment"].as_array().unwrap();
+        assert!(
+            segment_errors.len() <= max_timeouts
+                && segment_errors
+                    .iter()
+                    .all(|e| e["type"] == "bytes-receiving-timeout"),
+            "{label}: segment errors {}",
+            b["errors"]["segment"]
+        );
+        let announced: BTreeSet<&str> = b["announcedInfoHashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(s)
+            .collect();
+        assert_eq!(
+            announced, want,
+            "{label} announced {announced:?}; the crate computes {expected:?} for the pinned \
+             video and the audio (all: {swarms:?})"
+        );
+        let ids: BTreeSet<String> = want
+            .iter()
+            .map(|h| s(&b["ownPeerIds"][*h]).to_owned())
+            .collect();
+        for id in &ids {
+            assert!(
+                id.len() == 20 && id.starts_with(prefix),
+                "{label}: own peer id {id:?}"
+            );
+        }
+        own.push(ids);
+    }
+    let own_all: BTreeSet<&str> = own.iter().flatten().map(String::as_str).collect();
+    // Tracker side: only these swarms, only 2.2 peer ids (element peers in compat=pml-2.2 too).
+    for a in r["tracker"]["announces"].as_array().unwrap() {
+        assert!(
+            want.contains(s(&a["info_hash"])),
+            "tracker: announce outside the expected swarms {want:?}: {a}"
+        );
+        assert!(
+            s(&a["peer_id"]).starts_with(prefix),
+            "tracker: peer id without {prefix}: {a}"
+        );
+    }
+    if expect_p2p {
+        for (k, b) in browsers.iter().enumerate().skip(1) {
+            let label = s(&b["label"]);
+            let from_browsers: u64 = b["downloadedFromPeer"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(p, _)| own_all.contains(p.as_str()) && !own[k].contains(p.as_str()))
+                .map(|(_, v)| n(v))
+                .sum();
+            assert!(
+                from_browsers > 0 && n(&b["p2pBytes"]) > 0,
+                "{label} got no P2P bytes from another browser: {}",
+                b["downloadedFromPeer"]
+            );
+            assert!(
+                b["segmentLog"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| s(&e["src"]) == "p2p" && own_all.contains(s(&e["peer"]))),
+                "{label}: no whole segment from another browser"
+            );
+        }
+        assert!(
+            n(&browsers[0]["uploadBytes"]) > 0,
+            "{} uploaded nothing",
+            s(&browsers[0]["label"])
+        );
+    }
+    expected
+}
+
+/// DASH VOD: three Shaka Player 4.16.9 + p2p-media-loader-shaka 2.2.2 browsers in one swarm
+/// (`check_dash_browsers`).
+#[test]
+fn browser_baseline_dash() {
+    if !prerequisites() {
+        return;
+    }
+    let r = run(&RunSpec {
+        name: "dash",
+        stream: DASH_MPD,
+        browsers: 3,
+        pml: &["22"],
+        until_p2p: 3,
+        duration: 40,
+        externals: &[],
+        late_externals: &[],
+        until_externals: false,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    let swarms = check_dash_browsers(&r, &fixtures().join(DASH_MPD), true, 0);
+    for b in r["browsers"].as_array().unwrap() {
+        let (h, p) = (n(&b["httpBytes"]), n(&b["p2pBytes"]));
+        eprintln!(
+            "{}: http {h} p2p {p} ({:.1}% P2P), uploaded {}, segments {}",
+            s(&b["label"]),
+            100.0 * p as f64 / (h + p).max(1) as f64,
+            n(&b["uploadBytes"]),
+            b["segments"]
+        );
+    }
+    eprintln!("dash swarms: {swarms:?}");
+}
+
+/// Live DASH: the runner serves `live/dash/manifest.mpd` as a dynamic MPD (availabilityStartTime
+/// such that 6 segments are out when the origin starts, one more every 2 s). Two Shaka browsers:
+/// the swarms of the live URL are the crate's; segments load (P2P not required: both fetch the
+/// live edge together, as in `browser_baseline_live`).
+#[test]
+fn browser_baseline_dash_live() {
+    if !prerequisites() {
+        return;
+    }
+    let r = run(&RunSpec {
+        name: "dash-live",
+        stream: LIVE_DASH_MPD,
+        browsers: 2,
+        pml: &["22"],
+        until_p2p: 0,
+        duration: 8,
+        externals: &[],
+        late_externals: &[],
+        until_externals: false,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 0);
+    for b in r["browsers"].as_array().unwrap() {
+        let live = b["segmentLog"].as_array().unwrap().len();
+        assert!(live >= 3, "{}: only {live} live segments", b["label"]);
+    }
+}
+
 // ------------------------------------------------------------------ the element as a peer
 
 const ALT_MASTER: &str = "alt/master.m3u8";
@@ -628,9 +910,19 @@ fn is_newer_than_sources(bin: &Path) -> bool {
 
 /// Pins the element to the fixture's highest level (730400 bit/s), the one the pages pin.
 const PIN_MAX: &str = "--prop min-bitrate=700000 --prop start-bitrate=100000000";
+/// The same for the DASH fixture: the 640x360 Representation (600 kbit/s video, 664 kbit/s with
+/// the audio), not the 320x180 one (200/264 kbit/s).
+const PIN_MAX_DASH: &str = "--prop min-bitrate=500000 --prop start-bitrate=100000000";
 
-fn peer_cmd(args: &str) -> String {
-    format!("exec {} {args} {PIN_MAX}", interop_peer_bin().display())
+/// `examples/interop_peer` with `args`, pinned to the highest level of `stream`'s fixture
+/// (`p2pdashsrc` for an MPD, else `p2phlssrc`: the example picks by URL).
+fn peer_cmd(stream: &str, args: &str) -> String {
+    let pin = if stream.ends_with(".mpd") {
+        PIN_MAX_DASH
+    } else {
+        PIN_MAX
+    };
+    format!("exec {} {args} {pin}", interop_peer_bin().display())
 }
 
 /// What one external `interop_peer` printed: its `EVENT` objects, its final `DIGEST` per pad,
@@ -754,10 +1046,13 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
         until_p2p: 2,
         duration: 40,
         externals: &[
-            peer_cmd(&format!("--stay --duration 22 {compat_prop}")),
-            peer_cmd("--prop p2p-enabled=false"),
+            peer_cmd(stream, &format!("--stay --duration 22 {compat_prop}")),
+            peer_cmd(stream, "--prop p2p-enabled=false"),
         ],
-        late_externals: &[(0, peer_cmd(&format!("--stay --duration 14 {compat_prop}")))],
+        late_externals: &[(
+            0,
+            peer_cmd(stream, &format!("--stay --duration 14 {compat_prop}")),
+        )],
         until_externals: true,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
@@ -1007,4 +1302,28 @@ fn element_alternate_audio() {
         connected,
         "no element connected to a browser in the audio swarm"
     );
+}
+
+/// DASH: the element (`p2pdashsrc`, `compat=pml-2.2`) and Shaka Player 4.16.9 +
+/// p2p-media-loader-shaka 2.2.2 browsers in the same swarms (`element_run`: segments both ways,
+/// output equal to HTTP-only playback), and the browsers' info-hashes are the crate's
+/// (`check_dash_browsers`, main and audio swarms).
+#[test]
+fn element_dash_pml22() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, logs) = element_run("element-dash-22", "22", "--prop compat=pml-2.2", DASH_MPD);
+    let swarms = check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 1);
+    // The element joined both swarms the browsers did (main + audio).
+    for k in [0, 2] {
+        let joined: BTreeSet<&str> = logs[k].swarms.keys().map(String::as_str).collect();
+        for w in &swarms {
+            assert!(
+                joined.contains(w.info_hash.as_str()),
+                "element external {k} not in {w:?}: {:?}",
+                logs[k].swarms
+            );
+        }
+    }
 }

@@ -50,6 +50,14 @@
 //!   audio stream hashes its Representation@id). Audio-only (`main`): `bitrate` = the
 //!   variant's bandwidth (= the audio's) and nothing else.
 //!
+//! * **Checked in a browser** — the real p2p-media-loader-shaka 2.2.2 + p2p-media-loader-core
+//!   2.2.2 + shaka-player 4.16.9 in headless Chromium on three ffmpeg-made MPDs (2 video + 1
+//!   audio; German labelled audio first + 2 video + English audio; audio-only): every 2.2
+//!   info-hash PML computed, and every 2.3 index that HEAD's `processStreams` logic with core
+//!   2.3.1's `generateStreamShortId` gives on the real Shaka manifest, equals this module's
+//!   (test `matches_real_shaka_and_pml`). p2p-media-loader-shaka 2.3 is not on npm (latest is
+//!   2.2.2), so the 2.3 side is HEAD source logic replayed on real Shaka streams.
+//!
 //! Not reproduced (the parsed model lacks the data): trick-mode AdaptationSets (Shaka drops
 //! them; keep them out of the MPD), `hdr`/videoRange (always `None`), supplementalCodecs
 //! duplicates, dependencyId streams, DRM-incompatible audio/video pairs, the key fields
@@ -692,5 +700,75 @@ mod tests {
         assert_eq!(shaka_normalize_language("en-us"), "en-US");
         assert_eq!(shaka_normalize_language("por-br-x-foo"), "pt-BR-x-foo");
         assert_eq!(shaka_normalize_language("und"), "und");
+    }
+    /// ffmpeg-made MPD (German labelled audio AdaptationSet first, then 2 videos, then English
+    /// audio), loaded from `http://127.0.0.1:8080/dash/out2a.mpd?tok=abc` by the real
+    /// p2p-media-loader-shaka 2.2.2 + core 2.2.2 + shaka-player 4.16.9 in headless Chromium:
+    /// the info-hashes are the ones PML logged ("create new client; stream: main-0; hash: …"),
+    /// the 2.3 indices what HEAD's `processStreams` logic + core 2.3.1 `generateStreamShortId`
+    /// gave on that real Shaka manifest.
+    #[test]
+    fn matches_real_shaka_and_pml() {
+        const MPD: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xmlns="urn:mpeg:dash:schema:mpd:2011"
+ xmlns:xlink="http://www.w3.org/1999/xlink"
+ xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011 http://standards.iso.org/ittf/PubliclyAvailableStandards/MPEG-DASH_schema_files/DASH-MPD.xsd"
+ profiles="urn:mpeg:dash:profile:isoff-live:2011"
+ type="static"
+ mediaPresentationDuration="PT20.0S"
+ maxSegmentDuration="PT2.0S"
+ minBufferTime="PT4.0S">
+ <Period id="0" start="PT0.0S">
+  <AdaptationSet id="2" contentType="audio" startWithSAP="1" segmentAlignment="true" bitstreamSwitching="true" lang="ger">
+   <Label>Deutsch</Label>
+   <Representation id="3" mimeType="audio/mp4" codecs="mp4a.40.2" bandwidth="96000" audioSamplingRate="48000">
+    <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2" />
+    <SegmentTemplate timescale="1000000" duration="2000000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+    </SegmentTemplate>
+   </Representation>
+  </AdaptationSet>
+  <AdaptationSet id="0" contentType="video" startWithSAP="1" segmentAlignment="true" bitstreamSwitching="true" frameRate="30/1" maxWidth="640" maxHeight="360" par="16:9">
+   <Representation id="0" mimeType="video/mp4" codecs="avc1.64001e" bandwidth="800000" width="640" height="360" sar="1:1">
+    <SegmentTemplate timescale="1000000" duration="2000000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+    </SegmentTemplate>
+   </Representation>
+   <Representation id="1" mimeType="video/mp4" codecs="avc1.64000d" bandwidth="300000" width="320" height="180" sar="1:1">
+    <SegmentTemplate timescale="1000000" duration="2000000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+    </SegmentTemplate>
+   </Representation>
+  </AdaptationSet>
+  <AdaptationSet id="1" contentType="audio" startWithSAP="1" segmentAlignment="true" bitstreamSwitching="true" lang="eng">
+   <Representation id="2" mimeType="audio/mp4" codecs="mp4a.40.2" bandwidth="128000" audioSamplingRate="48000">
+    <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2" />
+    <SegmentTemplate timescale="1000000" duration="2000000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+    </SegmentTemplate>
+   </Representation>
+  </AdaptationSet>
+ </Period>
+</MPD>"#;
+        let u = "http://127.0.0.1:8080/dash/out2a.mpd?tok=abc";
+        let mpd = parse(MPD.as_bytes(), &url::Url::parse(u).unwrap(), 0.0).unwrap();
+        let swarm = crate::p2p::identity::swarm_id(u, None);
+        let got: Vec<(String, String)> = shaka_streams(&mpd.periods[0])
+            .iter()
+            .map(|s| {
+                (
+                    stream_swarm(Compat::Pml22, &swarm, s.stream_type, &s.props, s.position)
+                        .info_hash,
+                    crate::p2p::identity::stream_short_id(&s.props),
+                )
+            })
+            .collect();
+        let want = [
+            ("pYJEgJmhW46eax7uJHLM", "1hTSJffBGHGOhkHw64ZEVbipO9I="), // main-0
+            ("8Z4yoxtf5GOmSj8aOlxy", "9HRyzGmoQyffneBqxzrbnNVjSDI="), // main-1
+            ("DeFlW7+BhcQmyLrsMNyJ", "w44Qxy5omHOBGG7MogP5sTukQq4="), // secondary-0 (ger)
+            ("NJNdQWmvvNJigv0jJ5yv", "b6siwWlD5+az/IiQKcpbItV68Zg="), // secondary-1 (eng)
+        ];
+        assert_eq!(
+            got,
+            want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+        );
     }
 }

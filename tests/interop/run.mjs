@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // Interop runner: a real WebTorrent tracker (bittorrent-tracker 11.2.3 Server, WebSocket only), a
 // static origin for the fixture streams and the peer page, N headless-Chromium P2P Media Loader
-// peers (2.3.1 or 2.2.2) and optional external peer commands (the element), all on 127.0.0.1.
+// peers (hls.js + PML 2.3.1 or 2.2.2, or Shaka Player + PML 2.2.2) and optional external peer
+// commands (the element), all on 127.0.0.1.
 //
 // Run it only inside a private network namespace whose only interface is loopback
 // (tests/interop/netns.sh does `unshare --net --pid --fork` + `ip link set lo up`); it refuses
 // to start browsers if any other interface is up, unless --allow-host-net.
 //
 //   node run.mjs --fixtures DIR --out DIR [options]
-//   --stream PATH         playlist path under the origin (vod/master.m3u8); live/... = live view
+//   --stream PATH         playlist/MPD path under the origin (vod/master.m3u8); live/... = live
+//                         view (HLS: sliding window; MPD: dynamic, $Number$ templates only)
+//   --player hls|shaka    the page's player: hls.js + p2p-media-loader-hlsjs, or Shaka Player +
+//                         p2p-media-loader-shaka (family 22 only) (shaka for a .mpd, else hls)
 //   --browsers N          browser peers (2)
-//   --pml LIST            library family per browser, cycled: 23 | 22 | 23,22,... (23)
+//   --pml LIST            library family per browser, cycled: 23 | 22 | 23,22,... (23; 22 for shaka)
 //   --level L             max | min | auto | <index> level pin (max)
 //   --core JSON           extra p2p-media-loader core config for every browser
 //   --external CMD        external peer command (repeatable); runs `sh -c CMD` in this namespace
@@ -65,7 +69,7 @@ for (let i = 0; i < argv.length; i++) {
 }
 function usage (msg) {
   if (msg) console.error(msg)
-  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 37).join('\n'))
+  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 41).join('\n'))
   process.exit(msg ? 2 : 0)
 }
 if (opts.help) usage()
@@ -74,7 +78,8 @@ const FIXTURES = path.resolve(opts.fixtures)
 const OUT = path.resolve(opts.out)
 const STREAM = opts.stream ?? 'vod/master.m3u8'
 const BROWSERS = Number(opts.browsers ?? 2)
-const PML = String(opts.pml ?? '23').split(',').map((s) => s.trim())
+const PLAYER = opts.player ?? (/\.mpd$/.test(STREAM) ? 'shaka' : 'hls')
+const PML = String(opts.pml ?? (PLAYER === 'shaka' ? '22' : '23')).split(',').map((s) => s.trim())
 const LEVEL = opts.level ?? 'max'
 const UNTIL_EXTERNALS = opts['until-externals'] === '1'
 const CORE = opts.core ?? ''
@@ -89,6 +94,8 @@ const MODE = opts.mode ?? 'context'
 const ORIGIN_PORT = Number(opts['origin-port'] ?? 8080)
 const TRACKER_PORT = Number(opts['tracker-port'] ?? 8000)
 for (const v of PML) if (v !== '23' && v !== '22') usage(`--pml: unknown family ${v}`)
+if (!['hls', 'shaka'].includes(PLAYER)) usage('--player: hls or shaka')
+if (PLAYER === 'shaka' && PML.some((v) => v !== '22')) usage('--player shaka: only --pml 22 (p2p-media-loader-shaka 2.2.2)')
 if (!['process', 'context'].includes(MODE)) usage('--mode: process or context')
 
 // Browsers must never see a real network: WebRTC would gather candidates on every interface.
@@ -101,7 +108,8 @@ if (ifaces.length && !opts['allow-host-net']) {
 }
 
 for (const need of ['bittorrent-tracker/server.js', 'playwright-core/package.json', 'hls.js/dist/hls.mjs',
-  'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js']) {
+  'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
+  'shaka-player/dist/shaka-player.compiled.js', 'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']) {
   if (!fs.existsSync(path.join(NM, need))) {
     console.error(`missing ${need}: run \`npm ci --ignore-scripts --prefix tests/interop\``)
     process.exit(2)
@@ -215,19 +223,22 @@ const TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}`
 // window that advances in real time from the origin's start: a live stream without an encoder.
 const VENDOR = path.join(OUT, 'vendor')
 fs.rmSync(VENDOR, { recursive: true, force: true })
-for (const [dir, files] of [['', ['hls.js/dist/hls.mjs']],
+// p2p-media-loader-shaka 2.2.2 imports "p2p-media-loader-core" by name: shaka.html maps it to the
+// 2.2.2 core in pml22/ (the alias p2p-media-loader-core-22), as index.html does for hlsjs 2.2.
+for (const [dir, files] of [['', ['hls.js/dist/hls.mjs', 'shaka-player/dist/shaka-player.compiled.js']],
   ['pml23', ['p2p-media-loader-core/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js']],
-  ['pml22', ['p2p-media-loader-core-22/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js']]]) {
+  ['pml22', ['p2p-media-loader-core-22/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
+    'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']]]) {
   fs.mkdirSync(path.join(VENDOR, dir), { recursive: true })
   for (const f of files) fs.copyFileSync(path.join(NM, f), path.join(VENDOR, dir, path.basename(f)))
 }
 const versions = Object.fromEntries(['hls.js', 'p2p-media-loader-core', 'p2p-media-loader-hlsjs', 'p2p-media-loader-core-22',
-  'p2p-media-loader-hlsjs-22', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
+  'p2p-media-loader-hlsjs-22', 'shaka-player', 'p2p-media-loader-shaka', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
 
 const originLog = fs.createWriteStream(path.join(OUT, 'origin.jsonl'))
 const originBytes = {} // X-Interop-Peer label -> bytes of media served
 const liveStart = Date.now()
-const MIME = { '.m3u8': 'application/vnd.apple.mpegurl', '.ts': 'video/mp2t', '.m4s': 'video/iso.segment', '.mp4': 'video/mp4', '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript', '.json': 'application/json' }
+const MIME = { '.m3u8': 'application/vnd.apple.mpegurl', '.mpd': 'application/dash+xml', '.ts': 'video/mp2t', '.m4s': 'video/iso.segment', '.mp4': 'video/mp4', '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript', '.json': 'application/json' }
 
 function livePlaylist (text) {
   // Sliding window over a VOD media playlist: at first LIVE_WINDOW segments are out, then one
@@ -250,15 +261,31 @@ function livePlaylist (text) {
     ...segs.slice(first, avail).flat(), ''].join('\n')
 }
 
+function liveMpd (text) {
+  // A static MPD with SegmentTemplate@duration ($Number$) as a dynamic one: availabilityStartTime
+  // such that LIVE_WINDOW segments are out at the origin's start, then one more per segment
+  // duration (Shaka derives availability from the clock; the origin serves every file). The
+  // Period keeps the VOD's duration, so players stop at the end instead of asking for more.
+  const sec = (iso) => Number(/PT(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?/.exec(iso ?? '')?.slice(1).reduce((a, v, k) => a + Number(v ?? 0) * [3600, 60, 1][k], 0) ?? 0)
+  const segDur = sec(/maxSegmentDuration="([^"]+)"/.exec(text)?.[1]) || 2
+  const total = sec(/mediaPresentationDuration="([^"]+)"/.exec(text)?.[1])
+  const iso = (ms) => new Date(ms).toISOString()
+  return text
+    .replace('type="static"', `type="dynamic" availabilityStartTime="${iso(liveStart - LIVE_WINDOW * segDur * 1000)}" ` +
+      `publishTime="${iso(liveStart)}" minimumUpdatePeriod="PT${segDur}S" timeShiftBufferDepth="PT${LIVE_WINDOW * segDur}S"`)
+    .replace(/\s*mediaPresentationDuration="[^"]*"/, '')
+    .replace(/<Period([^>]*?) start="[^"]*"/, `<Period$1 start="PT0S"${total ? ` duration="PT${total}S"` : ''}`)
+}
+
 const originServer = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x')
   const peer = req.headers['x-interop-peer'] || null
   let p = decodeURIComponent(u.pathname)
   let file = null; let body = null; let type
   if (p.includes('..')) return end(400)
-  if (p === '/app/index.html') {
+  if (p === '/app/index.html' || p === '/app/shaka.html') {
     const pml = u.searchParams.get('pml') === '22' ? '22' : '23'
-    body = Buffer.from(fs.readFileSync(path.join(HERE, 'www/index.html'), 'utf8').replaceAll('__PML__', pml))
+    body = Buffer.from(fs.readFileSync(path.join(HERE, 'www', p.slice(5)), 'utf8').replaceAll('__PML__', pml))
     type = MIME['.html']
   } else if (p.startsWith('/app/')) file = path.join(HERE, 'www', p.slice(5))
   else if (p.startsWith('/vendor/')) file = path.join(VENDOR, p.slice(8))
@@ -272,6 +299,9 @@ const originServer = http.createServer((req, res) => {
         body = Buffer.from(text.includes('#EXTINF') ? livePlaylist(text) : text)
         type = MIME['.m3u8']
       } catch { return end(404) }
+    } else if (isLive && p.endsWith('.mpd')) {
+      try { body = Buffer.from(liveMpd(fs.readFileSync(file, 'utf8'))) } catch { return end(404) }
+      type = MIME['.mpd']
     }
   }
   if (!body) {
@@ -366,8 +396,8 @@ function waitFor (b, pred, timeoutS, what) {
 
 async function launchBrowser (i) {
   const pml = PML[i % PML.length]
-  const label = `b${i}-pml${pml}`
-  const b = { i, label, pml, events: [], waiters: new Set(), problems: [], browserPid: null }
+  const label = PLAYER === 'shaka' ? `b${i}-shaka${pml}` : `b${i}-pml${pml}`
+  const b = { i, label, pml, player: PLAYER, events: [], waiters: new Set(), problems: [], browserPid: null }
   let context
   if (MODE === 'process') {
     const profile = path.join(OUT, 'profiles', label)
@@ -402,7 +432,7 @@ async function launchBrowser (i) {
   page.on('console', (m) => consoleLog.write(`[${secs()}] ${m.type()}: ${m.text()}\n`))
   page.on('pageerror', (e) => { consoleLog.write(`[${secs()}] pageerror: ${e.message}\n`); b.problems.push(`pageerror: ${e.message}`) })
   const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}) })
-  b.url = `${ORIGIN}/app/index.html?${q}`
+  b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? 'shaka' : 'index'}.html?${q}`
   b.launchedAt = Number(secs())
   await page.goto(b.url, { waitUntil: 'load' })
   log(`${label} launched`)
@@ -469,6 +499,7 @@ async function collectBrowsers () {
       index: b.i,
       label: b.label,
       pml: b.pml,
+      player: b.player,
       url: b.url,
       launchedAt: b.launchedAt,
       readyAt: b.readyAt ?? null,
@@ -484,8 +515,8 @@ async function collectBrowsers () {
       // own announces, from the page's WebSocket: info_hash -> the peer id it used there
       ownPeerIds: Object.fromEntries((ws || []).filter((a) => a.event === 'started').map((a) => [a.info_hash, a.peer_id])),
       announcedInfoHashes: [...new Set((ws || []).map((a) => a.info_hash))],
-      errors: { hls: s.hlsErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), page: stats?.error ? [stats.error] : [] },
-      fatal: (s.hlsErrors ?? []).some((e) => e.fatal),
+      errors: { player: s.playerErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), page: stats?.error ? [stats.error] : [] },
+      fatal: (s.playerErrors ?? []).some((e) => e.fatal),
       levels: s.levels ?? [],
       pinnedLevel: s.pinnedLevel ?? null,
       firstFrameAt: s.firstFrameAt ?? null,
@@ -504,7 +535,7 @@ function writeResult (per, extra = {}) {
     elapsedS: Number(secs()),
     versions,
     chromium: sharedBrowser?.version?.() ?? browsers[0]?.context?.browser?.()?.version?.() ?? null,
-    options: { STREAM, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
+    options: { STREAM, PLAYER, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
     trackerUrl: TRACKER_URL,
     originUrl: ORIGIN,
     streamUrl: STREAM_URL,
@@ -537,7 +568,7 @@ const mb = (n) => (n / 1e6).toFixed(2)
 const rows = [['browser', 'pml', 'http MB', 'p2p MB', 'up MB', 'p2p %', 'segs h/p', 'peers', 'from peers (MB)', 'errors']]
 for (const b of result.browsers) {
   const tot = b.httpBytes + b.p2pBytes
-  const errs = b.errors.hls.length + b.errors.segment.length + b.errors.peer.length + b.problems.length
+  const errs = b.errors.player.length + b.errors.segment.length + b.errors.peer.length + b.problems.length
   rows.push([b.label, b.pml, mb(b.httpBytes), mb(b.p2pBytes), mb(b.uploadBytes), tot ? (100 * b.p2pBytes / tot).toFixed(1) : '-',
     `${b.segments?.http ?? 0}/${b.segments?.p2p ?? 0}`, String(b.peersSeen.length),
     Object.entries(b.downloadedFromPeer).map(([p, n]) => `${p}:${mb(n)}`).join(' ') || '-', String(errs)])
