@@ -34,6 +34,9 @@ pub const LIST_RANGE_MPD: &str = "listrange/manifest.mpd";
 /// Two Periods of `PERIOD_SECS` each, different content, both starting at media time 0.
 pub const PERIODS_MPD: &str = "periods/manifest.mpd";
 pub const PERIOD_SECS: u32 = 6;
+/// The `TMPL_MPD` media cut into two Periods (0–6 s, 6–10 s) without re-encoding: the second
+/// one starts at segment 4 with presentationTimeOffset = 6 s, so its media timestamps continue.
+pub const PERIODS_PTO_MPD: &str = "periodspto/manifest.mpd";
 /// GStreamer `dashsink` (muxer=ts: MPEG-TS segments, SegmentTemplate, timescale 1).
 pub const DASHSINK_MPD: &str = "dashsink/manifest.mpd";
 /// Segments of the live fixture (1-s, `$Number$` from 1); the MPD is rendered per request.
@@ -199,6 +202,35 @@ fn single(root: &Path, dir: &str, secs: u32, pattern: &str, tail: &[&str]) {
         ],
         tail,
     );
+}
+
+fn periods_pto(root: &Path) {
+    let tmpl = std::fs::read_to_string(root.join(TMPL_MPD)).unwrap();
+    let block = period_block(&tmpl);
+    let body = &block[block.find('>').unwrap() + 1..];
+    assert_eq!(body.matches("startNumber=\"1\"").count(), 3, "{body}");
+    assert_eq!(body.matches("timescale=\"1000000\"").count(), 3, "{body}");
+    let first_seg = 3 * SEG_SECS;
+    let second = body.replace(
+        "startNumber=\"1\"",
+        &format!(
+            "startNumber=\"{}\" presentationTimeOffset=\"{}\"",
+            first_seg / SEG_SECS + 1,
+            first_seg as u64 * 1_000_000
+        ),
+    );
+    let mpd = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" \
+         type=\"static\" mediaPresentationDuration=\"PT{VOD_SECS}S\" maxSegmentDuration=\"PT{SEG_SECS}S\" minBufferTime=\"PT4S\">\n\
+         \t<Period id=\"p0\" start=\"PT0S\" duration=\"PT{first_seg}S\">\n\t\t<BaseURL>../tmpl/</BaseURL>{body}\n\
+         \t<Period id=\"p1\" start=\"PT{first_seg}S\" duration=\"PT{}S\">\n\t\t<BaseURL>../tmpl/</BaseURL>{second}\n\
+         </MPD>\n",
+        VOD_SECS - first_seg
+    );
+    let dir = root.join("periodspto");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("manifest.mpd"), mpd).unwrap();
 }
 
 fn abr_template(root: &Path) {
@@ -522,6 +554,7 @@ fn generate(root: &Path) {
             let r = r.clone();
             move || {
                 abr_template(&r);
+                periods_pto(&r);
                 single(
                     &r,
                     "timeline",
