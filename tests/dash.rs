@@ -1024,3 +1024,283 @@ fn dead_origin_gives_one_clear_error() {
         assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// P2P: a swarm of p2pdashsrc peers (real tracker, real WebRTC data channels on 127.0.0.1).
+// Here rather than in tests/p2p.rs: test binaries run one after the other, and this swarm
+// next to p2p.rs's own swarms overloads a 2-core machine (its HLS live peers then skip a
+// segment).
+
+/// Per source pad: name and every byte pushed, in order.
+type Pushed = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// One element peer: `p2pdashsrc ! decodebin ! fakesink sync=true` per source pad, with a
+/// probe on every source pad recording exactly what the element pushed.
+struct DashPeer {
+    name: String,
+    pipeline: gst::Pipeline,
+    src: gst::Element,
+    pushed: Pushed,
+    eos: bool,
+    errors: Vec<String>,
+    last_stats: Option<gst::Structure>,
+}
+
+impl DashPeer {
+    fn start(name: &str, location: &str, tracker_url: &str) -> DashPeer {
+        let pipeline = gst::Pipeline::with_name(name);
+        let src = gst::ElementFactory::make("p2pdashsrc")
+            .property("location", location)
+            .property("p2p-enabled", true)
+            .property("trackers", vec![tracker_url.to_string()])
+            // Host candidates only: nothing leaves the machine.
+            .property("ice-servers", Vec::<String>::new())
+            .build()
+            .expect("p2pdashsrc");
+        pipeline.add(&src).unwrap();
+        let pushed = Pushed::default();
+        let p = pushed.clone();
+        let pl = pipeline.downgrade();
+        src.connect_pad_added(move |_, pad| {
+            let Some(pl) = pl.upgrade() else { return };
+            let idx = {
+                let mut v = p.lock().unwrap();
+                v.push((pad.name().to_string(), Vec::new()));
+                v.len() - 1
+            };
+            let p2 = p.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                    let m = b.map_readable().expect("readable buffer");
+                    p2.lock().unwrap()[idx].1.extend_from_slice(&m);
+                }
+                gst::PadProbeReturn::Ok
+            });
+            let db = gst::ElementFactory::make("decodebin").build().unwrap();
+            pl.add(&db).unwrap();
+            let pl2 = pl.downgrade();
+            db.connect_pad_added(move |_, dpad| {
+                let Some(pl) = pl2.upgrade() else { return };
+                // Real-time playback: the playheads advance at wall-clock pace.
+                let sink = gst::ElementFactory::make("fakesink")
+                    .property("sync", true)
+                    .build()
+                    .unwrap();
+                pl.add(&sink).unwrap();
+                sink.sync_state_with_parent().unwrap();
+                let _ = dpad.link(&sink.static_pad("sink").unwrap());
+            });
+            db.sync_state_with_parent().unwrap();
+            pad.link(&db.static_pad("sink").unwrap()).unwrap();
+        });
+        pipeline.set_state(gst::State::Playing).expect("PLAYING");
+        DashPeer {
+            name: name.to_string(),
+            pipeline,
+            src,
+            pushed,
+            eos: false,
+            errors: Vec::new(),
+            last_stats: None,
+        }
+    }
+
+    /// Drain the bus; true once finished (EOS or ERROR, then stopped).
+    fn poll(&mut self) -> bool {
+        if self.last_stats.is_some() {
+            return true;
+        }
+        let bus = self.pipeline.bus().unwrap();
+        while let Some(msg) = bus.pop() {
+            match msg.view() {
+                gst::MessageView::Eos(_) => self.eos = true,
+                gst::MessageView::Error(e) => {
+                    self.errors.push(format!("{} ({:?})", e.error(), e.debug()))
+                }
+                _ => {}
+            }
+        }
+        if self.eos || !self.errors.is_empty() {
+            self.last_stats = Some(self.src.property::<gst::Structure>("stats"));
+            let _ = self.pipeline.set_state(gst::State::Null);
+        }
+        self.last_stats.is_some()
+    }
+
+    fn stats(&self) -> gst::Structure {
+        self.last_stats
+            .clone()
+            .unwrap_or_else(|| self.src.property::<gst::Structure>("stats"))
+    }
+
+    fn summary(&self) -> String {
+        let s = self.stats();
+        let (h, p) = (stat(&s, "http-bytes"), stat(&s, "p2p-bytes"));
+        format!(
+            "{}: http-bytes={h} p2p-bytes={p} ({:.0} % P2P) p2p-upload-bytes={} http-segments={} p2p-segments={} peers={}",
+            self.name,
+            100.0 * p as f64 / (h + p).max(1) as f64,
+            stat(&s, "p2p-upload-bytes"),
+            stat(&s, "http-segments"),
+            stat(&s, "p2p-segments"),
+            stat(&s, "peers"),
+        )
+    }
+
+    /// What each source pad pushed, sorted by pad name.
+    fn pushed(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v = self.pushed.lock().unwrap().clone();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+impl Drop for DashPeer {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[test]
+fn p2p_swarm_of_dash_peers_shares_segments_and_output_is_bit_exact() {
+    use common::tracker::{node_available, TrackerProcess};
+    use std::time::Instant;
+    if !node_available() {
+        return;
+    }
+    guard_for(Duration::from_secs(120), || {
+        require_dash_element();
+        let f = dash_swarm_fixture();
+        let origin = Origin::serve_dir(&f.root);
+        // Long announce interval: peers meet through the offers relayed on announce.
+        let tracker = TrackerProcess::start(0, 600_000);
+        let url = origin.url(SWARM_MPD);
+        // What the MPD addresses: 15 per Representation (ffmpeg leaves a 16th, tiny audio
+        // chunk that mediaPresentationDuration excludes).
+        let per_rep = (SWARM_SECS / SEG_SECS) as usize;
+        let segments: Vec<String> = (0..2)
+            .flat_map(|rep| {
+                f.files("swarm", &format!("chunk-stream{rep}-"))
+                    .into_iter()
+                    .take(per_rep)
+            })
+            .collect();
+        let stream: u64 = segments.iter().map(|p| f.read(p).len() as u64).sum();
+        let seg_requests =
+            |o: &Origin| -> Vec<usize> { segments.iter().map(|p| o.requests(p)).collect() };
+
+        // HTTP-only reference: what p2pdashsrc pushes with P2P off.
+        let r = capture_raw_from("p2pdashsrc", &url, &[], Duration::from_secs(30));
+        assert!(
+            r.eos && r.errors.is_empty(),
+            "reference run failed: {:?}",
+            r.errors
+        );
+        let mut reference: Vec<(String, Vec<u8>)> =
+            r.pads.into_iter().map(|p| (p.name, p.bytes)).collect();
+        reference.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(reference.len(), 2, "video + audio pads");
+        let after_reference = seg_requests(&origin);
+        assert!(
+            after_reference.iter().all(|&n| n == 1),
+            "{after_reference:?}"
+        );
+        let bytes_after_reference: u64 = segments.iter().map(|p| origin.bytes(p)).sum();
+
+        // Four peers joining 3 s apart: earlier ones are mid-playback.
+        const N: usize = 4;
+        let mut peers: Vec<DashPeer> = Vec::new();
+        for i in 0..N {
+            if i > 0 {
+                let until = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < until {
+                    peers.iter_mut().for_each(|p| {
+                        p.poll();
+                    });
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            peers.push(DashPeer::start(
+                &format!("dash-peer{i}"),
+                &url,
+                &tracker.url(),
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(80);
+        // Poll every peer each round (no short-circuit) until all are done.
+        while !peers.iter_mut().map(|p| p.poll()).fold(true, |a, b| a & b) {
+            assert!(
+                Instant::now() < deadline,
+                "peers still playing after 80 s: {:#?}",
+                peers.iter().map(|p| p.summary()).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        let per_segment: Vec<usize> = seg_requests(&origin)
+            .iter()
+            .zip(&after_reference)
+            .map(|(a, b)| a - b)
+            .collect();
+        let requests: usize = per_segment.iter().sum();
+        let origin_bytes: u64 =
+            segments.iter().map(|p| origin.bytes(p)).sum::<u64>() - bytes_after_reference;
+        eprintln!(
+            "DASH swarm: {} media segments ({stream} bytes); origin: {requests} segment requests, \
+             {origin_bytes} bytes ({:.2} × stream) for {N} peers; per segment {per_segment:?}",
+            segments.len(),
+            origin_bytes as f64 / stream as f64
+        );
+        for p in &peers {
+            eprintln!("{}", p.summary());
+        }
+        for p in &peers {
+            assert!(
+                p.eos && p.errors.is_empty(),
+                "{} did not play to EOS: {:?}",
+                p.name,
+                p.errors
+            );
+            let got = p.pushed();
+            assert_eq!(
+                reference.iter().map(|p| &p.0).collect::<Vec<_>>(),
+                got.iter().map(|p| &p.0).collect::<Vec<_>>(),
+                "{}: source pads differ from the HTTP-only run",
+                p.name
+            );
+            for ((name, want), (_, have)) in reference.iter().zip(&got) {
+                assert!(
+                    want == have,
+                    "{}: pad {name} pushed {} bytes, HTTP-only {} (first difference at {:?})",
+                    p.name,
+                    have.len(),
+                    want.len(),
+                    want.iter().zip(have).position(|(a, b)| a != b)
+                );
+            }
+        }
+        for p in &peers[1..] {
+            assert!(
+                stat(&p.stats(), "p2p-bytes") > 0,
+                "no P2P bytes: {}",
+                p.summary()
+            );
+        }
+        // About one origin request per media segment for the whole swarm (N without P2P).
+        assert!(
+            requests <= 2 * segments.len(),
+            "{requests} origin requests for {} media segments and {N} peers: {per_segment:?}",
+            segments.len()
+        );
+        assert!(
+            origin_bytes <= 2 * stream,
+            "origin sent {origin_bytes} segment bytes for {N} peers of a {stream}-byte stream"
+        );
+        let up: u64 = peers
+            .iter()
+            .map(|p| stat(&p.stats(), "p2p-upload-bytes"))
+            .sum();
+        let down: u64 = peers.iter().map(|p| stat(&p.stats(), "p2p-bytes")).sum();
+        assert!(up >= down, "uploaded {up} < downloaded {down}");
+    });
+}
