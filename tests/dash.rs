@@ -9,8 +9,10 @@
 //! same first/last timestamps. Every comparison prints a `FRAMES` line (fixture, dashdemux
 //! and p2pdashsrc counts) for the record.
 //!
+//! The last section runs a swarm of four p2pdashsrc peers (real tracker, WebRTC on loopback).
+//!
 //! p2pdashsrc is looked up by name at runtime: without it these tests fail (never skip).
-//! Every test runs under the 60-s watchdog (`guard`) and talks to 127.0.0.1 only.
+//! Every test runs under a watchdog (`guard`) and talks to 127.0.0.1 only.
 
 mod common;
 
@@ -129,9 +131,8 @@ fn capture(o: &Origin, path: &str) -> RawOutcome {
     raw
 }
 
-/// The raw pad carrying `media` ("video/…" or "audio/…" in its caps' codec fields is not
-/// known for fMP4, so pick by the bytes' init segment instead: the pad whose bytes start with
-/// `init`).
+/// The raw pad whose bytes start with `init` (both pads carry `video/quicktime` caps, so a
+/// stream is recognised by its init segment).
 fn pad_starting_with<'a>(raw: &'a RawOutcome, init: &[u8]) -> &'a RawPad {
     raw.pads
         .iter()
