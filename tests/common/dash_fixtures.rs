@@ -42,6 +42,9 @@ pub const DASHSINK_MPD: &str = "dashsink/manifest.mpd";
 /// Segments of the live fixture (1-s, `$Number$` from 1); the MPD is rendered per request.
 pub const LIVE_DIR: &str = "live";
 pub const LIVE_MPD: &str = "live/manifest.mpd";
+/// The same live stream described with a SegmentTimeline ($Number$) listing only the
+/// segments available at each refresh, within timeShiftBufferDepth.
+pub const LIVE_TIMELINE_MPD: &str = "live/timeline.mpd";
 pub const LIVE_SEGMENTS: u32 = 30;
 /// Video frames of a whole 10-s VOD.
 pub const DASH_VOD_FRAMES: usize = (FPS * VOD_SECS) as usize;
@@ -78,7 +81,32 @@ impl DashFixtures {
 
     /// The live MPD as published at `now` for a stream that became available at `ast`.
     pub fn live_mpd(&self, ast: SystemTime, now: SystemTime) -> String {
+        self.live_mpd_with(ast, now, false)
+    }
+
+    /// [`Self::live_mpd`], with a SegmentTimeline of the available segments if `timeline`.
+    pub fn live_mpd_with(&self, ast: SystemTime, now: SystemTime, timeline: bool) -> String {
         let vod = self.read_string(&format!("{LIVE_DIR}/vod.mpd"));
+        let mut period = period_block(&vod).to_string();
+        if timeline {
+            // Segment n (from 1) covers [n-1, n) s and is available from n s on.
+            let avail = now
+                .duration_since(ast)
+                .unwrap()
+                .as_secs()
+                .min(LIVE_SEGMENTS as u64);
+            let first = avail.saturating_sub(9).max(1);
+            let template = "duration=\"1000000\" ";
+            assert_eq!(period.matches(template).count(), 2, "{period}");
+            period = period.replace(template, "").replace(
+                "startNumber=\"1\">",
+                &format!(
+                    "startNumber=\"{first}\">\n\t\t\t\t\t<SegmentTimeline><S t=\"{}\" d=\"1000000\" r=\"{}\" /></SegmentTimeline>",
+                    (first - 1) * 1_000_000,
+                    avail.saturating_sub(first)
+                ),
+            );
+        }
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
              <MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" \
@@ -87,23 +115,26 @@ impl DashFixtures {
              minBufferTime=\"PT2S\">\n{}\n</MPD>\n",
             iso8601(ast),
             iso8601(now),
-            period_block(&vod)
+            period
         )
     }
 }
 
-/// Serve the live fixture on `o`: the MPD at [`LIVE_MPD`] (availabilityStartTime = now −
-/// `behind`) and every media segment only once it is available (end of its 1-s slot after
-/// availabilityStartTime), 404 before. Returns the availabilityStartTime.
+/// Serve the live fixture on `o`: the MPD at [`LIVE_MPD`] and [`LIVE_TIMELINE_MPD`]
+/// (availabilityStartTime = now − `behind`) and every media segment only once it is
+/// available (end of its 1-s slot after availabilityStartTime), 404 before. Returns the
+/// availabilityStartTime.
 pub fn serve_live(o: &Origin, f: &'static DashFixtures, behind: Duration) -> SystemTime {
     let ast = SystemTime::now() - behind;
-    o.route(LIVE_MPD, move |_| {
-        Response::new(
-            200,
-            "application/dash+xml",
-            f.live_mpd(ast, SystemTime::now()),
-        )
-    });
+    for (path, timeline) in [(LIVE_MPD, false), (LIVE_TIMELINE_MPD, true)] {
+        o.route(path, move |_| {
+            Response::new(
+                200,
+                "application/dash+xml",
+                f.live_mpd_with(ast, SystemTime::now(), timeline),
+            )
+        });
+    }
     for rel in f.files(LIVE_DIR, "chunk-") {
         // chunk-<rep>-<number>.m4s
         let n: u64 = rel
