@@ -874,6 +874,103 @@ fn http_settings_reach_the_origin() {
     });
 }
 
+#[test]
+fn hand_written_pipeline_plays_it() {
+    guard(|| {
+        require_dash_element();
+        let o = origin();
+        // What a user would type after gst-launch-1.0: location = the plain MPD URL, one
+        // decodebin per sometimes pad.
+        let desc = format!(
+            "p2pdashsrc name=s p2p-enabled=false location={} \
+             s. ! queue ! decodebin ! fakesink sync=false \
+             s. ! queue ! decodebin ! fakesink sync=false",
+            o.url(TIMELINE_MPD)
+        );
+        let pipeline = gst::parse::launch(&desc).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS or ERROR within 30 s");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        assert_eq!(o.requests("timeline/chunk-stream0-00005.m4s"), 1);
+        assert_eq!(o.requests("timeline/chunk-stream1-00005.m4s"), 1);
+    });
+}
+
+#[test]
+fn max_buffering_time_bounds_read_ahead() {
+    guard(|| {
+        require_dash_element();
+        // Paused sinks take one buffer each and block; with max-buffering-time 1 s the
+        // element must not download the whole 10-s stream behind them.
+        let paused_fetches = |max_buffering: Option<u64>| {
+            let o = origin();
+            let pipeline = gst::Pipeline::new();
+            let src = gst::ElementFactory::make("p2pdashsrc")
+                .property("location", o.url(TIMELINE_MPD))
+                .property("p2p-enabled", false)
+                .build()
+                .unwrap();
+            if let Some(ns) = max_buffering {
+                src.set_property("max-buffering-time", ns);
+            }
+            pipeline.add(&src).unwrap();
+            let pl = pipeline.downgrade();
+            src.connect_pad_added(move |_, pad| {
+                let Some(pl) = pl.upgrade() else { return };
+                let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+                pl.add(&sink).unwrap();
+                sink.sync_state_with_parent().unwrap();
+                pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+            });
+            pipeline.set_state(gst::State::Paused).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            let n = (1..=5)
+                .map(|i| o.requests(&format!("timeline/chunk-stream0-{i:05}.m4s")))
+                .sum::<usize>();
+            pipeline.set_state(gst::State::Null).unwrap();
+            n
+        };
+        let capped = paused_fetches(Some(1_000_000_000));
+        let default = paused_fetches(None);
+        eprintln!("video segments fetched behind paused sinks: capped {capped}, default {default}");
+        assert!(
+            (1..=3).contains(&capped),
+            "{capped} of 5 video segments fetched behind a paused sink with max-buffering-time=1s"
+        );
+        assert!(default >= capped, "default {default}, capped {capped}");
+    });
+}
+
+#[test]
+fn teardown_during_a_stalled_download_is_prompt() {
+    guard(|| {
+        let o = origin();
+        o.set_fault(
+            "timeline/chunk-stream0-00002.m4s",
+            Fault::Stall { after: 4096 },
+        );
+        // The element would wait 60 s for data; stopping the pipeline must not.
+        let out = candidate(&o, TIMELINE_MPD)
+            .prop("timeout", 60u32)
+            .timeout(Duration::from_secs(2))
+            .run();
+        assert!(out.timed_out && out.errors.is_empty(), "{}", out.summary());
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "set_state(NULL) took {:?}",
+            out.elapsed - Duration::from_secs(2)
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Bad input: a retry, or one clear ERROR from the element naming the URL; never a panic or
 // a hang.
