@@ -73,6 +73,10 @@ pub struct Segment {
     /// segment id `trunc(start_seconds / 0.5)`. `start` is the exact value; this one reproduces
     /// Shaka's rounding so ids computed near a 0.5 s boundary agree with browsers.
     pub start_seconds: Option<f64>,
+    /// DASH only: media time (what the fMP4 `tfdt` says) minus presentation time, in ns:
+    /// `presentationTimeOffset − Period@start`. Demuxers timestamp fMP4 from `tfdt`, so the
+    /// element maps its output segment by it. `None`: the container's times are `start`'s.
+    pub media_offset_ns: Option<i64>,
 }
 
 impl Segment {

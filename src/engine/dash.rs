@@ -213,7 +213,9 @@ impl DashFront {
                 }
             };
             let key = (period.start.as_secs() & 0xFFFF_FFFF) << 32;
+            let media_offset = signed_ns(rep.presentation_time_offset) - signed_ns(period.start);
             for (i, mut s) in period_segments.into_iter().enumerate() {
+                s.media_offset_ns = Some(media_offset);
                 s.sequence = key | (s.sequence & 0xFFFF_FFFF);
                 s.discontinuity_sequence = p as u64;
                 s.discontinuity |= i == 0 && !segments.is_empty();
@@ -319,6 +321,10 @@ impl DashFront {
         }
         Ok(data)
     }
+}
+
+fn signed_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 async fn fetch(shared: &Shared, url: &Url) -> Result<(Bytes, Url), EngineError> {

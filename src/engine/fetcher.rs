@@ -152,6 +152,7 @@ impl Fetcher {
                 start: segment.start,
                 duration: segment.duration,
                 discont: discont || segment.discontinuity,
+                media_offset_ns: segment.media_offset_ns.unwrap_or(0),
             };
             if !self.push(OutputItem::Fragment(fragment)).await {
                 return Ok(()); // flushed: a seek restarts us

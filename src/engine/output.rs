@@ -19,6 +19,9 @@ pub struct Fragment {
     pub duration: Duration,
     /// First fragment after a seek, a variant switch, a gap or EXT-X-DISCONTINUITY.
     pub discont: bool,
+    /// Container (media) time minus `start`, in ns: DASH `presentationTimeOffset − Period@start`
+    /// (the `tfdt` demuxers read is in media time), 0 for HLS.
+    pub media_offset_ns: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +182,7 @@ mod tests {
             start: Duration::ZERO,
             duration: Duration::from_secs(secs),
             discont: false,
+            media_offset_ns: 0,
         })
     }
 

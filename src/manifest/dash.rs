@@ -128,6 +128,8 @@ pub struct Representation {
     pub init: Option<Resource>,
     /// SegmentBase index (`sidx`) to fetch: indexRange / RepresentationIndex / template @index.
     pub index: Option<Resource>,
+    /// `@presentationTimeOffset / @timescale` of the addressing element (0 if none).
+    pub presentation_time_offset: Duration,
     pub segments: SegmentSource,
 }
 
@@ -359,6 +361,7 @@ pub fn segments_from_sidx(
                 init_key: None,
                 gap: false,
                 start_seconds: Some(unscaled_f / sidx.timescale as f64 + timestamp_offset_f),
+                media_offset_ns: None,
             });
         }
         unscaled += i128::from(r.subsegment_duration);
@@ -1282,6 +1285,7 @@ impl<'a> Builder<'a> {
                 .map(|l| l.content.clone()),
             init: None,
             index: None,
+            presentation_time_offset: Duration::ZERO,
             segments: SegmentSource::List(Vec::new()),
         };
         let period_dur_ns = pc.duration.map(dur_ns);
@@ -1311,6 +1315,7 @@ impl<'a> Builder<'a> {
                 return Err(invalid(format!("Representation {id:?}: timescale 0")));
             }
             let pto = first(&bases, |b| b.presentationTimeOffset).unwrap_or(0);
+            rep.presentation_time_offset = ns_to_dur(i128::from(pto) * NS / i128::from(timescale));
             rep.init = init_resource(first(&bases, |b| b.Initialization.as_ref()), &base)?;
             let ri = first(&bases, |b| b.representation_index.as_ref());
             let range = first(&bases, |b| b.indexRange.as_deref())
@@ -1433,6 +1438,7 @@ impl<'a> Builder<'a> {
                 return Err(invalid(format!("Representation {id:?}: timescale 0")));
             }
             let pto = first(&tpls, |t| t.presentationTimeOffset).unwrap_or(0);
+            rep.presentation_time_offset = ns_to_dur(i128::from(pto) * NS / i128::from(timescale));
             let start_number = first(&tpls, |t| t.startNumber).unwrap_or(1);
             let end_number = first(&tpls, |t| t.endNumber);
             // Init: @initialization template, else an Initialization child.
@@ -1643,6 +1649,7 @@ impl<'a> Builder<'a> {
                 init_key: None,
                 gap: false,
                 start_seconds: Some(s.start_f),
+                media_offset_ns: None,
             });
         }
         Ok(out)

@@ -423,6 +423,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             init: init.as_ref().map(|(r, _)| r.clone()),
             init_key: init.as_ref().and_then(|(_, k)| k.clone()),
             start_seconds: None,
+            media_offset_ns: None,
             gap: pending_gap,
         });
         t += duration;

@@ -36,6 +36,9 @@ struct PadState {
     stream_start_sent: bool,
     caps: Option<gst::Caps>,
     pending_segment: Option<gst::Event>,
+    /// The last SEGMENT pushed, and the media-time offset it maps (see `Fragment`).
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+    media_offset_ns: i64,
 }
 
 struct Output {
@@ -401,6 +404,7 @@ impl P2pMediaSrc {
             OutputItem::Fragment(fragment) => {
                 let first = fragment.init.as_ref().unwrap_or(&fragment.data).clone();
                 self.send_sticky(pad, pad_state, Some(&first));
+                self.remap_segment(pad, pad_state, &fragment);
                 let res = self.push_fragment(pad, fragment);
                 let combined = lock(&self.flow).update_pad_flow(pad, res);
                 match combined {
@@ -473,9 +477,52 @@ impl P2pMediaSrc {
                 ),
             }
         }
-        if let Some(seg) = ps.pending_segment.take() {
-            pad.push_event(seg);
+        if let Some(ev) = ps.pending_segment.take() {
+            if let gst::EventView::Segment(seg) = ev.view() {
+                ps.segment = seg.segment().downcast_ref::<gst::ClockTime>().cloned();
+                ps.media_offset_ns = 0;
+            }
+            pad.push_event(ev);
         }
+    }
+
+    /// fMP4 demuxers timestamp from the fragments' own decode times (`tfdt`), in media time.
+    /// When that differs from the presentation timeline by a new offset (a DASH Period whose
+    /// timestamps restart, presentationTimeOffset), a new SEGMENT maps media time `start` to
+    /// presentation time `time` and keeps the running time continuous, as dashdemux does.
+    fn remap_segment(&self, pad: &gst::Pad, pad_state: &Mutex<PadState>, f: &Fragment) {
+        let mut ps = lock(pad_state);
+        if f.media_offset_ns == ps.media_offset_ns {
+            return;
+        }
+        let Some(cur) = ps.segment.clone() else {
+            return;
+        };
+        // Presentation time from which the new mapping applies: the fragment's start, or the
+        // current segment's start if that is later (a seek target inside the fragment).
+        let (old, new) = (ps.media_offset_ns, f.media_offset_ns);
+        let cur_start = cur.start().map_or(0, |t| t.nseconds() as i64) - old;
+        let from = (f.start.as_nanos() as i64).max(cur_start);
+        let at = |ns: i64| gst::ClockTime::from_nseconds(ns.max(0) as u64);
+        let running = cur
+            .to_running_time(at(from + old))
+            .unwrap_or(cur.base().unwrap_or_default());
+        let mut seg = cur.clone();
+        seg.set_start(at(from + new));
+        seg.set_position(at(from + new));
+        seg.set_time(at(from));
+        seg.set_base(running);
+        seg.set_stop(cur.stop().map(|s| at(s.nseconds() as i64 - old + new)));
+        gst::debug!(
+            self.cat(),
+            obj = pad,
+            "Media offset {} ns: {seg:?}",
+            f.media_offset_ns
+        );
+        ps.media_offset_ns = f.media_offset_ns;
+        ps.segment = Some(seg.clone());
+        drop(ps);
+        pad.push_event(gst::event::Segment::new(&seg));
     }
 
     fn push_fragment(
@@ -483,7 +530,10 @@ impl P2pMediaSrc {
         pad: &gst::Pad,
         f: Fragment,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let pts = gst::ClockTime::from_nseconds(f.start.as_nanos() as u64);
+        // In the SEGMENT's (media) timeline.
+        let pts = gst::ClockTime::from_nseconds(
+            (f.start.as_nanos() as i64 + f.media_offset_ns).max(0) as u64,
+        );
         let mut buffers = Vec::with_capacity(2);
         if let Some(init) = f.init {
             buffers.push(gst::Buffer::from_slice(init));
