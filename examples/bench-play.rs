@@ -1,16 +1,16 @@
 //! Benchmark helper for bench/startup.sh (not a test).
 //!
-//!   bench-play serve
-//!       generate the benchmark stream (cached), serve it on 127.0.0.1, print its master
-//!       playlist URL on stdout, then serve until killed.
+//!   bench-play serve [hls|dash]
+//!       generate the benchmark stream (cached; HLS by default, or the same content as fMP4
+//!       DASH), serve it on 127.0.0.1, print its manifest URL on stdout, then serve until killed.
 //!   bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]
 //!       play URI once, as fast as possible (fakesinks, sync=false; p2phlssrc with
 //!       p2p-enabled=false), and print one line:
 //!       `ttff_ms=.. first_out_ms=.. frames=.. wall_ms=.. cpu_ms=.. rss_kib=.. hls=..`: time from
 //!       PLAYING to the first decoded video frame (pad probe on the video sink) and to the first
-//!       buffer the HLS element pushed, decoded video frames, time to EOS, this process's
-//!       user+system CPU time and peak RSS (from /proc/self at the end), and which HLS element
-//!       the player used.
+//!       buffer the adaptive element pushed, decoded video frames, time to EOS, this process's
+//!       user+system CPU time and peak RSS (from /proc/self at the end), and which adaptive
+//!       element (hlsdemux, hlsdemux2, p2phlssrc, dashdemux, dashdemux2, p2pdashsrc) played.
 
 #[path = "../tests/common/origin.rs"]
 mod origin;
@@ -29,12 +29,14 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-const USAGE: &str = "usage: bench-play serve\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS]";
+const USAGE: &str = "usage: bench-play serve [hls|dash]\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(String::as_str) {
-        Some("serve") if args.len() == 1 => serve(),
+        Some("serve") if args.len() == 1 => serve(stream::Format::Hls),
+        Some("serve") if args.len() == 2 && args[1] == "hls" => serve(stream::Format::Hls),
+        Some("serve") if args.len() == 2 && args[1] == "dash" => serve(stream::Format::Dash),
         Some("play") => play(&args[1..]),
         Some("peer") => swarm_bench::peer(&args[1..]),
         Some("swarm") => swarm_bench::swarm(&args[1..]),
@@ -48,10 +50,10 @@ fn main() {
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn serve() -> Result<()> {
-    let dir = stream::generate(&stream::StreamSpec::bench())?;
+fn serve(format: stream::Format) -> Result<()> {
+    let dir = stream::generate_as(&stream::StreamSpec::bench(), format)?;
     let origin = origin::Origin::serve_dir(&dir);
-    println!("{}", origin.url("master.m3u8"));
+    println!("{}", origin.url(format.manifest()));
     std::io::stdout().flush()?;
     loop {
         std::thread::sleep(Duration::from_secs(3600));
@@ -104,7 +106,7 @@ fn play(args: &[String]) -> Result<()> {
             gst::PadProbeReturn::Ok
         });
 
-    // When does the HLS element (hlsdemux, hlsdemux2 or p2phlssrc) push its first buffer?
+    // When does the adaptive element (demuxer or our source) push its first buffer?
     let first_out = Arc::new(Mutex::new(None::<Instant>));
     let bin = pipeline
         .clone()
@@ -131,7 +133,7 @@ fn play(args: &[String]) -> Result<()> {
         });
     });
 
-    // p2phlssrc with P2P off: the same HTTP-only work as the demuxers it is compared with
+    // p2phlssrc/p2pdashsrc with P2P off: the same HTTP-only work as the demuxers it is compared with
     // (and nothing leaves 127.0.0.1).
     pipeline.connect("source-setup", false, |args| {
         if let Ok(src) = args[1].get::<gst::Element>() {
@@ -180,7 +182,7 @@ fn play(args: &[String]) -> Result<()> {
     let first_out = first_out
         .lock()
         .unwrap()
-        .ok_or("the HLS element pushed nothing")?;
+        .ok_or("the adaptive element pushed nothing")?;
     let ms = |t: Instant| (t - t0).as_secs_f64() * 1e3;
     let hls: Vec<String> = hls.into_iter().collect();
     println!(
@@ -202,7 +204,11 @@ fn play(args: &[String]) -> Result<()> {
 
 fn hls_name(element: &gst::Element) -> Option<String> {
     let name = element.factory()?.name();
-    matches!(name.as_str(), "hlsdemux" | "hlsdemux2" | "p2phlssrc").then(|| name.to_string())
+    matches!(
+        name.as_str(),
+        "hlsdemux" | "hlsdemux2" | "p2phlssrc" | "dashdemux" | "dashdemux2" | "p2pdashsrc"
+    )
+    .then(|| name.to_string())
 }
 
 /// User + system CPU time of this process (all threads, finished ones included), in ms.

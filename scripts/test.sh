@@ -56,13 +56,15 @@ so=$(find "$tmp/prefix" -name libgstp2pmedia.so -print -quit)
 [ -n "$so" ] || die "ninja install put no libgstp2pmedia.so under $tmp/prefix"
 echo "installed: ${so#"$tmp"/}"
 
-step "gst-inspect-1.0 p2phlssrc from the installed plugin"
-rc=0
-GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/inspect-registry.bin" \
-  timeout 60 gst-inspect-1.0 p2phlssrc >"$tmp/inspect.txt" 2>&1 || rc=$?
-[ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 p2phlssrc: exit status $rc"; }
-grep -q "Filename.*$so" "$tmp/inspect.txt" ||
-  { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "p2phlssrc was not loaded from $so"; }
+for element in p2phlssrc p2pdashsrc; do
+  step "gst-inspect-1.0 $element from the installed plugin"
+  rc=0
+  GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/inspect-registry.bin" \
+    timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
+  grep -q "Filename.*$so" "$tmp/inspect.txt" ||
+    { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $so"; }
+done
 grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
 
 # ---------------------------------------------------------------------------------------------
