@@ -111,7 +111,32 @@ fn print_frames(what: &str, r: &Outcome, c: Option<&Outcome>) {
 
 /// Play `path` through dashdemux and p2pdashsrc; both must decode the same.
 fn same_as_dashdemux(o: &Origin, path: &str) -> (Outcome, Outcome) {
-    let r = reference(o, path);
+    same_as_dashdemux_expecting(o, path, None)
+}
+
+/// Like [`same_as_dashdemux`]; with `Some(frames)`, a reference run that decoded another
+/// number of video frames is played again (up to 3 runs): on a loaded machine the legacy
+/// dashdemux was seen stopping at the end of the first Period of a multi-Period MPD (150 of
+/// 250 frames). That is GStreamer's reference misbehaving, not the element under test, which
+/// is always compared with a complete reference.
+fn same_as_dashdemux_expecting(
+    o: &Origin,
+    path: &str,
+    frames: Option<usize>,
+) -> (Outcome, Outcome) {
+    let mut r = reference(o, path);
+    for _ in 1..3 {
+        match frames {
+            Some(n) if r.video.len() != n => {
+                eprintln!(
+                    "{path}: dashdemux decoded {} of {n} frames, again",
+                    r.video.len()
+                );
+                r = reference(o, path);
+            }
+            _ => break,
+        }
+    }
     let c = checked_candidate(candidate(o, path));
     print_frames(path, &r, Some(&c));
     assert_same_output(&r, &c);
@@ -265,7 +290,18 @@ fn dashdemux_plays_every_fixture() {
     guard(|| {
         let o = origin();
         for (path, frames) in vod_fixtures() {
-            let r = reference(&o, path);
+            // See `same_as_dashdemux_expecting`: a loaded machine can cut dashdemux short.
+            let mut r = reference(&o, path);
+            for _ in 1..3 {
+                if r.video.len() == frames {
+                    break;
+                }
+                eprintln!(
+                    "{path}: dashdemux decoded {} of {frames} frames, again",
+                    r.video.len()
+                );
+                r = reference(&o, path);
+            }
             print_frames(path, &r, None);
             r.assert_complete();
             assert_eq!(r.video.len(), frames, "{}", r.summary());
@@ -536,7 +572,8 @@ fn assert_running_times_continue(o: &Outcome, total_secs: f64) {
 fn multi_period_matches_dashdemux() {
     guard(|| {
         let o = origin();
-        let (r, c) = same_as_dashdemux(&o, PERIODS_MPD);
+        let frames = (2 * PERIOD_SECS * FPS) as usize;
+        let (r, c) = same_as_dashdemux_expecting(&o, PERIODS_MPD, Some(frames));
         assert_eq!(c.video.len(), (2 * PERIOD_SECS * FPS) as usize);
         // Both Periods' media start at 0; the second one is presented from 6 s on, and
         // dashdemux says so downstream (SEGMENT time=6 s base=6 s).
@@ -563,7 +600,7 @@ fn multi_period_with_presentation_time_offset_matches_dashdemux() {
         let o = origin();
         // One encode cut into two Periods: the second one's media timestamps continue (its
         // presentationTimeOffset is 6 s), so the output is the plain 10-s stream.
-        let (r, c) = same_as_dashdemux(&o, PERIODS_PTO_MPD);
+        let (r, c) = same_as_dashdemux_expecting(&o, PERIODS_PTO_MPD, Some(DASH_VOD_FRAMES));
         assert_eq!(c.video.len(), DASH_VOD_FRAMES);
         for o in [&r, &c] {
             assert_running_times_continue(o, VOD_SECS as f64);
