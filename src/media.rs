@@ -117,6 +117,37 @@ pub struct MediaPlaylist {
     pub lost_sync: bool,
 }
 
+impl MediaPlaylist {
+    /// A playlist built from segments rather than parsed (DASH): a live one slides, a VOD one
+    /// is complete. The target duration is the longest segment, else `fallback_target`.
+    pub fn from_segments(
+        url: Url,
+        live: bool,
+        segments: Vec<Segment>,
+        fallback_target: Duration,
+    ) -> Self {
+        let target_duration = segments
+            .iter()
+            .map(|s| s.duration)
+            .max()
+            .unwrap_or(fallback_target);
+        MediaPlaylist {
+            url,
+            kind: if live {
+                PlaylistKind::Live
+            } else {
+                PlaylistKind::Vod
+            },
+            target_duration,
+            media_sequence: segments.first().map_or(0, |s| s.sequence),
+            discontinuity_sequence: segments.first().map_or(0, |s| s.discontinuity_sequence),
+            end_list: !live,
+            segments,
+            lost_sync: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamType {
     Video,

@@ -21,7 +21,7 @@ use super::session::{lock, NewStream, Opened, Shared};
 use super::{manifest_error, EngineError, ErrorKind};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, AdaptationSet, Mpd, Period, SegmentSource};
-use crate::media::{MediaPlaylist, PlaylistKind, Resource, Segment, StreamType, Variant};
+use crate::media::{MediaPlaylist, Resource, Segment, StreamType, Variant};
 use crate::p2p::dash_streams::shaka_streams;
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
@@ -69,7 +69,7 @@ fn now_unix() -> f64 {
 impl DashFront {
     /// Fetches and parses the MPD and describes the streams to play.
     pub async fn open(&self, shared: &Shared, location: &Url) -> Result<Opened, EngineError> {
-        let (bytes, final_url) = fetch(shared, location).await?;
+        let (bytes, final_url) = shared.fetch_manifest(location).await?;
         let now = now_unix();
         let parsed =
             mpd::parse(&bytes, &final_url, now).map_err(|e| manifest_error(e, &final_url))?;
@@ -225,25 +225,12 @@ impl DashFront {
                 segments.push(s);
             }
         }
-        let target_duration = segments
-            .iter()
-            .map(|s| s.duration)
-            .max()
-            .unwrap_or(mpd.max_segment_duration);
-        Ok(MediaPlaylist {
-            url: mpd.url.clone(),
-            kind: if mpd.dynamic {
-                PlaylistKind::Live
-            } else {
-                PlaylistKind::Vod
-            },
-            target_duration,
-            media_sequence: segments.first().map_or(0, |s| s.sequence),
-            discontinuity_sequence: segments.first().map_or(0, |s| s.discontinuity_sequence),
-            end_list: !mpd.dynamic,
+        Ok(MediaPlaylist::from_segments(
+            mpd.url.clone(),
+            mpd.dynamic,
             segments,
-            lost_sync: false,
-        })
+            mpd.max_segment_duration,
+        ))
     }
 
     /// Live: brings the MPD up to date (re-fetched every minimumUpdatePeriod, otherwise
@@ -269,7 +256,7 @@ impl DashFront {
                 (st.reload_url.clone(), st.bytes.clone(), due)
             };
             let (bytes, final_url, fetched) = if due {
-                let (b, u) = fetch(shared, &url).await?;
+                let (b, u) = shared.fetch_manifest(&url).await?;
                 (b, u, true)
             } else {
                 let final_url = lock(&self.state)
@@ -325,21 +312,6 @@ impl DashFront {
 
 fn signed_ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
-async fn fetch(shared: &Shared, url: &Url) -> Result<(Bytes, Url), EngineError> {
-    let fetched = shared
-        .origin
-        .fetch(
-            &Resource {
-                url: url.clone(),
-                range: None,
-            },
-            false,
-        )
-        .await
-        .map_err(http_error)?;
-    Ok((fetched.data, fetched.final_url))
 }
 
 fn format_error(message: String) -> EngineError {

@@ -5,13 +5,12 @@
 use url::Url;
 
 use super::fetcher::Refresh;
-use super::origin::http_error;
 use super::session::{NewStream, Opened, Shared};
 use super::{manifest_error, EngineError, ErrorKind};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
-use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, Resource, StreamType, Variant};
+use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, StreamType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
 
@@ -102,20 +101,9 @@ fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a R
 }
 
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {
-    let fetched = shared
-        .origin
-        .fetch(
-            &Resource {
-                url: url.clone(),
-                range: None,
-            },
-            false,
-        )
-        .await
-        .map_err(http_error)?;
-    let playlist = m3u8::parse(&fetched.data, &fetched.final_url)
-        .map_err(|e| manifest_error(e, &fetched.final_url))?;
-    Ok((playlist, fetched.final_url))
+    let (data, final_url) = shared.fetch_manifest(url).await?;
+    let playlist = m3u8::parse(&data, &final_url).map_err(|e| manifest_error(e, &final_url))?;
+    Ok((playlist, final_url))
 }
 
 pub(super) async fn fetch_media_playlist(

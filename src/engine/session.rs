@@ -20,7 +20,7 @@ use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::{EngineConfig, EngineError, ErrorKind, Protocol};
 use crate::abr::AbrSettings;
-use crate::media::{MediaPlaylist, StreamType, Variant};
+use crate::media::{MediaPlaylist, Resource, StreamType, Variant};
 use crate::net::http::HttpClient;
 use crate::p2p::identity::{
     stream_swarm, swarm_id_from_url, Compat, StreamProperties, StreamType as P2pStreamType,
@@ -152,6 +152,20 @@ impl Shared {
     pub fn swarm_id(&self, final_url: &Url) -> String {
         let configured = self.config.p2p.as_ref().and_then(|p| p.swarm_id.as_deref());
         swarm_id_from_url(final_url, configured)
+    }
+
+    /// A whole manifest (playlist, MPD) and its final URL after redirects.
+    pub async fn fetch_manifest(&self, url: &Url) -> Result<(bytes::Bytes, Url), EngineError> {
+        let resource = Resource {
+            url: url.clone(),
+            range: None,
+        };
+        let fetched = self
+            .origin
+            .fetch(&resource, false)
+            .await
+            .map_err(http_error)?;
+        Ok((fetched.data, fetched.final_url))
     }
 
     /// The media playlist of variant `index` of a stream, from its front-end.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::{sidx, ManifestError};
-use crate::media::{ByteRange, MediaPlaylist, PlaylistKind, Resource, Segment, StreamType};
+use crate::media::{ByteRange, MediaPlaylist, Resource, Segment, StreamType};
 
 /// Larger bodies are refused before parsing.
 pub const MAX_MPD_BYTES: usize = 32 * 1024 * 1024;
@@ -193,25 +193,12 @@ impl Representation {
         let SegmentSource::List(segments) = &self.segments else {
             return None;
         };
-        let target_duration = segments
-            .iter()
-            .map(|s| s.duration)
-            .max()
-            .unwrap_or(mpd.max_segment_duration);
-        Some(MediaPlaylist {
-            url: mpd.url.clone(),
-            kind: if mpd.dynamic {
-                PlaylistKind::Live
-            } else {
-                PlaylistKind::Vod
-            },
-            target_duration,
-            media_sequence: segments.first().map_or(0, |s| s.sequence),
-            discontinuity_sequence: segments.first().map_or(0, |s| s.discontinuity_sequence),
-            end_list: !mpd.dynamic,
-            segments: segments.clone(),
-            lost_sync: false,
-        })
+        Some(MediaPlaylist::from_segments(
+            mpd.url.clone(),
+            mpd.dynamic,
+            segments.clone(),
+            mpd.max_segment_duration,
+        ))
     }
 }
 

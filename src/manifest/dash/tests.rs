@@ -1,4 +1,5 @@
 use super::*;
+use crate::media::PlaylistKind;
 
 const NOW: f64 = 1_800_000_000.0; // ignored by static MPDs
 
