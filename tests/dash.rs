@@ -1482,3 +1482,78 @@ fn p2p_swarm_of_dash_peers_shares_segments_and_output_is_bit_exact() {
         assert!(up >= down, "uploaded {up} < downloaded {down}");
     });
 }
+
+/// Live: three element peers joining 2 s apart on the live `$Number$` MPD (segments appear
+/// in real time, 1 s each) trade segments: the later ones get P2P bytes, and the origin serves
+/// the media segments far fewer times than once per peer.
+#[test]
+fn p2p_live_swarm_of_dash_peers_shares_segments() {
+    use common::tracker::{node_available, TrackerProcess};
+    use std::time::Instant;
+    if !node_available() {
+        return;
+    }
+    guard_for(Duration::from_secs(90), || {
+        require_dash_element();
+        let f = dash_fixtures();
+        let origin = Origin::serve_dir(&f.root);
+        serve_live(&origin, f, Duration::from_secs(4));
+        let tracker = TrackerProcess::start(0, 600_000);
+        let url = origin.url(LIVE_MPD);
+        const N: usize = 3;
+        let mut peers: Vec<DashPeer> = Vec::new();
+        let wait = |peers: &mut Vec<DashPeer>, d: Duration| {
+            let until = Instant::now() + d;
+            while Instant::now() < until {
+                for p in peers.iter_mut() {
+                    assert!(!p.poll(), "{} stopped: {:?}", p.name, p.errors);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        for i in 0..N {
+            if i > 0 {
+                wait(&mut peers, Duration::from_secs(2));
+            }
+            peers.push(DashPeer::start(
+                &format!("live-peer{i}"),
+                &url,
+                &tracker.url(),
+            ));
+        }
+        // The last peer plays 12 s of live content.
+        wait(&mut peers, Duration::from_secs(12));
+        let chunks = f.files(LIVE_DIR, "chunk-");
+        let per_segment: Vec<usize> = chunks.iter().map(|c| origin.requests(c)).collect();
+        let requested = per_segment.iter().filter(|&&n| n > 0).count();
+        let requests: usize = per_segment.iter().sum();
+        eprintln!(
+            "DASH live swarm: {requests} origin requests for {requested} distinct media segments, {N} peers"
+        );
+        for p in &peers {
+            eprintln!("{}", p.summary());
+            assert!(p.errors.is_empty(), "{}: {:?}", p.name, p.errors);
+            // Both pads pushed media (init + segments), i.e. playback went on.
+            let pushed = p.pushed();
+            assert_eq!(pushed.len(), 2, "{}: pads {pushed:?}", p.name);
+            assert!(
+                pushed.iter().all(|(_, b)| b.len() > 10_000),
+                "{}: too little pushed",
+                p.name
+            );
+        }
+        for p in &peers[1..] {
+            assert!(
+                stat(&p.stats(), "p2p-bytes") > 0,
+                "no P2P bytes: {}",
+                p.summary()
+            );
+        }
+        // 404s before a segment is available count as requests too; without P2P every peer
+        // would fetch every segment it plays.
+        assert!(
+            requests * 10 <= requested * 15,
+            "{requests} origin requests for {requested} media segments and {N} peers: {per_segment:?}"
+        );
+    });
+}
