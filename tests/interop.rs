@@ -792,9 +792,10 @@ fn browser_baseline_dash() {
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     // Shaka asks PML for the whole 30-s VOD within about a second, so on a loaded 2-core
-    // machine one browser-to-browser transfer may miss PML's 2-s bytes-receiving timeout
-    // (seen once in a full-suite run; PML then re-fetches over HTTP). That is PML's behaviour
-    // between two browsers, not ours: tolerate one per browser, fail on anything else.
+    // machine one browser-to-browser transfer may miss PML's 2-s bytes-receiving timeout (PML
+    // then re-fetches over HTTP). That is PML's behaviour between two browsers, not ours:
+    // tolerate one per browser, fail on anything else. (This assertion failed once in a
+    // full-suite run; its message was not kept.)
     let swarms = check_dash_browsers(&r, &fixtures().join(DASH_MPD), true, 1);
     for b in r["browsers"].as_array().unwrap() {
         let (h, p) = (n(&b["httpBytes"]), n(&b["p2pBytes"]));
