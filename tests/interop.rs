@@ -432,7 +432,9 @@ fn n(v: &Value) -> u64 {
 /// The baseline for one family: the first browser's peer id supplies P2P bytes to the second,
 /// data channels open both ways, everybody announces the info-hash our identity code computes
 /// for the pinned (highest) level, no fatal player errors, no peers from the other family.
-fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool) {
+/// Segment errors: none, except up to `max_timeouts` bytes-receiving-timeouts per browser
+/// (element runs: the known upload-latency issue, see `element_run`).
+fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_timeouts: usize) {
     let compat = if pml == "23" {
         Compat::Pml23
     } else {
@@ -461,8 +463,12 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool) {
             b["problems"]
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
+        let segment_errors = b["errors"]["segment"].as_array().unwrap();
         assert!(
-            b["errors"]["segment"].as_array().unwrap().is_empty(),
+            segment_errors.len() <= max_timeouts
+                && segment_errors
+                    .iter()
+                    .all(|e| e["type"] == "bytes-receiving-timeout"),
             "{label}: segment errors {}",
             b["errors"]["segment"]
         );
@@ -584,8 +590,8 @@ fn browser_baseline_vod() {
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let file = fixtures().join(VOD_MASTER);
-    check_family(&r, "23", &file, true);
-    check_family(&r, "22", &file, true);
+    check_family(&r, "23", &file, true, 0);
+    check_family(&r, "22", &file, true, 0);
 }
 
 /// Live (sliding window over the fixture): swarm and info-hash for the live URL. Browsers that
@@ -607,7 +613,7 @@ fn browser_baseline_live() {
         until_externals: false,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
-    check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false);
+    check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false, 0);
     for b in r["browsers"].as_array().unwrap() {
         let live = b["segmentLog"].as_array().unwrap().len();
         assert!(live >= 3, "{}: only {live} live segments", b["label"]);
@@ -1215,7 +1221,8 @@ fn element_vod_pml23() {
         return;
     }
     let (r, _) = element_run("element-vod-23", "23", "", VOD_MASTER);
-    check_family(&r, "23", &fixtures().join(VOD_MASTER), false);
+    // `element_run` already allowed one upload-latency timeout per browser; agree with it.
+    check_family(&r, "23", &fixtures().join(VOD_MASTER), false, 1);
 }
 
 /// The same against 2.2.2 browsers, the element in `compat=pml-2.2`.
@@ -1225,7 +1232,7 @@ fn element_vod_pml22() {
         return;
     }
     let (r, _) = element_run("element-vod-22", "22", "--prop compat=pml-2.2", VOD_MASTER);
-    check_family(&r, "22", &fixtures().join(VOD_MASTER), false);
+    check_family(&r, "22", &fixtures().join(VOD_MASTER), false, 1);
 }
 
 /// Alternate audio (video-only variants + an EXT-X-MEDIA audio rendition with a URI): the
