@@ -180,9 +180,7 @@ impl Shared {
             Front::Dash(d) => d.playlist(self, track, index).await,
         }
     }
-}
 
-impl Shared {
     /// Is this the main stream (the one whose timeline the element reports)?
     pub fn is_main(&self, stream: &Arc<Mutex<StreamState>>) -> bool {
         lock(&self.streams)
