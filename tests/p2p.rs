@@ -120,7 +120,11 @@ fn live_spec(endlist: bool) -> LiveSpec {
             .take(LIVE_SEGMENTS)
             .map(|(p, _)| (p.trim_start_matches("vod/").to_string(), SEG_SECS as f64))
             .collect(),
-        window: 3,
+        // Six segments (12 s), a common live window: a peer that stalls for a few seconds
+        // (the stall is measured below against the high-demand window) must not also fall
+        // out of the window. With the RFC minimum of 3, a 5-s stall on a loaded machine made
+        // a peer resume after the next segment had already expired.
+        window: 6,
         target_duration: SEG_SECS,
         version: 3,
         endlist,
