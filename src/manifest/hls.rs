@@ -1220,6 +1220,12 @@ https://other.example.net/hi/index.m3u8
         assert_eq!(m.find_sequence(8), Some(1));
         assert_eq!(m.find_sequence(6), None);
         assert_eq!(m.find_sequence(10), None);
+        // The fetch loop's lookup: the next segment, or the first after it.
+        assert_eq!(m.first_from_sequence(6), Some(0));
+        assert_eq!(m.first_from_sequence(8), Some(1));
+        assert_eq!(m.first_from_sequence(10), None);
+        assert_eq!(m.start_index_for(ms(9009)), 1);
+        assert_eq!(m.start_index_for(ms(0)), 0);
         assert_eq!(m.segment_index_at(ms(0)), Some(0));
         assert_eq!(m.segment_index_at(ms(9008)), Some(0));
         assert_eq!(m.segment_index_at(ms(9009)), Some(1));
