@@ -101,121 +101,57 @@ fn fixtures() -> &'static Path {
     static FX: OnceLock<PathBuf> = OnceLock::new();
     FX.get_or_init(|| {
         let root = work_dir().join("fixtures");
-        let vod = root.join("vod");
-        std::fs::create_dir_all(&vod).unwrap();
         let t = Instant::now();
-        let out = Command::new("ffmpeg")
-            .current_dir(&vod)
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &VOD_SECS.to_string()])
-            .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
-            .args(["-map", "[a]", "-map", "1:a", "-map", "[c]", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-profile:v",
-                "main",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0"])
-            .args([
-                "-b:v:0",
-                "600k",
-                "-maxrate:v:0",
-                "660k",
-                "-bufsize:v:0",
-                "1200k",
-            ])
-            .args([
-                "-b:v:1",
-                "200k",
-                "-maxrate:v:1",
-                "220k",
-                "-bufsize:v:1",
-                "400k",
-            ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
-            .args(["-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"])
-            .args([
+        encode(
+            &root.join("vod"),
+            &["-map", "[a]", "-map", "1:a", "-map", "[c]", "-map", "1:a"],
+            &[
+                "-f",
+                "hls",
+                "-hls_time",
+                "2",
+                "-hls_playlist_type",
+                "vod",
                 "-hls_flags",
                 "independent_segments",
                 "-hls_segment_type",
                 "mpegts",
-            ])
-            .args(["-master_pl_name", "master.m3u8"])
-            .args(["-var_stream_map", "v:0,a:0,name:360p v:1,a:1,name:180p"])
-            .args(["-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8"])
-            .output()
-            .expect("run ffmpeg");
-        assert!(
-            out.status.success(),
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+                "-master_pl_name",
+                "master.m3u8",
+                "-var_stream_map",
+                "v:0,a:0,name:360p v:1,a:1,name:180p",
+                "-hls_segment_filename",
+                "v%v/seg%03d.ts",
+                "v%v/index.m3u8",
+            ],
         );
-        assert!(vod.join("master.m3u8").exists());
+        assert!(root.join("vod/master.m3u8").exists());
         // Alternate audio: video-only variants + one EXT-X-MEDIA TYPE=AUDIO rendition with a URI
         // (hls.js loads it as a separate track: PML's `secondary` swarm).
         let alt = root.join("alt");
-        std::fs::create_dir_all(&alt).unwrap();
-        let out = Command::new("ffmpeg")
-            .current_dir(&alt)
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &VOD_SECS.to_string()])
-            .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
-            .args(["-map", "[a]", "-map", "[c]", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-profile:v",
-                "main",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0"])
-            .args([
-                "-b:v:0",
-                "600k",
-                "-maxrate:v:0",
-                "660k",
-                "-bufsize:v:0",
-                "1200k",
-            ])
-            .args([
-                "-b:v:1",
-                "200k",
-                "-maxrate:v:1",
-                "220k",
-                "-bufsize:v:1",
-                "400k",
-            ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
-            .args(["-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"])
-            .args([
+        encode(
+            &alt,
+            &["-map", "[a]", "-map", "[c]", "-map", "1:a"],
+            &[
+                "-f",
+                "hls",
+                "-hls_time",
+                "2",
+                "-hls_playlist_type",
+                "vod",
                 "-hls_flags",
                 "independent_segments",
                 "-hls_segment_type",
                 "mpegts",
-            ])
-            .args(["-master_pl_name", "master.m3u8"])
-            .args([
+                "-master_pl_name",
+                "master.m3u8",
                 "-var_stream_map",
                 "v:0,agroup:aud,name:360p v:1,agroup:aud,name:180p \
                  a:0,agroup:aud,default:yes,language:en,name:audio",
-            ])
-            .args(["-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8"])
-            .output()
-            .expect("run ffmpeg");
-        assert!(
-            out.status.success(),
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+                "-hls_segment_filename",
+                "v%v/seg%03d.ts",
+                "v%v/index.m3u8",
+            ],
         );
         let master = std::fs::read_to_string(alt.join("master.m3u8")).unwrap();
         assert!(
@@ -225,57 +161,26 @@ fn fixtures() -> &'static Path {
         // DASH VOD for Shaka: the same two video renditions in one AdaptationSet + one audio
         // AdaptationSet, fMP4, SegmentTemplate with $Number$ and @duration (2 s).
         let dash = root.join("dash");
-        std::fs::create_dir_all(&dash).unwrap();
-        let out = Command::new("ffmpeg")
-            .current_dir(&dash)
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &VOD_SECS.to_string()])
-            .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
-            .args(["-map", "[a]", "-map", "[c]", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-profile:v",
-                "main",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0"])
-            .args([
-                "-b:v:0",
-                "600k",
-                "-maxrate:v:0",
-                "660k",
-                "-bufsize:v:0",
-                "1200k",
-            ])
-            .args([
-                "-b:v:1",
-                "200k",
-                "-maxrate:v:1",
-                "220k",
-                "-bufsize:v:1",
-                "400k",
-            ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
-            .args(["-f", "dash", "-seg_duration", "2"])
-            .args(["-use_template", "1", "-use_timeline", "0"])
-            .args(["-adaptation_sets", "id=0,streams=v id=1,streams=a"])
-            .args(["-init_seg_name", "init-$RepresentationID$.m4s"])
-            .args([
+        encode(
+            &dash,
+            &["-map", "[a]", "-map", "[c]", "-map", "1:a"],
+            &[
+                "-f",
+                "dash",
+                "-seg_duration",
+                "2",
+                "-use_template",
+                "1",
+                "-use_timeline",
+                "0",
+                "-adaptation_sets",
+                "id=0,streams=v id=1,streams=a",
+                "-init_seg_name",
+                "init-$RepresentationID$.m4s",
                 "-media_seg_name",
                 "chunk-$RepresentationID$-$Number%05d$.m4s",
-            ])
-            .arg("manifest.mpd")
-            .output()
-            .expect("run ffmpeg");
-        assert!(
-            out.status.success(),
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+                "manifest.mpd",
+            ],
         );
         let mpd = std::fs::read_to_string(dash.join("manifest.mpd")).unwrap();
         assert!(
@@ -285,6 +190,35 @@ fn fixtures() -> &'static Path {
         eprintln!("fixtures generated in {:.1}s", t.elapsed().as_secs_f64());
         root
     })
+}
+
+/// One ffmpeg run into `dir`: the test pattern at 640x360 and scaled to 320x180 (`[a]`, `[c]`)
+/// plus a sine (`1:a`), H.264 main 600k/200k with a key frame every 2 s, AAC 64k; `maps` picks
+/// the streams, `output` is the muxer part.
+#[rustfmt::skip]
+fn encode(dir: &Path, maps: &[&str], output: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("ffmpeg")
+        .current_dir(dir)
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &VOD_SECS.to_string()])
+        .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
+        .args(maps)
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main"])
+        .args(["-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0"])
+        .args(["-b:v:0", "600k", "-maxrate:v:0", "660k", "-bufsize:v:0", "1200k"])
+        .args(["-b:v:1", "200k", "-maxrate:v:1", "220k", "-bufsize:v:1", "400k"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2"])
+        .args(output)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One runner invocation.
@@ -422,6 +356,24 @@ fn level_info_hashes(compat: Compat, master_url: &str, file: &Path) -> Vec<(u64,
         .collect()
 }
 
+/// A browser's segment errors: none but at most `max_timeouts` PML bytes-receiving-timeouts
+/// (printed when tolerated); anything else fails.
+fn assert_segment_errors(b: &Value, max_timeouts: usize) {
+    let label = s(&b["label"]);
+    let errors = b["errors"]["segment"].as_array().unwrap();
+    assert!(
+        errors.len() <= max_timeouts
+            && errors
+                .iter()
+                .all(|e| e["type"] == "bytes-receiving-timeout"),
+        "{label}: segment errors {}",
+        b["errors"]["segment"]
+    );
+    if !errors.is_empty() {
+        eprintln!("{label}: tolerated: {}", b["errors"]["segment"]);
+    }
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -463,15 +415,7 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_
             b["problems"]
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
-        let segment_errors = b["errors"]["segment"].as_array().unwrap();
-        assert!(
-            segment_errors.len() <= max_timeouts
-                && segment_errors
-                    .iter()
-                    .all(|e| e["type"] == "bytes-receiving-timeout"),
-            "{label}: segment errors {}",
-            b["errors"]["segment"]
-        );
+        assert_segment_errors(b, max_timeouts);
         let announced: BTreeSet<&str> = b["announcedInfoHashes"]
             .as_array()
             .unwrap()
@@ -701,15 +645,7 @@ fn check_dash_browsers(
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
         // With element peers: the known upload-latency timeout (see `element_run`).
-        let segment_errors = b["errors"]["segment"].as_array().unwrap();
-        assert!(
-            segment_errors.len() <= max_timeouts
-                && segment_errors
-                    .iter()
-                    .all(|e| e["type"] == "bytes-receiving-timeout"),
-            "{label}: segment errors {}",
-            b["errors"]["segment"]
-        );
+        assert_segment_errors(b, max_timeouts);
         let announced: BTreeSet<&str> = b["announcedInfoHashes"]
             .as_array()
             .unwrap()
@@ -1079,26 +1015,10 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
     for b in browsers {
         let label = s(&b["label"]);
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
-        // Known open issue (see the closing note): on a loaded 2-core machine an element
-        // occasionally starts an upload later than PML's 2-s bytes-receiving timeout; the
-        // browser then takes that segment elsewhere. One such timeout is tolerated per browser;
-        // any other segment error, or a second one, fails.
-        let segment_errors = b["errors"]["segment"].as_array().unwrap();
-        let timeouts = segment_errors
-            .iter()
-            .filter(|e| e["type"] == "bytes-receiving-timeout")
-            .count();
-        assert!(
-            timeouts <= 1 && timeouts == segment_errors.len(),
-            "{label}: segment errors {}",
-            b["errors"]["segment"]
-        );
-        if timeouts > 0 {
-            eprintln!(
-                "{label}: tolerated one bytes-receiving-timeout: {}",
-                b["errors"]["segment"]
-            );
-        }
+        // Known open issue (see the closing note): on a loaded 2-core machine a transfer from
+        // an element occasionally stalls past PML's 2-s bytes-receiving timeout; the browser
+        // then takes that segment elsewhere. One such timeout is tolerated per browser.
+        assert_segment_errors(b, 1);
         assert!(
             b["problems"].as_array().unwrap().is_empty(),
             "{label}: {}",
