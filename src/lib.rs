@@ -15,6 +15,7 @@ pub mod p2p;
 pub mod payload;
 pub mod rng;
 pub mod schedule;
+pub mod swarm;
 
 gst::plugin_define!(
     p2pmedia,

@@ -1,0 +1,1054 @@
+//! The swarm of one stream (one PML info-hash), sans-IO, in the shape of quinn-proto's
+//! `Connection`: feed it `handle_*(now, …)`, drain [`Swarm::poll_output`], sleep until
+//! [`Swarm::poll_timeout`] and call [`Swarm::handle_timeout`].
+//!
+//! It owns what decides whether P2P helps or hurts: the [`Scheduler`], one [`PeerSession`] per
+//! data channel, the segment table (PML segment ids from the playlist), the segment store, the
+//! checks on peer data and the upload budget. The tokio engine (`engine::p2p`) and the swarm
+//! simulator (`examples/swarm-sim`) drive this one object; neither executes scheduler commands
+//! itself.
+//!
+//! Rules it enforces, whoever drives it:
+//! * a transfer that receives bytes is never aborted for inactivity (HTTP progress counts);
+//! * peer data that fails a check (size, container, application validator) or later fails to
+//!   decrypt/decode downstream ([`Swarm::handle_segment_rejected`]) is dropped, never shared
+//!   on, its peer disconnected, and the segment fetched from the origin;
+//! * encrypted segments from peers are not announced or uploaded until the player confirms
+//!   they decoded ([`Swarm::handle_segment_verified`]);
+//! * the bytes queued towards a peer are bounded ([`HIGH_WATER`]): a peer that never reads
+//!   costs at most that much memory.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::media::{MediaPlaylist, Resource, Segment};
+use crate::p2p::peer::{
+    DisconnectReason, DownloadRequest, Event as PeerEvent, Output as PeerOutput, PeerConfig,
+    PeerSession,
+};
+use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
+use crate::payload::sniff::sniff;
+use crate::schedule::{
+    Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
+    SegmentStore, Source, StreamId, TransferError, TransferId,
+};
+
+pub mod mesh;
+#[cfg(test)]
+mod tests;
+
+/// Upload chunks are handed out only while less than this is queued towards a peer.
+pub const HIGH_WATER: usize = 512 * 1024;
+/// Rounds of peer-output / scheduler-command exchange per input (a feedback loop between
+/// the two must never freeze the caller).
+const MAX_PUMP_ROUNDS: usize = 64;
+/// Ids an announcement may carry beyond twice the playlist's length.
+const MAX_ANNOUNCED_IDS: usize = 1024;
+/// The swarm's own store holds one stream.
+const STREAM: StreamId = StreamId(0);
+
+/// What a stored segment must be: sized, sliceable, cheap to clone (`bytes::Bytes`).
+pub trait SegmentData: SegmentBytes + AsRef<[u8]> + Clone + Send + Sync + 'static {
+    fn from_vec(v: Vec<u8>) -> Self;
+}
+
+impl SegmentData for bytes::Bytes {
+    fn from_vec(v: Vec<u8>) -> Self {
+        bytes::Bytes::from(v)
+    }
+}
+
+/// A segment about to be stored (and so used and shared), for an application's veto.
+pub struct SegmentCheck<'a> {
+    pub info_hash: &'a str,
+    pub id: u64,
+    pub url: &'a str,
+    pub from_peer: bool,
+}
+
+/// Returns false to reject the segment (it is then fetched again, from the origin).
+pub type SegmentValidator = Arc<dyn Fn(&SegmentCheck<'_>, &[u8]) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+pub struct SwarmConfig {
+    pub scheduler: SchedulerConfig,
+    /// Answer peers' requests and announce what we hold.
+    pub upload: bool,
+    /// Connections at once; 0 = unlimited (PML has no cap).
+    pub max_peers: usize,
+    /// Upload budget of this swarm in bytes/s; 0 = unlimited.
+    pub max_upload_rate: u64,
+    /// Largest segment a peer may claim when the playlist gives no byte range.
+    pub max_segment_bytes: u64,
+    /// Store limit in bytes.
+    pub store_limit: u64,
+    /// The info-hash, as the validator and the logs name the swarm.
+    pub label: String,
+    pub validator: Option<SegmentValidator>,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            scheduler: SchedulerConfig::ours(),
+            upload: true,
+            max_peers: 20,
+            max_upload_rate: 0,
+            max_segment_bytes: 64 << 20,
+            store_limit: 256 << 20,
+            label: String::new(),
+            validator: None,
+        }
+    }
+}
+
+impl fmt::Debug for SwarmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwarmConfig")
+            .field("scheduler", &self.scheduler)
+            .field("upload", &self.upload)
+            .field("max_peers", &self.max_peers)
+            .field("max_upload_rate", &self.max_upload_rate)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something for the driver to do.
+#[derive(Debug)]
+pub enum Output<D> {
+    /// Send this message on the peer's data channel (in order). Report it written with
+    /// [`Swarm::handle_peer_drained`].
+    Transmit { peer: PeerKey, data: Vec<u8> },
+    /// GET this segment from the origin; report progress, then done or failed.
+    HttpFetch {
+        xfer: TransferId,
+        sequence: u64,
+        resource: Resource,
+    },
+    /// Drop that request (its result, if it still comes, is ignored or kept as a bonus).
+    HttpAbort { xfer: TransferId },
+    /// The segment the player asked for.
+    Deliver {
+        sequence: u64,
+        data: D,
+        source: Source,
+    },
+    /// The segment the player asked for could not be had (HTTP retries exhausted).
+    LoadFailed { sequence: u64 },
+    /// Close this peer's connection; it is already forgotten.
+    Disconnect { peer: PeerKey },
+    /// For logs and statistics.
+    Event(SwarmEvent),
+}
+
+/// What happened, for `GST_DEBUG`, the bus and statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SwarmEvent {
+    /// A segment was stored.
+    Stored {
+        id: SegmentId,
+        bytes: u64,
+        source: Source,
+        elapsed_ms: u64,
+    },
+    /// Data was thrown away: failed a check, or the player could not decode it.
+    Rejected {
+        id: SegmentId,
+        source: Source,
+        reason: String,
+    },
+    PeerAdded {
+        peer: PeerKey,
+    },
+    PeerRemoved {
+        peer: PeerKey,
+        reason: String,
+    },
+    /// A scheduler decision (start, abort, deliver, give up, disconnect).
+    Decision(Command),
+    /// HTTP bytes downloaded and then thrown away (aborted, duplicate or rejected).
+    WastedHttp {
+        id: SegmentId,
+        bytes: u64,
+    },
+}
+
+/// Running totals (bytes of segment payload).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwarmStats {
+    pub http_bytes: u64,
+    pub http_segments: u64,
+    pub p2p_bytes: u64,
+    pub p2p_segments: u64,
+    pub upload_bytes: u64,
+    pub wasted_http_bytes: u64,
+    pub rejected_segments: u64,
+}
+
+struct Peer {
+    session: PeerSession,
+    download: Option<PeerDownload>,
+    /// Bytes handed out as `Transmit` and not yet reported drained.
+    backlog: usize,
+}
+
+#[derive(Clone, Copy)]
+struct PeerDownload {
+    xfer: TransferId,
+    id: SegmentId,
+    started_ms: u64,
+}
+
+struct HttpTransfer {
+    id: SegmentId,
+    started_ms: u64,
+    received: u64,
+}
+
+/// Token bucket for uploads (`max_upload_rate`).
+struct Budget {
+    rate: u64,
+    tokens: f64,
+    at_ms: u64,
+}
+
+impl Budget {
+    fn refill(&mut self, now: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let elapsed = now.saturating_sub(self.at_ms) as f64 / 1000.0;
+        // A quarter second of burst keeps chunks flowing without exceeding the rate.
+        self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.rate as f64 / 4.0);
+        self.at_ms = now;
+    }
+
+    fn allows(&mut self, now: u64) -> bool {
+        self.refill(now);
+        self.rate == 0 || self.tokens > 0.0
+    }
+
+    fn debit(&mut self, bytes: usize) {
+        if self.rate > 0 {
+            self.tokens -= bytes as f64;
+        }
+    }
+
+    /// When the bucket is positive again.
+    fn ready_at(&self) -> u64 {
+        if self.rate == 0 || self.tokens > 0.0 {
+            return self.at_ms;
+        }
+        let ms = (-self.tokens / self.rate as f64 * 1000.0).ceil() as u64;
+        self.at_ms.saturating_add(ms + 1)
+    }
+}
+
+pub struct Swarm<D> {
+    cfg: SwarmConfig,
+    sched: Scheduler,
+    store: SegmentStore<D>,
+    /// Media segments by PML id.
+    segments: HashMap<SegmentId, Segment>,
+    /// Media sequence number → PML id, for the player's requests.
+    by_sequence: HashMap<u64, SegmentId>,
+    /// Where each stored segment came from.
+    sources: HashMap<SegmentId, Source>,
+    /// Encrypted peer data not yet confirmed by the player: neither announced nor uploaded.
+    unverified: HashSet<SegmentId>,
+    /// Segments whose peer data failed downstream: fetched from the origin only.
+    origin_only: HashSet<SegmentId>,
+    live: bool,
+    /// Seen without ENDLIST at some point: ids stay sequence numbers (hls.js keeps them).
+    ever_live: bool,
+    /// The player's request: (sequence, id).
+    pending: Option<(u64, SegmentId)>,
+    http: HashMap<TransferId, HttpTransfer>,
+    peers: BTreeMap<PeerKey, Peer>,
+    seed: u64,
+    budget: Budget,
+    out: VecDeque<Output<D>>,
+    now: u64,
+    announce_due: bool,
+    stats: SwarmStats,
+}
+
+/// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
+/// hls.js numbers them (sequence number while live, position once the list has ENDLIST).
+pub fn segment_id(playlist: &MediaPlaylist, index: usize) -> Option<SegmentId> {
+    let seg = playlist.segments.get(index)?;
+    let id = match seg.start_seconds {
+        Some(start) => dash_segment_id(start)?,
+        None => hls_segment_id(
+            HlsIdScheme::HlsJs,
+            playlist.end_list,
+            playlist.media_sequence,
+            index as u64,
+        )?,
+    };
+    u64::try_from(id).ok()
+}
+
+impl<D: SegmentData> Swarm<D> {
+    pub fn new(cfg: SwarmConfig, seed: u64, now: u64) -> Self {
+        let mut store = SegmentStore::new(cfg.store_limit);
+        store.configure_stream(STREAM, false, cfg.scheduler.high_demand_time_window_ms);
+        Swarm {
+            sched: Scheduler::new(cfg.scheduler.clone(), seed, now),
+            budget: Budget {
+                rate: cfg.max_upload_rate,
+                tokens: 0.0,
+                at_ms: now,
+            },
+            cfg,
+            store,
+            segments: HashMap::new(),
+            by_sequence: HashMap::new(),
+            sources: HashMap::new(),
+            unverified: HashSet::new(),
+            origin_only: HashSet::new(),
+            live: false,
+            ever_live: false,
+            pending: None,
+            http: HashMap::new(),
+            peers: BTreeMap::new(),
+            seed,
+            out: VecDeque::new(),
+            now,
+            announce_due: false,
+            stats: SwarmStats::default(),
+        }
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    pub fn stats(&self) -> SwarmStats {
+        self.stats
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = PeerKey> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// Whether another connection may be opened, counting `connecting` ones not open yet.
+    pub fn has_room(&self, connecting: usize) -> bool {
+        self.cfg.max_peers == 0 || self.peers.len() + connecting < self.cfg.max_peers
+    }
+
+    /// Ids held and shareable (the `l` of our announcement).
+    pub fn stored_ids(&self) -> Vec<SegmentId> {
+        let mut ids = self.store.ids(STREAM);
+        ids.retain(|id| !self.unverified.contains(id));
+        ids
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.store.used_bytes()
+    }
+
+    /// Bytes queued towards `peer` and not reported drained.
+    pub fn backlog(&self, peer: PeerKey) -> usize {
+        self.peers.get(&peer).map_or(0, |p| p.backlog)
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// The stream's current media playlist (full replacement; live playlists slide).
+    pub fn handle_playlist(&mut self, now: u64, p: &MediaPlaylist) {
+        self.now = self.now.max(now);
+        self.live = !p.end_list;
+        self.ever_live |= self.live;
+        self.segments.clear();
+        self.by_sequence.clear();
+        let mut infos = Vec::with_capacity(p.segments.len());
+        for (i, s) in p.segments.iter().enumerate() {
+            // hls.js keeps the ids of segments it knew while live when ENDLIST arrives;
+            // renumbering by position would give stored segments another segment's id.
+            let id = match (self.ever_live, s.start_seconds) {
+                (true, None) => Some(s.sequence),
+                _ => segment_id(p, i),
+            };
+            let Some(id) = id else {
+                continue;
+            };
+            self.by_sequence.insert(s.sequence, id);
+            if s.gap {
+                continue;
+            }
+            infos.push(SegmentInfo {
+                id,
+                start_ms: s.start.as_millis() as u64,
+                duration_ms: s.duration.as_millis() as u64,
+                size_hint: s.resource.range.map(|r| r.length),
+            });
+            self.segments.insert(id, s.clone());
+        }
+        let segs = &self.segments;
+        self.origin_only.retain(|id| segs.contains_key(id));
+        self.store.configure_stream(
+            STREAM,
+            self.live,
+            self.cfg.scheduler.high_demand_time_window_ms,
+        );
+        self.sched.handle_segments(now, self.live, &infos);
+        self.drive(now);
+    }
+
+    /// The player wants the segment with this media sequence number next. A `Deliver` or
+    /// `LoadFailed` for it follows (at once if it is stored). Replaces an earlier request.
+    pub fn handle_load(&mut self, now: u64, sequence: u64) {
+        self.now = self.now.max(now);
+        let Some(&id) = self.by_sequence.get(&sequence) else {
+            self.out.push_back(Output::LoadFailed { sequence });
+            return;
+        };
+        if let Some(data) = self.store.get(STREAM, id).cloned() {
+            let source = self.sources.get(&id).copied().unwrap_or(Source::Http);
+            self.pending = None;
+            self.sched.handle_player_cancel(now);
+            self.out.push_back(Output::Deliver {
+                sequence,
+                data,
+                source,
+            });
+            self.drive(now);
+            return;
+        }
+        self.pending = Some((sequence, id));
+        self.sched.handle_player_request(now, id);
+        self.drive(now);
+    }
+
+    /// The player no longer waits for its request (seek, flush, shutdown).
+    pub fn handle_load_cancel(&mut self, now: u64) {
+        self.pending = None;
+        self.sched.handle_player_cancel(now);
+        self.drive(now);
+    }
+
+    /// The player decoded the segment it was given: peer data of an encrypted stream may now
+    /// be shared.
+    pub fn handle_segment_verified(&mut self, now: u64, sequence: u64) {
+        if let Some(id) = self.by_sequence.get(&sequence) {
+            if self.unverified.remove(id) {
+                self.announce_due = true;
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The player could not decrypt or decode the segment it was given. Its data is dropped
+    /// (and was never shared), a peer that sent it is disconnected, and the next load of
+    /// it goes to the origin.
+    pub fn handle_segment_rejected(&mut self, now: u64, sequence: u64, reason: &str) {
+        self.now = self.now.max(now);
+        let Some(&id) = self.by_sequence.get(&sequence) else {
+            return;
+        };
+        let source = self.sources.remove(&id).unwrap_or(Source::Http);
+        self.unverified.remove(&id);
+        if self.store.remove(STREAM, id) {
+            self.sched.handle_segments_evicted(now, &[id]);
+        }
+        self.stats.rejected_segments += 1;
+        self.out.push_back(Output::Event(SwarmEvent::Rejected {
+            id,
+            source,
+            reason: reason.to_string(),
+        }));
+        if let Source::P2p(peer) = source {
+            self.origin_only.insert(id);
+            self.drop_peer(now, peer, "sent a segment that did not decode");
+        }
+        self.announce_due = true;
+        self.drive(now);
+    }
+
+    /// Playback position on the segments' timeline.
+    pub fn handle_playhead(&mut self, now: u64, position_ms: u64) {
+        self.sched.handle_playback(now, position_ms, 1.0, true);
+        let evicted = self.store.set_playhead(STREAM, position_ms);
+        self.note_evicted(now, &evicted);
+        let ratio = self.store.free_ratio_ahead();
+        self.sched.handle_storage_free_ratio(now, ratio);
+        self.drive(now);
+    }
+
+    /// Tracker announce reply counts (they include ourselves).
+    pub fn handle_tracker_counts(&mut self, now: u64, complete: u64, incomplete: u64) {
+        self.sched.handle_swarm_counts(now, complete, incomplete);
+        self.drive(now);
+    }
+
+    /// No tracker can be reached: don't wait for peers it might have promised.
+    pub fn handle_tracker_unavailable(&mut self, now: u64) {
+        self.sched.handle_tracker_unavailable(now);
+        self.drive(now);
+    }
+
+    /// A data channel to a peer opened. False (and nothing else happens) when the swarm is
+    /// full or the key is taken: close the connection.
+    pub fn handle_peer_opened(&mut self, now: u64, peer: PeerKey) -> bool {
+        if self.peers.contains_key(&peer) || !self.has_room(0) {
+            return false;
+        }
+        let config = PeerConfig {
+            not_receiving_bytes_timeout_ms: self.cfg.scheduler.p2p_not_receiving_bytes_timeout_ms,
+            error_retries: self.cfg.scheduler.p2p_error_retries,
+            ..PeerConfig::default()
+        };
+        let mut session = PeerSession::new(config, self.seed ^ peer.0);
+        if self.cfg.upload {
+            let loaded = to_wire(&self.stored_ids());
+            let loading = to_wire(&self.sched.http_loading_ids());
+            session.announce(&loaded, &loading);
+        }
+        self.peers.insert(
+            peer,
+            Peer {
+                session,
+                download: None,
+                backlog: 0,
+            },
+        );
+        self.sched.handle_peer_connected(now, peer);
+        self.out
+            .push_back(Output::Event(SwarmEvent::PeerAdded { peer }));
+        self.drive(now);
+        true
+    }
+
+    /// One data-channel message from a peer.
+    pub fn handle_peer_message(&mut self, now: u64, peer: PeerKey, msg: &[u8]) {
+        self.now = self.now.max(now);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.on_message(msg, now);
+        }
+        self.drive(now);
+    }
+
+    /// The peer's connection closed (by the remote or the transport).
+    pub fn handle_peer_closed(&mut self, now: u64, peer: PeerKey) {
+        self.remove_peer(now, peer, "connection closed".into());
+        self.drive(now);
+    }
+
+    /// `bytes` of what was handed out as `Transmit` to `peer` left our queue.
+    pub fn handle_peer_drained(&mut self, now: u64, peer: PeerKey, bytes: usize) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.backlog = p.backlog.saturating_sub(bytes);
+        }
+        self.drive(now);
+    }
+
+    /// Bytes received so far by an HTTP transfer: keeps it alive while bytes flow.
+    pub fn handle_http_progress(&mut self, now: u64, xfer: TransferId, received: u64) {
+        if let Some(t) = self.http.get_mut(&xfer) {
+            t.received = t.received.max(received);
+        }
+        self.sched
+            .handle_transfer_progress(now, xfer, received, None);
+        self.drive(now);
+    }
+
+    /// An HTTP transfer finished with these bytes.
+    pub fn handle_http_done(&mut self, now: u64, xfer: TransferId, data: D) {
+        self.now = self.now.max(now);
+        let Some(t) = self.http.remove(&xfer) else {
+            return; // aborted: the abort already counted what it had received
+        };
+        let len = data.byte_len();
+        match self.check(t.id, &data, false) {
+            Ok(()) => {
+                self.stats.http_bytes += len;
+                self.stats.http_segments += 1;
+                let elapsed_ms = now.saturating_sub(t.started_ms);
+                self.sched.handle_transfer_done(now, xfer, len);
+                self.store_segment(now, t.id, data, Source::Http, elapsed_ms);
+            }
+            Err(reason) => {
+                self.waste(t.id, len);
+                self.out.push_back(Output::Event(SwarmEvent::Rejected {
+                    id: t.id,
+                    source: Source::Http,
+                    reason,
+                }));
+                self.sched
+                    .handle_transfer_failed(now, xfer, TransferError::Http);
+            }
+        }
+        self.drive(now);
+    }
+
+    /// An HTTP transfer failed (status, transport, length).
+    pub fn handle_http_failed(&mut self, now: u64, xfer: TransferId) {
+        if let Some(t) = self.http.remove(&xfer) {
+            self.waste(t.id, t.received);
+        }
+        self.sched
+            .handle_transfer_failed(now, xfer, TransferError::Http);
+        self.drive(now);
+    }
+
+    /// Timers (any time at or after `poll_timeout()`; early calls are harmless).
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        if self.sched.poll_timeout().is_some_and(|t| t <= now) {
+            self.sched.handle_timeout(now);
+        }
+        for p in self.peers.values_mut() {
+            if p.session.poll_timeout().is_some_and(|t| t <= now) {
+                p.session.on_timer(now);
+            }
+        }
+        self.drive(now);
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    pub fn poll_output(&mut self) -> Option<Output<D>> {
+        self.out.pop_front()
+    }
+
+    /// Absolute time (ms) at which `handle_timeout` must be called.
+    pub fn poll_timeout(&mut self) -> Option<u64> {
+        let sched = self.sched.poll_timeout();
+        let peers = self.peers.values().filter_map(|p| p.session.poll_timeout());
+        // Uploads held back by the budget resume when it refills.
+        let budget = self
+            .peers
+            .values()
+            .any(|p| p.session.is_uploading() && p.backlog < HIGH_WATER)
+            .then(|| self.budget.ready_at())
+            .filter(|_| self.budget.rate > 0);
+        sched.into_iter().chain(peers).chain(budget).min()
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    fn note_evicted(&mut self, now: u64, evicted: &[(StreamId, SegmentId)]) {
+        if evicted.is_empty() {
+            return;
+        }
+        let ids: Vec<SegmentId> = evicted.iter().map(|(_, id)| *id).collect();
+        for id in &ids {
+            self.sources.remove(id);
+            self.unverified.remove(id);
+        }
+        self.sched.handle_segments_evicted(now, &ids);
+    }
+
+    fn waste(&mut self, id: SegmentId, bytes: u64) {
+        if bytes > 0 {
+            self.stats.wasted_http_bytes += bytes;
+            self.out
+                .push_back(Output::Event(SwarmEvent::WastedHttp { id, bytes }));
+        }
+    }
+
+    /// Data we would hand downstream and share must be the size the playlist says and look
+    /// like media (encrypted data is checked by the player after decryption), and pass the
+    /// application's validator.
+    fn check(&self, id: SegmentId, data: &D, from_peer: bool) -> Result<(), String> {
+        let Some(seg) = self.segments.get(&id) else {
+            return Err(format!("segment {id} is not in the playlist"));
+        };
+        let bytes = data.as_ref();
+        if let Some(r) = seg.resource.range {
+            if bytes.len() as u64 != r.length {
+                return Err(format!(
+                    "segment {id}: {} bytes, byte range says {}",
+                    bytes.len(),
+                    r.length
+                ));
+            }
+        }
+        if seg.key.is_none() && sniff(bytes).is_none() {
+            return Err(format!("segment {id}: not media"));
+        }
+        if let Some(validate) = &self.cfg.validator {
+            let check = SegmentCheck {
+                info_hash: &self.cfg.label,
+                id,
+                url: seg.resource.url.as_str(),
+                from_peer,
+            };
+            if !validate(&check, bytes) {
+                return Err(format!("segment {id}: rejected by the application"));
+            }
+        }
+        Ok(())
+    }
+
+    fn store_segment(&mut self, now: u64, id: SegmentId, data: D, source: Source, elapsed: u64) {
+        let Some(seg) = self.segments.get(&id) else {
+            return;
+        };
+        let (start, end) = (seg.start.as_millis() as u64, seg.end().as_millis() as u64);
+        let encrypted = seg.key.is_some();
+        let bytes = data.byte_len();
+        match self.store.insert(STREAM, id, start, end, data.clone()) {
+            Ok(evicted) => {
+                self.sources.insert(id, source);
+                if encrypted && matches!(source, Source::P2p(_)) {
+                    self.unverified.insert(id);
+                }
+                self.note_evicted(now, &evicted);
+                self.sched.handle_segment_stored(now, id);
+                self.out.push_back(Output::Event(SwarmEvent::Stored {
+                    id,
+                    bytes,
+                    source,
+                    elapsed_ms: elapsed,
+                }));
+            }
+            Err(_) => {
+                // Larger than the whole store: hand it to a waiting player all the same.
+                if let Some((sequence, want)) = self.pending {
+                    if want == id {
+                        self.pending = None;
+                        self.sched.handle_player_cancel(now);
+                        self.out.push_back(Output::Deliver {
+                            sequence,
+                            data,
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_peer(&mut self, now: u64, peer: PeerKey, reason: &str) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.disconnect(DisconnectReason::Local);
+        }
+        if self.remove_peer(now, peer, reason.to_string()) {
+            self.out.push_back(Output::Disconnect { peer });
+        }
+    }
+
+    fn remove_peer(&mut self, now: u64, peer: PeerKey, reason: String) -> bool {
+        let Some(p) = self.peers.remove(&peer) else {
+            return false;
+        };
+        if let Some(d) = p.download {
+            self.sched
+                .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
+        }
+        self.sched.handle_peer_disconnected(now, peer);
+        self.out
+            .push_back(Output::Event(SwarmEvent::PeerRemoved { peer, reason }));
+        true
+    }
+
+    /// Runs peer outputs and scheduler commands until neither has anything left. Peer events
+    /// go first: a download that timed out must reach the scheduler as *that* transfer's
+    /// failure before a new request to the same peer is made.
+    fn drive(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        for _ in 0..MAX_PUMP_ROUNDS {
+            let mut busy = false;
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                while let Some(out) = self
+                    .peers
+                    .get_mut(&key)
+                    .and_then(|p| p.session.poll_output())
+                {
+                    busy = true;
+                    self.peer_output(now, key, out);
+                }
+                self.push_uploads(now, key);
+            }
+            while let Some(cmd) = self.sched.poll_command() {
+                busy = true;
+                self.execute(now, cmd);
+            }
+            if !self.store.take_changed().is_empty() {
+                self.announce_due = true;
+            }
+            if self.announce_due {
+                self.announce_due = false;
+                busy = true;
+                self.announce_all();
+            }
+            if !busy {
+                break;
+            }
+        }
+    }
+
+    fn announce_all(&mut self) {
+        if !self.cfg.upload || self.peers.is_empty() {
+            return;
+        }
+        let loaded = to_wire(&self.stored_ids());
+        let loading = to_wire(&self.sched.http_loading_ids());
+        for p in self.peers.values_mut() {
+            p.session.announce(&loaded, &loading);
+        }
+    }
+
+    fn push_uploads(&mut self, now: u64, key: PeerKey) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        while p.backlog < HIGH_WATER && self.budget.allows(now) {
+            let Some(chunk) = p.session.poll_upload_chunk() else {
+                break;
+            };
+            self.budget.debit(chunk.len());
+            self.stats.upload_bytes += chunk.len() as u64;
+            p.backlog += chunk.len();
+            self.out.push_back(Output::Transmit {
+                peer: key,
+                data: chunk,
+            });
+            // The Completed command queued after the last chunk goes out in order.
+            while let Some(PeerOutput::Send(m)) = p.session.poll_output() {
+                p.backlog += m.len();
+                self.out.push_back(Output::Transmit { peer: key, data: m });
+            }
+        }
+    }
+
+    fn execute(&mut self, now: u64, cmd: Command) {
+        if !matches!(cmd, Command::Announce) {
+            self.out
+                .push_back(Output::Event(SwarmEvent::Decision(cmd.clone())));
+        }
+        match cmd {
+            Command::HttpFetch { xfer, id } => {
+                let Some(seg) = self.segments.get(&id) else {
+                    self.sched
+                        .handle_transfer_failed(now, xfer, TransferError::Http);
+                    return;
+                };
+                self.http.insert(
+                    xfer,
+                    HttpTransfer {
+                        id,
+                        started_ms: now,
+                        received: 0,
+                    },
+                );
+                self.out.push_back(Output::HttpFetch {
+                    xfer,
+                    sequence: seg.sequence,
+                    resource: seg.resource.clone(),
+                });
+            }
+            Command::P2pRequest { xfer, peer, id } => {
+                // Peer data of this segment failed downstream: the origin's copy only.
+                if self.origin_only.contains(&id) {
+                    self.sched
+                        .handle_transfer_failed(now, xfer, TransferError::PeerAbsent);
+                    return;
+                }
+                let size = self
+                    .segments
+                    .get(&id)
+                    .and_then(|s| s.resource.range)
+                    .map(|r| r.length);
+                let cap = self.cfg.max_segment_bytes;
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    self.sched
+                        .handle_transfer_failed(now, xfer, TransferError::PeerFailed);
+                    return;
+                };
+                let req = DownloadRequest {
+                    id: id as i64,
+                    byte_offset: 0,
+                    total_bytes: size,
+                    max_segment_bytes: size.unwrap_or(cap),
+                };
+                match p.session.request(req, now) {
+                    Ok(_) => {
+                        p.download = Some(PeerDownload {
+                            xfer,
+                            id,
+                            started_ms: now,
+                        })
+                    }
+                    // Busy or closed: not this peer now (PeerFailed would count a strike).
+                    Err(_) => {
+                        self.sched
+                            .handle_transfer_failed(now, xfer, TransferError::PeerAbsent);
+                    }
+                }
+            }
+            Command::Abort { xfer, source, id } => match source {
+                Source::Http => {
+                    if let Some(t) = self.http.remove(&xfer) {
+                        self.waste(id, t.received);
+                    }
+                    self.out.push_back(Output::HttpAbort { xfer });
+                }
+                Source::P2p(peer) => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        if p.download.is_some_and(|d| d.xfer == xfer) {
+                            p.session.cancel_download();
+                            p.download = None;
+                        }
+                    }
+                }
+            },
+            Command::Deliver { id } => {
+                if let Some((sequence, want)) = self.pending {
+                    if want == id {
+                        if let Some(data) = self.store.get(STREAM, id).cloned() {
+                            self.pending = None;
+                            let source = self.sources.get(&id).copied().unwrap_or(Source::Http);
+                            self.out.push_back(Output::Deliver {
+                                sequence,
+                                data,
+                                source,
+                            });
+                        }
+                    }
+                }
+            }
+            Command::PlayerError { id } => {
+                if let Some((sequence, want)) = self.pending {
+                    if want == id {
+                        self.pending = None;
+                        self.out.push_back(Output::LoadFailed { sequence });
+                    }
+                }
+            }
+            Command::DisconnectPeer { peer } => {
+                self.drop_peer(now, peer, "too many timeouts");
+            }
+            Command::Announce => self.announce_due = true,
+        }
+    }
+
+    fn peer_output(&mut self, now: u64, key: PeerKey, out: PeerOutput) {
+        let ev = match out {
+            PeerOutput::Send(msg) => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.backlog += msg.len();
+                }
+                self.out.push_back(Output::Transmit {
+                    peer: key,
+                    data: msg,
+                });
+                return;
+            }
+            PeerOutput::Event(ev) => ev,
+        };
+        match ev {
+            PeerEvent::PeerAnnounced {
+                loaded,
+                http_loading,
+            } => {
+                // A browser announces at most its store (a window of the playlist); far more
+                // ids than the playlist holds is a flood that would cost every later
+                // announcement's sorting and diffing.
+                let cap = (2 * self.segments.len()).max(MAX_ANNOUNCED_IDS);
+                if loaded.len() + http_loading.len() > cap {
+                    self.drop_peer(now, key, "announced more segments than exist");
+                    return;
+                }
+                let known = |ids: &[i64]| -> Vec<SegmentId> {
+                    from_wire(ids)
+                        .into_iter()
+                        .filter(|id| self.segments.contains_key(id))
+                        .collect()
+                };
+                let (l, h) = (known(&loaded), known(&http_loading));
+                self.sched.handle_peer_announce(now, key, &l, &h);
+            }
+            PeerEvent::DownloadProgress {
+                received, expected, ..
+            } => {
+                if let Some(d) = self.peers.get(&key).and_then(|p| p.download) {
+                    self.sched
+                        .handle_transfer_progress(now, d.xfer, received, Some(expected));
+                }
+            }
+            PeerEvent::SegmentReceived { id, data } => {
+                let Some(d) = self.peers.get_mut(&key).and_then(|p| p.download.take()) else {
+                    return;
+                };
+                let data = D::from_vec(data);
+                let checked = if id as u64 == d.id {
+                    self.check(d.id, &data, true)
+                } else {
+                    Err(format!("asked for segment {}, got {id}", d.id))
+                };
+                match checked {
+                    Ok(()) => {
+                        let n = data.byte_len();
+                        self.stats.p2p_bytes += n;
+                        self.stats.p2p_segments += 1;
+                        self.sched.handle_transfer_done(now, d.xfer, n);
+                        let elapsed = now.saturating_sub(d.started_ms);
+                        self.store_segment(now, d.id, data, Source::P2p(key), elapsed);
+                    }
+                    Err(reason) => {
+                        // A peer that sends what is not media is not worth keeping.
+                        self.stats.rejected_segments += 1;
+                        self.out.push_back(Output::Event(SwarmEvent::Rejected {
+                            id: d.id,
+                            source: Source::P2p(key),
+                            reason,
+                        }));
+                        self.sched
+                            .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
+                        self.drop_peer(now, key, "sent data that failed the checks");
+                    }
+                }
+            }
+            PeerEvent::SegmentAbsent { .. } => {
+                if let Some(d) = self.peers.get_mut(&key).and_then(|p| p.download.take()) {
+                    self.sched
+                        .handle_transfer_failed(now, d.xfer, TransferError::PeerAbsent);
+                }
+            }
+            PeerEvent::DownloadFailed { .. } => {
+                if let Some(d) = self.peers.get_mut(&key).and_then(|p| p.download.take()) {
+                    self.sched
+                        .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
+                }
+            }
+            PeerEvent::UploadRequested { id, request_id, .. } => {
+                let data = u64::try_from(id)
+                    .ok()
+                    .filter(|id| self.cfg.upload && !self.unverified.contains(id))
+                    .and_then(|id| self.store.get(STREAM, id).cloned());
+                if let Some(p) = self.peers.get_mut(&key) {
+                    match data {
+                        Some(d) => p.session.upload(request_id, Arc::new(d)),
+                        None => p.session.upload_absent(request_id),
+                    };
+                }
+            }
+            PeerEvent::UploadCancelled { .. } => {}
+            PeerEvent::Disconnect { reason } => {
+                if self.remove_peer(now, key, format!("protocol: {reason:?}")) {
+                    self.out.push_back(Output::Disconnect { peer: key });
+                }
+            }
+        }
+    }
+}
+
+fn to_wire(ids: &[SegmentId]) -> Vec<i64> {
+    ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect()
+}
+
+fn from_wire(ids: &[i64]) -> Vec<SegmentId> {
+    ids.iter().filter_map(|&i| u64::try_from(i).ok()).collect()
+}

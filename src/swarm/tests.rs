@@ -1,0 +1,265 @@
+//! Mesh-harness tests: several real `Swarm`s over fake links, a fake tracker and origin, in
+//! virtual time. Each scenario used to need real WebRTC and a node tracker.
+
+use super::mesh::{Behaviour, Mesh, MeshConfig, MeshResult, NodeResult, NodeSpec};
+use super::HIGH_WATER;
+
+fn nodes(n: usize, stagger_ms: u64) -> Vec<NodeSpec> {
+    (0..n)
+        .map(|i| NodeSpec::new(i as u64 * stagger_ms))
+        .collect()
+}
+
+fn vod() -> MeshConfig {
+    MeshConfig {
+        vod_segments: 15,
+        duration_ms: 60_000,
+        ..MeshConfig::default()
+    }
+}
+
+fn live() -> MeshConfig {
+    MeshConfig {
+        live: true,
+        live_window: 6,
+        live_delay_ms: 8000,
+        duration_ms: 60_000,
+        ..MeshConfig::default()
+    }
+}
+
+fn measured(r: &MeshResult) -> impl Iterator<Item = &NodeResult> {
+    r.nodes.iter().filter(|n| n.measured)
+}
+
+fn share(r: &MeshResult) -> f64 {
+    let (p2p, http) = measured(r).fold((0, 0), |(p, h), n| (p + n.p2p_bytes, h + n.http_bytes));
+    p2p as f64 / (p2p + http).max(1) as f64
+}
+
+/// Every measured node played, got only right bytes and never waited.
+fn assert_clean(r: &MeshResult, min_segments: u64) {
+    for (i, n) in r.nodes.iter().enumerate().filter(|(_, n)| n.measured) {
+        assert_eq!(
+            n.wrong_segments, 0,
+            "node {i}: wrong bytes downstream: {n:?}"
+        );
+        assert!(
+            n.segments_played >= min_segments,
+            "node {i} played {} segments: {n:?}",
+            n.segments_played
+        );
+        assert_eq!(n.stalls, 0, "node {i} stalled: {n:?}");
+    }
+}
+
+#[test]
+fn vod_swarm_shares_and_every_byte_is_right() {
+    let r = Mesh::new(vod(), nodes(4, 3000)).run();
+    assert_clean(&r, 15);
+    assert!(share(&r) > 0.5, "P2P share {:.2}", share(&r));
+    let gets: u32 = r.origin_gets.values().sum();
+    assert!(gets <= 15 + 3, "origin served {gets} GETs for 15 segments");
+}
+
+#[test]
+fn live_swarm_shares_without_stalls() {
+    let r = Mesh::new(live(), nodes(4, 4000)).run();
+    assert_clean(&r, 20);
+    assert!(share(&r) > 0.5, "P2P share {:.2}", share(&r));
+    for n in measured(&r) {
+        assert_eq!(n.skipped, 0, "{n:?}");
+    }
+}
+
+#[test]
+fn http_only_mesh_fetches_each_segment_once() {
+    let cfg = MeshConfig {
+        p2p: false,
+        ..vod()
+    };
+    let r = Mesh::new(cfg, nodes(1, 0)).run();
+    assert_clean(&r, 15);
+    assert!(
+        r.origin_gets.values().all(|&g| g == 1),
+        "{:?}",
+        r.origin_gets
+    );
+}
+
+/// The scheduler's 3-s HTTP inactivity timer is fed by progress: a download that takes 5 s
+/// while bytes flow is never aborted and re-fetched.
+#[test]
+fn slow_http_with_bytes_flowing_is_never_aborted() {
+    let cfg = MeshConfig {
+        // 1500 kbit/s × 2 s segments at 600 kbit/s: 5 s per segment.
+        origin_kbps: Some(600),
+        vod_segments: 6,
+        duration_ms: 60_000,
+        ..vod()
+    };
+    let r = Mesh::new(cfg.clone(), nodes(1, 0)).run();
+    let n = &r.nodes[0];
+    assert_eq!(n.segments_played, 6, "{n:?}");
+    assert!(
+        r.origin_gets.values().all(|&g| g == 1),
+        "a segment was fetched twice: {:?}",
+        r.origin_gets
+    );
+    assert_eq!(n.wasted_http_bytes, 0, "{n:?}");
+    // The same with peers around (P2P on): still one GET per segment and node.
+    let r = Mesh::new(cfg, nodes(2, 0)).run();
+    for n in measured(&r) {
+        assert_eq!(n.wasted_http_bytes, 0, "{n:?}");
+    }
+}
+
+fn with_first(cfg: &MeshConfig, b: Behaviour, honest: usize) -> Vec<NodeSpec> {
+    let _ = cfg;
+    let mut v = vec![NodeSpec {
+        behaviour: b,
+        measured: false,
+        ..NodeSpec::new(0)
+    }];
+    v.extend((0..honest).map(|i| NodeSpec::new(2000 + i as u64 * 2000)));
+    v
+}
+
+#[test]
+fn liar_sending_garbage_is_dropped_and_never_reaches_the_player() {
+    let cfg = vod();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::LiarGarbage, 3)).run();
+    assert_clean(&r, 15);
+    let dropped: u64 = measured(&r).map(|n| n.peers_dropped).sum();
+    assert!(dropped >= 1, "nobody dropped the liar: {r:?}");
+}
+
+#[test]
+fn liar_sending_short_data_is_dropped() {
+    let cfg = vod();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::LiarShort, 3)).run();
+    assert_clean(&r, 15);
+}
+
+/// Plausible MPEG-TS garbage passes every container check; on an AES-128 stream it cannot
+/// decrypt, the player says so, and the segment comes from the origin instead.
+#[test]
+fn plausible_garbage_on_an_encrypted_stream_is_refetched_from_the_origin() {
+    let cfg = MeshConfig {
+        encrypted: true,
+        ..vod()
+    };
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::LiarPlausibleTs, 3)).run();
+    for n in measured(&r) {
+        assert_eq!(n.wrong_segments, 0, "{n:?}");
+        assert_eq!(n.segments_played, 15, "{n:?}");
+    }
+    let rejected: u64 = measured(&r).map(|n| n.rejected_by_player).sum();
+    assert!(rejected >= 1, "the liar was never asked: {r:?}");
+    // Honest encrypted peers still share (after the player verified their data).
+    let r = Mesh::new(cfg, nodes(3, 3000)).run();
+    assert_clean(&r, 15);
+    assert!(share(&r) > 0.3, "P2P share {:.2}", share(&r));
+}
+
+#[test]
+fn silent_peer_costs_no_stall() {
+    let cfg = vod();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::Silent, 3)).run();
+    assert_clean(&r, 15);
+}
+
+#[test]
+fn drip_peer_costs_no_stall() {
+    let cfg = vod();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::Drip, 3)).run();
+    assert_clean(&r, 15);
+}
+
+#[test]
+fn drip_peer_on_live_costs_no_stall() {
+    let cfg = live();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::Drip, 3)).run();
+    assert_clean(&r, 20);
+}
+
+#[test]
+fn peer_that_never_reads_costs_bounded_memory() {
+    let cfg = vod();
+    let mut specs = nodes(3, 2000);
+    specs.push(NodeSpec {
+        behaviour: Behaviour::NeverReads,
+        measured: false,
+        ..NodeSpec::new(8000)
+    });
+    let r = Mesh::new(cfg, specs).run();
+    assert_clean(&r, 15);
+    for n in measured(&r) {
+        // One payload message may go past the mark, plus small control messages.
+        assert!(
+            n.backlog_max <= HIGH_WATER + 70_000,
+            "backlog {}: {n:?}",
+            n.backlog_max
+        );
+    }
+}
+
+#[test]
+fn announcement_flood_costs_no_stall() {
+    let cfg = vod();
+    let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::AnnounceFlood, 3)).run();
+    assert_clean(&r, 15);
+}
+
+#[test]
+fn peer_killed_mid_transfer_costs_no_stall() {
+    let cfg = live();
+    let mut specs = nodes(4, 3000);
+    // The first node serves most; it leaves while others download from it.
+    specs[0].leave_ms = Some(30_100);
+    specs[0].measured = false;
+    let r = Mesh::new(cfg, specs).run();
+    assert_clean(&r, 20);
+}
+
+#[test]
+fn tracker_restart_costs_no_stall_and_peers_meet_afterwards() {
+    let cfg = MeshConfig {
+        tracker_down: vec![(5_000, 20_000)],
+        announce_interval_ms: 10_000,
+        ..live()
+    };
+    let r = Mesh::new(cfg, nodes(4, 4000)).run();
+    assert_clean(&r, 20);
+    assert!(
+        measured(&r).all(|n| n.peers_max > 0),
+        "someone never met a peer: {r:?}"
+    );
+}
+
+#[test]
+fn churn_with_lossy_links_costs_no_stall() {
+    let cfg = MeshConfig {
+        loss: 0.01,
+        rtt_ms: 40,
+        duration_ms: 90_000,
+        ..live()
+    };
+    let mut specs = nodes(6, 2000);
+    for (k, s) in specs.iter_mut().enumerate().skip(1).step_by(2) {
+        s.leave_ms = Some(20_000 + k as u64 * 3000);
+        s.rejoin_after_ms = Some(5000);
+    }
+    let r = Mesh::new(cfg, specs).run();
+    for (i, n) in r.nodes.iter().enumerate() {
+        assert_eq!(n.wrong_segments, 0, "node {i}: {n:?}");
+        assert_eq!(n.stalls, 0, "node {i}: {n:?}");
+    }
+}
+
+#[test]
+fn same_seed_same_result() {
+    let a = Mesh::new(live(), nodes(4, 4000)).run();
+    let b = Mesh::new(live(), nodes(4, 4000)).run();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
