@@ -287,6 +287,8 @@ struct Node {
     http: HashMap<TransferId, HttpFlow>,
     timer_at: Option<u64>,
     player: Player,
+    /// First and last sequence of the playlist this node last loaded.
+    window: (u64, u64),
     res: NodeResult,
     /// Swarm stats of earlier incarnations.
     carried: super::SwarmStats,
@@ -346,6 +348,7 @@ impl Mesh {
                 http: HashMap::new(),
                 timer_at: None,
                 player: Player::default(),
+                window: (0, 0),
                 carried: Default::default(),
             });
         }
@@ -516,6 +519,7 @@ impl Mesh {
                 if self.alive(i, inc) {
                     let p = self.current_playlist();
                     let now = self.now;
+                    self.nodes[i as usize].window = window_of(&p);
                     self.swarm(i).handle_playlist(now, &p);
                     self.player_step(i);
                     self.after(i);
@@ -685,6 +689,7 @@ impl Mesh {
         pl.pos = first * self.cfg.segment_ms;
         pl.buffered_end = pl.pos;
         pl.pos_at = now;
+        self.nodes[i as usize].window = window_of(&p);
         self.swarm(i).handle_playlist(now, &p);
         if self.cfg.p2p {
             self.push(now, Ev::Announce(i, inc));
@@ -1102,13 +1107,8 @@ impl Mesh {
         let now = self.now;
         let seg = self.cfg.segment_ms;
         let vod_end = (!self.cfg.live).then_some(self.cfg.vod_segments);
-        let window_start = self.playlist.as_ref().map(|(f, _)| *f).unwrap_or(0);
-        let window_end = self
-            .playlist
-            .as_ref()
-            .and_then(|(_, p)| p.segments.last().map(|s| s.sequence))
-            .unwrap_or(0);
         let n = &mut self.nodes[i as usize];
+        let (window_start, window_end) = n.window;
         let p = &mut n.player;
         if p.started && p.playing {
             let elapsed = now.saturating_sub(p.pos_at);
@@ -1197,6 +1197,12 @@ impl Mesh {
             events: self.events,
         }
     }
+}
+
+fn window_of(p: &MediaPlaylist) -> (u64, u64) {
+    let first = p.segments.first().map_or(0, |s| s.sequence);
+    let last = p.segments.last().map_or(0, |s| s.sequence);
+    (first, last)
 }
 
 fn add_stats(a: &mut super::SwarmStats, b: super::SwarmStats) {

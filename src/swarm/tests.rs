@@ -130,6 +130,8 @@ fn liar_sending_garbage_is_dropped_and_never_reaches_the_player() {
     let cfg = vod();
     let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::LiarGarbage, 3)).run();
     assert_clean(&r, 15);
+    // Caught by the swarm's own checks, before anything reached the player.
+    assert_eq!(measured(&r).map(|n| n.rejected_by_player).sum::<u64>(), 0);
     let dropped: u64 = measured(&r).map(|n| n.peers_dropped).sum();
     assert!(dropped >= 1, "nobody dropped the liar: {r:?}");
 }
@@ -150,12 +152,13 @@ fn plausible_garbage_on_an_encrypted_stream_is_refetched_from_the_origin() {
         ..vod()
     };
     let r = Mesh::new(cfg.clone(), with_first(&cfg, Behaviour::LiarPlausibleTs, 3)).run();
-    for n in measured(&r) {
-        assert_eq!(n.wrong_segments, 0, "{n:?}");
-        assert_eq!(n.segments_played, 15, "{n:?}");
-    }
+    assert_clean(&r, 15);
     let rejected: u64 = measured(&r).map(|n| n.rejected_by_player).sum();
     assert!(rejected >= 1, "the liar was never asked: {r:?}");
+    // Each honest node rejects the liar once: then it is dropped.
+    for n in measured(&r) {
+        assert!(n.rejected_by_player <= 1, "{n:?}");
+    }
     // Honest encrypted peers still share (after the player verified their data).
     let r = Mesh::new(cfg, nodes(3, 3000)).run();
     assert_clean(&r, 15);
@@ -262,4 +265,14 @@ fn same_seed_same_result() {
     let a = Mesh::new(live(), nodes(4, 4000)).run();
     let b = Mesh::new(live(), nodes(4, 4000)).run();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+#[test]
+#[ignore]
+fn print_live() {
+    let r = Mesh::new(live(), nodes(4, 4000)).run();
+    for n in &r.nodes {
+        println!("{n:?}");
+    }
+    println!("{:?}", r.origin_gets);
 }
