@@ -172,13 +172,20 @@ impl Fetcher {
     ) -> Result<Bytes, EngineError> {
         let segment = &playlist.segments[index];
         if let Some(swarm) = self.swarm_for(playlist) {
-            match swarm.load(segment.sequence).await {
-                Ok(loaded) => match self.decode(segment, loaded.data).await {
-                    Ok(data) => return Ok(data),
-                    Err(_) if loaded.from_peer => {}
-                    Err(e) => return Err(e),
-                },
-                Err(LoadError::Failed) | Err(LoadError::Gone) => {}
+            // Peer data that does not decode is the peer's fault: the swarm drops it and the
+            // peer, and fetches the segment again from the origin (bounded: one peer copy).
+            for _ in 0..2 {
+                match swarm.load(segment.sequence).await {
+                    Ok(loaded) => match self.decode(segment, loaded.data).await {
+                        Ok(data) => {
+                            swarm.verified(segment.sequence);
+                            return Ok(data);
+                        }
+                        Err(e) if loaded.from_peer => swarm.reject(segment.sequence, e.message),
+                        Err(e) => return Err(e),
+                    },
+                    Err(LoadError::Failed) | Err(LoadError::Gone) => break,
+                }
             }
         }
         let mut bad = 0;

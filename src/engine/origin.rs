@@ -49,7 +49,17 @@ impl Origin {
 
     /// Fetches a resource; `segment` marks media segments (counted, and sampled for ABR).
     pub async fn fetch(&self, resource: &Resource, segment: bool) -> Result<Fetched, HttpError> {
-        let fetched = self.http.fetch(resource).await?;
+        self.fetch_with_progress(resource, segment, &|_| {}).await
+    }
+
+    /// [`fetch`](Self::fetch), reporting the body bytes received so far after every chunk.
+    pub async fn fetch_with_progress(
+        &self,
+        resource: &Resource,
+        segment: bool,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Fetched, HttpError> {
+        let fetched = self.http.fetch_with_progress(resource, progress).await?;
         self.stats.add_http(fetched.data.len() as u64, segment);
         if segment {
             self.sample(

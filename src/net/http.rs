@@ -164,9 +164,22 @@ impl HttpClient {
     /// Fetches a resource whole, retrying transient failures with exponential backoff.
     /// Cancellation is by dropping the future (the engine aborts its task).
     pub async fn fetch(&self, resource: &Resource) -> Result<Fetched, HttpError> {
+        self.fetch_with_progress(resource, &|_| {}).await
+    }
+
+    /// [`fetch`](Self::fetch), calling `progress` with the bytes of the body received so far
+    /// after every chunk (a slow download that is receiving bytes is alive).
+    pub async fn fetch_with_progress(
+        &self,
+        resource: &Resource,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Fetched, HttpError> {
         let mut attempt: u32 = 0;
         loop {
-            match self.fetch_once(&resource.url, resource.range).await {
+            match self
+                .fetch_once(&resource.url, resource.range, progress)
+                .await
+            {
                 Ok(f) => return Ok(f),
                 Err(e) => {
                     let retries = self.config.retries;
@@ -183,7 +196,12 @@ impl HttpClient {
         }
     }
 
-    async fn fetch_once(&self, url: &Url, range: Option<ByteRange>) -> Result<Fetched, HttpError> {
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        range: Option<ByteRange>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Fetched, HttpError> {
         let started = Instant::now();
         let transport = |e: reqwest::Error| HttpError::Transport {
             url: url.clone(),
@@ -229,6 +247,7 @@ impl HttpClient {
                 part = &part[..part.len().min(room)];
             }
             body.extend_from_slice(part);
+            progress(body.len() as u64);
             if skip > 0 && want.is_some_and(|w| body.len() as u64 >= w) {
                 break; // got our range out of a full response; drop the rest
             }

@@ -1,70 +1,89 @@
 //! One data channel's I/O: a reader task feeding the swarm actor and a writer task draining
-//! an ordered queue, so the actor never awaits the network.
+//! an ordered queue, so the actor never awaits the network. It knows nothing of the actor:
+//! it reports [`LinkEvent`]s to a sink.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::swarm::SwarmMsg;
 use crate::net::rtc::DataChannelConn;
 use crate::schedule::PeerKey;
 
-/// Below this many queued bytes the actor is told to hand over more upload data.
-pub const LOW_WATER: usize = 256 * 1024;
+/// Messages read from one peer and not yet handled by the actor: a peer that floods us waits
+/// (SCTP pushes back) instead of growing the actor's inbox.
+const READ_AHEAD: usize = 64;
+
+pub enum LinkEvent {
+    /// A message; holding `_permit` keeps the reader from running further ahead.
+    Message {
+        key: PeerKey,
+        msg: Bytes,
+        _permit: OwnedSemaphorePermit,
+    },
+    /// The channel closed or failed.
+    Closed { key: PeerKey },
+    /// `bytes` of one queued message went to the data channel.
+    Drained { key: PeerKey, bytes: usize },
+}
+
+pub type LinkSink = Arc<dyn Fn(LinkEvent) -> bool + Send + Sync>;
 
 pub struct Link {
     pub conn: Arc<dyn DataChannelConn>,
     out: mpsc::UnboundedSender<Bytes>,
-    queued: Arc<AtomicUsize>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
 
 impl Link {
-    pub fn start(
-        conn: Box<dyn DataChannelConn>,
-        key: PeerKey,
-        inbox: mpsc::UnboundedSender<SwarmMsg>,
-    ) -> Self {
+    /// `sink` returns false once nobody listens (the reader then stops).
+    pub fn start(conn: Box<dyn DataChannelConn>, key: PeerKey, sink: LinkSink) -> Self {
         let conn: Arc<dyn DataChannelConn> = Arc::from(conn);
-        let queued = Arc::new(AtomicUsize::new(0));
         let reader = {
             let conn = conn.clone();
-            let inbox = inbox.clone();
+            let sink = sink.clone();
+            let permits = Arc::new(Semaphore::new(READ_AHEAD));
             tokio::spawn(async move {
-                while let Some(msg) = conn.recv().await {
-                    if inbox.send(SwarmMsg::PeerMessage { key, msg }).is_err() {
+                loop {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let Some(msg) = conn.recv().await else {
+                        break;
+                    };
+                    let ev = LinkEvent::Message {
+                        key,
+                        msg,
+                        _permit: permit,
+                    };
+                    if !sink(ev) {
                         return;
                     }
                 }
-                let _ = inbox.send(SwarmMsg::PeerClosed { key });
+                sink(LinkEvent::Closed { key });
             })
         };
+        // Unbounded here, bounded upstream: the swarm hands out upload data only while less
+        // than `swarm::HIGH_WATER` is queued towards this peer.
         let (out, mut rx) = mpsc::unbounded_channel::<Bytes>();
         let writer = {
             let conn = conn.clone();
-            let queued = queued.clone();
             tokio::spawn(async move {
                 while let Some(msg) = rx.recv().await {
-                    let n = msg.len();
+                    let bytes = msg.len();
                     if conn.send(msg).await.is_err() {
-                        let _ = inbox.send(SwarmMsg::PeerClosed { key });
+                        sink(LinkEvent::Closed { key });
                         return;
                     }
-                    let before = queued.fetch_sub(n, Relaxed);
-                    if before >= LOW_WATER && before - n < LOW_WATER {
-                        let _ = inbox.send(SwarmMsg::WriterDrained { key });
-                    }
+                    sink(LinkEvent::Drained { key, bytes });
                 }
             })
         };
         Link {
             conn,
             out,
-            queued,
             reader,
             writer,
         }
@@ -72,13 +91,7 @@ impl Link {
 
     /// Queues one message; order is kept.
     pub fn send(&self, msg: Bytes) {
-        self.queued.fetch_add(msg.len(), Relaxed);
         let _ = self.out.send(msg);
-    }
-
-    /// Bytes queued but not yet accepted by the data channel.
-    pub fn backlog(&self) -> usize {
-        self.queued.load(Relaxed)
     }
 
     pub fn close(self) {

@@ -1,7 +1,7 @@
-//! P2P side of the engine: one hub per element session (tracker client, WebRTC factory,
-//! segment store) and one swarm actor per stream swarm (variant or audio rendition), which
-//! feeds tracker, data-channel, HTTP and timer events into the pure scheduler and peer
-//! sessions and carries out their commands.
+//! P2P side of the engine: one hub per element session (tracker client, WebRTC factory) and
+//! one swarm actor per stream swarm (variant or audio rendition), which drives the pure
+//! [`crate::swarm::Swarm`] with tracker, data-channel, HTTP and timer events and carries out
+//! what it decides.
 
 mod link;
 mod swarm;
@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
 pub use swarm::{LoadError, SwarmHandle};
@@ -19,12 +18,10 @@ pub use swarm::{LoadError, SwarmHandle};
 use super::origin::Origin;
 use super::output::OutputQueue;
 use super::runtime::RUNTIME;
-use crate::media::MediaPlaylist;
 use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
 use crate::net::tracker::{InfoHash, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle};
 use crate::p2p::identity::{Compat, StreamType};
-use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
-use crate::schedule::{SchedulerConfig, SegmentStore, StreamId};
+use crate::schedule::SchedulerConfig;
 
 /// PML 2.3's default trackers.
 pub const DEFAULT_TRACKERS: &[&str] = &[
@@ -45,11 +42,11 @@ pub struct P2pConfig {
     pub scheduler: SchedulerConfig,
     /// Connections per swarm; 0 = unlimited (PML has no cap).
     pub max_peers: usize,
-    /// Upload budget in bytes/s over all peers; 0 = unlimited.
+    /// Upload budget in bytes/s of each swarm (stream); 0 = unlimited.
     pub max_upload_rate: u64,
     /// Largest segment a peer may claim when the playlist gives no byte range.
     pub max_segment_bytes: u64,
-    /// Segment store limit in bytes.
+    /// Segment store limit in bytes, per swarm (stream).
     pub store_limit: u64,
     /// `Origin` header for tracker WebSockets (some trackers reject empty origins).
     pub tracker_origin: Option<String>,
@@ -99,16 +96,7 @@ pub enum P2pEvent {
 
 pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
 
-/// A segment about to be stored (and so used and shared), for an application's veto.
-pub struct SegmentCheck<'a> {
-    pub info_hash: &'a str,
-    pub id: u64,
-    pub url: &'a str,
-    pub from_peer: bool,
-}
-
-/// Returns false to reject the segment (it is then fetched again, from the origin).
-pub type SegmentValidator = Arc<dyn Fn(&SegmentCheck<'_>, &[u8]) -> bool + Send + Sync>;
+pub use crate::swarm::{SegmentCheck, SegmentValidator};
 
 /// Per-swarm figures for `stats`.
 #[derive(Debug, Clone)]
@@ -128,9 +116,6 @@ pub(crate) struct HubShared {
     pub origin: Arc<Origin>,
     pub tracker: TrackerHandle,
     pub rtc: Arc<dyn RtcFactory>,
-    pub store: Mutex<SegmentStore<Bytes>>,
-    /// Upload token bucket shared by all swarms: (tokens, last refill ms).
-    pub upload_budget: Mutex<(f64, u64)>,
     pub trackers_connected: AtomicUsize,
     pub observer: Option<P2pObserver>,
     pub validator: Option<SegmentValidator>,
@@ -142,53 +127,11 @@ impl HubShared {
             o(ev);
         }
     }
-
-    pub fn store(&self) -> MutexGuard<'_, SegmentStore<Bytes>> {
-        lock(&self.store)
-    }
-
-    /// Whether the upload budget (`max-upload-rate`) allows another chunk now.
-    pub fn upload_allowed(&self, now_ms: u64) -> bool {
-        let rate = self.config.max_upload_rate;
-        if rate == 0 {
-            return true;
-        }
-        let mut b = lock(&self.upload_budget);
-        let elapsed = now_ms.saturating_sub(b.1) as f64 / 1000.0;
-        // A quarter second of burst keeps chunks flowing without exceeding the rate.
-        b.0 = (b.0 + elapsed * rate as f64).min(rate as f64 / 4.0);
-        b.1 = now_ms;
-        b.0 > 0.0
-    }
-
-    /// Charges a sent chunk to the budget (it may go negative: the next chunk then waits).
-    pub fn debit_upload(&self, bytes: usize) {
-        if self.config.max_upload_rate > 0 {
-            lock(&self.upload_budget).0 -= bytes as f64;
-        }
-    }
-}
-
-/// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
-/// hls.js numbers them (sequence number while live, position once the list has ENDLIST).
-pub fn segment_id(playlist: &MediaPlaylist, index: usize) -> Option<u64> {
-    let seg = playlist.segments.get(index)?;
-    let id = match seg.start_seconds {
-        Some(start) => dash_segment_id(start)?,
-        None => hls_segment_id(
-            HlsIdScheme::HlsJs,
-            playlist.end_list,
-            playlist.media_sequence,
-            index as u64,
-        )?,
-    };
-    u64::try_from(id).ok()
 }
 
 pub struct P2pHub {
     shared: Arc<HubShared>,
     swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>>,
-    next_stream: AtomicUsize,
     router: tokio::task::JoinHandle<()>,
 }
 
@@ -213,12 +156,10 @@ impl P2pHub {
             ..RtcConfig::default()
         };
         let shared = Arc::new(HubShared {
-            store: Mutex::new(SegmentStore::new(config.store_limit)),
             config,
             origin,
             tracker,
             rtc: Arc::new(WebRtcFactory::new(rtc)),
-            upload_budget: Mutex::new((0.0, 0)),
             trackers_connected: AtomicUsize::new(0),
             observer,
             validator,
@@ -228,7 +169,6 @@ impl P2pHub {
         Ok(Arc::new(P2pHub {
             shared,
             swarms,
-            next_stream: AtomicUsize::new(1),
             router,
         }))
     }
@@ -246,13 +186,11 @@ impl P2pHub {
             h.keep();
             return Some(h.clone());
         }
-        let stream = StreamId(self.next_stream.fetch_add(1, Relaxed) as u32);
         let handle = swarm::spawn(
             self.shared.clone(),
             hash,
             info_hash.to_string(),
             stream_type,
-            stream,
             playhead,
         );
         swarms.insert(hash, handle.clone());
