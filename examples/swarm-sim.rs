@@ -1,4 +1,5 @@
-//! Deterministic swarm simulator driving the real `gstp2pmedia::schedule` core.
+//! Deterministic swarm simulator: a mesh of the real `gstp2pmedia::swarm::Swarm` (the object
+//! the element runs) over a virtual network.
 //!
 //! ```text
 //! cargo run --release --example swarm-sim -- --peers N --stream vod|live --duration SECONDS \
@@ -42,7 +43,15 @@ const HELP: &str = "swarm-sim: deterministic P2P Media Loader swarm simulator
   --latency-ms A,B     one-way latency to the core (default 10,40)
   --setup-ms A,B       data-channel setup after an announce (default 500,1000)
   --max-conns C        connection cap per peer (default 30)
-  --churn F            fraction of peers leaving early (default 0)
+  --churn F            each peer leaves and rejoins F times a minute on average (default 0)
+  --rtt-ms MS          extra round trip on every peer link (default 0)
+  --loss P             packet loss on peer links, 0..1 (default 0): one round trip per lost
+                       packet, the 1-s SCTP RTO for a lost tail packet
+  --uplink-kbps K      every peer's uplink (overrides --up-mbps)
+  --downlink-kbps K    every peer's downlink (overrides --down-mbps)
+  --liars N            extra peers sending garbage of the right size (not measured)
+  --drip N             extra peers sending one payload byte every 1.9 s (not measured)
+  --payload-scale S    stored bytes are S times fewer than simulated ones (default 64)
   --http-initial-timeout-ms T  override http-download-initial-timeout-ms
   --set KEY=VALUE      override a scheduler option (repeatable), e.g.
                        --set rarest-first=false --set peer-wait-ms=0
@@ -128,6 +137,13 @@ fn parse_args() -> Result<(Params, bool, bool), String> {
             "--setup-ms" => p.setup_ms = parse_pair(v).ok_or_else(|| bad(v))?,
             "--max-conns" => p.max_conns = v.parse().map_err(|_| bad(v))?,
             "--churn" => p.churn = v.parse().map_err(|_| bad(v))?,
+            "--rtt-ms" => p.rtt_ms = v.parse().map_err(|_| bad(v))?,
+            "--loss" => p.loss = v.parse().map_err(|_| bad(v))?,
+            "--uplink-kbps" => p.uplink_kbps = Some(v.parse().map_err(|_| bad(v))?),
+            "--downlink-kbps" => p.downlink_kbps = Some(v.parse().map_err(|_| bad(v))?),
+            "--liars" => p.liars = v.parse().map_err(|_| bad(v))?,
+            "--drip" => p.drip = v.parse().map_err(|_| bad(v))?,
+            "--payload-scale" => p.payload_scale = v.parse().map_err(|_| bad(v))?,
             "--set" => {
                 let (k, val) = v.split_once('=').ok_or_else(|| bad(v))?;
                 // Validate now so a typo fails before a long run.
@@ -149,7 +165,7 @@ fn parse_args() -> Result<(Params, bool, bool), String> {
 
 fn run(p: &Params) -> (Summary, report::SimResult) {
     let t0 = Instant::now();
-    let res = world::World::new(p.clone()).run();
+    let res = world::run(p);
     let wall = t0.elapsed().as_millis() as u64;
     (res.summary(p.policy.name(), wall), res)
 }

@@ -1,4 +1,5 @@
-//! Simulation parameters and the stream model. Defaults (documented in `--help`):
+//! Simulation parameters. The model itself (links, loss, origin, tracker, player) is
+//! `gstp2pmedia::swarm::mesh`; defaults (documented in `--help`):
 //!
 //! * stream: 720p at 2.5 Mbit/s, 2-s segments (sizes ±15 %, deterministic per id); VOD of
 //!   `--vod-length` s (default: `--duration`); live with a 12-segment sliding playlist that
@@ -74,8 +75,20 @@ pub struct Params {
     pub offers: usize,
     pub announce_interval_ms: u64,
     pub max_conns: usize,
-    /// Fraction of peers that leave early (at a uniform random time of their session).
+    /// Churn: how often each peer leaves and rejoins (as a new peer), per minute on average.
     pub churn: f64,
+    /// Extra round trip on every peer link (ms).
+    pub rtt_ms: u64,
+    /// Packet loss on peer links (0..1): a round trip per lost packet, the 1-s RTO for a tail loss.
+    pub loss: f64,
+    /// Every peer's uplink / downlink (kbit/s), overriding the ranges.
+    pub uplink_kbps: Option<u64>,
+    pub downlink_kbps: Option<u64>,
+    /// Extra peers that send garbage of the right size / one byte every 1.9 s (not measured).
+    pub liars: usize,
+    pub drip: usize,
+    /// Stored segments are this many times smaller than the bytes they stand for.
+    pub payload_scale: u64,
     pub http_initial_timeout_ms: Option<u64>,
     /// Scheduler option overrides (`--set key=value`).
     pub overrides: Vec<(String, String)>,
@@ -108,6 +121,13 @@ impl Default for Params {
             announce_interval_ms: 120_000,
             max_conns: 30,
             churn: 0.0,
+            rtt_ms: 0,
+            loss: 0.0,
+            uplink_kbps: None,
+            downlink_kbps: None,
+            liars: 0,
+            drip: 0,
+            payload_scale: 64,
             http_initial_timeout_ms: None,
             overrides: Vec::new(),
             quiet: false,
@@ -120,21 +140,5 @@ impl Params {
     pub fn vod_segments(&self) -> u64 {
         let len_ms = (self.vod_length_s.unwrap_or(self.duration_s) * 1000.0) as u64;
         len_ms.div_ceil(self.segment_ms).max(1)
-    }
-
-    /// Deterministic size of segment `id` (bitrate × duration, ±15 %).
-    pub fn segment_bytes(&self, id: u64) -> u64 {
-        let base = self.bitrate_kbps * 1000 / 8 * self.segment_ms / 1000;
-        let mut h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.seed;
-        h ^= h >> 29;
-        let jitter = (h % 301) as i64 - 150; // ±15.0 %
-        (base as i64 + base as i64 * jitter / 1000).max(1) as u64
-    }
-
-    /// Live: segment `n` covers media [n·D, (n+1)·D) and is published at wall time
-    /// (n+1)·D − window·D (so the first `window` segments exist at t = 0).
-    pub fn live_published_upto(&self, now_ms: u64) -> u64 {
-        // Highest n with (n+1)·D <= now + window·D.
-        (now_ms + self.live_window * self.segment_ms) / self.segment_ms - 1
     }
 }

@@ -13,6 +13,10 @@ pub struct PeerResult {
     pub conns: usize,
     pub left: bool,
     pub errors: u32,
+    /// HTTP bytes downloaded and thrown away (aborted, duplicate, rejected).
+    pub wasted_http_bytes: u64,
+    /// Delivered segments whose bytes differ from the origin's.
+    pub wrong_segments: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +42,8 @@ pub struct Summary {
     pub origin_x: f64,
     pub never_started: usize,
     pub player_errors: u64,
+    pub wasted_http_bytes: u64,
+    pub wrong_segments: u64,
     pub sim_ms: u64,
     pub events: u64,
     pub wall_ms: u64,
@@ -77,6 +83,8 @@ impl SimResult {
             origin_x: origin as f64 / self.unique_bytes.max(1) as f64,
             never_started,
             player_errors: self.peers.iter().map(|p| p.errors as u64).sum(),
+            wasted_http_bytes: self.peers.iter().map(|p| p.wasted_http_bytes).sum(),
+            wrong_segments: self.peers.iter().map(|p| p.wrong_segments).sum(),
             sim_ms: self.sim_ms,
             events: self.events,
             wall_ms,
@@ -115,7 +123,7 @@ impl SimResult {
 impl Summary {
     pub fn json(&self) -> String {
         format!(
-            "{{\"policy\":\"{}\",\"peers\":{},\"p2p_share\":{:.4},\"limit\":{:.4},\"stalls\":{},\"stall_ms\":{},\"startup_ms_max\":{},\"startup_ms_median\":{},\"origin_bytes\":{},\"p2p_bytes\":{},\"origin_x\":{:.3},\"never_started\":{},\"player_errors\":{},\"sim_ms\":{},\"events\":{},\"wall_ms\":{}}}",
+            "{{\"policy\":\"{}\",\"peers\":{},\"p2p_share\":{:.4},\"limit\":{:.4},\"stalls\":{},\"stall_ms\":{},\"startup_ms_max\":{},\"startup_ms_median\":{},\"origin_bytes\":{},\"p2p_bytes\":{},\"origin_x\":{:.3},\"never_started\":{},\"player_errors\":{},\"stall_ms_total\":{},\"wasted_http_bytes\":{},\"wrong_segments\":{},\"sim_ms\":{},\"events\":{},\"wall_ms\":{}}}",
             self.policy,
             self.peers,
             self.p2p_share,
@@ -129,6 +137,9 @@ impl Summary {
             self.origin_x,
             self.never_started,
             self.player_errors,
+            self.stall_ms,
+            self.wasted_http_bytes,
+            self.wrong_segments,
             self.sim_ms,
             self.events,
             self.wall_ms

@@ -67,6 +67,8 @@ pub struct NodeSpec {
     /// Joins again this long after leaving, as a new peer.
     pub rejoin_after_ms: Option<u64>,
     pub up_kbps: u64,
+    /// Downlink, for HTTP (P2P downloads are bounded by the senders' uplinks).
+    pub down_kbps: u64,
     pub latency_ms: u64,
     pub behaviour: Behaviour,
     /// Counted in results (misbehaving nodes usually are not).
@@ -80,6 +82,7 @@ impl NodeSpec {
             leave_ms: None,
             rejoin_after_ms: None,
             up_kbps: 10_000,
+            down_kbps: 100_000,
             latency_ms: 10,
             behaviour: Behaviour::Honest,
             measured: true,
@@ -289,6 +292,8 @@ struct Node {
     player: Player,
     /// First and last sequence of the playlist this node last loaded.
     window: (u64, u64),
+    /// When the current incarnation joined.
+    joined_at: u64,
     res: NodeResult,
     /// Swarm stats of earlier incarnations.
     carried: super::SwarmStats,
@@ -349,6 +354,7 @@ impl Mesh {
                 timer_at: None,
                 player: Player::default(),
                 window: (0, 0),
+                joined_at: 0,
                 carried: Default::default(),
             });
         }
@@ -675,6 +681,7 @@ impl Mesh {
         ));
         n.player = Player::default();
         n.timer_at = None;
+        n.joined_at = now;
         let p = self.current_playlist();
         let first = if self.cfg.live {
             let edge = self.live_edge();
@@ -884,11 +891,9 @@ impl Mesh {
 
     fn http_duration(&self, i: u32, sequence: u64) -> u64 {
         let nominal = Self::nominal_bytes(&self.cfg, sequence);
-        let _ = i;
-        let transfer = match self.cfg.origin_kbps {
-            Some(k) => nominal * 8 / k.max(1),
-            None => nominal * 8 / 100_000, // 100 Mbit/s downlink
-        };
+        let down = self.nodes[i as usize].spec.down_kbps;
+        let kbps = self.cfg.origin_kbps.map_or(down, |k| k.min(down)).max(1);
+        let transfer = nominal * 8 / kbps;
         2 * self.cfg.origin_latency_ms + transfer
     }
 
@@ -1091,7 +1096,9 @@ impl Mesh {
             p.started = true;
             p.playing = true;
             p.pos_at = now;
-            n.res.startup_ms = Some(now.saturating_sub(n.spec.join_ms));
+            // A rejoin is a new viewer: keep the slowest start.
+            let startup = now.saturating_sub(n.joined_at);
+            n.res.startup_ms = Some(n.res.startup_ms.map_or(startup, |s| s.max(startup)));
         } else if !p.playing && !p.finished {
             let stall = now.saturating_sub(p.stall_since);
             n.res.stall_ms += stall;
