@@ -16,8 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use url::Url;
 
+use super::context::{lock, Shared};
 use super::origin::http_error;
-use super::session::{lock, NewStream, Opened, Shared};
+use super::stream::{NewStream, Opened};
 use super::{manifest_error, EngineError, ErrorKind};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, AdaptationSet, Mpd, Period, SegmentSource};

@@ -8,23 +8,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
+use super::context::{lock, Presentation, Shared};
+use super::front::Front;
 use super::origin::http_error;
 use super::output::{Fragment, OutputItem};
 use super::p2p::{LoadError, SwarmHandle};
-use super::session::{lock, Presentation, Shared, StreamState};
+use super::stream::{Refresh, StreamState};
 use super::{EngineError, ErrorKind};
 use crate::abr;
 use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refresh {
-    /// The playlist grew (or ended) on the same timeline.
-    Continued,
-    /// Its media sequence restarted: a new timeline after the old end.
-    Rebased,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Start {
@@ -38,16 +32,18 @@ const BAD_DATA_RETRIES: u32 = 2;
 /// One run of one stream's fetch loop.
 pub(super) struct Fetcher {
     shared: Arc<Shared>,
+    front: Arc<Front>,
     stream: Arc<Mutex<StreamState>>,
     /// Output queue generation this run feeds (a flush bumps it and our pushes are refused).
     generation: u64,
 }
 
 impl Fetcher {
-    pub fn new(shared: Arc<Shared>, stream: Arc<Mutex<StreamState>>) -> Self {
+    pub fn new(shared: Arc<Shared>, front: Arc<Front>, stream: Arc<Mutex<StreamState>>) -> Self {
         let generation = lock(&stream).queue.generation();
         Fetcher {
             shared,
+            front,
             stream,
             generation,
         }
@@ -284,8 +280,12 @@ impl Fetcher {
         let playlist = match cached {
             Some(p) => p,
             // A variant we cannot load is skipped for now; the current one keeps playing.
-            None => match self.shared.load_playlist(track, &variant, current).await {
-                Ok(p) if p.is_live() => Arc::new(self.shared.align_switch(&self.playlist(), p)),
+            None => match self
+                .front
+                .load_playlist(&self.shared, track, &variant, current)
+                .await
+            {
+                Ok(p) if p.is_live() => Arc::new(self.front.align_switch(&self.playlist(), p)),
                 Ok(p) => Arc::new(p),
                 Err(_) => return false,
             },
@@ -303,7 +303,7 @@ impl Fetcher {
 
     /// Live: waits for the playlist to grow, reloading it as its front-end says.
     async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
-        let mut wait = self.shared.reload_wait(old, true);
+        let mut wait = self.front.reload_wait(old, true);
         let mut attempts = 0;
         loop {
             tokio::time::sleep(wait).await;
@@ -312,8 +312,8 @@ impl Fetcher {
                 (st.track, st.current)
             };
             let Some((updated, outcome)) = self
-                .shared
-                .reload(track, current, old, &mut attempts)
+                .front
+                .reload(&self.shared, track, current, old, &mut attempts)
                 .await?
             else {
                 continue;
@@ -333,7 +333,7 @@ impl Fetcher {
             if grew || outcome == Refresh::Rebased {
                 return Ok(outcome);
             }
-            wait = self.shared.reload_wait(&updated, false);
+            wait = self.front.reload_wait(&updated, false);
         }
     }
 }

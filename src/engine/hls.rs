@@ -4,8 +4,8 @@
 
 use url::Url;
 
-use super::fetcher::Refresh;
-use super::session::{NewStream, Opened, Shared};
+use super::context::Shared;
+use super::stream::{NewStream, Opened, Refresh};
 use super::{manifest_error, EngineError, ErrorKind};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};

@@ -1,8 +1,10 @@
 //! The tokio shell: fetches manifests and segments, feeds measurements into the pure core
 //! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
 
+mod context;
 mod dash;
 mod fetcher;
+mod front;
 mod hls;
 pub mod origin;
 pub mod output;
@@ -10,6 +12,7 @@ pub mod p2p;
 pub mod runtime;
 pub mod session;
 pub mod stats;
+mod stream;
 
 use std::time::Duration;
 
