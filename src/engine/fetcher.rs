@@ -16,15 +16,10 @@ use super::p2p::{LoadError, SwarmHandle};
 use super::stream::{Refresh, StreamState};
 use super::{EngineError, ErrorKind};
 use crate::abr;
+use crate::manifest::start::{start_point, Start};
 use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
-
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Start {
-    LiveEdge,
-    At(Duration),
-}
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
 const BAD_DATA_RETRIES: u32 = 2;
@@ -61,22 +56,8 @@ impl Fetcher {
 
     pub async fn run(&mut self, start: Start) -> Result<(), EngineError> {
         let playlist = self.playlist();
-        let first = match start {
-            Start::LiveEdge => playlist.live_start_index(),
-            Start::At(t) => playlist.segment_index_at(t).unwrap_or_else(|| {
-                let end = playlist
-                    .segments
-                    .last()
-                    .map(|s| s.end())
-                    .unwrap_or_default();
-                // Past the end: nothing left but EOS (or, live, the next segment to come).
-                if t >= end {
-                    playlist.segments.len()
-                } else {
-                    0
-                }
-            }),
-        };
+        // Past the end this is `len`: nothing left but EOS (or, live, the next segment to come).
+        let first = start_point(&playlist, start).index;
         let mut next_seq = match playlist.segments.get(first) {
             Some(s) => s.sequence,
             None => playlist

@@ -18,7 +18,7 @@ use url::Url;
 pub use super::context::{EngineEvents, Presentation, StreamSpec};
 
 use super::context::{lock, Shared};
-use super::fetcher::{Fetcher, Start};
+use super::fetcher::Fetcher;
 use super::front::Front;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
@@ -28,6 +28,7 @@ use super::stats::Stats;
 use super::stream::{NewStream, StreamState};
 use super::{EngineConfig, EngineError, ErrorKind, Protocol};
 use crate::abr::AbrSettings;
+use crate::manifest::start::{start_point, Start};
 use crate::net::http::HttpClient;
 use crate::p2p::identity::{stream_swarm, Compat};
 
@@ -223,23 +224,9 @@ impl Engine {
             });
         }
         *lock(&self.shared.presentation) = Some(Presentation::of(&main));
-        let begin = match (main.is_live(), live_start) {
-            (false, _) => Start::At(Duration::ZERO),
-            (true, Some(t)) => Start::At(t),
-            (true, None) => Start::LiveEdge,
-        };
-        let start = match begin {
-            Start::At(t) => main
-                .segments
-                .get(main.start_index_for(t))
-                .map(|s| s.start)
-                .unwrap_or(t),
-            Start::LiveEdge => main
-                .segments
-                .get(main.live_start_index())
-                .map(|s| s.start)
-                .unwrap_or_default(),
-        };
+        // The same rule as each fetch loop's, so the start reported is where the main one begins.
+        let begin = Start::initial(main.is_live(), live_start);
+        let start = start_point(&main, begin).position;
         let specs = streams
             .iter()
             .map(|(s, language)| {
