@@ -12,7 +12,7 @@ use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pEvent, P2pHub, SegmentCheck};
 use super::stream::StreamState;
-use super::{EngineConfig, EngineError};
+use super::{EngineConfig, EngineError, CAT};
 use crate::abr::AbrSettings;
 use crate::media::{MediaPlaylist, Resource, StreamType};
 use crate::p2p::identity::swarm_id_from_url;
@@ -110,7 +110,11 @@ impl Shared {
 
     pub fn fail(&self, error: EngineError) {
         if !self.failed.swap(true, Ordering::SeqCst) {
+            gst::error!(CAT, "{:?}: {} ({})", error.kind, error.message, error.debug);
             self.events.error(error);
+        } else {
+            // Only the first error reaches the element; the others are its consequences.
+            gst::debug!(CAT, "also failed: {}", error.message);
         }
     }
 

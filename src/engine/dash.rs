@@ -19,7 +19,7 @@ use url::Url;
 use super::context::{lock, Shared};
 use super::origin::http_error;
 use super::stream::{NewStream, Opened};
-use super::{manifest_error, EngineError, ErrorKind};
+use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, AdaptationSet, Mpd, Period, SegmentSource};
 use crate::media::{MediaPlaylist, Resource, Segment, StreamType, Variant};
@@ -70,10 +70,14 @@ fn now_unix() -> f64 {
 impl DashFront {
     /// Fetches and parses the MPD and describes the streams to play.
     pub async fn open(&self, shared: &Shared, location: &Url) -> Result<Opened, EngineError> {
-        let (bytes, final_url) = shared.fetch_manifest(location).await?;
+        let (bytes, final_url) = shared
+            .fetch_manifest(location)
+            .await
+            .inspect_err(|e| gst::warning!(CAT, "MPD {location}: {}", e.message))?;
         let now = now_unix();
-        let parsed =
-            mpd::parse(&bytes, &final_url, now).map_err(|e| manifest_error(e, &final_url))?;
+        let parsed = mpd::parse(&bytes, &final_url, now)
+            .map_err(|e| manifest_error(e, &final_url))
+            .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
         let live_start = parsed.live_start(now);
         let period_index = match live_start {
             Some(t) => parsed
@@ -86,6 +90,13 @@ impl DashFront {
         let Some(period) = parsed.periods.get(period_index) else {
             return Err(format_error(format!("MPD {final_url} has no Period")));
         };
+        gst::info!(
+            CAT,
+            "MPD {final_url}: {}, {} Period(s), live start {live_start:?}: tracks from Period {}",
+            if parsed.dynamic { "dynamic" } else { "static" },
+            parsed.periods.len(),
+            period_index
+        );
         let identities = shaka_streams(period);
         let mut tracks = Vec::new();
         let mut streams = Vec::new();
@@ -110,6 +121,14 @@ impl DashFront {
             let bandwidths: Vec<u64> = variants.iter().map(|v| v.bandwidth).collect();
             let current =
                 abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
+            gst::info!(
+                CAT,
+                "{kind:?}: adaptation set {as_index} (id {:?}), {} Representation(s); starting \
+                 on {current} ({} bit/s)",
+                set.id,
+                variants.len(),
+                bandwidths[current]
+            );
             let swarms = (0..variants.len())
                 .map(|i| {
                     identities
@@ -226,6 +245,13 @@ impl DashFront {
                 segments.push(s);
             }
         }
+        gst::debug!(
+            CAT,
+            "{:?} Representation {index}: {} segment(s) over {} Period(s)",
+            track.kind,
+            segments.len(),
+            mpd.periods.len()
+        );
         Ok(MediaPlaylist::from_segments(
             mpd.url.clone(),
             mpd.dynamic,
@@ -257,7 +283,11 @@ impl DashFront {
                 (st.reload_url.clone(), st.bytes.clone(), due)
             };
             let (bytes, final_url, fetched) = if due {
-                let (b, u) = shared.fetch_manifest(&url).await?;
+                let (b, u) = shared
+                    .fetch_manifest(&url)
+                    .await
+                    .inspect_err(|e| gst::warning!(CAT, "MPD reload {url}: {}", e.message))?;
+                gst::debug!(CAT, "MPD reloaded from {u}");
                 (b, u, true)
             } else {
                 let final_url = lock(&self.state)
@@ -267,7 +297,8 @@ impl DashFront {
                 (bytes, final_url, false)
             };
             let parsed = mpd::parse(&bytes, &final_url, now_unix())
-                .map_err(|e| manifest_error(e, &final_url))?;
+                .map_err(|e| manifest_error(e, &final_url))
+                .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
             let mut st = lock(&self.state);
             if let Some(st) = st.as_mut() {
                 if fetched {
@@ -299,8 +330,16 @@ impl DashFront {
             .origin
             .fetch(resource, false)
             .await
-            .map_err(http_error)?
+            .map_err(http_error)
+            .inspect_err(|e| gst::warning!(CAT, "segment index {}: {}", resource.url, e.message))?
             .data;
+        gst::debug!(
+            CAT,
+            "segment index {} {:?}: {} bytes",
+            resource.url,
+            resource.range,
+            data.len()
+        );
         if let Some(st) = lock(&self.state).as_mut() {
             if st.indexes.len() >= MAX_CACHED_INDEXES {
                 st.indexes.clear();

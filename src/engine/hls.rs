@@ -6,7 +6,7 @@ use url::Url;
 
 use super::context::Shared;
 use super::stream::{NewStream, Opened, Refresh};
-use super::{manifest_error, EngineError, ErrorKind};
+use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::ManifestError;
@@ -21,6 +21,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         Playlist::Master(m) => m,
         // A lone media playlist: one variant of unknown bandwidth.
         Playlist::Media(p) => {
+            gst::info!(CAT, "{final_url}: a lone media playlist");
             let variant = Variant::with_uri(final_url.clone());
             let swarms = vec![(P2pStreamType::Main, level_properties(&variant), 0)];
             return Ok(Opened {
@@ -47,6 +48,14 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
     }
     let bandwidths: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
     let first = abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
+    gst::info!(
+        CAT,
+        "{final_url}: master playlist, {} variant(s), {} rendition(s); starting on variant {first} \
+         ({} bit/s)",
+        master.variants.len(),
+        master.renditions.len(),
+        bandwidths[first]
+    );
     let swarms = master
         .variants
         .iter()
@@ -63,6 +72,13 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         track: 0,
     }];
     if let Some(audio) = pick_audio(&master, &master.variants[first]) {
+        gst::info!(
+            CAT,
+            "alternate audio: {:?} ({:?}) from group {:?}",
+            audio.name,
+            audio.language,
+            audio.group_id
+        );
         let props = audio_track_properties(&master, audio);
         let position = audio_track_position(&master, audio);
         streams.push(NewStream {
@@ -101,8 +117,22 @@ fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a R
 }
 
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {
-    let (data, final_url) = shared.fetch_manifest(url).await?;
-    let playlist = m3u8::parse(&data, &final_url).map_err(|e| manifest_error(e, &final_url))?;
+    let (data, final_url) = shared
+        .fetch_manifest(url)
+        .await
+        .inspect_err(|e| gst::warning!(CAT, "playlist {url}: {}", e.message))?;
+    let playlist = m3u8::parse(&data, &final_url)
+        .map_err(|e| manifest_error(e, &final_url))
+        .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
+    if let Playlist::Media(p) = &playlist {
+        gst::debug!(
+            CAT,
+            "{final_url}: {} segment(s) from {}, {}",
+            p.segments.len(),
+            p.media_sequence,
+            if p.is_live() { "live" } else { "complete" }
+        );
+    }
     Ok((playlist, final_url))
 }
 
@@ -136,13 +166,29 @@ pub(super) async fn reload(
     let fresh = fetch_media_playlist(shared, &old.url).await?;
     match m3u8::update(old, fresh.clone()) {
         Ok(updated) => Ok(Some((updated, Refresh::Continued))),
-        Err(ManifestError::SequenceWentBackwards { .. }) if *backwards < 3 => {
+        Err(ManifestError::SequenceWentBackwards { old: was, new }) if *backwards < 3 => {
             *backwards += 1;
+            gst::warning!(
+                CAT,
+                "{}: media sequence went back from {was} to {new} ({} time(s)), asking again",
+                old.url,
+                *backwards
+            );
             Ok(None)
         }
-        Err(ManifestError::SequenceWentBackwards { .. }) => {
+        Err(ManifestError::SequenceWentBackwards { old: was, new }) => {
+            gst::warning!(
+                CAT,
+                "{}: media sequence still back at {new} (was {was}): the encoder restarted, \
+                 continuing on a new timeline",
+                old.url
+            );
             Ok(Some((m3u8::rebase(old, fresh), Refresh::Rebased)))
         }
-        Err(e) => Err(manifest_error(e, &old.url)),
+        Err(e) => {
+            let e = manifest_error(e, &old.url);
+            gst::warning!(CAT, "reload: {}", e.message);
+            Err(e)
+        }
     }
 }

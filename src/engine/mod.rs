@@ -14,11 +14,21 @@ pub mod session;
 pub mod stats;
 mod stream;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::abr::AbrSettings;
 use crate::manifest::ManifestError;
 use crate::net::http::HttpConfig;
+
+/// The engine's decisions: manifest loads, variant switches, start positions, segments.
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "p2pmedia-engine",
+        gst::DebugColorFlags::empty(),
+        Some("p2pmedia engine: manifests, ABR, segments"),
+    )
+});
 
 /// Which manifest format a session plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

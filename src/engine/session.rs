@@ -26,7 +26,7 @@ use super::p2p::{P2pHub, P2pObserver, SegmentValidator};
 use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::stream::{NewStream, StreamState};
-use super::{EngineConfig, EngineError, ErrorKind, Protocol};
+use super::{EngineConfig, EngineError, ErrorKind, Protocol, CAT};
 use crate::abr::AbrSettings;
 use crate::manifest::start::{start_point, Start};
 use crate::net::http::HttpClient;
@@ -64,6 +64,11 @@ impl Engine {
             ),
             None => None,
         };
+        gst::info!(
+            CAT,
+            "{protocol:?} session for {location}, P2P {}",
+            if hub.is_some() { "on" } else { "off" }
+        );
         let shared = Arc::new(Shared::new(origin, hub, config, events));
         let engine = Arc::new(Engine {
             shared,
@@ -121,8 +126,14 @@ impl Engine {
             return false;
         };
         if target < p.seek_range.0 || (p.live && target > p.seek_range.1) {
+            gst::info!(
+                CAT,
+                "seek to {target:?} refused: outside {:?}",
+                p.seek_range
+            );
             return false;
         }
+        gst::info!(CAT, "seek to {target:?}");
         self.stop();
         let streams = lock(&self.shared.streams).clone();
         let mut tasks = lock(&self.tasks);
@@ -135,6 +146,9 @@ impl Engine {
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {
         let opened = self.front.open(&self.shared, &location).await?;
         let swarm = self.shared.swarm_id(&opened.manifest_url);
+        if self.shared.hub.is_some() {
+            gst::debug!(CAT, "swarm id {swarm}");
+        }
         let states = opened
             .streams
             .into_iter()
@@ -227,6 +241,12 @@ impl Engine {
         // The same rule as each fetch loop's, so the start reported is where the main one begins.
         let begin = Start::initial(main.is_live(), live_start);
         let start = start_point(&main, begin).position;
+        gst::info!(
+            CAT,
+            "{} {} stream(s), {begin:?}: playback starts at {start:?}",
+            if main.is_live() { "live" } else { "VOD" },
+            streams.len()
+        );
         let specs = streams
             .iter()
             .map(|(s, language)| {
