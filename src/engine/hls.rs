@@ -1,6 +1,6 @@
 //! HLS front-end of a session: the master playlist's streams (main variant with ABR, default
 //! alternate audio rendition), media playlist fetches and live reloads. Every decision about
-//! playlists is delegated to the pure `manifest::hls` module.
+//! playlists is delegated to the pure `manifest::hls` and `manifest::tracks` modules.
 
 use url::Url;
 
@@ -9,8 +9,9 @@ use super::stream::{NewStream, Opened, Refresh};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
+use crate::manifest::tracks::pick_audio;
 use crate::manifest::ManifestError;
-use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, StreamType, Variant};
+use crate::media::{MediaPlaylist, StreamType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
 
@@ -98,22 +99,6 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         streams,
         live_start: None,
     })
-}
-
-/// The default rendition of the variant's audio group that has its own playlist.
-fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a Rendition> {
-    let group = variant.audio_group.as_deref()?;
-    let candidates: Vec<&Rendition> = master
-        .renditions
-        .iter()
-        .filter(|r| r.stream_type == StreamType::Audio && r.group_id == group && r.uri.is_some())
-        .collect();
-    candidates
-        .iter()
-        .find(|r| r.default)
-        .or_else(|| candidates.iter().find(|r| r.autoselect))
-        .or_else(|| candidates.first())
-        .copied()
 }
 
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {
