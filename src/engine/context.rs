@@ -110,7 +110,10 @@ impl Shared {
 
     pub fn fail(&self, error: EngineError) {
         if !self.failed.swap(true, Ordering::SeqCst) {
-            gst::error!(CAT, "{:?}: {} ({})", error.kind, error.message, error.debug);
+            gst::error!(CAT, "{:?}: {}", error.kind, error.message);
+            if !error.debug.is_empty() {
+                gst::debug!(CAT, "{}", error.debug);
+            }
             self.events.error(error);
         } else {
             // Only the first error reaches the element; the others are its consequences.
