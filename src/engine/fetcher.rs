@@ -2,35 +2,25 @@
 //! seek: picks the next segment, lets ABR switch variants at segment boundaries, gets the
 //! segment through the swarm or the origin, checks it and hands it to the output queue.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use url::Url;
 
-use super::origin::http_error;
+use super::context::{lock, Presentation, Shared};
+use super::front::Front;
+use super::origin::{http_error, DIRECT_SEGMENT_FETCHES};
 use super::output::{Fragment, OutputItem};
 use super::p2p::{LoadError, SwarmHandle};
-use super::session::{lock, Presentation, Shared, StreamState};
-use super::{EngineError, ErrorKind};
+use super::stream::{Refresh, StreamState};
+use super::{EngineError, ErrorKind, CAT};
 use crate::abr;
-use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment};
+use crate::manifest::start::{start_point, Start};
+use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment, StreamType};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refresh {
-    /// The playlist grew (or ended) on the same timeline.
-    Continued,
-    /// Its media sequence restarted: a new timeline after the old end.
-    Rebased,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Start {
-    LiveEdge,
-    At(Duration),
-}
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
 const BAD_DATA_RETRIES: u32 = 2;
@@ -38,16 +28,18 @@ const BAD_DATA_RETRIES: u32 = 2;
 /// One run of one stream's fetch loop.
 pub(super) struct Fetcher {
     shared: Arc<Shared>,
+    front: Arc<Front>,
     stream: Arc<Mutex<StreamState>>,
     /// Output queue generation this run feeds (a flush bumps it and our pushes are refused).
     generation: u64,
 }
 
 impl Fetcher {
-    pub fn new(shared: Arc<Shared>, stream: Arc<Mutex<StreamState>>) -> Self {
+    pub fn new(shared: Arc<Shared>, front: Arc<Front>, stream: Arc<Mutex<StreamState>>) -> Self {
         let generation = lock(&stream).queue.generation();
         Fetcher {
             shared,
+            front,
             stream,
             generation,
         }
@@ -58,29 +50,21 @@ impl Fetcher {
         st.playlists[&st.current].clone()
     }
 
+    fn kind(&self) -> StreamType {
+        lock(&self.stream).kind
+    }
+
     async fn push(&self, item: OutputItem) -> bool {
         let queue = lock(&self.stream).queue.clone();
         queue.push(self.generation, item).await.is_ok()
     }
 
     pub async fn run(&mut self, start: Start) -> Result<(), EngineError> {
+        let kind = self.kind();
         let playlist = self.playlist();
-        let first = match start {
-            Start::LiveEdge => playlist.live_start_index(),
-            Start::At(t) => playlist.segment_index_at(t).unwrap_or_else(|| {
-                let end = playlist
-                    .segments
-                    .last()
-                    .map(|s| s.end())
-                    .unwrap_or_default();
-                // Past the end: nothing left but EOS (or, live, the next segment to come).
-                if t >= end {
-                    playlist.segments.len()
-                } else {
-                    0
-                }
-            }),
-        };
+        // Past the end this is `len`: nothing left but EOS (or, live, the next segment to come).
+        let point = start_point(&playlist, start);
+        let first = point.index;
         let mut next_seq = match playlist.segments.get(first) {
             Some(s) => s.sequence,
             None => playlist
@@ -88,6 +72,12 @@ impl Fetcher {
                 .last()
                 .map_or(playlist.media_sequence, |s| s.sequence + 1),
         };
+        gst::info!(
+            CAT,
+            "{kind:?}: {start:?} starts at segment {next_seq} (index {first} of {}), at {:?}",
+            playlist.segments.len(),
+            point.position
+        );
         let mut discont = true;
         let mut last_init: Option<Resource> = None;
         loop {
@@ -96,6 +86,7 @@ impl Fetcher {
             // boundaries, and a live window may have slid past us (we were too slow).
             let Some(index) = playlist.first_from_sequence(next_seq) else {
                 if !playlist.is_live() {
+                    gst::info!(CAT, "{kind:?}: no segment {next_seq} or later: EOS");
                     self.push(OutputItem::Eos).await;
                     return Ok(());
                 }
@@ -103,14 +94,22 @@ impl Fetcher {
                     let p = self.playlist();
                     next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
                     discont = true;
+                    gst::info!(CAT, "{kind:?}: new timeline, continuing at {next_seq}");
                 }
                 continue;
             };
             let segment = playlist.segments[index].clone();
             if segment.sequence != next_seq {
+                // Normal at DASH Period boundaries; on HLS, the live window slid past us.
+                gst::debug!(
+                    CAT,
+                    "{kind:?}: no segment {next_seq}, continuing at {}",
+                    segment.sequence
+                );
                 discont = true;
             }
             if segment.gap {
+                gst::debug!(CAT, "{kind:?}: segment {} is a gap", segment.sequence);
                 next_seq = segment.sequence + 1;
                 discont = true;
                 continue;
@@ -120,6 +119,7 @@ impl Fetcher {
                 let p = self.playlist();
                 if let Some(i) = p.segment_index_at(segment.start + Duration::from_millis(1)) {
                     next_seq = p.segments[i].sequence;
+                    gst::debug!(CAT, "{kind:?}: new variant resumes at segment {next_seq}");
                     discont = true;
                     last_init = None;
                     continue;
@@ -132,8 +132,17 @@ impl Fetcher {
                     .origin
                     .fetch(&r, false)
                     .await
-                    .map_err(http_error)?
+                    .map_err(http_error)
+                    .inspect_err(|e| {
+                        gst::warning!(CAT, "{kind:?}: init section {}: {}", r.url, e.message)
+                    })?
                     .data;
+                gst::debug!(
+                    CAT,
+                    "{kind:?}: init section {} ({} bytes)",
+                    r.url,
+                    data.len()
+                );
                 last_init = Some(r);
                 Some(match &segment.init_key {
                     Some(key) => {
@@ -145,7 +154,17 @@ impl Fetcher {
             } else {
                 None
             };
-            let data = self.fetch_segment(&playlist, index).await?;
+            let (data, direct) = DIRECT_SEGMENT_FETCHES
+                .scope(Cell::new(0), async {
+                    let data = self.fetch_segment(&playlist, index).await;
+                    (data, DIRECT_SEGMENT_FETCHES.with(Cell::get))
+                })
+                .await;
+            let data = data.inspect_err(|e| {
+                gst::warning!(CAT, "{kind:?}: segment {}: {}", segment.sequence, e.message)
+            })?;
+            let source = self.source(&playlist, direct);
+            let bytes = data.len();
             let fragment = Fragment {
                 init,
                 data,
@@ -155,8 +174,14 @@ impl Fetcher {
                 media_offset_ns: segment.media_offset_ns.unwrap_or(0),
             };
             if !self.push(OutputItem::Fragment(fragment)).await {
-                return Ok(()); // flushed: a seek restarts us
+                gst::debug!(CAT, "{kind:?}: flushed, stopping (a seek restarts us)");
+                return Ok(());
             }
+            gst::debug!(
+                CAT,
+                "{kind:?}: pushed segment {} ({bytes} bytes) {source}",
+                segment.sequence
+            );
             discont = false;
             next_seq = segment.sequence + 1;
         }
@@ -210,6 +235,24 @@ impl Fetcher {
         }
     }
 
+    /// Where the segment just fetched from `playlist` came from, for the log: `direct` is how
+    /// many times this loop downloaded it from the origin itself (more than once: bad data).
+    fn source(&self, playlist: &Arc<MediaPlaylist>, direct: u32) -> String {
+        let swarm_tried = lock(&self.stream)
+            .swarm
+            .as_ref()
+            .is_some_and(|(_, told)| Arc::ptr_eq(told, playlist));
+        let retries = match direct {
+            0 | 1 => String::new(),
+            n => format!(", {} bad download(s) retried", n - 1),
+        };
+        match (direct, swarm_tried) {
+            (0, _) => "through the swarm".into(),
+            (_, true) => format!("straight from the origin (the swarm failed){retries}"),
+            (_, false) => format!("straight from the origin{retries}"),
+        }
+    }
+
     /// Decrypts if needed and checks the bytes are media.
     async fn decode(&self, segment: &Segment, data: Bytes) -> Result<Bytes, EngineError> {
         let data = match &segment.key {
@@ -222,6 +265,14 @@ impl Fetcher {
         if sniff(&data).is_some() {
             return Ok(data);
         }
+        gst::warning!(
+            CAT,
+            "segment {} ({}) is not media: {} bytes, starting {:?}",
+            segment.sequence,
+            segment.resource.url,
+            data.len(),
+            &data[..data.len().min(8)]
+        );
         Err(EngineError {
             kind: ErrorKind::Format,
             message: format!(
@@ -274,7 +325,7 @@ impl Fetcher {
     /// Picks the variant for the next segment; fetches its playlist if it changed.
     /// Returns true when the stream switched.
     async fn maybe_switch(&self) -> bool {
-        let (bandwidths, current, variant, track, cached) = {
+        let (bandwidths, current, variant, track, cached, from, est) = {
             let st = lock(&self.stream);
             if st.variants.len() < 2 {
                 return false;
@@ -286,18 +337,40 @@ impl Fetcher {
                 return false;
             }
             let cached = st.playlists.get(&want).filter(|p| !p.is_live()).cloned();
-            (bw, want, st.variants[want].clone(), st.track, cached)
+            let variant = st.variants[want].clone();
+            (bw, want, variant, st.track, cached, st.current, est)
         };
         let playlist = match cached {
             Some(p) => p,
             // A variant we cannot load is skipped for now; the current one keeps playing.
-            None => match self.shared.load_playlist(track, &variant, current).await {
-                Ok(p) if p.is_live() => Arc::new(self.shared.align_switch(&self.playlist(), p)),
+            None => match self
+                .front
+                .load_playlist(&self.shared, track, &variant, current)
+                .await
+            {
+                Ok(p) if p.is_live() => Arc::new(self.front.align_switch(&self.playlist(), p)),
                 Ok(p) => Arc::new(p),
-                Err(_) => return false,
+                Err(e) => {
+                    gst::warning!(
+                        CAT,
+                        "ABR: cannot load variant {current} ({} bit/s), staying on {from}: {}",
+                        bandwidths[current],
+                        e.message
+                    );
+                    return false;
+                }
             },
         };
         let mut st = lock(&self.stream);
+        gst::info!(
+            CAT,
+            "ABR: {:?} switches from variant {from} ({} bit/s) to {current} ({} bit/s), \
+             estimate {}",
+            st.kind,
+            bandwidths[from],
+            bandwidths[current],
+            est.map_or_else(|| "none".to_string(), |b| format!("{b} bit/s"))
+        );
         st.playlists.insert(current, playlist);
         st.current = current;
         self.shared
@@ -310,7 +383,7 @@ impl Fetcher {
 
     /// Live: waits for the playlist to grow, reloading it as its front-end says.
     async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
-        let mut wait = self.shared.reload_wait(old, true);
+        let mut wait = self.front.reload_wait(old, true);
         let mut attempts = 0;
         loop {
             tokio::time::sleep(wait).await;
@@ -319,8 +392,8 @@ impl Fetcher {
                 (st.track, st.current)
             };
             let Some((updated, outcome)) = self
-                .shared
-                .reload(track, current, old, &mut attempts)
+                .front
+                .reload(&self.shared, track, current, old, &mut attempts)
                 .await?
             else {
                 continue;
@@ -338,9 +411,22 @@ impl Fetcher {
                 st.playlists.insert(cur, updated.clone());
             }
             if grew || outcome == Refresh::Rebased {
+                gst::debug!(
+                    CAT,
+                    "{:?}: playlist {outcome:?}: {} segments up to {:?}{}",
+                    self.kind(),
+                    updated.segments.len(),
+                    updated.segments.last().map(|s| s.sequence),
+                    if updated.end_list { ", ended" } else { "" }
+                );
                 return Ok(outcome);
             }
-            wait = self.shared.reload_wait(&updated, false);
+            wait = self.front.reload_wait(&updated, false);
+            gst::debug!(
+                CAT,
+                "{:?}: playlist unchanged, again in {wait:?}",
+                self.kind()
+            );
         }
     }
 }

@@ -1,16 +1,17 @@
 //! HLS front-end of a session: the master playlist's streams (main variant with ABR, default
 //! alternate audio rendition), media playlist fetches and live reloads. Every decision about
-//! playlists is delegated to the pure `manifest::hls` module.
+//! playlists is delegated to the pure `manifest::hls` and `manifest::tracks` modules.
 
 use url::Url;
 
-use super::fetcher::Refresh;
-use super::session::{NewStream, Opened, Shared};
-use super::{manifest_error, EngineError, ErrorKind};
+use super::context::Shared;
+use super::stream::{NewStream, Opened, Refresh};
+use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
+use crate::manifest::tracks::pick_audio;
 use crate::manifest::ManifestError;
-use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, StreamType, Variant};
+use crate::media::{MediaPlaylist, StreamType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
 
@@ -21,6 +22,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         Playlist::Master(m) => m,
         // A lone media playlist: one variant of unknown bandwidth.
         Playlist::Media(p) => {
+            gst::info!(CAT, "{final_url}: a lone media playlist");
             let variant = Variant::with_uri(final_url.clone());
             let swarms = vec![(P2pStreamType::Main, level_properties(&variant), 0)];
             return Ok(Opened {
@@ -47,6 +49,14 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
     }
     let bandwidths: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
     let first = abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
+    gst::info!(
+        CAT,
+        "{final_url}: master playlist, {} variant(s), {} rendition(s); starting on variant {first} \
+         ({} bit/s)",
+        master.variants.len(),
+        master.renditions.len(),
+        bandwidths[first]
+    );
     let swarms = master
         .variants
         .iter()
@@ -63,6 +73,13 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         track: 0,
     }];
     if let Some(audio) = pick_audio(&master, &master.variants[first]) {
+        gst::info!(
+            CAT,
+            "alternate audio: {:?} ({:?}) from group {:?}",
+            audio.name,
+            audio.language,
+            audio.group_id
+        );
         let props = audio_track_properties(&master, audio);
         let position = audio_track_position(&master, audio);
         streams.push(NewStream {
@@ -84,25 +101,23 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
     })
 }
 
-/// The default rendition of the variant's audio group that has its own playlist.
-fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a Rendition> {
-    let group = variant.audio_group.as_deref()?;
-    let candidates: Vec<&Rendition> = master
-        .renditions
-        .iter()
-        .filter(|r| r.stream_type == StreamType::Audio && r.group_id == group && r.uri.is_some())
-        .collect();
-    candidates
-        .iter()
-        .find(|r| r.default)
-        .or_else(|| candidates.iter().find(|r| r.autoselect))
-        .or_else(|| candidates.first())
-        .copied()
-}
-
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {
-    let (data, final_url) = shared.fetch_manifest(url).await?;
-    let playlist = m3u8::parse(&data, &final_url).map_err(|e| manifest_error(e, &final_url))?;
+    let (data, final_url) = shared
+        .fetch_manifest(url)
+        .await
+        .inspect_err(|e| gst::warning!(CAT, "playlist {url}: {}", e.message))?;
+    let playlist = m3u8::parse(&data, &final_url)
+        .map_err(|e| manifest_error(e, &final_url))
+        .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
+    if let Playlist::Media(p) = &playlist {
+        gst::debug!(
+            CAT,
+            "{final_url}: {} segment(s) from {}, {}",
+            p.segments.len(),
+            p.media_sequence,
+            if p.is_live() { "live" } else { "complete" }
+        );
+    }
     Ok((playlist, final_url))
 }
 
@@ -136,13 +151,29 @@ pub(super) async fn reload(
     let fresh = fetch_media_playlist(shared, &old.url).await?;
     match m3u8::update(old, fresh.clone()) {
         Ok(updated) => Ok(Some((updated, Refresh::Continued))),
-        Err(ManifestError::SequenceWentBackwards { .. }) if *backwards < 3 => {
+        Err(ManifestError::SequenceWentBackwards { old: was, new }) if *backwards < 3 => {
             *backwards += 1;
+            gst::warning!(
+                CAT,
+                "{}: media sequence went back from {was} to {new} ({} time(s)), asking again",
+                old.url,
+                *backwards
+            );
             Ok(None)
         }
-        Err(ManifestError::SequenceWentBackwards { .. }) => {
+        Err(ManifestError::SequenceWentBackwards { old: was, new }) => {
+            gst::warning!(
+                CAT,
+                "{}: media sequence still back at {new} (was {was}): the encoder restarted, \
+                 continuing on a new timeline",
+                old.url
+            );
             Ok(Some((m3u8::rebase(old, fresh), Refresh::Rebased)))
         }
-        Err(e) => Err(manifest_error(e, &old.url)),
+        Err(e) => {
+            let e = manifest_error(e, &old.url);
+            gst::warning!(CAT, "reload: {}", e.message);
+            Err(e)
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The tokio shell: fetches manifests and segments, feeds measurements into the pure core
 //! (ABR, later the P2P scheduler) and hands whole segments to the element's output queues.
 
+mod context;
 mod dash;
 mod fetcher;
+mod front;
 mod hls;
 pub mod origin;
 pub mod output;
@@ -10,12 +12,23 @@ pub mod p2p;
 pub mod runtime;
 pub mod session;
 pub mod stats;
+mod stream;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::abr::AbrSettings;
 use crate::manifest::ManifestError;
 use crate::net::http::HttpConfig;
+
+/// The engine's decisions: manifest loads, variant switches, start positions, segments.
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "p2pmedia-engine",
+        gst::DebugColorFlags::empty(),
+        Some("p2pmedia engine: manifests, ABR, segments"),
+    )
+});
 
 /// Which manifest format a session plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Access to the origin over HTTP, with the accounting every download needs: byte counters
 //! for `stats` and throughput samples for ABR (P2P transfers report theirs here too).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +15,13 @@ use super::{EngineError, ErrorKind};
 use crate::abr::{self, BandwidthEstimator};
 use crate::media::Resource;
 use crate::net::http::{Fetched, HttpClient, HttpError};
+
+tokio::task_local! {
+    /// Segments the current task downloaded itself. A fetch loop counts its own origin
+    /// downloads in this scope to log where each segment came from; the swarm's downloads run
+    /// in tasks of their own, outside it.
+    pub static DIRECT_SEGMENT_FETCHES: Cell<u32>;
+}
 
 pub struct Origin {
     http: HttpClient,
@@ -62,6 +70,8 @@ impl Origin {
         let fetched = self.http.fetch_with_progress(resource, progress).await?;
         self.stats.add_http(fetched.data.len() as u64, segment);
         if segment {
+            // Outside a fetch loop's scope (the swarm's tasks) there is nothing to count.
+            let _ = DIRECT_SEGMENT_FETCHES.try_with(|n| n.set(n.get() + 1));
             self.sample(
                 abr::Source::Http,
                 fetched.data.len() as u64,

@@ -250,14 +250,6 @@ impl MediaPlaylist {
         self.segments.iter().map(|s| s.duration).sum()
     }
 
-    /// Where to start at timeline position `t`: the segment containing it, else the last one
-    /// starting before it, else 0.
-    pub fn start_index_for(&self, t: Duration) -> usize {
-        self.segments
-            .partition_point(|s| s.start <= t)
-            .saturating_sub(1)
-    }
-
     /// Index of the first segment numbered `seq` or later (DASH numbering may jump, e.g. at
     /// Period boundaries); `None` if there is none yet.
     pub fn first_from_sequence(&self, seq: u64) -> Option<usize> {
@@ -1224,8 +1216,6 @@ https://other.example.net/hi/index.m3u8
         assert_eq!(m.first_from_sequence(6), Some(0));
         assert_eq!(m.first_from_sequence(8), Some(1));
         assert_eq!(m.first_from_sequence(10), None);
-        assert_eq!(m.start_index_for(ms(9009)), 1);
-        assert_eq!(m.start_index_for(ms(0)), 0);
         assert_eq!(m.segment_index_at(ms(0)), Some(0));
         assert_eq!(m.segment_index_at(ms(9008)), Some(0));
         assert_eq!(m.segment_index_at(ms(9009)), Some(1));

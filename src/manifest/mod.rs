@@ -5,6 +5,8 @@ use std::fmt;
 pub mod dash;
 pub mod hls;
 pub mod sidx;
+pub mod start;
+pub mod tracks;
 
 /// Why a manifest could not be used. Line numbers are 1-based, counted from the `#EXTM3U` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

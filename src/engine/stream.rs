@@ -1,0 +1,64 @@
+//! One output stream: how a front-end describes it, its state across restarts of its fetch
+//! loop, and what a live reload did to its playlist. Plain data, so that the front-ends, the
+//! fetch loop and the session can all speak of streams without importing each other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::output::OutputQueue;
+use super::p2p::SwarmHandle;
+use crate::media::{MediaPlaylist, StreamType, Variant};
+use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
+
+/// One output stream as a front-end describes it before playback starts.
+pub(super) struct NewStream {
+    pub kind: StreamType,
+    pub language: Option<String>,
+    /// HLS: the master's variants; DASH: the adaptation set's representations.
+    pub variants: Vec<Variant>,
+    pub current: usize,
+    /// A playlist the front-end already has for `current`.
+    pub playlist: Option<MediaPlaylist>,
+    /// Swarm identity of each variant (parallel to `variants`).
+    pub swarms: Vec<(P2pStreamType, StreamProperties, usize)>,
+    /// DASH: which track of the front-end this stream plays.
+    pub track: usize,
+}
+
+/// What a front-end found in the manifest.
+pub(super) struct Opened {
+    /// Final URL of the manifest (after redirects): the swarm id's base.
+    pub manifest_url: Url,
+    /// The main stream first.
+    pub streams: Vec<NewStream>,
+    /// Where a live presentation starts, if the front-end knows better than "3 target
+    /// durations from the end of the main playlist" (DASH: suggestedPresentationDelay).
+    pub live_start: Option<Duration>,
+}
+
+/// What a live reload did to a stream's playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refresh {
+    /// The playlist grew (or ended) on the same timeline.
+    Continued,
+    /// Its media sequence restarted: a new timeline after the old end.
+    Rebased,
+}
+
+/// Per output stream state shared between restarts of its fetch loop (seeks).
+pub(super) struct StreamState {
+    pub kind: StreamType,
+    pub variants: Vec<Variant>,
+    pub current: usize,
+    pub track: usize,
+    /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
+    pub playlists: HashMap<usize, Arc<MediaPlaylist>>,
+    pub queue: Arc<OutputQueue>,
+    /// Info-hash of each variant's swarm (parallel to `variants`); empty without P2P.
+    pub swarm_ids: Vec<(String, P2pStreamType)>,
+    /// The swarm of the current variant, and the playlist it was last told about.
+    pub swarm: Option<(SwarmHandle, Arc<MediaPlaylist>)>,
+}

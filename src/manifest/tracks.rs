@@ -1,0 +1,445 @@
+//! Which tracks of a manifest to play, and a DASH track over every Period as one media
+//! playlist. Pure decisions (no I/O): the engine's front-ends fetch what these name.
+//!
+//! DASH Period boundaries: the same track continues in the next Period (matched by adaptation
+//! set id, else by position among its kind; Representation by id, else by position). Its first
+//! segment is marked discontinuous, so the fetch loop sends DISCONT and the new init segment.
+//! Segment numbers restart per Period, so each segment's `sequence` is made unique and
+//! increasing as `Period@start seconds << 32 | number`.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::dash::{AdaptationSet, Mpd, Period, Representation};
+use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, Segment, StreamType, Variant};
+
+/// HLS: the default rendition of the variant's audio group that has its own playlist (else
+/// an autoselect one, else the first).
+pub fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a Rendition> {
+    let group = variant.audio_group.as_deref()?;
+    let candidates: Vec<&Rendition> = master
+        .renditions
+        .iter()
+        .filter(|r| r.stream_type == StreamType::Audio && r.group_id == group && r.uri.is_some())
+        .collect();
+    candidates
+        .iter()
+        .find(|r| r.default)
+        .or_else(|| candidates.iter().find(|r| r.autoselect))
+        .or_else(|| candidates.first())
+        .copied()
+}
+
+/// DASH: one output stream, an adaptation set picked in the first Period played, followed
+/// through the other Periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    pub kind: StreamType,
+    pub adaptation_set_id: Option<String>,
+    /// Position among the adaptation sets of its kind.
+    pub position: usize,
+    /// Representation ids of the first Period (the variants' order).
+    pub representation_ids: Vec<String>,
+}
+
+/// A track picked in a Period, with the adaptation set it starts on.
+#[derive(Debug, Clone)]
+pub struct Picked<'a> {
+    /// Index of `set` among the Period's adaptation sets.
+    pub adaptation_set: usize,
+    pub set: &'a AdaptationSet,
+    pub track: Track,
+}
+
+/// The Period a presentation starts in: for a live start, the last one starting at or before
+/// it; else the first.
+pub fn start_period(mpd: &Mpd, live_start: Option<Duration>) -> usize {
+    match live_start {
+        Some(t) => mpd.periods.iter().rposition(|p| p.start <= t).unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// The tracks to play in `period`: a video one, then an audio one, each the adaptation set of
+/// its kind with Role "main", else the first; DRM-protected ones are skipped (no decryption
+/// here), and so is a kind whose chosen set has no Representation.
+pub fn pick_tracks(period: &Period) -> Vec<Picked<'_>> {
+    [StreamType::Video, StreamType::Audio]
+        .into_iter()
+        .filter_map(|kind| {
+            let (index, set) = pick_adaptation_set(period, kind)?;
+            if set.representations.is_empty() {
+                return None;
+            }
+            let track = Track {
+                kind,
+                adaptation_set_id: set.id.clone(),
+                position: period
+                    .adaptation_sets
+                    .iter()
+                    .take(index)
+                    .filter(|a| a.stream_type == kind)
+                    .count(),
+                representation_ids: set.representations.iter().map(|r| r.id.clone()).collect(),
+            };
+            Some(Picked {
+                adaptation_set: index,
+                set,
+                track,
+            })
+        })
+        .collect()
+}
+
+fn pick_adaptation_set(period: &Period, kind: StreamType) -> Option<(usize, &AdaptationSet)> {
+    let candidates = || {
+        period
+            .adaptation_sets
+            .iter()
+            .enumerate()
+            .filter(move |(_, a)| a.stream_type == kind && !a.encrypted)
+    };
+    candidates()
+        .find(|(_, a)| a.roles.iter().any(|r| r == "main"))
+        .or_else(|| candidates().next())
+}
+
+/// An adaptation set's Representations as the variants ABR chooses among. DASH has no
+/// playlist per variant: every `uri` is the MPD's.
+pub fn variants(set: &AdaptationSet, mpd_url: &Url) -> Vec<Variant> {
+    set.representations
+        .iter()
+        .map(|r| Variant {
+            bandwidth: r.bandwidth,
+            codecs: r.codecs.clone(),
+            resolution: r.width.zip(r.height),
+            frame_rate: r.frame_rate,
+            ..Variant::with_uri(mpd_url.clone())
+        })
+        .collect()
+}
+
+/// One Period's part of a track: the Period's index and itself, the Representation played
+/// and its segments (expanded, or read from its segment index).
+pub type PeriodPart<'a> = (usize, &'a Period, &'a Representation, Vec<Segment>);
+
+impl Track {
+    /// Representation `index` of this track in every Period where the track goes on.
+    pub fn representations<'a>(
+        &self,
+        mpd: &'a Mpd,
+        index: usize,
+    ) -> Vec<(usize, &'a Period, &'a Representation)> {
+        mpd.periods
+            .iter()
+            .enumerate()
+            .filter_map(|(p, period)| {
+                let set = self.adaptation_set_in(period)?;
+                Some((p, period, self.representation_in(set, index)?))
+            })
+            .collect()
+    }
+
+    fn adaptation_set_in<'a>(&self, period: &'a Period) -> Option<&'a AdaptationSet> {
+        let of_kind = || {
+            period
+                .adaptation_sets
+                .iter()
+                .filter(|a| a.stream_type == self.kind && !a.encrypted)
+        };
+        self.adaptation_set_id
+            .as_ref()
+            .and_then(|id| of_kind().find(|a| a.id.as_ref() == Some(id)))
+            .or_else(|| of_kind().nth(self.position))
+            .or_else(|| of_kind().next())
+    }
+
+    fn representation_in<'a>(
+        &self,
+        set: &'a AdaptationSet,
+        index: usize,
+    ) -> Option<&'a Representation> {
+        let reps = &set.representations;
+        self.representation_ids
+            .get(index)
+            .and_then(|id| reps.iter().find(|r| &r.id == id))
+            .or_else(|| reps.get(index.min(reps.len().saturating_sub(1))))
+    }
+}
+
+/// A track's Representation over every Period (`parts`, in Period order) as one media
+/// playlist: sequences made unique across Periods, each Period's first segment discontinuous,
+/// fMP4 times mapped by the Period's offset, overlapping segments dropped.
+pub fn flatten<'a>(mpd: &Mpd, parts: impl IntoIterator<Item = PeriodPart<'a>>) -> MediaPlaylist {
+    let mut segments: Vec<Segment> = Vec::new();
+    for (p, period, rep, period_segments) in parts {
+        let key = (period.start.as_secs() & 0xFFFF_FFFF) << 32;
+        let media_offset = signed_ns(rep.presentation_time_offset) - signed_ns(period.start);
+        for (i, mut s) in period_segments.into_iter().enumerate() {
+            s.media_offset_ns = Some(media_offset);
+            s.sequence = key | (s.sequence & 0xFFFF_FFFF);
+            s.discontinuity_sequence = p as u64;
+            s.discontinuity |= i == 0 && !segments.is_empty();
+            if segments.last().is_some_and(|l| l.sequence >= s.sequence) {
+                continue; // overlapping Periods: keep the timeline increasing
+            }
+            segments.push(s);
+        }
+    }
+    MediaPlaylist::from_segments(
+        mpd.url.clone(),
+        mpd.dynamic,
+        segments,
+        mpd.max_segment_duration,
+    )
+}
+
+fn signed_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::dash::{parse, SegmentSource};
+    use crate::manifest::hls::{self, Playlist};
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn url() -> Url {
+        Url::parse("https://cdn.example.com/vod/manifest.mpd").unwrap()
+    }
+
+    fn mpd(attrs: &str, body: &str) -> Mpd {
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" minBufferTime="PT2S" {attrs}>
+{body}
+</MPD>"#
+        );
+        parse(xml.as_bytes(), &url(), 0.0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn master(text: &str) -> MasterPlaylist {
+        let base = Url::parse("https://cdn.example.com/live/master.m3u8").unwrap();
+        match hls::parse(text.as_bytes(), &base).unwrap() {
+            Playlist::Master(m) => m,
+            Playlist::Media(_) => panic!("expected a master playlist"),
+        }
+    }
+
+    /// Every part of a track's Representation, with its expanded segments.
+    fn parts<'a>(m: &'a Mpd, track: &Track, index: usize) -> Vec<PeriodPart<'a>> {
+        track
+            .representations(m, index)
+            .into_iter()
+            .map(|(p, period, rep)| match &rep.segments {
+                SegmentSource::List(s) => (p, period, rep, s.clone()),
+                SegmentSource::NeedsIndex(_) => panic!("no sidx in these tests"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hls_audio_rendition() {
+        let m = master(
+            r#"#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="muxed"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",AUTOSELECT=YES,URI="en.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="de",DEFAULT=YES,URI="de.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="b",NAME="fr",URI="fr.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="b",NAME="it",URI="it.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="c",NAME="c",AUTOSELECT=YES
+#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="a"
+a.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=2,AUDIO="b"
+b.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=3,AUDIO="c"
+c.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=4
+d.m3u8
+"#,
+        );
+        let name = |v: usize| pick_audio(&m, &m.variants[v]).map(|r| r.name.as_str());
+        // DEFAULT beats AUTOSELECT; a rendition without URI is muxed in, never picked.
+        assert_eq!(name(0), Some("de"));
+        assert_eq!(name(1), Some("fr"));
+        assert_eq!(name(2), None);
+        assert_eq!(name(3), None);
+    }
+
+    #[test]
+    fn dash_picks_main_video_then_audio_skipping_drm() {
+        let m = mpd(
+            r#"type="static" mediaPresentationDuration="PT10S""#,
+            r#"<Period>
+  <AdaptationSet id="drm" mimeType="video/mp4">
+    <ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cenc"/>
+    <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>
+    <SegmentTemplate duration="5" media="d/$Number$.m4s"/>
+    <Representation id="d" bandwidth="1"/>
+  </AdaptationSet>
+  <AdaptationSet id="en" mimeType="audio/mp4" lang="en">
+    <SegmentTemplate duration="5" media="en/$Number$.m4s"/>
+    <Representation id="en" bandwidth="1"/>
+  </AdaptationSet>
+  <AdaptationSet id="alt" mimeType="video/mp4">
+    <SegmentTemplate duration="5" media="alt/$Number$.m4s"/>
+    <Representation id="alt" bandwidth="1"/>
+  </AdaptationSet>
+  <AdaptationSet id="main" mimeType="video/mp4">
+    <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>
+    <SegmentTemplate duration="5" media="v/$Number$.m4s"/>
+    <Representation id="hi" bandwidth="2000" width="1280" height="720"/>
+    <Representation id="lo" bandwidth="500"/>
+  </AdaptationSet>
+</Period>"#,
+        );
+        let picked = pick_tracks(&m.periods[0]);
+        let got: Vec<_> = picked
+            .iter()
+            .map(|p| (p.adaptation_set, p.track.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    3,
+                    Track {
+                        kind: StreamType::Video,
+                        adaptation_set_id: Some("main".into()),
+                        position: 2,
+                        representation_ids: vec!["hi".into(), "lo".into()],
+                    }
+                ),
+                (
+                    1,
+                    Track {
+                        kind: StreamType::Audio,
+                        adaptation_set_id: Some("en".into()),
+                        position: 0,
+                        representation_ids: vec!["en".into()],
+                    }
+                ),
+            ]
+        );
+        let v = variants(picked[0].set, &url());
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].bandwidth, v[0].resolution), (2000, Some((1280, 720))));
+        assert_eq!((v[1].bandwidth, v[1].resolution), (500, None));
+        assert!(v.iter().all(|v| v.uri == url()));
+    }
+
+    #[test]
+    fn dash_period_to_start_in() {
+        let m = mpd(
+            r#"type="static" mediaPresentationDuration="PT30S""#,
+            r#"<Period id="a" duration="PT10S"><AdaptationSet mimeType="video/mp4">
+  <SegmentTemplate duration="5" media="a/$Number$.m4s"/><Representation id="v" bandwidth="1"/>
+</AdaptationSet></Period>
+<Period id="b" duration="PT20S"><AdaptationSet mimeType="video/mp4">
+  <SegmentTemplate duration="5" media="b/$Number$.m4s"/><Representation id="v" bandwidth="1"/>
+</AdaptationSet></Period>"#,
+        );
+        assert_eq!(start_period(&m, None), 0);
+        assert_eq!(start_period(&m, Some(secs(9))), 0);
+        assert_eq!(start_period(&m, Some(secs(10))), 1);
+        assert_eq!(start_period(&m, Some(secs(99))), 1);
+    }
+
+    #[test]
+    fn dash_periods_flatten_into_one_playlist() {
+        // The second Period renames the set and reorders the Representations: the track
+        // follows the set by position, the Representation by id; the third has no video.
+        let m = mpd(
+            r#"type="static" mediaPresentationDuration="PT25S""#,
+            r#"<BaseURL>https://media.example.net/</BaseURL>
+<Period id="a" duration="PT10S">
+  <AdaptationSet id="1" mimeType="video/mp4">
+    <SegmentTemplate duration="5" media="a/$RepresentationID$/$Number$.m4s"/>
+    <Representation id="hi" bandwidth="2"/>
+    <Representation id="lo" bandwidth="1"/>
+  </AdaptationSet>
+</Period>
+<Period id="b" duration="PT10S">
+  <AdaptationSet id="9" mimeType="video/mp4">
+    <SegmentTemplate timescale="10" duration="50" presentationTimeOffset="30"
+        media="b/$RepresentationID$/$Number$.m4s"/>
+    <Representation id="lo" bandwidth="1"/>
+    <Representation id="hi" bandwidth="2"/>
+  </AdaptationSet>
+</Period>
+<Period id="c" duration="PT5S">
+  <AdaptationSet mimeType="audio/mp4">
+    <SegmentTemplate duration="5" media="c/$Number$.m4s"/>
+    <Representation id="x" bandwidth="1"/>
+  </AdaptationSet>
+</Period>"#,
+        );
+        let track = pick_tracks(&m.periods[0]).remove(0).track;
+        let p = flatten(&m, parts(&m, &track, 1));
+        let got: Vec<_> = p
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.resource.url.path().to_string(),
+                    s.sequence,
+                    s.start,
+                    s.discontinuity,
+                    s.discontinuity_sequence,
+                    s.media_offset_ns,
+                )
+            })
+            .collect();
+        let b = 10 << 32;
+        let offset_b = Some(3_000_000_000 - 10_000_000_000);
+        assert_eq!(
+            got,
+            vec![
+                ("/a/lo/1.m4s".into(), 1, secs(0), false, 0, Some(0)),
+                ("/a/lo/2.m4s".into(), 2, secs(5), false, 0, Some(0)),
+                ("/b/lo/1.m4s".into(), b | 1, secs(10), true, 1, offset_b),
+                ("/b/lo/2.m4s".into(), b | 2, secs(15), false, 1, offset_b),
+            ]
+        );
+        assert!(!p.is_live());
+        assert_eq!(p.target_duration, secs(5));
+    }
+
+    #[test]
+    fn overlapping_periods_keep_the_timeline_increasing() {
+        // Both Periods start within the same second: their keys collide, and the second
+        // Period's segments numbered at or below the first's last one are dropped.
+        let m = mpd(
+            r#"type="static" mediaPresentationDuration="PT20S""#,
+            r#"<Period id="a" start="PT0S"><AdaptationSet mimeType="video/mp4">
+  <SegmentTemplate duration="5" startNumber="1" media="a/$Number$.m4s"/>
+  <Representation id="v" bandwidth="1"/>
+</AdaptationSet></Period>
+<Period id="b" start="PT0.5S"><AdaptationSet mimeType="video/mp4">
+  <SegmentTemplate duration="5" startNumber="1" media="b/$Number$.m4s"/>
+  <Representation id="v" bandwidth="1"/>
+</AdaptationSet></Period>"#,
+        );
+        let track = pick_tracks(&m.periods[0]).remove(0).track;
+        let p = flatten(&m, parts(&m, &track, 0));
+        let got: Vec<_> = p
+            .segments
+            .iter()
+            .map(|s| (s.resource.url.path().to_string(), s.sequence))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/vod/a/1.m4s".into(), 1),
+                ("/vod/b/2.m4s".into(), 2),
+                ("/vod/b/3.m4s".into(), 3),
+                ("/vod/b/4.m4s".into(), 4),
+            ]
+        );
+    }
+}
