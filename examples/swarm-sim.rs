@@ -52,6 +52,8 @@ const HELP: &str = "swarm-sim: deterministic P2P Media Loader swarm simulator
   --liars N            extra peers sending garbage of the right size (not measured)
   --drip N             extra peers sending one payload byte every 1.9 s (not measured)
   --payload-scale S    stored bytes are S times fewer than simulated ones (default 64)
+  --playhead-taken     report the playhead as the element did before it was fixed (the start
+                       of the fragment its pad task took last): calibration against it
   --http-initial-timeout-ms T  override http-download-initial-timeout-ms
   --set KEY=VALUE      override a scheduler option (repeatable), e.g.
                        --set rarest-first=false --set peer-wait-ms=0
@@ -91,6 +93,11 @@ fn parse_args() -> Result<(Params, bool, bool), String> {
             }
             "--trace" => {
                 p.trace = true;
+                i += 1;
+                continue;
+            }
+            "--playhead-taken" => {
+                p.playhead_taken = true;
                 i += 1;
                 continue;
             }

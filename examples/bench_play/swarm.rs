@@ -139,7 +139,11 @@ pub fn peer(args: &[String]) -> Result<()> {
             if late > h.max_late_ms {
                 if late - h.max_late_ms >= 100.0 {
                     h.stalls += 1;
-                    say(format!("STALL t={now:.1} ms={:.0}", late - h.max_late_ms));
+                    say(format!(
+                        "STALL t={now:.1} ms={:.0} pts_s={:.2}",
+                        late - h.max_late_ms,
+                        pts.seconds_f64()
+                    ));
                 }
                 h.max_late_ms = late;
             }
@@ -473,7 +477,11 @@ fn run_one(
                         (at - r.spawned) / 1e3
                     );
                 }
-                "STALL" => r.stalls += 1,
+                "STALL" => {
+                    r.stalls += 1;
+                    // With GST_DEBUG set, the peers' logs (stderr) can be read around this.
+                    eprintln!("[{label}] peer {i} pid {}: {line}", procs[i].child.id());
+                }
                 "ERROR" => {
                     eprintln!("[{label}] peer {i}: {line}");
                     r.error = Some(line.clone());

@@ -87,6 +87,8 @@ pub struct Params {
     /// Extra peers that send garbage of the right size / one byte every 1.9 s (not measured).
     pub liars: usize,
     pub drip: usize,
+    /// Report the playhead as the element did before the fix (calibration).
+    pub playhead_taken: bool,
     /// Stored segments are this many times smaller than the bytes they stand for.
     pub payload_scale: u64,
     pub http_initial_timeout_ms: Option<u64>,
@@ -128,6 +130,7 @@ impl Default for Params {
             liars: 0,
             drip: 0,
             payload_scale: 64,
+            playhead_taken: false,
             http_initial_timeout_ms: None,
             overrides: Vec::new(),
             quiet: false,

@@ -3,7 +3,7 @@
 //! No scheduler command is executed here: the `Swarm` the element runs does that.
 
 use gstp2pmedia::schedule::{Policy, Rng, SchedulerConfig};
-use gstp2pmedia::swarm::mesh::{Behaviour, Mesh, MeshConfig, NodeSpec};
+use gstp2pmedia::swarm::mesh::{Behaviour, Mesh, MeshConfig, NodeSpec, PlayheadReport};
 use gstp2pmedia::swarm::SwarmConfig;
 
 use super::params::{Params, SimPolicy, StreamKind};
@@ -57,7 +57,13 @@ pub fn run(p: &Params) -> SimResult {
         announce_interval_ms: p.announce_interval_ms,
         encrypted: false,
         p2p: p.policy != SimPolicy::HttpOnly,
-        playhead_interval_ms: 250,
+        // The element reads its playhead every 200 ms.
+        playhead_interval_ms: 200,
+        playhead_report: if p.playhead_taken {
+            PlayheadReport::LastTaken
+        } else {
+            PlayheadReport::Exact
+        },
         tracker_down: Vec::new(),
         swarm: SwarmConfig {
             scheduler,

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -59,8 +59,10 @@ struct Inner {
     queued: Duration,
     queued_bytes: usize,
     flushing: bool,
-    /// Start of the fragment the pad task took last: our playhead for P2P scheduling.
+    /// Start of the fragment the pad task took last.
     position: Option<Duration>,
+    /// Start and duration of the fragment whose push last returned, and when it returned.
+    pushed: Option<(Duration, Duration, Instant)>,
     /// Bumped on every flush: pushes from an older generation (a fetcher being aborted) are dropped.
     generation: u64,
 }
@@ -81,6 +83,7 @@ impl OutputQueue {
                 queued_bytes: 0,
                 flushing: true,
                 position: None,
+                pushed: None,
                 generation: 0,
             }),
             available: Condvar::new(),
@@ -154,15 +157,30 @@ impl OutputQueue {
             inner.queued = Duration::ZERO;
             inner.queued_bytes = 0;
             inner.generation += 1;
+            inner.pushed = None;
         }
         drop(inner);
         self.available.notify_all();
         self.space.notify_waiters();
     }
 
-    /// Where output is: the start of the last fragment handed to the pad task.
+    /// The pad task pushed a fragment and downstream took it.
+    pub fn mark_pushed(&self, start: Duration, duration: Duration) {
+        self.lock().pushed = Some((start, duration, Instant::now()));
+    }
+
+    /// The playhead for P2P scheduling: the start of the fragment whose push last returned
+    /// plus the time since (a synchronising sink returns when playback reaches that start),
+    /// at most to its end; before any push returned, the start of the fragment taken last.
+    /// Without a synchronising sink downstream this runs ahead of playback, which only makes
+    /// segments urgent early. (The start of the fragment taken last alone is up to one segment
+    /// ahead and frozen between segments: a segment never looked urgent, and playback stalled.)
     pub fn position(&self) -> Option<Duration> {
-        self.lock().position
+        let inner = self.lock();
+        match inner.pushed {
+            Some((start, duration, at)) => Some(start + at.elapsed().min(duration)),
+            None => inner.position,
+        }
     }
 
     pub fn buffered_time(&self) -> Duration {

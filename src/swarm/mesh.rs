@@ -90,6 +90,16 @@ impl NodeSpec {
     }
 }
 
+/// What the player reports as its playhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayheadReport {
+    /// Where playback is.
+    Exact,
+    /// The element before this was fixed: the start of the fragment its pad task took last
+    /// (the next one as soon as a push returned), frozen between segments.
+    LastTaken,
+}
+
 #[derive(Clone, Debug)]
 pub struct MeshConfig {
     pub seed: u64,
@@ -120,6 +130,7 @@ pub struct MeshConfig {
     /// false: HTTP only (no tracker, no peers).
     pub p2p: bool,
     pub playhead_interval_ms: u64,
+    pub playhead_report: PlayheadReport,
     /// The tracker accepts no announces in these intervals (restarts).
     pub tracker_down: Vec<(u64, u64)>,
     pub swarm: SwarmConfig,
@@ -150,6 +161,7 @@ impl Default for MeshConfig {
             encrypted: false,
             p2p: true,
             playhead_interval_ms: 250,
+            playhead_report: PlayheadReport::Exact,
             tracker_down: Vec::new(),
             swarm: SwarmConfig::default(),
         }
@@ -625,7 +637,14 @@ impl Mesh {
             Ev::Tick(i, inc) => {
                 if self.alive(i, inc) {
                     self.player_step(i);
-                    let pos = self.nodes[i as usize].player.pos;
+                    let p = &self.nodes[i as usize].player;
+                    let seg = self.cfg.segment_ms;
+                    let pos = match self.cfg.playhead_report {
+                        PlayheadReport::Exact => p.pos,
+                        PlayheadReport::LastTaken => {
+                            (p.pos / seg * seg + seg).min(p.buffered_end.saturating_sub(seg))
+                        }
+                    };
                     let now = self.now;
                     self.swarm(i).handle_playhead(now, pos);
                     self.after(i);

@@ -405,10 +405,12 @@ impl P2pMediaSrc {
                 let first = fragment.init.as_ref().unwrap_or(&fragment.data).clone();
                 self.send_sticky(pad, pad_state, Some(&first));
                 self.remap_segment(pad, pad_state, &fragment);
+                let (start, duration) = (fragment.start, fragment.duration);
                 let res = self.push_fragment(pad, fragment);
                 let combined = lock(&self.flow).update_pad_flow(pad, res);
                 match combined {
-                    Ok(_) => {}
+                    // Downstream took it: with a synchronising sink, playback is at its start now.
+                    Ok(_) => queue.mark_pushed(start, duration),
                     Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                         gst::debug!(self.cat(), obj = pad, "Pausing task: {combined:?}");
                         let _ = pad.pause_task();
