@@ -59,6 +59,7 @@ pub fn run(p: &Params) -> SimResult {
         p2p: p.policy != SimPolicy::HttpOnly,
         // The element reads its playhead every 200 ms.
         playhead_interval_ms: 200,
+        trace: p.trace,
         playhead_report: if p.playhead_taken {
             PlayheadReport::LastTaken
         } else {

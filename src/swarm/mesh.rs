@@ -131,6 +131,8 @@ pub struct MeshConfig {
     pub p2p: bool,
     pub playhead_interval_ms: u64,
     pub playhead_report: PlayheadReport,
+    /// Print every HTTP start, delivery and dropped peer (debugging the scheduler).
+    pub trace: bool,
     /// The tracker accepts no announces in these intervals (restarts).
     pub tracker_down: Vec<(u64, u64)>,
     pub swarm: SwarmConfig,
@@ -162,6 +164,7 @@ impl Default for MeshConfig {
             p2p: true,
             playhead_interval_ms: 250,
             playhead_report: PlayheadReport::Exact,
+            trace: false,
             tracker_down: Vec::new(),
             swarm: SwarmConfig::default(),
         }
@@ -874,6 +877,13 @@ impl Mesh {
                 Output::Event(ev) => {
                     if let super::SwarmEvent::PeerRemoved { .. } = ev {
                         self.nodes[i as usize].res.peers_dropped += 1;
+                    }
+                    if self.cfg.trace {
+                        let p = &self.nodes[i as usize].player;
+                        println!(
+                            "trace t={} node={i} pos={} buffered_end={} {ev:?}",
+                            self.now, p.pos, p.buffered_end
+                        );
                     }
                 }
             }

@@ -636,6 +636,17 @@ impl<D: SegmentData> Swarm<D> {
 
     // ------------------------------------------------------------------ internals
 
+    /// Segment ids worth tracking in announcements: the playlist's, widened by its length on
+    /// both sides (everything while no playlist is known).
+    fn id_span(&self) -> (SegmentId, SegmentId) {
+        let (Some(&lo), Some(&hi)) = (self.segments.keys().min(), self.segments.keys().max())
+        else {
+            return (0, SegmentId::MAX);
+        };
+        let margin = (self.segments.len() as u64).max(16);
+        (lo.saturating_sub(margin), hi.saturating_add(margin))
+    }
+
     fn note_evicted(&mut self, now: u64, evicted: &[(StreamId, SegmentId)]) {
         if evicted.is_empty() {
             return;
@@ -961,13 +972,17 @@ impl<D: SegmentData> Swarm<D> {
                     self.drop_peer(now, key, "announced more segments than exist");
                     return;
                 }
-                let known = |ids: &[i64]| -> Vec<SegmentId> {
+                // Keep ids near our playlist, including ones past its end: a live neighbour
+                // may announce a segment before our next playlist refresh shows it, and that
+                // news must not be lost (the segment would look unavailable, then urgent).
+                let (lo, hi) = self.id_span();
+                let near = |ids: &[i64]| -> Vec<SegmentId> {
                     from_wire(ids)
                         .into_iter()
-                        .filter(|id| self.segments.contains_key(id))
+                        .filter(|id| (lo..=hi).contains(id))
                         .collect()
                 };
-                let (l, h) = (known(&loaded), known(&http_loading));
+                let (l, h) = (near(&loaded), near(&http_loading));
                 self.sched.handle_peer_announce(now, key, &l, &h);
             }
             PeerEvent::DownloadProgress {
