@@ -149,7 +149,7 @@ impl MediaPlaylist {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StreamType {
+pub enum MediaType {
     Video,
     Audio,
     Subtitles,
@@ -191,7 +191,7 @@ impl Variant {
 /// EXT-X-MEDIA: an alternate rendition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendition {
-    pub stream_type: StreamType,
+    pub stream_type: MediaType,
     pub group_id: String,
     pub name: String,
     pub language: Option<String>,

@@ -70,6 +70,8 @@ pub fn run(p: &Params) -> SimResult {
             scheduler,
             max_peers: p.max_conns,
             store_limit: STORE_LIMIT / scale,
+            // Payload chunks stand for 64-KiB messages, so progress comes as often as it would.
+            max_message_size: (65_535 / scale as usize).max(256),
             ..SwarmConfig::default()
         },
     };

@@ -14,13 +14,13 @@ use super::p2p::{P2pEvent, P2pHub, SegmentCheck};
 use super::stream::StreamState;
 use super::{EngineConfig, EngineError, CAT};
 use crate::abr::AbrSettings;
-use crate::media::{MediaPlaylist, Resource, StreamType};
+use crate::media::{MediaPlaylist, MediaType, Resource};
 use crate::p2p::identity::swarm_id_from_url;
 
 /// What the element needs to expose one output stream.
 pub struct StreamSpec {
     pub queue: Arc<OutputQueue>,
-    pub stream_type: StreamType,
+    pub stream_type: MediaType,
     /// The rendition's / adaptation set's language, for the stream's tags.
     pub language: Option<String>,
 }

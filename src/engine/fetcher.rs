@@ -18,7 +18,7 @@ use super::stream::{Refresh, StreamState};
 use super::{EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::start::{start_point, Start};
-use crate::media::{Aes128Key, MediaPlaylist, Resource, Segment, StreamType};
+use crate::media::{Aes128Key, MediaPlaylist, MediaType, Resource, Segment};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 
@@ -50,7 +50,7 @@ impl Fetcher {
         st.playlists[&st.current].clone()
     }
 
-    fn kind(&self) -> StreamType {
+    fn kind(&self) -> MediaType {
         lock(&self.stream).kind
     }
 

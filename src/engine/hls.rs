@@ -11,7 +11,7 @@ use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
 use crate::manifest::tracks::pick_audio;
 use crate::manifest::ManifestError;
-use crate::media::{MediaPlaylist, StreamType, Variant};
+use crate::media::{MediaPlaylist, MediaType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
 
@@ -28,7 +28,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             return Ok(Opened {
                 manifest_url: final_url,
                 streams: vec![NewStream {
-                    kind: StreamType::Video,
+                    kind: MediaType::Video,
                     language: None,
                     variants: vec![variant],
                     current: 0,
@@ -64,7 +64,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         .map(|(i, v)| (P2pStreamType::Main, level_properties(v), i))
         .collect();
     let mut streams = vec![NewStream {
-        kind: StreamType::Video,
+        kind: MediaType::Video,
         language: None,
         variants: master.variants.clone(),
         current: first,
@@ -83,7 +83,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         let props = audio_track_properties(&master, audio);
         let position = audio_track_position(&master, audio);
         streams.push(NewStream {
-            kind: StreamType::Audio,
+            kind: MediaType::Audio,
             language: audio.language.clone(),
             variants: vec![Variant::with_uri(
                 audio.uri.clone().expect("filtered on uri"),

@@ -10,12 +10,12 @@ use url::Url;
 
 use super::output::OutputQueue;
 use super::p2p::SwarmHandle;
-use crate::media::{MediaPlaylist, StreamType, Variant};
+use crate::media::{MediaPlaylist, MediaType, Variant};
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
 /// One output stream as a front-end describes it before playback starts.
 pub(super) struct NewStream {
-    pub kind: StreamType,
+    pub kind: MediaType,
     pub language: Option<String>,
     /// HLS: the master's variants; DASH: the adaptation set's representations.
     pub variants: Vec<Variant>,
@@ -50,7 +50,7 @@ pub(super) enum Refresh {
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).
 pub(super) struct StreamState {
-    pub kind: StreamType,
+    pub kind: MediaType,
     pub variants: Vec<Variant>,
     pub current: usize,
     pub track: usize,

@@ -30,7 +30,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::{sidx, ManifestError};
-use crate::media::{ByteRange, MediaPlaylist, Resource, Segment, StreamType};
+use crate::media::{ByteRange, MediaPlaylist, MediaType, Resource, Segment};
 
 /// Larger bodies are refused before parsing.
 pub const MAX_MPD_BYTES: usize = 32 * 1024 * 1024;
@@ -96,7 +96,7 @@ pub struct AdaptationSet {
     pub id: Option<String>,
     /// From contentType, else mimeType, else codecs (AdaptationSet, then first Representation).
     /// AdaptationSets that are none of these (e.g. `image` thumbnails) are skipped.
-    pub stream_type: StreamType,
+    pub stream_type: MediaType,
     pub lang: Option<String>,
     pub mime_type: Option<String>,
     pub codecs: Option<String>,
@@ -1691,7 +1691,7 @@ fn init_resource(
     Ok(Some(Resource { url, range }))
 }
 
-fn codec_type(codecs: &str) -> Option<StreamType> {
+fn codec_type(codecs: &str) -> Option<MediaType> {
     let c = codecs.trim().to_ascii_lowercase();
     const VIDEO: [&str; 10] = [
         "avc1", "avc3", "hvc1", "hev1", "dvh1", "dvhe", "av01", "vp09", "vp8", "vp9",
@@ -1705,17 +1705,17 @@ fn codec_type(codecs: &str) -> Option<StreamType> {
     };
     // Muxed audio+video counts as video.
     if has(&VIDEO) {
-        Some(StreamType::Video)
+        Some(MediaType::Video)
     } else if has(&AUDIO) {
-        Some(StreamType::Audio)
+        Some(MediaType::Audio)
     } else if c.starts_with("stpp") || c.starts_with("wvtt") {
-        Some(StreamType::Subtitles)
+        Some(MediaType::Subtitles)
     } else {
         None
     }
 }
 
-fn stream_type_of(a: &dash_mpd::AdaptationSet) -> Option<StreamType> {
+fn stream_type_of(a: &dash_mpd::AdaptationSet) -> Option<MediaType> {
     let rep0 = a.representations.first();
     let content_type = a
         .contentType
@@ -1733,19 +1733,19 @@ fn stream_type_of(a: &dash_mpd::AdaptationSet) -> Option<StreamType> {
         .unwrap_or("");
     let from_codecs = codec_type(codecs);
     let from_mime = || match mime.split('/').next().unwrap_or("") {
-        "video" => Some(StreamType::Video),
-        "audio" => Some(StreamType::Audio),
-        "text" => Some(StreamType::Subtitles),
+        "video" => Some(MediaType::Video),
+        "audio" => Some(MediaType::Audio),
+        "text" => Some(MediaType::Subtitles),
         "application" if mime.contains("ttml") || mime.contains("vtt") => {
-            Some(StreamType::Subtitles)
+            Some(MediaType::Subtitles)
         }
-        "application" if from_codecs == Some(StreamType::Subtitles) => Some(StreamType::Subtitles),
+        "application" if from_codecs == Some(MediaType::Subtitles) => Some(MediaType::Subtitles),
         _ => None,
     };
     match content_type.map(str::trim) {
-        Some("video") => Some(StreamType::Video),
-        Some("audio") => Some(StreamType::Audio),
-        Some("text") => Some(StreamType::Subtitles),
+        Some("video") => Some(MediaType::Video),
+        Some("audio") => Some(MediaType::Audio),
+        Some("text") => Some(MediaType::Subtitles),
         Some("image") => None,
         _ => from_mime().or(from_codecs),
     }

@@ -18,8 +18,8 @@ use url::Url;
 
 use super::ManifestError;
 use crate::media::{
-    Aes128Key, ByteRange, MasterPlaylist, MediaPlaylist, PlaylistKind, Rendition, Resource,
-    Segment, StreamType, Variant,
+    Aes128Key, ByteRange, MasterPlaylist, MediaPlaylist, MediaType, PlaylistKind, Rendition,
+    Resource, Segment, Variant,
 };
 
 /// Bigger bodies are rejected before parsing (largest real VOD playlists are a few MB).
@@ -753,10 +753,10 @@ fn parse_media_tag(
 ) -> Result<Option<Rendition>, ManifestError> {
     let attrs = parse_attributes(value, line)?;
     let stream_type = match attrs.get("TYPE") {
-        Some("AUDIO") => StreamType::Audio,
-        Some("VIDEO") => StreamType::Video,
-        Some("SUBTITLES") => StreamType::Subtitles,
-        Some("CLOSED-CAPTIONS") => StreamType::ClosedCaptions,
+        Some("AUDIO") => MediaType::Audio,
+        Some("VIDEO") => MediaType::Video,
+        Some("SUBTITLES") => MediaType::Subtitles,
+        Some("CLOSED-CAPTIONS") => MediaType::ClosedCaptions,
         // Unknown future types can be skipped without harm.
         Some(_) => return Ok(None),
         None => return Err(malformed(line, "EXT-X-MEDIA without TYPE")),
@@ -774,7 +774,7 @@ fn parse_media_tag(
         .unwrap_or_else(|| group_id.clone());
     let uri = match (stream_type, attrs.get("URI")) {
         // Closed captions live inside the video stream; a URI there is invalid and ignored.
-        (StreamType::ClosedCaptions, _) | (_, None) => None,
+        (MediaType::ClosedCaptions, _) | (_, None) => None,
         (_, Some(u)) => Some(join(base, u, line)?),
     };
     let yes = |k| attrs.get(k).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
@@ -1056,7 +1056,7 @@ https://other.example.net/hi/index.m3u8
 
         assert_eq!(m.renditions.len(), 5, "unknown TYPE skipped");
         let en = &m.renditions[0];
-        assert_eq!(en.stream_type, StreamType::Audio);
+        assert_eq!(en.stream_type, MediaType::Audio);
         assert_eq!(en.group_id, "aud");
         assert_eq!(en.name, "English");
         assert_eq!(en.language.as_deref(), Some("en"));
@@ -1074,11 +1074,11 @@ https://other.example.net/hi/index.m3u8
         );
         assert_eq!(m.renditions[2].uri, None, "muxed rendition has no URI");
         let fr = &m.renditions[3];
-        assert_eq!(fr.stream_type, StreamType::Subtitles);
+        assert_eq!(fr.stream_type, MediaType::Subtitles);
         assert_eq!(fr.name, "Français");
         assert!(fr.autoselect && !fr.default);
         let cc = &m.renditions[4];
-        assert_eq!(cc.stream_type, StreamType::ClosedCaptions);
+        assert_eq!(cc.stream_type, MediaType::ClosedCaptions);
         assert_eq!(cc.uri, None);
     }
 

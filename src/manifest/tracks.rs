@@ -12,7 +12,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::dash::{AdaptationSet, Mpd, Period, Representation};
-use crate::media::{MasterPlaylist, MediaPlaylist, Rendition, Segment, StreamType, Variant};
+use crate::media::{MasterPlaylist, MediaPlaylist, MediaType, Rendition, Segment, Variant};
 
 /// HLS: the default rendition of the variant's audio group that has its own playlist (else
 /// an autoselect one, else the first).
@@ -21,7 +21,7 @@ pub fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&
     let candidates: Vec<&Rendition> = master
         .renditions
         .iter()
-        .filter(|r| r.stream_type == StreamType::Audio && r.group_id == group && r.uri.is_some())
+        .filter(|r| r.stream_type == MediaType::Audio && r.group_id == group && r.uri.is_some())
         .collect();
     candidates
         .iter()
@@ -35,7 +35,7 @@ pub fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&
 /// through the other Periods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Track {
-    pub kind: StreamType,
+    pub kind: MediaType,
     pub adaptation_set_id: Option<String>,
     /// Position among the adaptation sets of its kind.
     pub position: usize,
@@ -65,7 +65,7 @@ pub fn start_period(mpd: &Mpd, live_start: Option<Duration>) -> usize {
 /// its kind with Role "main", else the first; DRM-protected ones are skipped (no decryption
 /// here), and so is a kind whose chosen set has no Representation.
 pub fn pick_tracks(period: &Period) -> Vec<Picked<'_>> {
-    [StreamType::Video, StreamType::Audio]
+    [MediaType::Video, MediaType::Audio]
         .into_iter()
         .filter_map(|kind| {
             let (index, set) = pick_adaptation_set(period, kind)?;
@@ -92,7 +92,7 @@ pub fn pick_tracks(period: &Period) -> Vec<Picked<'_>> {
         .collect()
 }
 
-fn pick_adaptation_set(period: &Period, kind: StreamType) -> Option<(usize, &AdaptationSet)> {
+fn pick_adaptation_set(period: &Period, kind: MediaType) -> Option<(usize, &AdaptationSet)> {
     let candidates = || {
         period
             .adaptation_sets
@@ -309,7 +309,7 @@ d.m3u8
                 (
                     3,
                     Track {
-                        kind: StreamType::Video,
+                        kind: MediaType::Video,
                         adaptation_set_id: Some("main".into()),
                         position: 2,
                         representation_ids: vec!["hi".into(), "lo".into()],
@@ -318,7 +318,7 @@ d.m3u8
                 (
                     1,
                     Track {
-                        kind: StreamType::Audio,
+                        kind: MediaType::Audio,
                         adaptation_set_id: Some("en".into()),
                         position: 0,
                         representation_ids: vec!["en".into()],

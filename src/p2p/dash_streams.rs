@@ -67,7 +67,7 @@
 
 use super::identity::{StreamProperties, StreamType};
 use crate::manifest::dash::{AdaptationSet, Period, Representation};
-use crate::media::StreamType as MediaType;
+use crate::media::MediaType;
 
 /// One Representation as p2p-media-loader-shaka sees it: which swarm type, what it hashes
 /// (2.3) and its ordinal (2.2).

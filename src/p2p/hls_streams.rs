@@ -2,7 +2,7 @@
 //! (reference §5.1): levels are `main` streams, EXT-X-MEDIA audio tracks `secondary` ones.
 
 use super::identity::StreamProperties;
-use crate::media::{MasterPlaylist, Rendition, StreamType as MediaType, Variant};
+use crate::media::{MasterPlaylist, MediaType, Rendition, Variant};
 
 /// Sample-entry codes hls.js classifies as video (`utils/codecs.ts`).
 const VIDEO_CODECS: &[&str] = &[

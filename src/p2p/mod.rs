@@ -23,5 +23,5 @@ pub use peer::{
     RequestError, UploadData,
 };
 pub use rng::SplitMix64;
-pub use segment_id::{HlsIdScheme, SegmentId};
+pub use segment_id::{HlsIdScheme, WireSegmentId};
 pub use wire::{Command, DecodeError, Decoder, Incoming};

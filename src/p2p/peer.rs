@@ -38,7 +38,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::rng::SplitMix64;
-use super::segment_id::SegmentId;
+use super::segment_id::WireSegmentId;
 use super::wire::{self, Command, Decoder, Incoming};
 
 /// Session limits; defaults are PML's (`webRtcMaxMessageSize`,
@@ -70,7 +70,7 @@ impl Default for PeerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadRequest {
     /// Segment externalId.
-    pub id: SegmentId,
+    pub id: WireSegmentId,
     /// Bytes already held from an earlier attempt (sent as `b`); the peer
     /// sends the rest and [`Event::SegmentReceived`] carries only the rest.
     pub byte_offset: u64,
@@ -99,14 +99,14 @@ pub enum Event {
     /// The peer's full snapshot (replaces the previous one).
     PeerAnnounced {
         /// Ids the peer stores.
-        loaded: Vec<SegmentId>,
+        loaded: Vec<WireSegmentId>,
         /// Ids the peer is fetching over HTTP.
-        http_loading: Vec<SegmentId>,
+        http_loading: Vec<WireSegmentId>,
     },
     /// Payload bytes arrived for the current download.
     DownloadProgress {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
         /// Bytes received in this request so far.
         received: u64,
         /// Bytes announced by the peer (`s`).
@@ -115,19 +115,19 @@ pub enum Event {
     /// Download finished; `data` is the segment from the requested offset.
     SegmentReceived {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
         /// Received bytes.
         data: Vec<u8>,
     },
     /// The peer does not have the segment (removed from its announced set).
     SegmentAbsent {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
     },
     /// The current download failed.
     DownloadFailed {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
         /// Why.
         reason: DownloadFailure,
     },
@@ -136,7 +136,7 @@ pub enum Event {
     /// ids outside its playlist). Any earlier upload to this peer was stopped.
     UploadRequested {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
         /// Peer's request id.
         request_id: i64,
         /// Resume offset requested by the peer.
@@ -145,7 +145,7 @@ pub enum Event {
     /// The peer cancelled the upload (pending or in progress).
     UploadCancelled {
         /// Segment id.
-        id: SegmentId,
+        id: WireSegmentId,
         /// Peer's request id.
         request_id: i64,
     },
@@ -197,7 +197,7 @@ pub enum RequestError {
 
 #[derive(Debug)]
 struct Download {
-    id: SegmentId,
+    id: WireSegmentId,
     request_id: i64,
     byte_offset: u64,
     total_bytes: Option<u64>,
@@ -209,7 +209,7 @@ struct Download {
 }
 
 struct Upload {
-    id: SegmentId,
+    id: WireSegmentId,
     request_id: i64,
     data: UploadData,
     pos: usize,
@@ -227,7 +227,7 @@ impl std::fmt::Debug for Upload {
 
 #[derive(Debug, Clone, Copy)]
 struct PendingUpload {
-    id: SegmentId,
+    id: WireSegmentId,
     request_id: i64,
     byte_offset: u64,
 }
@@ -243,8 +243,8 @@ pub struct PeerSession {
     download: Option<Download>,
     pending_upload: Option<PendingUpload>,
     upload: Option<Upload>,
-    remote_loaded: HashSet<SegmentId>,
-    remote_http_loading: HashSet<SegmentId>,
+    remote_loaded: HashSet<WireSegmentId>,
+    remote_http_loading: HashSet<WireSegmentId>,
     timeout_strikes: u32,
     closed: bool,
 }
@@ -275,17 +275,17 @@ impl PeerSession {
     }
 
     /// Whether the peer's last announcement lists `id` as stored.
-    pub fn remote_has(&self, id: SegmentId) -> bool {
+    pub fn remote_has(&self, id: WireSegmentId) -> bool {
         self.remote_loaded.contains(&id)
     }
 
     /// Whether the peer's last announcement lists `id` as loading over HTTP.
-    pub fn remote_http_loading(&self, id: SegmentId) -> bool {
+    pub fn remote_http_loading(&self, id: WireSegmentId) -> bool {
         self.remote_http_loading.contains(&id)
     }
 
     /// Segment being downloaded from this peer, if any.
-    pub fn current_download(&self) -> Option<SegmentId> {
+    pub fn current_download(&self) -> Option<WireSegmentId> {
         self.download.as_ref().map(|d| d.id)
     }
 
@@ -323,7 +323,7 @@ impl PeerSession {
     }
 
     /// Sends a full snapshot of what we store / fetch over HTTP.
-    pub fn announce(&mut self, loaded: &[SegmentId], http_loading: &[SegmentId]) {
+    pub fn announce(&mut self, loaded: &[WireSegmentId], http_loading: &[WireSegmentId]) {
         if self.closed {
             return;
         }
@@ -377,7 +377,7 @@ impl PeerSession {
 
     /// Aborts the current download (sends CancelSegmentRequest); no event,
     /// and it does not count as a timeout strike. Returns the segment id.
-    pub fn cancel_download(&mut self) -> Option<SegmentId> {
+    pub fn cancel_download(&mut self) -> Option<WireSegmentId> {
         let d = self.download.take()?;
         self.send(&Command::CancelSegmentRequest {
             id: d.id,
@@ -603,7 +603,7 @@ impl PeerSession {
         }
     }
 
-    fn on_segment_data(&mut self, id: SegmentId, request_id: i64, size: i64, now_ms: u64) {
+    fn on_segment_data(&mut self, id: WireSegmentId, request_id: i64, size: i64, now_ms: u64) {
         let timeout = self.config.not_receiving_bytes_timeout_ms;
         let Some(d) = self.download.as_mut() else {
             return;

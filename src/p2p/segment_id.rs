@@ -2,7 +2,7 @@
 //! Only media segments get one (never init/map segments, keys, parts, subtitles).
 
 /// Segment id as carried on the wire (a JS Number; always within ±2^53).
-pub type SegmentId = i64;
+pub type WireSegmentId = i64;
 
 /// Largest integer a JS Number holds exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
@@ -27,7 +27,7 @@ pub fn hls_segment_id(
     has_endlist: bool,
     media_sequence: u64,
     position: u64,
-) -> Option<SegmentId> {
+) -> Option<WireSegmentId> {
     let id = match scheme {
         HlsIdScheme::HlsJs if has_endlist => position,
         _ => media_sequence.checked_add(position)?,
@@ -37,7 +37,7 @@ pub fn hls_segment_id(
 
 /// DASH externalId: `Math.trunc(start / 0.5)` of Shaka's presentation start
 /// time in seconds. `None` for NaN/infinite or beyond ±2^53.
-pub fn dash_segment_id(start_seconds: f64) -> Option<SegmentId> {
+pub fn dash_segment_id(start_seconds: f64) -> Option<WireSegmentId> {
     let v = (start_seconds / 0.5).trunc();
     if !v.is_finite() || v.abs() > MAX_SAFE_INTEGER as f64 {
         return None;

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::segment_id::SegmentId;
+use super::segment_id::WireSegmentId;
 
 /// Largest data-channel message PML sends (`webRtcMaxMessageSize`).
 pub const MAX_MESSAGE_SIZE: usize = 65_535;
@@ -33,14 +33,14 @@ pub enum Command {
     /// Code 0: full snapshot of stored (`l`) and HTTP-loading (`p`) ids.
     SegmentsAnnouncement {
         /// Ids stored locally.
-        loaded: Vec<SegmentId>,
+        loaded: Vec<WireSegmentId>,
         /// Ids being downloaded over HTTP.
-        http_loading: Vec<SegmentId>,
+        http_loading: Vec<WireSegmentId>,
     },
     /// Code 1: downloader asks for `id` from `byte_offset` (`b`, sent only if non-zero).
     SegmentRequest {
         /// Segment id (`i`).
-        id: SegmentId,
+        id: WireSegmentId,
         /// Request id (`r`).
         request_id: i64,
         /// Resume offset (`b`); 0 when absent.
@@ -49,7 +49,7 @@ pub enum Command {
     /// Code 2: uploader header; `size` (`s`) payload bytes follow.
     SegmentData {
         /// Segment id (`i`).
-        id: SegmentId,
+        id: WireSegmentId,
         /// Request id (`r`).
         request_id: i64,
         /// Bytes that follow (`s` = length − b).
@@ -58,21 +58,21 @@ pub enum Command {
     /// Code 3: uploader sent all payload.
     SegmentDataSendingCompleted {
         /// Segment id (`i`).
-        id: SegmentId,
+        id: WireSegmentId,
         /// Request id (`r`).
         request_id: i64,
     },
     /// Code 4: uploader cannot serve the request.
     SegmentAbsent {
         /// Segment id (`i`).
-        id: SegmentId,
+        id: WireSegmentId,
         /// Request id (`r`).
         request_id: i64,
     },
     /// Code 5: downloader aborts its request.
     CancelSegmentRequest {
         /// Segment id (`i`).
-        id: SegmentId,
+        id: WireSegmentId,
         /// Request id (`r`).
         request_id: i64,
     },
@@ -133,7 +133,7 @@ fn push_int(out: &mut Vec<u8>, v: i64) {
 /// Groups are capped at 255 ids (a 256-id block is split) and at 255 groups
 /// (excess groups with the lowest ids are dropped), since JS decoders break
 /// otherwise and an announcement must remain a single snapshot.
-fn push_similar_int_array(out: &mut Vec<u8>, ids: &[SegmentId]) {
+fn push_similar_int_array(out: &mut Vec<u8>, ids: &[WireSegmentId]) {
     let mut seen = HashSet::with_capacity(ids.len());
     let mut index: HashMap<i64, usize> = HashMap::new();
     let mut groups: Vec<(i64, Vec<u8>)> = Vec::new();
@@ -274,7 +274,7 @@ pub fn is_command_chunk(msg: &[u8]) -> bool {
 
 enum Value {
     Int(i128),
-    Ints(Vec<SegmentId>),
+    Ints(Vec<WireSegmentId>),
     Other,
 }
 
@@ -298,7 +298,7 @@ fn to_i64(v: i128) -> Result<i64, DecodeError> {
     i64::try_from(v).map_err(|_| DecodeError::IntOutOfRange)
 }
 
-fn read_similar_int_array(b: &[u8]) -> Result<(Vec<SegmentId>, usize), DecodeError> {
+fn read_similar_int_array(b: &[u8]) -> Result<(Vec<WireSegmentId>, usize), DecodeError> {
     let groups = *b.get(1).ok_or(DecodeError::Truncated)?;
     let mut pos = 2;
     let mut ids = Vec::new();

@@ -1041,10 +1041,12 @@ impl Mesh {
         let packets = nominal.div_ceil(PACKET).max(1);
         let mut extra = 0;
         if self.cfg.loss > 0.0 {
-            // Fast retransmit: one round trip per lost packet (expected count).
-            let lost = (packets as f64 * self.cfg.loss).floor() as u64
-                + u64::from(self.rng.next_f64() < (packets as f64 * self.cfg.loss).fract());
-            extra += lost * 2 * lat;
+            // Fast retransmit: losses inside a message cost one round trip (recoveries
+            // overlap, and the link keeps sending meanwhile).
+            let any = 1.0 - (1.0 - self.cfg.loss).powi(packets.min(i32::MAX as u64) as i32);
+            if self.rng.next_f64() < any {
+                extra += 2 * lat;
+            }
             // A lost tail packet waits for the retransmission timeout.
             let tail = 1.0 - (1.0 - self.cfg.loss).powi(packets.min(2) as i32);
             if self.rng.next_f64() < tail {

@@ -83,6 +83,8 @@ pub struct SwarmConfig {
     pub max_segment_bytes: u64,
     /// Store limit in bytes.
     pub store_limit: u64,
+    /// Largest data-channel message we send (PML `webRtcMaxMessageSize`).
+    pub max_message_size: usize,
     /// The info-hash, as the validator and the logs name the swarm.
     pub label: String,
     pub validator: Option<SegmentValidator>,
@@ -97,6 +99,7 @@ impl Default for SwarmConfig {
             max_upload_rate: 0,
             max_segment_bytes: 64 << 20,
             store_limit: 256 << 20,
+            max_message_size: crate::p2p::wire::MAX_MESSAGE_SIZE,
             label: String::new(),
             validator: None,
         }
@@ -505,6 +508,7 @@ impl<D: SegmentData> Swarm<D> {
         let config = PeerConfig {
             not_receiving_bytes_timeout_ms: self.cfg.scheduler.p2p_not_receiving_bytes_timeout_ms,
             error_retries: self.cfg.scheduler.p2p_error_retries,
+            max_message_size: self.cfg.max_message_size,
             ..PeerConfig::default()
         };
         let mut session = PeerSession::new(config, self.seed ^ peer.0);

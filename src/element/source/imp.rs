@@ -18,7 +18,7 @@ use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::runtime::RUNTIME;
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
 use crate::engine::{EngineError, ErrorKind, Protocol};
-use crate::media::StreamType;
+use crate::media::MediaType;
 
 /// What a subclass tells the base in `constructed()`.
 #[derive(Debug, Clone, Copy)]
@@ -310,9 +310,9 @@ impl P2pMediaSrc {
                 .create_stream_id(&*element, Some(name.as_str()))
                 .to_string();
             let stream_type = match spec.stream_type {
-                StreamType::Video => gst::StreamType::VIDEO,
-                StreamType::Audio => gst::StreamType::AUDIO,
-                StreamType::Subtitles | StreamType::ClosedCaptions => gst::StreamType::TEXT,
+                MediaType::Video => gst::StreamType::VIDEO,
+                MediaType::Audio => gst::StreamType::AUDIO,
+                MediaType::Subtitles | MediaType::ClosedCaptions => gst::StreamType::TEXT,
             };
             let flags = if i == 0 {
                 gst::StreamFlags::SELECT

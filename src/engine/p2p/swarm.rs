@@ -190,6 +190,7 @@ pub(super) fn spawn(
         max_upload_rate: c.max_upload_rate,
         max_segment_bytes: c.max_segment_bytes,
         store_limit: c.store_limit,
+        max_message_size: crate::p2p::wire::MAX_MESSAGE_SIZE,
         label: info_hash_str.clone(),
         validator: hub.validator.clone(),
     };

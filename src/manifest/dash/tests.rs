@@ -86,7 +86,7 @@ fn static_number_template() {
     assert_eq!(per.start, Duration::ZERO);
     assert_eq!(per.duration, Some(ms(9500)));
     let set = &per.adaptation_sets[0];
-    assert_eq!(set.stream_type, StreamType::Video);
+    assert_eq!(set.stream_type, MediaType::Video);
     let r = rep(&m, 0, 0, 0);
     assert_eq!(r.id, "v1");
     assert_eq!(r.bandwidth, 800_000);
@@ -159,7 +159,7 @@ fn timeline_template_repeats_pto_and_period_end() {
     assert_eq!(m.periods[0].duration, Some(secs(10.0)));
     assert_eq!(
         m.periods[0].adaptation_sets[0].stream_type,
-        StreamType::Audio
+        MediaType::Audio
     );
     assert_eq!(m.periods[0].adaptation_sets[0].lang.as_deref(), Some("en"));
     let s = segs(&m, 0, 0, 0);
@@ -398,7 +398,7 @@ fn segment_list_with_timeline_and_single_segment() {
     assert_eq!(durations(s), [4.0, 4.0, 4.0].map(secs).to_vec());
     // A Representation without addressing is one segment spanning the period.
     let set = &m.periods[0].adaptation_sets[1];
-    assert_eq!(set.stream_type, StreamType::Subtitles);
+    assert_eq!(set.stream_type, MediaType::Subtitles);
     let sub = set.representations[0].segment_list();
     assert_eq!(sub.len(), 1);
     assert_eq!(
@@ -750,10 +750,10 @@ fn stream_types_and_attributes() {
     assert_eq!(
         types,
         vec![
-            StreamType::Video,
-            StreamType::Audio,
-            StreamType::Subtitles,
-            StreamType::Subtitles
+            MediaType::Video,
+            MediaType::Audio,
+            MediaType::Subtitles,
+            MediaType::Subtitles
         ]
     );
     assert!(sets[0].encrypted && !sets[1].encrypted);
@@ -1271,8 +1271,8 @@ fn ffmpeg_dash_timeline_and_number_templates() {
         assert!(!m.dynamic);
         let sets = &m.periods[0].adaptation_sets;
         assert_eq!(sets.len(), 2);
-        assert_eq!(sets[0].stream_type, StreamType::Video);
-        assert_eq!(sets[1].stream_type, StreamType::Audio);
+        assert_eq!(sets[0].stream_type, MediaType::Video);
+        assert_eq!(sets[1].stream_type, MediaType::Audio);
         assert_eq!(sets[1].representations[0].channels, Some(1));
         for set in sets {
             let r = &set.representations[0];

@@ -42,7 +42,7 @@ fn cmd(c: Command) -> Vec<u8> {
     m.remove(0)
 }
 
-fn req(id: SegmentId) -> DownloadRequest {
+fn req(id: WireSegmentId) -> DownloadRequest {
     DownloadRequest {
         id,
         byte_offset: 0,
@@ -235,7 +235,7 @@ fn zero_length_upload_sends_header_and_completed() {
     );
 }
 
-fn started(id: SegmentId, total: Option<u64>, max: u64) -> PeerSession {
+fn started(id: WireSegmentId, total: Option<u64>, max: u64) -> PeerSession {
     let mut s = session();
     s.request_with_id(
         DownloadRequest {
