@@ -99,7 +99,14 @@ impl SimResult {
         );
         let n = self.peers.len();
         let step = if n <= 20 { 1 } else { n / 10 };
-        for p in self.peers.iter().step_by(step.max(1)) {
+        // A sample, and every peer that stalled.
+        let shown = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| i % step.max(1) == 0 || p.stalls > 0)
+            .map(|(_, p)| p);
+        for p in shown {
             let tot = (p.http_bytes + p.p2p_bytes).max(1) as f64;
             s.push_str(&format!(
                 "{:>4} {:>7.1} {:>9.2} {:>8.2} {:>8.2} {:>5.1} {:>11} {:>6} {:>8} {:>5}{}\n",

@@ -70,8 +70,10 @@ pub fn run(p: &Params) -> SimResult {
             scheduler,
             max_peers: p.max_conns,
             store_limit: STORE_LIMIT / scale,
-            // Payload chunks stand for 64-KiB messages, so progress comes as often as it would.
-            max_message_size: (65_535 / scale as usize).max(256),
+            // A payload message stands for 256 KiB: progress every few hundred ms, as often
+            // as the scheduler needs it (one message per segment would look like a silent
+            // peer; one per 64 KiB costs four times the events).
+            max_message_size: (4 * 65_535 / scale as usize).max(256),
             ..SwarmConfig::default()
         },
     };

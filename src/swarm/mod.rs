@@ -276,6 +276,11 @@ pub struct Swarm<D> {
     now: u64,
     announce_due: bool,
     stats: SwarmStats,
+    /// Peers whose session may have output or upload data since the last pump: only those
+    /// are visited (a swarm of 30 peers gets thousands of inputs a second).
+    touched: Vec<PeerKey>,
+    /// Scratch list of peer keys (no allocation per input).
+    keys: Vec<PeerKey>,
 }
 
 /// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
@@ -322,6 +327,8 @@ impl<D: SegmentData> Swarm<D> {
             now,
             announce_due: false,
             stats: SwarmStats::default(),
+            touched: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -526,6 +533,7 @@ impl<D: SegmentData> Swarm<D> {
             },
         );
         self.sched.handle_peer_connected(now, peer);
+        self.touched.push(peer);
         self.out
             .push_back(Output::Event(SwarmEvent::PeerAdded { peer }));
         self.drive(now);
@@ -537,6 +545,7 @@ impl<D: SegmentData> Swarm<D> {
         self.now = self.now.max(now);
         if let Some(p) = self.peers.get_mut(&peer) {
             p.session.on_message(msg, now);
+            self.touched.push(peer);
         }
         self.drive(now);
     }
@@ -551,6 +560,7 @@ impl<D: SegmentData> Swarm<D> {
     pub fn handle_peer_drained(&mut self, now: u64, peer: PeerKey, bytes: usize) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.backlog = p.backlog.saturating_sub(bytes);
+            self.touched.push(peer);
         }
         self.drive(now);
     }
@@ -610,9 +620,14 @@ impl<D: SegmentData> Swarm<D> {
         if self.sched.poll_timeout().is_some_and(|t| t <= now) {
             self.sched.handle_timeout(now);
         }
-        for p in self.peers.values_mut() {
+        let budget_ready = self.budget.rate > 0 && self.budget.ready_at() <= now;
+        for (k, p) in self.peers.iter_mut() {
             if p.session.poll_timeout().is_some_and(|t| t <= now) {
                 p.session.on_timer(now);
+                self.touched.push(*k);
+            } else if budget_ready && p.session.is_uploading() {
+                // Uploads held back by the budget resume.
+                self.touched.push(*k);
             }
         }
         self.drive(now);
@@ -772,10 +787,14 @@ impl<D: SegmentData> Swarm<D> {
     /// failure before a new request to the same peer is made.
     fn drive(&mut self, now: u64) {
         self.now = self.now.max(now);
+        let mut keys = std::mem::take(&mut self.keys);
         for _ in 0..MAX_PUMP_ROUNDS {
             let mut busy = false;
-            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-            for key in keys {
+            keys.clear();
+            keys.append(&mut self.touched);
+            keys.sort_unstable();
+            keys.dedup();
+            for &key in &keys {
                 while let Some(out) = self
                     .peers
                     .get_mut(&key)
@@ -802,6 +821,7 @@ impl<D: SegmentData> Swarm<D> {
                 break;
             }
         }
+        self.keys = keys;
     }
 
     fn announce_all(&mut self) {
@@ -810,8 +830,9 @@ impl<D: SegmentData> Swarm<D> {
         }
         let loaded = to_wire(&self.stored_ids());
         let loading = to_wire(&self.sched.http_loading_ids());
-        for p in self.peers.values_mut() {
+        for (k, p) in self.peers.iter_mut() {
             p.session.announce(&loaded, &loading);
+            self.touched.push(*k);
         }
     }
 
@@ -888,6 +909,7 @@ impl<D: SegmentData> Swarm<D> {
                     total_bytes: size,
                     max_segment_bytes: size.unwrap_or(cap),
                 };
+                self.touched.push(peer);
                 match p.session.request(req, now) {
                     Ok(_) => {
                         p.download = Some(PeerDownload {
@@ -915,6 +937,7 @@ impl<D: SegmentData> Swarm<D> {
                         if p.download.is_some_and(|d| d.xfer == xfer) {
                             p.session.cancel_download();
                             p.download = None;
+                            self.touched.push(peer);
                         }
                     }
                 }
