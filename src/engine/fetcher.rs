@@ -24,6 +24,9 @@ use crate::payload::sniff::sniff;
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
 const BAD_DATA_RETRIES: u32 = 2;
+/// The longest the fetch loop waits for the swarm before it asks the origin itself (at least
+/// three segment durations): the swarm's own rules make it answer long before.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One run of one stream's fetch loop.
 pub(super) struct Fetcher {
@@ -78,6 +81,9 @@ impl Fetcher {
             playlist.segments.len(),
             point.position
         );
+        lock(&self.stream)
+            .queue
+            .set_start(self.generation, point.position);
         let mut discont = true;
         let mut last_init: Option<Resource> = None;
         loop {
@@ -197,19 +203,42 @@ impl Fetcher {
     ) -> Result<Bytes, EngineError> {
         let segment = &playlist.segments[index];
         if let Some(swarm) = self.swarm_for(playlist) {
-            // Peer data that does not decode is the peer's fault: the swarm drops it and the
-            // peer, and fetches the segment again from the origin (bounded: one peer copy).
+            // Data that does not decode is dropped from the swarm (never shared on); from a
+            // peer, the peer goes too and the swarm fetches the segment again from the origin
+            // (bounded: one peer copy). Bad origin data goes to the retrying direct path below.
+            // A swarm that does not answer in time is passed over the same way: never a hang.
+            let wait = LOAD_TIMEOUT.max(segment.duration * 3);
             for _ in 0..2 {
-                match swarm.load(segment.sequence).await {
-                    Ok(loaded) => match self.decode(segment, loaded.data).await {
+                match tokio::time::timeout(wait, swarm.load(segment.sequence)).await {
+                    Ok(Ok(loaded)) => match self.decode(segment, loaded.data).await {
                         Ok(data) => {
                             swarm.verified(segment.sequence);
                             return Ok(data);
                         }
-                        Err(e) if loaded.from_peer => swarm.reject(segment.sequence, e.message),
-                        Err(e) => return Err(e),
+                        // Not the data's fault (the key server failed): no one to blame.
+                        Err(e) if e.kind != ErrorKind::Format => return Err(e),
+                        Err(e) => {
+                            gst::warning!(
+                                CAT,
+                                "segment {} did not decode: {}",
+                                segment.sequence,
+                                e.message
+                            );
+                            swarm.reject(segment.sequence, e.message);
+                            if !loaded.from_peer {
+                                break;
+                            }
+                        }
                     },
-                    Err(LoadError::Failed) | Err(LoadError::Gone) => break,
+                    Ok(Err(LoadError::Failed)) | Ok(Err(LoadError::Gone)) => break,
+                    Err(_) => {
+                        gst::warning!(
+                            CAT,
+                            "the swarm gave no segment {} in {wait:?}: from the origin",
+                            segment.sequence
+                        );
+                        break;
+                    }
                 }
             }
         }

@@ -158,15 +158,30 @@ impl OutputQueue {
             inner.queued_bytes = 0;
             inner.generation += 1;
             inner.pushed = None;
+            inner.position = None;
         }
         drop(inner);
         self.available.notify_all();
         self.space.notify_waiters();
     }
 
-    /// The pad task pushed a fragment and downstream took it.
-    pub fn mark_pushed(&self, start: Duration, duration: Duration) {
-        self.lock().pushed = Some((start, duration, Instant::now()));
+    /// A fetch loop of this generation starts at `start`: the playhead until output flows
+    /// (else a seek would leave the pre-seek position in place, and the requested segment
+    /// would look far away and never urgent).
+    pub fn set_start(&self, generation: u64, start: Duration) {
+        let mut inner = self.lock();
+        if inner.generation == generation && inner.pushed.is_none() {
+            inner.position = Some(start);
+        }
+    }
+
+    /// The pad task pushed a fragment taken in `generation` and downstream took it.
+    pub fn mark_pushed(&self, generation: u64, start: Duration, duration: Duration) {
+        let mut inner = self.lock();
+        // A push that returns after a flush began must not bring back the old position.
+        if inner.generation == generation && !inner.flushing {
+            inner.pushed = Some((start, duration, Instant::now()));
+        }
     }
 
     /// The playhead for P2P scheduling: the start of the fragment whose push last returned
@@ -229,5 +244,29 @@ mod tests {
         q.set_flushing(true);
         t.join().unwrap();
         assert_eq!(rt.block_on(q.push(g, frag(1))), Err(Stale));
+    }
+
+    #[test]
+    fn playhead_follows_pushes_seeks_and_flushes() {
+        let q = OutputQueue::new(Duration::from_secs(30));
+        q.set_flushing(false);
+        let g = q.generation();
+        assert_eq!(q.position(), None);
+        q.set_start(g, Duration::from_secs(10));
+        assert_eq!(q.position(), Some(Duration::from_secs(10)));
+        q.mark_pushed(g, Duration::from_secs(12), Duration::from_secs(2));
+        let p = q.position().unwrap();
+        assert!(
+            p >= Duration::from_secs(12) && p <= Duration::from_secs(14),
+            "{p:?}"
+        );
+        // A seek: the old playhead must not survive it, nor a push that returns late.
+        q.set_flushing(true);
+        assert_eq!(q.position(), None);
+        q.set_flushing(false);
+        q.mark_pushed(g, Duration::from_secs(14), Duration::from_secs(2));
+        assert_eq!(q.position(), None);
+        q.set_start(q.generation(), Duration::from_secs(80));
+        assert_eq!(q.position(), Some(Duration::from_secs(80)));
     }
 }

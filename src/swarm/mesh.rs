@@ -197,6 +197,8 @@ pub struct NodeResult {
     pub skipped: u64,
     pub peers_max: usize,
     pub peers_dropped: u64,
+    /// Why peers were removed, and how often.
+    pub removed_for: BTreeMap<String, u64>,
     /// Largest backlog towards any one peer.
     pub backlog_max: usize,
 }
@@ -875,8 +877,10 @@ impl Mesh {
                 }
                 Output::Disconnect { peer } => self.disconnect(i, peer.0 as u32),
                 Output::Event(ev) => {
-                    if let super::SwarmEvent::PeerRemoved { .. } = ev {
-                        self.nodes[i as usize].res.peers_dropped += 1;
+                    if let super::SwarmEvent::PeerRemoved { reason, .. } = &ev {
+                        let res = &mut self.nodes[i as usize].res;
+                        res.peers_dropped += 1;
+                        *res.removed_for.entry(reason.clone()).or_default() += 1;
                     }
                     if self.cfg.trace {
                         let p = &self.nodes[i as usize].player;
@@ -1089,7 +1093,7 @@ impl Mesh {
 
     // ------------------------------------------------------------------ player
 
-    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes, source: Source) {
+    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes, _source: Source) {
         let now = self.now;
         if self.nodes[i as usize].player.requested != Some(sequence) {
             return;
@@ -1114,7 +1118,6 @@ impl Mesh {
         if plain[..] != expected[..] {
             n.res.wrong_segments += 1;
         }
-        let _ = source;
         if let Some(s) = n.swarm.as_mut() {
             s.handle_segment_verified(now, sequence);
         }

@@ -43,7 +43,7 @@ pub const HIGH_WATER: usize = 512 * 1024;
 /// Rounds of peer-output / scheduler-command exchange per input (a feedback loop between
 /// the two must never freeze the caller).
 const MAX_PUMP_ROUNDS: usize = 64;
-/// Ids an announcement may carry beyond twice the playlist's length.
+/// Ids an announcement may carry at least (else twice the playlist's length).
 const MAX_ANNOUNCED_IDS: usize = 1024;
 /// The swarm's own store holds one stream.
 const STREAM: StreamId = StreamId(0);
@@ -130,7 +130,7 @@ pub enum Output<D> {
         sequence: u64,
         resource: Resource,
     },
-    /// Drop that request (its result, if it still comes, is ignored or kept as a bonus).
+    /// Drop that request (its result, if it still comes, is ignored).
     HttpAbort { xfer: TransferId },
     /// The segment the player asked for.
     Deliver {
@@ -358,17 +358,9 @@ impl<D: SegmentData> Swarm<D> {
         ids
     }
 
-    pub fn stored_bytes(&self) -> u64 {
-        self.store.used_bytes()
-    }
-
     /// Bytes queued towards `peer` and not reported drained.
     pub fn backlog(&self, peer: PeerKey) -> usize {
         self.peers.get(&peer).map_or(0, |p| p.backlog)
-    }
-
-    pub fn is_live(&self) -> bool {
-        self.live
     }
 
     // ------------------------------------------------------------------ inputs
@@ -381,6 +373,8 @@ impl<D: SegmentData> Swarm<D> {
         self.segments.clear();
         self.by_sequence.clear();
         let mut infos = Vec::with_capacity(p.segments.len());
+        let mut seen: HashMap<SegmentId, u64> = HashMap::with_capacity(p.segments.len());
+        let mut shared_ids: HashSet<SegmentId> = HashSet::new();
         for (i, s) in p.segments.iter().enumerate() {
             // hls.js keeps the ids of segments it knew while live when ENDLIST arrives;
             // renumbering by position would give stored segments another segment's id.
@@ -391,6 +385,12 @@ impl<D: SegmentData> Swarm<D> {
             let Some(id) = id else {
                 continue;
             };
+            // Two segments with one id (DASH: both start in the same half second) cannot be
+            // told apart on the wire: neither goes through the swarm.
+            if seen.insert(id, s.sequence).is_some() {
+                shared_ids.insert(id);
+                continue;
+            }
             self.by_sequence.insert(s.sequence, id);
             if s.gap {
                 continue;
@@ -403,8 +403,21 @@ impl<D: SegmentData> Swarm<D> {
             });
             self.segments.insert(id, s.clone());
         }
+        for id in &shared_ids {
+            self.segments.remove(id);
+            self.by_sequence.retain(|_, v| v != id);
+        }
+        infos.retain(|i| !shared_ids.contains(&i.id));
         let segs = &self.segments;
         self.origin_only.retain(|id| segs.contains_key(id));
+        // The player's request slid out of the playlist: it will not come from here.
+        if let Some((sequence, id)) = self.pending {
+            if !self.segments.contains_key(&id) {
+                self.pending = None;
+                self.sched.handle_player_cancel(now);
+                self.out.push_back(Output::LoadFailed { sequence });
+            }
+        }
         self.store.configure_stream(
             STREAM,
             self.live,
@@ -419,6 +432,9 @@ impl<D: SegmentData> Swarm<D> {
     pub fn handle_load(&mut self, now: u64, sequence: u64) {
         self.now = self.now.max(now);
         let Some(&id) = self.by_sequence.get(&sequence) else {
+            if self.pending.take().is_some() {
+                self.sched.handle_player_cancel(now);
+            }
             self.out.push_back(Output::LoadFailed { sequence });
             return;
         };
@@ -641,6 +657,10 @@ impl<D: SegmentData> Swarm<D> {
 
     /// Absolute time (ms) at which `handle_timeout` must be called.
     pub fn poll_timeout(&mut self) -> Option<u64> {
+        // The pump stopped at its round limit with work left: come back at once.
+        if !self.touched.is_empty() {
+            return Some(self.now);
+        }
         let sched = self.sched.poll_timeout();
         let peers = self.peers.values().filter_map(|p| p.session.poll_timeout());
         // Uploads held back by the budget resume when it refills.
@@ -733,6 +753,12 @@ impl<D: SegmentData> Swarm<D> {
                 if encrypted && matches!(source, Source::P2p(_)) {
                     self.unverified.insert(id);
                 }
+                // Evicted as it went in (live, behind the playhead): not stored after all.
+                if evicted.iter().any(|(_, e)| *e == id) {
+                    self.note_evicted(now, &evicted);
+                    self.deliver_unstored(now, id, data, source);
+                    return;
+                }
                 self.note_evicted(now, &evicted);
                 self.sched.handle_segment_stored(now, id);
                 self.out.push_back(Output::Event(SwarmEvent::Stored {
@@ -743,18 +769,24 @@ impl<D: SegmentData> Swarm<D> {
                 }));
             }
             Err(_) => {
-                // Larger than the whole store: hand it to a waiting player all the same.
-                if let Some((sequence, want)) = self.pending {
-                    if want == id {
-                        self.pending = None;
-                        self.sched.handle_player_cancel(now);
-                        self.out.push_back(Output::Deliver {
-                            sequence,
-                            data,
-                            source,
-                        });
-                    }
-                }
+                self.sched.handle_segments_evicted(now, &[id]);
+                self.deliver_unstored(now, id, data, source);
+            }
+        }
+    }
+
+    /// The store could not keep a segment (larger than the whole store, or evicted as it
+    /// went in): a player waiting for it gets it from these bytes all the same.
+    fn deliver_unstored(&mut self, now: u64, id: SegmentId, data: D, source: Source) {
+        if let Some((sequence, want)) = self.pending {
+            if want == id {
+                self.pending = None;
+                self.sched.handle_player_cancel(now);
+                self.out.push_back(Output::Deliver {
+                    sequence,
+                    data,
+                    source,
+                });
             }
         }
     }
@@ -803,7 +835,7 @@ impl<D: SegmentData> Swarm<D> {
                     busy = true;
                     self.peer_output(now, key, out);
                 }
-                self.push_uploads(now, key);
+                busy |= self.push_uploads(now, key);
             }
             while let Some(cmd) = self.sched.poll_command() {
                 busy = true;
@@ -836,9 +868,11 @@ impl<D: SegmentData> Swarm<D> {
         }
     }
 
-    fn push_uploads(&mut self, now: u64, key: PeerKey) {
+    /// Hands out upload chunks while the peer's queue and the budget allow; true if any.
+    fn push_uploads(&mut self, now: u64, key: PeerKey) -> bool {
+        let mut sent = false;
         let Some(p) = self.peers.get_mut(&key) else {
-            return;
+            return sent;
         };
         while p.backlog < HIGH_WATER && self.budget.allows(now) {
             let Some(chunk) = p.session.poll_upload_chunk() else {
@@ -851,12 +885,16 @@ impl<D: SegmentData> Swarm<D> {
                 peer: key,
                 data: chunk,
             });
-            // The Completed command queued after the last chunk goes out in order.
+            // The Completed command queued after the last chunk goes out in order. Only
+            // commands can be queued here: `drive` polled every event just before, and taking
+            // a chunk queues no event.
             while let Some(PeerOutput::Send(m)) = p.session.poll_output() {
                 p.backlog += m.len();
                 self.out.push_back(Output::Transmit { peer: key, data: m });
             }
+            sent = true;
         }
+        sent
     }
 
     fn execute(&mut self, now: u64, cmd: Command) {
@@ -945,14 +983,21 @@ impl<D: SegmentData> Swarm<D> {
             Command::Deliver { id } => {
                 if let Some((sequence, want)) = self.pending {
                     if want == id {
-                        if let Some(data) = self.store.get(STREAM, id).cloned() {
-                            self.pending = None;
-                            let source = self.sources.get(&id).copied().unwrap_or(Source::Http);
-                            self.out.push_back(Output::Deliver {
-                                sequence,
-                                data,
-                                source,
-                            });
+                        match self.store.get(STREAM, id).cloned() {
+                            Some(data) => {
+                                self.pending = None;
+                                let source = self.sources.get(&id).copied().unwrap_or(Source::Http);
+                                self.out.push_back(Output::Deliver {
+                                    sequence,
+                                    data,
+                                    source,
+                                });
+                            }
+                            // The scheduler thought it stored; it is not: fetch it again.
+                            None => {
+                                self.sched.handle_segments_evicted(now, &[id]);
+                                self.sched.handle_player_request(now, id);
+                            }
                         }
                     }
                 }

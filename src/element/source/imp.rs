@@ -389,6 +389,7 @@ impl P2pMediaSrc {
 
     /// One iteration of a pad task: wait for the next segment and push it.
     fn pad_loop(&self, pad: &gst::Pad, queue: &OutputQueue, pad_state: &Mutex<PadState>) {
+        let generation = queue.generation();
         let Some(item) = queue.pop_blocking() else {
             gst::debug!(self.cat(), obj = pad, "Flushing, pausing task");
             let _ = pad.pause_task();
@@ -410,7 +411,7 @@ impl P2pMediaSrc {
                 let combined = lock(&self.flow).update_pad_flow(pad, res);
                 match combined {
                     // Downstream took it: with a synchronising sink, playback is at its start now.
-                    Ok(_) => queue.mark_pushed(start, duration),
+                    Ok(_) => queue.mark_pushed(generation, start, duration),
                     Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                         gst::debug!(self.cat(), obj = pad, "Pausing task: {combined:?}");
                         let _ = pad.pause_task();

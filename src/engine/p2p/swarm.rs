@@ -62,6 +62,10 @@ pub(crate) enum SwarmMsg {
         sequence: u64,
         reply: oneshot::Sender<Result<Loaded, LoadError>>,
     },
+    /// The fetch loop stopped waiting (seek, flush, its own timeout).
+    Cancel {
+        sequence: u64,
+    },
     Verified {
         sequence: u64,
     },
@@ -115,11 +119,23 @@ impl SwarmHandle {
     /// The segment with this media sequence number (of the playlist last given to
     /// `set_segments`), from the store, a peer or the origin as the swarm decides.
     pub async fn load(&self, sequence: u64) -> Result<Loaded, LoadError> {
+        /// Tells the actor when the caller stops waiting before an answer.
+        struct Waiting<'a>(&'a mpsc::UnboundedSender<SwarmMsg>, u64, bool);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    let _ = self.0.send(SwarmMsg::Cancel { sequence: self.1 });
+                }
+            }
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(SwarmMsg::Load { sequence, reply })
             .map_err(|_| LoadError::Gone)?;
-        rx.await.unwrap_or(Err(LoadError::Gone))
+        let mut waiting = Waiting(&self.tx, sequence, false);
+        let result = rx.await.unwrap_or(Err(LoadError::Gone));
+        waiting.2 = true;
+        result
     }
 
     /// The segment decoded: peer data of an encrypted stream may be shared on.
@@ -301,6 +317,12 @@ impl Actor {
                 self.pending = Some((sequence, reply));
                 self.swarm.handle_load(now, sequence);
             }
+            SwarmMsg::Cancel { sequence } => {
+                if self.pending.as_ref().is_some_and(|(s, _)| *s == sequence) {
+                    self.pending = None;
+                    self.swarm.handle_load_cancel(now);
+                }
+            }
             SwarmMsg::Verified { sequence } => self.swarm.handle_segment_verified(now, sequence),
             SwarmMsg::Rejected { sequence, reason } => {
                 self.swarm.handle_segment_rejected(now, sequence, &reason)
@@ -382,9 +404,15 @@ impl Actor {
                     );
                     let (tx, origin) = (self.tx.clone(), self.hub.origin.clone());
                     let task = tokio::spawn(async move {
-                        let last = AtomicU64::new(0);
+                        let (last, seen, total) =
+                            (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
                         let progress_tx = tx.clone();
+                        // Counted across the HTTP client's own retries (each restarts at 0), so
+                        // a retry that receives bytes is alive too.
                         let progress = move |received: u64| {
+                            let before = seen.swap(received, Relaxed);
+                            let grown = received.checked_sub(before).unwrap_or(received);
+                            let received = total.fetch_add(grown, Relaxed) + grown;
                             let now = origin_now_ms();
                             if now.saturating_sub(last.load(Relaxed)) >= PROGRESS_MS {
                                 last.store(now, Relaxed);
@@ -598,10 +626,17 @@ impl Actor {
         self.connecting.insert(peer_id);
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let conn = match signalling.await {
-                Some(conn) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => Some(conn),
-                _ => None,
+            // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
+            let open = async move {
+                match signalling.await {
+                    Some(conn) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => Some(conn),
+                    _ => None,
+                }
             };
+            let conn = tokio::time::timeout(OPEN_TIMEOUT, open)
+                .await
+                .ok()
+                .flatten();
             let _ = tx.send(match conn {
                 Some(conn) => SwarmMsg::Connected { peer_id, conn },
                 None => SwarmMsg::ConnectFailed { peer_id },
