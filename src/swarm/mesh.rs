@@ -33,7 +33,7 @@ use crate::media::{Aes128Key, MediaPlaylist, PlaylistKind, Resource, Segment};
 use crate::p2p::wire::{self, Command as WireCommand};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
-use crate::schedule::{PeerKey, Rng, Source, TransferId};
+use crate::schedule::{PeerKey, Rng, TransferId};
 
 const KEY: [u8; 16] = *b"p2pmedia-meshkey";
 const PROGRESS_MS: u64 = 250;
@@ -628,7 +628,7 @@ impl Mesh {
                 }
                 let data = self.bytes(sequence).0;
                 self.nodes[i as usize].res.http_bytes += data.len() as u64;
-                self.on_deliver(i, sequence, data, Source::Http);
+                self.on_deliver(i, sequence, data);
                 self.after(i);
             }
             Ev::Timer(i, inc, at) => {
@@ -861,11 +861,7 @@ impl Mesh {
                 Output::HttpAbort { xfer } => {
                     self.nodes[i as usize].http.remove(&xfer);
                 }
-                Output::Deliver {
-                    sequence,
-                    data,
-                    source,
-                } => self.on_deliver(i, sequence, data, source),
+                Output::Deliver { sequence, data, .. } => self.on_deliver(i, sequence, data),
                 Output::LoadFailed { sequence } => {
                     // The element's fetch loop then asks the origin itself.
                     let n = &mut self.nodes[i as usize];
@@ -1093,7 +1089,7 @@ impl Mesh {
 
     // ------------------------------------------------------------------ player
 
-    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes, _source: Source) {
+    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes) {
         let now = self.now;
         if self.nodes[i as usize].player.requested != Some(sequence) {
             return;

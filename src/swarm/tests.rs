@@ -277,16 +277,6 @@ fn same_seed_same_result() {
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
 }
 
-#[test]
-#[ignore]
-fn print_live() {
-    let r = Mesh::new(live(), nodes(4, 4000)).run();
-    for n in &r.nodes {
-        println!("{n:?}");
-    }
-    println!("{:?}", r.origin_gets);
-}
-
 // ------------------------------------------------------------------ one Swarm, by hand
 
 mod by_hand {

@@ -406,14 +406,14 @@ impl Actor {
                     let task = tokio::spawn(async move {
                         let (last, seen, total) =
                             (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-                        let progress_tx = tx.clone();
+                        let (progress_tx, clock) = (tx.clone(), origin.clone());
                         // Counted across the HTTP client's own retries (each restarts at 0), so
                         // a retry that receives bytes is alive too.
                         let progress = move |received: u64| {
                             let before = seen.swap(received, Relaxed);
                             let grown = received.checked_sub(before).unwrap_or(received);
                             let received = total.fetch_add(grown, Relaxed) + grown;
-                            let now = origin_now_ms();
+                            let now = clock.now_ms();
                             if now.saturating_sub(last.load(Relaxed)) >= PROGRESS_MS {
                                 last.store(now, Relaxed);
                                 let _ = progress_tx.send(SwarmMsg::HttpProgress { xfer, received });
@@ -696,10 +696,4 @@ impl Actor {
             peer_id: peer_id.to_string(),
         });
     }
-}
-
-/// Milliseconds on a monotonic clock, for throttling progress reports.
-fn origin_now_ms() -> u64 {
-    static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
-    EPOCH.elapsed().as_millis() as u64
 }
