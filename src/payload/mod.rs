@@ -2,3 +2,4 @@
 
 pub mod decrypt;
 pub mod sniff;
+pub mod verify;

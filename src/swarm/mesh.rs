@@ -33,7 +33,8 @@ use crate::media::{Aes128Key, MediaPlaylist, PlaylistKind, Resource, Segment};
 use crate::p2p::wire::{self, Command as WireCommand};
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
-use crate::schedule::{PeerKey, Rng, TransferId};
+use crate::payload::verify::{Place, Plausibility};
+use crate::schedule::{PeerKey, Rng, Source, TransferId};
 
 const KEY: [u8; 16] = *b"p2pmedia-meshkey";
 const PROGRESS_MS: u64 = 250;
@@ -57,6 +58,9 @@ pub enum Behaviour {
     NeverReads,
     /// Sends a 100,000-id announcement to every neighbour every 100 ms.
     AnnounceFlood,
+    /// Serves well-formed media that is another segment's (three earlier): its "origin" lies
+    /// to it, so it stores and shares stale bytes under the right ids.
+    LiarStale,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +291,8 @@ struct HttpFlow {
 
 #[derive(Default)]
 struct Player {
+    /// What the origin's (decrypted) segments taught, to judge decrypted peer data.
+    plausibility: Plausibility,
     next_seq: u64,
     requested: Option<u64>,
     buffered_end: u64,
@@ -411,7 +417,8 @@ impl Mesh {
         (base as i64 + base as i64 * jitter / 1000).max(188) as u64
     }
 
-    /// The plaintext of segment `n`: MPEG-TS packets whose payload names the segment.
+    /// The plaintext of segment `n`: MPEG-TS packets whose payload names the segment, the
+    /// first a PES header with the segment's PTS (10 s + its start, as packagers offset it).
     pub fn plaintext(cfg: &MeshConfig, n: u64) -> Vec<u8> {
         let len = (Self::nominal_bytes(cfg, n) / cfg.payload_scale.max(1)).max(188);
         let len = len.div_ceil(188) * 188;
@@ -426,6 +433,14 @@ impl Mesh {
                 *b = tag[k % 8];
             }
         }
+        let pts = (10_000 + n * cfg.segment_ms) * 90;
+        v[1] = 0x41; // payload unit start
+        v[4..13].copy_from_slice(&[0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5]);
+        v[13] = 0x21 | (((pts >> 30) as u8 & 0x07) << 1);
+        v[14] = (pts >> 22) as u8;
+        v[15] = (((pts >> 15) as u8) << 1) | 1;
+        v[16] = (pts >> 7) as u8;
+        v[17] = ((pts as u8) << 1) | 1;
         v
     }
 
@@ -617,7 +632,11 @@ impl Mesh {
                 let Some(f) = self.nodes[i as usize].http.remove(&xfer) else {
                     return;
                 };
-                let data = self.bytes(f.sequence).0;
+                let lie = self.nodes[i as usize].spec.behaviour == Behaviour::LiarStale;
+                let data = match (lie, f.sequence.checked_sub(3)) {
+                    (true, Some(old)) => self.bytes(old).0,
+                    _ => self.bytes(f.sequence).0,
+                };
                 let now = self.now;
                 self.swarm(i).handle_http_done(now, xfer, data);
                 self.after(i);
@@ -628,7 +647,7 @@ impl Mesh {
                 }
                 let data = self.bytes(sequence).0;
                 self.nodes[i as usize].res.http_bytes += data.len() as u64;
-                self.on_deliver(i, sequence, data);
+                self.on_deliver(i, sequence, data, Source::Http);
                 self.after(i);
             }
             Ev::Timer(i, inc, at) => {
@@ -861,7 +880,11 @@ impl Mesh {
                 Output::HttpAbort { xfer } => {
                     self.nodes[i as usize].http.remove(&xfer);
                 }
-                Output::Deliver { sequence, data, .. } => self.on_deliver(i, sequence, data),
+                Output::Deliver {
+                    sequence,
+                    data,
+                    source,
+                } => self.on_deliver(i, sequence, data, source),
                 Output::LoadFailed { sequence } => {
                     // The element's fetch loop then asks the origin itself.
                     let n = &mut self.nodes[i as usize];
@@ -1089,19 +1112,33 @@ impl Mesh {
 
     // ------------------------------------------------------------------ player
 
-    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes) {
+    /// The element's fetch loop: decrypt, then check. Clear peer data was judged by the
+    /// swarm; decrypted peer data is judged here against what the origin's segments taught.
+    fn on_deliver(&mut self, i: u32, sequence: u64, data: Bytes, source: Source) {
         let now = self.now;
         if self.nodes[i as usize].player.requested != Some(sequence) {
             return;
         }
         let expected = self.bytes(sequence).1;
+        let place = Place {
+            start_ms: sequence * self.cfg.segment_ms,
+            duration_ms: self.cfg.segment_ms,
+            discontinuity_sequence: 0,
+        };
+        let encrypted = self.cfg.encrypted;
         let n = &mut self.nodes[i as usize];
-        let plain = if self.cfg.encrypted {
+        let plain = if encrypted {
             aes128_cbc_decrypt(&KEY, &Self::iv(sequence), &data).ok()
         } else {
             Some(data.to_vec())
         };
-        let plain = plain.filter(|p| sniff(p).is_some());
+        let plain = plain.filter(|p| match source {
+            Source::P2p(_) if encrypted => n.player.plausibility.judge(place, p).is_ok(),
+            _ => sniff(p).is_some(),
+        });
+        if let (Some(p), Source::Http, true) = (&plain, source, encrypted) {
+            n.player.plausibility.learn(place, p);
+        }
         let Some(plain) = plain else {
             // The fetch loop cannot decode it: tell the swarm and ask again.
             n.res.rejected_by_player += 1;

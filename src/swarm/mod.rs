@@ -13,8 +13,11 @@
 //! * peer data that fails a check (size, container, application validator) or later fails to
 //!   decrypt/decode downstream ([`Swarm::handle_segment_rejected`]) is dropped, never shared
 //!   on, its peer disconnected, and the segment fetched from the origin;
-//! * encrypted segments from peers are not announced or uploaded until the player confirms
-//!   they decoded ([`Swarm::handle_segment_verified`]);
+//! * peer data must be the stream's own container, well formed, with timestamps where the
+//!   origin's segments put them ([`Plausibility`]; encrypted data is judged by the player after
+//!   decryption);
+//! * segments from peers are not announced or uploaded until the player has used them
+//!   ([`Swarm::handle_segment_verified`]): a liar's data never travels further than one hop;
 //! * the bytes queued towards a peer are bounded ([`HIGH_WATER`]): a peer that never reads
 //!   costs at most that much memory.
 
@@ -29,6 +32,7 @@ use crate::p2p::peer::{
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
 use crate::payload::sniff::sniff;
+use crate::payload::verify::{Place, Plausibility};
 use crate::schedule::{
     Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
     SegmentStore, Source, StreamId, TransferError, TransferId,
@@ -259,8 +263,10 @@ pub struct Swarm<D> {
     by_sequence: HashMap<u64, SegmentId>,
     /// Where each stored segment came from.
     sources: HashMap<SegmentId, Source>,
-    /// Encrypted peer data not yet confirmed by the player: neither announced nor uploaded.
+    /// Peer data the player has not used yet: neither announced nor uploaded.
     unverified: HashSet<SegmentId>,
+    /// What the origin's segments taught about the stream, to judge peers' data by.
+    plausibility: Plausibility,
     /// Segments whose peer data failed downstream: fetched from the origin only.
     origin_only: HashSet<SegmentId>,
     live: bool,
@@ -316,6 +322,7 @@ impl<D: SegmentData> Swarm<D> {
             by_sequence: HashMap::new(),
             sources: HashMap::new(),
             unverified: HashSet::new(),
+            plausibility: Plausibility::default(),
             origin_only: HashSet::new(),
             live: false,
             ever_live: false,
@@ -600,6 +607,9 @@ impl<D: SegmentData> Swarm<D> {
         let len = data.byte_len();
         match self.check(t.id, &data, false) {
             Ok(()) => {
+                if let Some(seg) = self.segments.get(&t.id).filter(|s| s.key.is_none()) {
+                    self.plausibility.learn(place(seg), data.as_ref());
+                }
                 self.stats.http_bytes += len;
                 self.stats.http_segments += 1;
                 let elapsed_ms = now.saturating_sub(t.started_ms);
@@ -723,8 +733,15 @@ impl<D: SegmentData> Swarm<D> {
                 ));
             }
         }
-        if seg.key.is_none() && sniff(bytes).is_none() {
-            return Err(format!("segment {id}: not media"));
+        if seg.key.is_none() {
+            if from_peer {
+                let place = place(seg);
+                self.plausibility
+                    .judge(place, bytes)
+                    .map_err(|e| format!("segment {id}: {e}"))?;
+            } else if sniff(bytes).is_none() {
+                return Err(format!("segment {id}: not media"));
+            }
         }
         if let Some(validate) = &self.cfg.validator {
             let check = SegmentCheck {
@@ -745,12 +762,11 @@ impl<D: SegmentData> Swarm<D> {
             return;
         };
         let (start, end) = (seg.start.as_millis() as u64, seg.end().as_millis() as u64);
-        let encrypted = seg.key.is_some();
         let bytes = data.byte_len();
         match self.store.insert(STREAM, id, start, end, data.clone()) {
             Ok(evicted) => {
                 self.sources.insert(id, source);
-                if encrypted && matches!(source, Source::P2p(_)) {
+                if matches!(source, Source::P2p(_)) {
                     self.unverified.insert(id);
                 }
                 // Evicted as it went in (live, behind the playhead): not stored after all.
@@ -1129,6 +1145,15 @@ impl<D: SegmentData> Swarm<D> {
                 }
             }
         }
+    }
+}
+
+/// Where `seg` sits on the timeline, for [`Plausibility`].
+pub fn place(seg: &Segment) -> Place {
+    Place {
+        start_ms: seg.start.as_millis() as u64,
+        duration_ms: seg.duration.as_millis() as u64,
+        discontinuity_sequence: seg.discontinuity_sequence,
     }
 }
 

@@ -171,6 +171,39 @@ fn plausible_garbage_on_an_encrypted_stream_is_refetched_from_the_origin() {
     assert!(share(&r) > 0.3, "P2P share {:.2}", share(&r));
 }
 
+/// On a clear stream, MPEG-TS-looking garbage fails the swarm's own checks (headers and
+/// continuity counters), before anything reaches the player.
+#[test]
+fn plausible_garbage_on_a_clear_stream_is_caught_by_the_swarm() {
+    let r = Mesh::new(vod(), with_first(Behaviour::LiarPlausibleTs, 3)).run();
+    assert_clean(&r, 15);
+    assert_eq!(measured(&r).map(|n| n.rejected_by_player).sum::<u64>(), 0);
+    assert!(
+        removed_for(&r, "sent data that failed the checks") >= 1,
+        "{r:?}"
+    );
+}
+
+/// Well-formed media of the wrong segment (replayed, stale) is caught by its timestamps:
+/// by the swarm on a clear stream, by the player after decryption on an AES-128 one.
+#[test]
+fn stale_segments_are_caught_by_their_timestamps() {
+    let r = Mesh::new(vod(), with_first(Behaviour::LiarStale, 3)).run();
+    assert_clean(&r, 15);
+    assert!(
+        removed_for(&r, "sent data that failed the checks") >= 1,
+        "the liar was never caught: {r:?}"
+    );
+    let cfg = MeshConfig {
+        encrypted: true,
+        ..vod()
+    };
+    let r = Mesh::new(cfg, with_first(Behaviour::LiarStale, 3)).run();
+    assert_clean(&r, 15);
+    let rejected: u64 = measured(&r).map(|n| n.rejected_by_player).sum();
+    assert!(rejected >= 1, "the liar was never asked: {r:?}");
+}
+
 #[test]
 fn silent_peer_costs_no_stall() {
     let cfg = vod();
@@ -417,5 +450,124 @@ mod by_hand {
                 .any(|o| matches!(o, Output::Deliver { sequence: 0, .. })),
             "{outs:?}"
         );
+    }
+
+    /// A segment that came from a peer is neither announced nor uploaded until the player
+    /// has used it: a liar's data, if it passed every check, goes no further than one hop.
+    #[test]
+    fn peer_data_is_shared_on_only_after_the_player_used_it() {
+        use crate::p2p::wire::{self, Command};
+        let p = playlist(0, 10, false);
+        let mut s: Swarm<Bytes> = Swarm::new(SwarmConfig::default(), 7, 0);
+        s.handle_playlist(0, &p);
+        s.handle_tracker_counts(0, 0, 3);
+        assert!(s.handle_peer_opened(0, PeerKey(1)));
+        assert!(s.handle_peer_opened(0, PeerKey(2)));
+        let id = super::super::segment_id(&p, 3).unwrap();
+        let send = |s: &mut Swarm<Bytes>, now, peer, cmd: &Command| {
+            for m in wire::encode_command(cmd, 16 * 1024) {
+                s.handle_peer_message(now, PeerKey(peer), &m);
+            }
+        };
+        let all: Vec<i64> = (0..10)
+            .map(|i| super::super::segment_id(&p, i).unwrap() as i64)
+            .collect();
+        let announce = Command::SegmentsAnnouncement {
+            loaded: all,
+            http_loading: vec![],
+        };
+        send(&mut s, 0, 1, &announce);
+        // The segment before is the origin's: it teaches the stream's timestamps.
+        let cfg = super::MeshConfig {
+            segment_ms: 2000,
+            ..super::MeshConfig::default()
+        };
+        let decode = |data: &[u8]| match wire::Decoder::new(1 << 16).push(data) {
+            wire::Incoming::Command(c) => Some(c),
+            _ => None,
+        };
+        s.handle_playhead(0, 6_000);
+        s.handle_load(0, 3);
+        let outs = run(&mut s, 0, 10);
+        let request = outs.iter().find_map(|o| match o {
+            Output::Transmit {
+                peer: PeerKey(1),
+                data,
+            } => match decode(data) {
+                Some(Command::SegmentRequest {
+                    id: i, request_id, ..
+                }) if i as u64 == id => Some(request_id),
+                _ => None,
+            },
+            _ => None,
+        });
+        let Some(request_id) = request else {
+            panic!("segment 3 was not asked of the peer that has it: {outs:?}");
+        };
+        let data = Mesh::plaintext(&cfg, 3);
+        send(
+            &mut s,
+            20,
+            1,
+            &Command::SegmentData {
+                id: id as i64,
+                request_id,
+                size: data.len() as i64,
+            },
+        );
+        for chunk in data.chunks(16 * 1024) {
+            s.handle_peer_message(20, PeerKey(1), chunk);
+        }
+        send(
+            &mut s,
+            20,
+            1,
+            &Command::SegmentDataSendingCompleted {
+                id: id as i64,
+                request_id,
+            },
+        );
+        let outs = run(&mut s, 20, 100);
+        assert!(
+            outs.iter()
+                .any(|o| matches!(o, Output::Deliver { sequence: 3, .. })),
+            "{outs:?}"
+        );
+        assert!(
+            !s.stored_ids().contains(&id),
+            "announced before it was used"
+        );
+        // Peer 2 asks for it: not yet.
+        let ask = Command::SegmentRequest {
+            id: id as i64,
+            request_id: 9,
+            byte_offset: 0,
+        };
+        send(&mut s, 2_100, 2, &ask);
+        let outs = run(&mut s, 2_100, 100);
+        let answered = |outs: &[Output<Bytes>], absent: bool| {
+            outs.iter().any(|o| match o {
+                Output::Transmit {
+                    peer: PeerKey(2),
+                    data,
+                } => match decode(data) {
+                    Some(Command::SegmentAbsent { .. }) => absent,
+                    Some(Command::SegmentData { .. }) => !absent,
+                    _ => false,
+                },
+                _ => false,
+            })
+        };
+        assert!(answered(&outs, true), "{outs:?}");
+        s.handle_segment_verified(2_200, 3);
+        assert!(s.stored_ids().contains(&id));
+        let again = Command::SegmentRequest {
+            id: id as i64,
+            request_id: 10,
+            byte_offset: 0,
+        };
+        send(&mut s, 2_300, 2, &again);
+        let outs = run(&mut s, 2_300, 100);
+        assert!(answered(&outs, false), "{outs:?}");
     }
 }
