@@ -139,7 +139,7 @@ impl Default for Settings {
             scheduler: SchedulerMode::default(),
             knobs: Default::default(),
             max_peers: P2pConfig::default().max_peers as u32,
-            max_upload_rate: 0,
+            max_upload_rate: crate::engine::p2p::DEFAULT_MAX_UPLOAD_RATE,
             max_segment_size: P2pConfig::default().max_segment_bytes,
             tracker_origin: None,
             stats_interval: 1000,
@@ -283,7 +283,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt64::builder("max-upload-rate")
             .nick("Maximum upload rate")
-            .blurb("Upload limit over all peers in bytes per second (0 = unlimited)")
+            .blurb("Upload limit of each stream's swarm, shared fairly among its peers, in bytes per second (0 = unlimited; the default, 2 MB/s, is 16 Mbit/s)")
             .default_value(d.max_upload_rate)
             .mutable_ready()
             .build(),

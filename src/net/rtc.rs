@@ -30,7 +30,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -228,6 +228,35 @@ pub trait DataChannelConn: Send + Sync {
     fn close(&self) -> BoxFuture<'_, ()>;
 
     fn stats(&self) -> ConnStats;
+
+    /// The peer's address as its SDP gave it (public one first), for bans; `None` when it
+    /// offered only mDNS names.
+    fn remote_addr(&self) -> Option<IpAddr> {
+        None
+    }
+}
+
+/// The address a remote SDP's candidates name: a server-reflexive (public) one first, else
+/// the first literal host address; `.local` mDNS names hide the host and give none.
+pub fn sdp_remote_addr(sdp: &str) -> Option<IpAddr> {
+    let mut host = None;
+    for line in sdp.lines() {
+        let Some(c) = line.trim().strip_prefix("a=candidate:") else {
+            continue;
+        };
+        let f: Vec<&str> = c.split_ascii_whitespace().collect();
+        let (Some(addr), Some(kind)) = (f.get(4), f.iter().position(|t| *t == "typ")) else {
+            continue;
+        };
+        let Ok(ip) = addr.parse::<IpAddr>() else {
+            continue;
+        };
+        match f.get(kind + 1) {
+            Some(&"srflx") | Some(&"prflx") => return Some(ip),
+            _ => host = host.or(Some(ip)),
+        }
+    }
+    host
 }
 
 /// The real [`RtcFactory`]. Must be used from within a tokio runtime.
@@ -373,7 +402,7 @@ impl WebRtcFactory {
             .await
             .map_err(|e| RtcError::Setup(e.to_string()))?;
         let sdp = self.local_sdp(&mut b).await?;
-        Ok((WebRtcConn::start(b, None), sdp))
+        Ok((WebRtcConn::start(b, None, remote_sdp), sdp))
     }
 }
 
@@ -568,7 +597,7 @@ impl WebRtcPendingOffer {
             .set_remote_description(desc)
             .await
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
-        Ok(WebRtcConn::start(building, Some(dc)))
+        Ok(WebRtcConn::start(building, Some(dc), remote_sdp))
     }
 }
 
@@ -598,6 +627,7 @@ struct Shared {
 }
 
 struct WebRtcConn {
+    remote_addr: Option<IpAddr>,
     guard: PcGuard,
     shared: Arc<Shared>,
     state: watch::Receiver<ChannelState>,
@@ -608,7 +638,7 @@ struct WebRtcConn {
 impl WebRtcConn {
     /// `dc` is the offerer's own channel; the answerer passes `None` and waits for the
     /// announced one.
-    fn start(building: Building, dc: Option<Arc<dyn DataChannel>>) -> Self {
+    fn start(building: Building, dc: Option<Arc<dyn DataChannel>>, remote_sdp: &str) -> Self {
         let Building {
             guard,
             state: pc_state,
@@ -632,6 +662,7 @@ impl WebRtcConn {
             msg_tx,
         ));
         WebRtcConn {
+            remote_addr: sdp_remote_addr(remote_sdp),
             guard,
             shared,
             state: state_rx,
@@ -714,6 +745,10 @@ impl DataChannelConn for WebRtcConn {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.do_close())
+    }
+
+    fn remote_addr(&self) -> Option<IpAddr> {
+        self.remote_addr
     }
 
     fn stats(&self) -> ConnStats {
@@ -807,6 +842,22 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_address_comes_from_the_candidates() {
+        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+            a=candidate:1 1 udp 2113937151 3f1c-uuid.local 54400 typ host\r\n\
+            a=candidate:2 1 udp 2113937151 192.168.1.20 54400 typ host\r\n\
+            a=candidate:3 1 udp 1845501695 203.0.113.7 61000 typ srflx raddr 0.0.0.0 rport 0\r\n";
+        assert_eq!(sdp_remote_addr(sdp), "203.0.113.7".parse().ok());
+        let host_only = "a=candidate:2 1 udp 1 ::1 5 typ host\r\n";
+        assert_eq!(sdp_remote_addr(host_only), "::1".parse().ok());
+        assert_eq!(
+            sdp_remote_addr("a=candidate:1 1 udp 1 x.local 5 typ host"),
+            None
+        );
+        assert_eq!(sdp_remote_addr("a=candidate:garbage"), None);
+    }
 
     #[test]
     fn label_is_40_lowercase_hex() {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
-use super::{Output, Swarm, SwarmConfig};
+use super::{Output, Remote, Swarm, SwarmConfig};
 use crate::media::{Aes128Key, MediaPlaylist, PlaylistKind, Resource, Segment};
 use crate::p2p::wire::{self, Command as WireCommand};
 use crate::payload::decrypt::aes128_cbc_decrypt;
@@ -61,6 +61,8 @@ pub enum Behaviour {
     /// Serves well-formed media that is another segment's (three earlier): its "origin" lies
     /// to it, so it stores and shares stale bytes under the right ids.
     LiarStale,
+    /// Asks every neighbour for a segment and cancels at once, 50 times a second.
+    RequestCancelLoop,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +207,10 @@ pub struct NodeResult {
     pub removed_for: BTreeMap<String, u64>,
     /// Largest backlog towards any one peer.
     pub backlog_max: usize,
+    /// Connections refused because the peer was banned.
+    pub refused_banned: u64,
+    /// P2P bytes stored, by the node they came from.
+    pub received_from: BTreeMap<u32, u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -676,6 +682,31 @@ impl Mesh {
                     self.push(t, Ev::Tick(i, inc));
                 }
             }
+            Ev::Flood(i, inc)
+                if self.nodes[i as usize].spec.behaviour == Behaviour::RequestCancelLoop =>
+            {
+                if !self.alive(i, inc) {
+                    return;
+                }
+                let neigh: Vec<u32> = self.nodes[i as usize].neighbors.iter().copied().collect();
+                let id = self.rng.below(self.cfg.vod_segments.max(1)) as i64;
+                let request_id = self.rng.below(1 << 30) as i64;
+                for j in neigh {
+                    for cmd in [
+                        WireCommand::SegmentRequest {
+                            id,
+                            request_id,
+                            byte_offset: 0,
+                        },
+                        WireCommand::CancelSegmentRequest { id, request_id },
+                    ] {
+                        for m in wire::encode_command(&cmd, wire::MAX_MESSAGE_SIZE) {
+                            self.send(i, j, m);
+                        }
+                    }
+                }
+                self.push(self.now + 20, Ev::Flood(i, inc));
+            }
             Ev::Flood(i, inc) => {
                 if self.alive(i, inc) && !self.nodes[i as usize].neighbors.is_empty() {
                     let msgs = self.flood.get_or_insert_with(|| {
@@ -751,7 +782,10 @@ impl Mesh {
             self.push(now + phase, Ev::Refresh(i, inc));
         }
         self.push(now + self.cfg.playhead_interval_ms, Ev::Tick(i, inc));
-        if self.nodes[i as usize].spec.behaviour == Behaviour::AnnounceFlood {
+        if matches!(
+            self.nodes[i as usize].spec.behaviour,
+            Behaviour::AnnounceFlood | Behaviour::RequestCancelLoop
+        ) {
             self.push(now + 1000, Ev::Flood(i, inc));
         }
         self.player_step(i);
@@ -843,11 +877,12 @@ impl Mesh {
             return;
         }
         let now = self.now;
-        if !self.swarm(a).handle_peer_opened(now, PeerKey(b as u64)) {
+        let (ra, rb) = (self.remote(a), self.remote(b));
+        if !self.swarm(a).handle_peer_opened(now, PeerKey(b as u64), rb) {
             self.after(a);
             return;
         }
-        if !self.swarm(b).handle_peer_opened(now, PeerKey(a as u64)) {
+        if !self.swarm(b).handle_peer_opened(now, PeerKey(a as u64), ra) {
             self.swarm(a).handle_peer_closed(now, PeerKey(b as u64));
             self.after(a);
             self.after(b);
@@ -862,6 +897,19 @@ impl Mesh {
         }
         self.after(a);
         self.after(b);
+    }
+
+    /// Node `i` as its peers see it: a fresh peer id per incarnation (a rejoin is a new id),
+    /// one address for the node's whole life.
+    fn remote(&self, i: u32) -> Remote {
+        let mut id = [0u8; 20];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        id[4..8].copy_from_slice(&self.nodes[i as usize].inc.to_be_bytes());
+        let addr = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+        Remote {
+            id,
+            addr: Some(addr.into()),
+        }
     }
 
     /// Drain node `i`'s outputs and re-arm its timer.
@@ -896,10 +944,18 @@ impl Mesh {
                 }
                 Output::Disconnect { peer } => self.disconnect(i, peer.0 as u32),
                 Output::Event(ev) => {
-                    if let super::SwarmEvent::PeerRemoved { reason, .. } = &ev {
-                        let res = &mut self.nodes[i as usize].res;
-                        res.peers_dropped += 1;
-                        *res.removed_for.entry(reason.clone()).or_default() += 1;
+                    let res = &mut self.nodes[i as usize].res;
+                    match &ev {
+                        super::SwarmEvent::PeerRemoved { reason, .. } => {
+                            res.peers_dropped += 1;
+                            *res.removed_for.entry(reason.clone()).or_default() += 1;
+                        }
+                        super::SwarmEvent::Stored {
+                            source: Source::P2p(k),
+                            bytes,
+                            ..
+                        } => *res.received_from.entry(k.0 as u32).or_default() += bytes,
+                        _ => {}
                     }
                     if self.cfg.trace {
                         let p = &self.nodes[i as usize].player;
@@ -1256,6 +1312,7 @@ impl Mesh {
             n.res.p2p_bytes += n.carried.p2p_bytes;
             n.res.upload_bytes += n.carried.upload_bytes;
             n.res.wasted_http_bytes += n.carried.wasted_http_bytes;
+            n.res.refused_banned += n.carried.refused_banned;
         }
         let (lo, hi) = if self.cfg.live {
             let hi = self.live_edge();
@@ -1287,4 +1344,5 @@ fn add_stats(a: &mut super::SwarmStats, b: super::SwarmStats) {
     a.upload_bytes += b.upload_bytes;
     a.wasted_http_bytes += b.wasted_http_bytes;
     a.rejected_segments += b.rejected_segments;
+    a.refused_banned += b.refused_banned;
 }

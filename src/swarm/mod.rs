@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::media::{MediaPlaylist, Resource, Segment};
@@ -44,6 +45,24 @@ mod tests;
 
 /// Upload chunks are handed out only while less than this is queued towards a peer.
 pub const HIGH_WATER: usize = 512 * 1024;
+/// A peer whose queue has not moved for this long while holding bytes has stopped reading:
+/// it is dropped (its writer task and queue go with it).
+pub const STALLED_WRITE_MS: u64 = 10_000;
+/// Queued towards one peer at most: upload data stops at [`HIGH_WATER`]; control messages
+/// (announcements, answers) beyond this mean the peer is not reading.
+pub const MAX_BACKLOG: usize = 2 * HIGH_WATER;
+/// How long a peer that misbehaved stays out, by peer id (and by address when it sent bad
+/// data or broke the protocol: a liar rejoining under a new id).
+pub const BAN_MS: u64 = 10 * 60 * 1000;
+/// Bans remembered at most: a flood of fresh ids costs bounded memory (the oldest go first).
+const MAX_BANS: usize = 4096;
+/// P2P transfers from one peer abandoned in a row (too slow, silent) before it is dropped:
+/// a peer that drips a byte under every timeout must not be asked forever.
+const SLOW_STRIKES: u32 = 3;
+/// Upload requests one peer may make per [`REQUEST_WINDOW_MS`]: a browser asks one segment
+/// at a time; hundreds of requests (or request/cancel loops) cost us reads and queueing.
+const MAX_REQUESTS_PER_WINDOW: u32 = 60;
+const REQUEST_WINDOW_MS: u64 = 10_000;
 /// Rounds of peer-output / scheduler-command exchange per input (a feedback loop between
 /// the two must never freeze the caller).
 const MAX_PUMP_ROUNDS: usize = 64;
@@ -192,6 +211,30 @@ pub struct SwarmStats {
     pub upload_bytes: u64,
     pub wasted_http_bytes: u64,
     pub rejected_segments: u64,
+    /// Connections refused because the peer id or address is banned.
+    pub refused_banned: u64,
+}
+
+/// Who is behind a connection, for bans: the PML peer id and, if known, the remote address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Remote {
+    pub id: [u8; 20],
+    pub addr: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BanKey {
+    Id([u8; 20]),
+    Addr(IpAddr),
+}
+
+/// What a peer did to be dropped: how far the ban reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Slow, silent or not reading: its id is banned (it may be honest but is no use).
+    Useless,
+    /// Bad data, protocol abuse, floods: its id and address are banned.
+    Hostile,
 }
 
 struct Peer {
@@ -199,6 +242,13 @@ struct Peer {
     download: Option<PeerDownload>,
     /// Bytes handed out as `Transmit` and not yet reported drained.
     backlog: usize,
+    /// Since when the backlog has not moved (None: empty).
+    backlog_since: Option<u64>,
+    /// Transfers from this peer abandoned in a row.
+    slow_strikes: u32,
+    /// Upload requests in the current window, and when it started.
+    requests: u32,
+    requests_since: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -206,6 +256,9 @@ struct PeerDownload {
     xfer: TransferId,
     id: SegmentId,
     started_ms: u64,
+    /// Bytes received so far, and the size the peer announced.
+    received: u64,
+    expected: Option<u64>,
 }
 
 struct HttpTransfer {
@@ -287,6 +340,12 @@ pub struct Swarm<D> {
     touched: Vec<PeerKey>,
     /// Scratch list of peer keys (no allocation per input).
     keys: Vec<PeerKey>,
+    /// Banned peer ids and addresses → until when.
+    bans: HashMap<BanKey, u64>,
+    /// Who each peer was, also after it left (a segment it sent may be rejected later).
+    remotes: BTreeMap<PeerKey, Remote>,
+    /// Where the next round of uploads starts: each uploading peer gets a chunk in turn.
+    upload_cursor: PeerKey,
 }
 
 /// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
@@ -336,6 +395,9 @@ impl<D: SegmentData> Swarm<D> {
             stats: SwarmStats::default(),
             touched: Vec::new(),
             keys: Vec::new(),
+            bans: HashMap::new(),
+            remotes: BTreeMap::new(),
+            upload_cursor: PeerKey(0),
         }
     }
 
@@ -501,7 +563,12 @@ impl<D: SegmentData> Swarm<D> {
         }));
         if let Source::P2p(peer) = source {
             self.origin_only.insert(id);
-            self.drop_peer(now, peer, "sent a segment that did not decode");
+            self.drop_peer(
+                now,
+                peer,
+                "sent a segment that did not decode",
+                Fault::Hostile,
+            );
         }
         self.announce_due = true;
         self.drive(now);
@@ -529,9 +596,19 @@ impl<D: SegmentData> Swarm<D> {
         self.drive(now);
     }
 
+    /// Whether a peer id or address is banned: ask before answering an offer or an answer.
+    pub fn is_banned(&self, now: u64, remote: &Remote) -> bool {
+        let banned = |k: &BanKey| self.bans.get(k).is_some_and(|until| *until > now);
+        banned(&BanKey::Id(remote.id)) || remote.addr.is_some_and(|a| banned(&BanKey::Addr(a)))
+    }
+
     /// A data channel to a peer opened. False (and nothing else happens) when the swarm is
-    /// full or the key is taken: close the connection.
-    pub fn handle_peer_opened(&mut self, now: u64, peer: PeerKey) -> bool {
+    /// full, the key is taken or the peer is banned: close the connection.
+    pub fn handle_peer_opened(&mut self, now: u64, peer: PeerKey, remote: Remote) -> bool {
+        if self.is_banned(now, &remote) {
+            self.stats.refused_banned += 1;
+            return false;
+        }
         if self.peers.contains_key(&peer) || !self.has_room(0) {
             return false;
         }
@@ -553,8 +630,17 @@ impl<D: SegmentData> Swarm<D> {
                 session,
                 download: None,
                 backlog: 0,
+                backlog_since: None,
+                slow_strikes: 0,
+                requests: 0,
+                requests_since: now,
             },
         );
+        self.remotes.insert(peer, remote);
+        // Keys only grow (the engine counts them): the lowest are the longest gone.
+        while self.remotes.len() > 4 * MAX_BANS {
+            self.remotes.pop_first();
+        }
         self.sched.handle_peer_connected(now, peer);
         self.touched.push(peer);
         self.out
@@ -583,6 +669,7 @@ impl<D: SegmentData> Swarm<D> {
     pub fn handle_peer_drained(&mut self, now: u64, peer: PeerKey, bytes: usize) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.backlog = p.backlog.saturating_sub(bytes);
+            p.backlog_since = (p.backlog > 0).then_some(now);
             self.touched.push(peer);
         }
         self.drive(now);
@@ -646,6 +733,15 @@ impl<D: SegmentData> Swarm<D> {
         if self.sched.poll_timeout().is_some_and(|t| t <= now) {
             self.sched.handle_timeout(now);
         }
+        let stalled: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.backlog_since.is_some_and(|t| now >= t + STALLED_WRITE_MS))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stalled {
+            self.drop_peer(now, k, "stopped reading", Fault::Useless);
+        }
         let budget_ready = self.budget.rate > 0 && self.budget.ready_at() <= now;
         for (k, p) in self.peers.iter_mut() {
             if p.session.poll_timeout().is_some_and(|t| t <= now) {
@@ -672,7 +768,10 @@ impl<D: SegmentData> Swarm<D> {
             return Some(self.now);
         }
         let sched = self.sched.poll_timeout();
-        let peers = self.peers.values().filter_map(|p| p.session.poll_timeout());
+        let peers = self.peers.values().filter_map(|p| {
+            let stalled = p.backlog_since.map(|t| t + STALLED_WRITE_MS);
+            p.session.poll_timeout().into_iter().chain(stalled).min()
+        });
         // Uploads held back by the budget resume when it refills.
         let budget = self
             .peers
@@ -807,12 +906,34 @@ impl<D: SegmentData> Swarm<D> {
         }
     }
 
-    fn drop_peer(&mut self, now: u64, peer: PeerKey, reason: &str) {
+    /// Drops a peer for what it did, and bans it (also when it is already gone: its data
+    /// may be rejected after it left).
+    fn drop_peer(&mut self, now: u64, peer: PeerKey, reason: &str, fault: Fault) {
+        if let Some(remote) = self.remotes.get(&peer).copied() {
+            self.ban(now, remote, fault);
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.session.disconnect(DisconnectReason::Local);
         }
         if self.remove_peer(now, peer, reason.to_string()) {
             self.out.push_back(Output::Disconnect { peer });
+        }
+    }
+
+    fn ban(&mut self, now: u64, remote: Remote, fault: Fault) {
+        let until = now.saturating_add(BAN_MS);
+        self.bans.insert(BanKey::Id(remote.id), until);
+        if let (Fault::Hostile, Some(addr)) = (fault, remote.addr) {
+            self.bans.insert(BanKey::Addr(addr), until);
+        }
+        if self.bans.len() > MAX_BANS {
+            self.bans.retain(|_, until| *until > now);
+            while self.bans.len() > MAX_BANS {
+                let oldest = self.bans.iter().min_by_key(|(_, u)| **u).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.bans.remove(&k);
+                }
+            }
         }
     }
 
@@ -851,8 +972,8 @@ impl<D: SegmentData> Swarm<D> {
                     busy = true;
                     self.peer_output(now, key, out);
                 }
-                busy |= self.push_uploads(now, key);
             }
+            busy |= self.push_uploads(now, &keys);
             while let Some(cmd) = self.sched.poll_command() {
                 busy = true;
                 self.execute(now, cmd);
@@ -884,33 +1005,72 @@ impl<D: SegmentData> Swarm<D> {
         }
     }
 
-    /// Hands out upload chunks while the peer's queue and the budget allow; true if any.
-    fn push_uploads(&mut self, now: u64, key: PeerKey) -> bool {
-        let mut sent = false;
-        let Some(p) = self.peers.get_mut(&key) else {
-            return sent;
-        };
-        while p.backlog < HIGH_WATER && self.budget.allows(now) {
-            let Some(chunk) = p.session.poll_upload_chunk() else {
-                break;
-            };
-            self.budget.debit(chunk.len());
-            self.stats.upload_bytes += chunk.len() as u64;
-            p.backlog += chunk.len();
-            self.out.push_back(Output::Transmit {
-                peer: key,
-                data: chunk,
-            });
-            // The Completed command queued after the last chunk goes out in order. Only
-            // commands can be queued here: `drive` polled every event just before, and taking
-            // a chunk queues no event.
-            while let Some(PeerOutput::Send(m)) = p.session.poll_output() {
-                p.backlog += m.len();
-                self.out.push_back(Output::Transmit { peer: key, data: m });
-            }
-            sent = true;
+    /// Under an upload budget, a new upload is taken only if the ones running can still go at
+    /// the segments' playback rate: a budget shared so thin that nobody finishes in time
+    /// would be spent for nothing. One upload is always allowed. The refused peer hears
+    /// "absent" at once and asks elsewhere.
+    fn upload_has_room(&self, id: SegmentId) -> bool {
+        if self.budget.rate == 0 {
+            return true;
         }
-        sent
+        let active = self
+            .peers
+            .values()
+            .filter(|p| p.session.is_uploading())
+            .count() as u64;
+        let (Some(seg), Some(data)) = (self.segments.get(&id), self.store.get(STREAM, id)) else {
+            return true;
+        };
+        let need = data.byte_len() * 1000 / (seg.duration.as_millis() as u64).max(1);
+        active == 0 || (active + 1) * need <= self.budget.rate
+    }
+
+    /// Hands out upload chunks to `keys` (sorted) while their queues and the budget allow,
+    /// one chunk per peer in turn from where the last round stopped: under a budget, every
+    /// uploading peer gets its share. True if any.
+    fn push_uploads(&mut self, now: u64, keys: &[PeerKey]) -> bool {
+        let mut sent = false;
+        let first = keys.partition_point(|k| *k <= self.upload_cursor);
+        loop {
+            let mut progress = false;
+            for &key in keys[first..].iter().chain(&keys[..first]) {
+                if !self.budget.allows(now) {
+                    return sent;
+                }
+                let Some(p) = self.peers.get_mut(&key) else {
+                    continue;
+                };
+                if p.backlog >= HIGH_WATER {
+                    continue;
+                }
+                let Some(chunk) = p.session.poll_upload_chunk() else {
+                    continue;
+                };
+                self.budget.debit(chunk.len());
+                self.stats.upload_bytes += chunk.len() as u64;
+                if p.backlog == 0 {
+                    p.backlog_since = Some(now);
+                }
+                p.backlog += chunk.len();
+                self.out.push_back(Output::Transmit {
+                    peer: key,
+                    data: chunk,
+                });
+                // The Completed command queued after the last chunk goes out in order. Only
+                // commands can be queued here: `drive` polled every event just before, and
+                // taking a chunk queues no event.
+                while let Some(PeerOutput::Send(m)) = p.session.poll_output() {
+                    p.backlog += m.len();
+                    self.out.push_back(Output::Transmit { peer: key, data: m });
+                }
+                self.upload_cursor = key;
+                progress = true;
+                sent = true;
+            }
+            if !progress {
+                return sent;
+            }
+        }
     }
 
     fn execute(&mut self, now: u64, cmd: Command) {
@@ -970,6 +1130,8 @@ impl<D: SegmentData> Swarm<D> {
                             xfer,
                             id,
                             started_ms: now,
+                            received: 0,
+                            expected: None,
                         })
                     }
                     // Busy or closed: not this peer now (PeerFailed would count a strike).
@@ -987,12 +1149,25 @@ impl<D: SegmentData> Swarm<D> {
                     self.out.push_back(Output::HttpAbort { xfer });
                 }
                 Source::P2p(peer) => {
+                    let duration_ms = self
+                        .segments
+                        .get(&id)
+                        .map(|s| s.duration.as_millis() as u64);
+                    let mut useless = false;
                     if let Some(p) = self.peers.get_mut(&peer) {
-                        if p.download.is_some_and(|d| d.xfer == xfer) {
+                        if let Some(d) = p.download.filter(|d| d.xfer == xfer) {
                             p.session.cancel_download();
                             p.download = None;
                             self.touched.push(peer);
+                            if is_slow(&d, now, duration_ms.unwrap_or(0)) {
+                                p.slow_strikes += 1;
+                                useless = p.slow_strikes >= SLOW_STRIKES;
+                            }
                         }
+                    }
+                    if useless {
+                        let reason = "too slow: transfers abandoned in a row";
+                        self.drop_peer(now, peer, reason, Fault::Useless);
                     }
                 }
             },
@@ -1027,7 +1202,7 @@ impl<D: SegmentData> Swarm<D> {
                 }
             }
             Command::DisconnectPeer { peer } => {
-                self.drop_peer(now, peer, "too many timeouts");
+                self.drop_peer(now, peer, "too many timeouts", Fault::Useless);
             }
             Command::Announce => self.announce_due = true,
         }
@@ -1036,8 +1211,17 @@ impl<D: SegmentData> Swarm<D> {
     fn peer_output(&mut self, now: u64, key: PeerKey, out: PeerOutput) {
         let ev = match out {
             PeerOutput::Send(msg) => {
+                let mut over = false;
                 if let Some(p) = self.peers.get_mut(&key) {
+                    if p.backlog == 0 {
+                        p.backlog_since = Some(now);
+                    }
                     p.backlog += msg.len();
+                    over = p.backlog > MAX_BACKLOG;
+                }
+                if over {
+                    self.drop_peer(now, key, "stopped reading", Fault::Useless);
+                    return;
                 }
                 self.out.push_back(Output::Transmit {
                     peer: key,
@@ -1057,7 +1241,12 @@ impl<D: SegmentData> Swarm<D> {
                 // announcement's sorting and diffing.
                 let cap = (2 * self.segments.len()).max(MAX_ANNOUNCED_IDS);
                 if loaded.len() + http_loading.len() > cap {
-                    self.drop_peer(now, key, "announced more segments than exist");
+                    self.drop_peer(
+                        now,
+                        key,
+                        "announced more segments than exist",
+                        Fault::Hostile,
+                    );
                     return;
                 }
                 // Keep ids near our playlist, including ones past its end: a live neighbour
@@ -1076,9 +1265,12 @@ impl<D: SegmentData> Swarm<D> {
             PeerEvent::DownloadProgress {
                 received, expected, ..
             } => {
-                if let Some(d) = self.peers.get(&key).and_then(|p| p.download) {
+                if let Some(d) = self.peers.get_mut(&key).and_then(|p| p.download.as_mut()) {
+                    d.received = received;
+                    d.expected = Some(expected);
+                    let xfer = d.xfer;
                     self.sched
-                        .handle_transfer_progress(now, d.xfer, received, Some(expected));
+                        .handle_transfer_progress(now, xfer, received, Some(expected));
                 }
             }
             PeerEvent::SegmentReceived { id, data } => {
@@ -1093,6 +1285,9 @@ impl<D: SegmentData> Swarm<D> {
                 };
                 match checked {
                     Ok(()) => {
+                        if let Some(p) = self.peers.get_mut(&key) {
+                            p.slow_strikes = 0;
+                        }
                         let n = data.byte_len();
                         self.stats.p2p_bytes += n;
                         self.stats.p2p_segments += 1;
@@ -1110,7 +1305,12 @@ impl<D: SegmentData> Swarm<D> {
                         }));
                         self.sched
                             .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
-                        self.drop_peer(now, key, "sent data that failed the checks");
+                        self.drop_peer(
+                            now,
+                            key,
+                            "sent data that failed the checks",
+                            Fault::Hostile,
+                        );
                     }
                 }
             }
@@ -1127,9 +1327,21 @@ impl<D: SegmentData> Swarm<D> {
                 }
             }
             PeerEvent::UploadRequested { id, request_id, .. } => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    if now >= p.requests_since + REQUEST_WINDOW_MS {
+                        p.requests_since = now;
+                        p.requests = 0;
+                    }
+                    p.requests += 1;
+                    if p.requests > MAX_REQUESTS_PER_WINDOW {
+                        self.drop_peer(now, key, "request flood", Fault::Hostile);
+                        return;
+                    }
+                }
                 let data = u64::try_from(id)
                     .ok()
                     .filter(|id| self.cfg.upload && !self.unverified.contains(id))
+                    .filter(|id| self.upload_has_room(*id))
                     .and_then(|id| self.store.get(STREAM, id).cloned());
                 if let Some(p) = self.peers.get_mut(&key) {
                     match data {
@@ -1140,11 +1352,32 @@ impl<D: SegmentData> Swarm<D> {
             }
             PeerEvent::UploadCancelled { .. } => {}
             PeerEvent::Disconnect { reason } => {
+                let fault = match reason {
+                    DisconnectReason::Local => None,
+                    DisconnectReason::TooManyTimeouts => Some(Fault::Useless),
+                    _ => Some(Fault::Hostile),
+                };
+                if let (Some(fault), Some(remote)) = (fault, self.remotes.get(&key).copied()) {
+                    self.ban(now, remote, fault);
+                }
                 if self.remove_peer(now, key, format!("protocol: {reason:?}")) {
                     self.out.push_back(Output::Disconnect { peer: key });
                 }
             }
         }
+    }
+}
+
+/// Whether a P2P transfer abandoned at `now` was slower than half the segment's playback
+/// rate (or sent no header at all for a second): the peer was of no use, not unlucky.
+fn is_slow(d: &PeerDownload, now: u64, duration_ms: u64) -> bool {
+    let elapsed = now.saturating_sub(d.started_ms);
+    if elapsed < 1_000 {
+        return false;
+    }
+    match d.expected {
+        None => true,
+        Some(total) => d.received.saturating_mul(2 * duration_ms.max(1)) < total * elapsed,
     }
 }
 

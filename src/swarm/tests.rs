@@ -2,7 +2,7 @@
 //! virtual time. Each scenario used to need real WebRTC and a node tracker.
 
 use super::mesh::{Behaviour, Mesh, MeshConfig, MeshResult, NodeResult, NodeSpec};
-use super::HIGH_WATER;
+use super::{SwarmConfig, HIGH_WATER};
 
 fn nodes(n: usize, stagger_ms: u64) -> Vec<NodeSpec> {
     (0..n)
@@ -211,11 +211,21 @@ fn silent_peer_costs_no_stall() {
     assert_clean(&r, 15);
 }
 
+/// A byte every 1.9 s keeps PML's 2-s timeout from firing; the transfers it slows are
+/// abandoned for HTTP, and after a few in a row the peer is dropped.
 #[test]
-fn drip_peer_costs_no_stall() {
-    let cfg = vod();
-    let r = Mesh::new(cfg.clone(), with_first(Behaviour::Drip, 3)).run();
-    assert_clean(&r, 15);
+fn drip_peer_costs_no_stall_and_is_dropped() {
+    let cfg = MeshConfig {
+        vod_segments: 30,
+        duration_ms: 120_000,
+        ..vod()
+    };
+    let r = Mesh::new(cfg, with_first(Behaviour::Drip, 3)).run();
+    assert_clean(&r, 30);
+    assert!(
+        removed_for(&r, "too slow: transfers abandoned in a row") >= 1,
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -244,6 +254,101 @@ fn peer_that_never_reads_costs_bounded_memory() {
             n.backlog_max
         );
     }
+    // And it does not hold its queue (and the link's writer) for ever.
+    assert!(removed_for(&r, "stopped reading") >= 1, "{r:?}");
+}
+
+/// A liar that is dropped and comes back at once under a new peer id is refused: bans hold
+/// by address too.
+#[test]
+fn dropped_liar_rejoining_under_a_new_id_is_refused() {
+    let cfg = MeshConfig {
+        vod_segments: 30,
+        duration_ms: 120_000,
+        ..vod()
+    };
+    let mut specs = with_first(Behaviour::LiarGarbage, 3);
+    specs[0].leave_ms = Some(20_000);
+    specs[0].rejoin_after_ms = Some(1_000);
+    let r = Mesh::new(cfg, specs).run();
+    assert_clean(&r, 30);
+    let refused: u64 = measured(&r).map(|n| n.refused_banned).sum();
+    assert!(refused >= 1, "the liar got back in: {r:?}");
+    // Caught once per honest node: never a second time under its new id.
+    for n in measured(&r) {
+        let caught = n.removed_for.get("sent data that failed the checks");
+        assert!(caught.copied().unwrap_or(0) <= 1, "{n:?}");
+    }
+}
+
+/// A peer that asks and cancels in a loop costs us reads and queueing: it is dropped.
+#[test]
+fn request_cancel_loop_is_dropped() {
+    let r = Mesh::new(vod(), with_first(Behaviour::RequestCancelLoop, 3)).run();
+    assert_clean(&r, 15);
+    assert!(removed_for(&r, "request flood") >= 1, "{r:?}");
+}
+
+/// One seeder, 20 leechers: with an upload cap the seeder never uploads faster than the
+/// cap and every leecher gets a share of it; without one it serves as fast as its uplink.
+/// Leechers never stall either way (HTTP carries what P2P does not).
+#[test]
+fn twenty_leechers_share_a_capped_seeder_fairly() {
+    let cap = 1_000_000u64; // bytes/s: about four segments' playback rate
+    let mut figures = Vec::new();
+    for capped in [false, true] {
+        let cfg = MeshConfig {
+            vod_segments: 20,
+            duration_ms: 60_000,
+            max_conns: 24,
+            swarm: SwarmConfig {
+                max_upload_rate: if capped { cap } else { 0 },
+                max_peers: 24,
+                ..SwarmConfig::default()
+            },
+            ..vod()
+        };
+        // The seeder joins first and watches the whole stream before the others come.
+        let mut specs = vec![NodeSpec {
+            measured: false,
+            up_kbps: 50_000,
+            ..NodeSpec::new(0)
+        }];
+        specs.extend((0..20).map(|i| NodeSpec {
+            up_kbps: 0,
+            ..NodeSpec::new(45_000 + i * 100)
+        }));
+        let r = Mesh::new(cfg, specs).run();
+        assert_clean(&r, 3);
+        let seeder = &r.nodes[0];
+        let from_seeder: Vec<u64> = r.nodes[1..]
+            .iter()
+            .map(|n| n.received_from.get(&0).copied().unwrap_or(0))
+            .collect();
+        let served = from_seeder.iter().filter(|b| **b > 0).count();
+        figures.push((capped, seeder.upload_bytes, served));
+        if capped {
+            // The leechers watch for at most 15 s after joining: the cap bounds the total.
+            let window_s = 60 - 45 + 1;
+            assert!(
+                seeder.upload_bytes <= cap * window_s + cap / 4,
+                "uploaded {} bytes in {window_s} s under a {cap} B/s cap",
+                seeder.upload_bytes
+            );
+            // No leecher takes the lion's share of a capped uplink.
+            let total: u64 = from_seeder.iter().sum();
+            let most = from_seeder.iter().max().copied().unwrap_or(0);
+            assert!(most * 10 <= total * 4, "one leecher got {most} of {total}");
+        }
+    }
+    let (_, free, served_free) = figures[0];
+    let (_, capped, served_capped) = figures[1];
+    assert!(free > capped, "the cap changed nothing: {figures:?}");
+    // The cap thins the service, it does not starve the leechers who reach the seeder.
+    assert!(
+        served_capped >= 5 && served_capped * 2 >= served_free,
+        "leechers served (free, capped): {figures:?}"
+    );
 }
 
 #[test]
@@ -318,7 +423,7 @@ mod by_hand {
     use bytes::Bytes;
 
     use super::super::mesh::Mesh;
-    use super::super::{Output, Swarm, SwarmConfig};
+    use super::super::{Output, Remote, Swarm, SwarmConfig};
     use crate::media::{MediaPlaylist, PlaylistKind, Resource, Segment};
     use crate::schedule::PeerKey;
 
@@ -383,8 +488,15 @@ mod by_hand {
         let mut s = Swarm::new(SwarmConfig::default(), 7, 0);
         s.handle_playlist(0, p);
         s.handle_tracker_counts(0, 0, 5);
-        assert!(s.handle_peer_opened(0, PeerKey(1)));
+        assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
         s
+    }
+
+    fn remote(n: u8) -> Remote {
+        Remote {
+            id: [n; 20],
+            addr: Some(std::net::Ipv4Addr::new(10, 0, 0, n).into()),
+        }
     }
 
     /// After a seek the engine reports the new start as the playhead (`OutputQueue::
@@ -461,8 +573,8 @@ mod by_hand {
         let mut s: Swarm<Bytes> = Swarm::new(SwarmConfig::default(), 7, 0);
         s.handle_playlist(0, &p);
         s.handle_tracker_counts(0, 0, 3);
-        assert!(s.handle_peer_opened(0, PeerKey(1)));
-        assert!(s.handle_peer_opened(0, PeerKey(2)));
+        assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
+        assert!(s.handle_peer_opened(0, PeerKey(2), remote(2)));
         let id = super::super::segment_id(&p, 3).unwrap();
         let send = |s: &mut Swarm<Bytes>, now, peer, cmd: &Command| {
             for m in wire::encode_command(cmd, 16 * 1024) {

@@ -54,6 +54,10 @@ pub struct P2pConfig {
     pub inactive_swarm_timeout: Duration,
 }
 
+/// Default upload budget per swarm, bytes/s: strangers on a public tracker must not be able
+/// to take a kiosk's whole uplink; 16 Mbit/s still serves three or four 5-Mbit/s viewers.
+pub const DEFAULT_MAX_UPLOAD_RATE: u64 = 2_000_000;
+
 impl Default for P2pConfig {
     fn default() -> Self {
         P2pConfig {
@@ -65,7 +69,7 @@ impl Default for P2pConfig {
             compat: Compat::Pml23,
             scheduler: SchedulerConfig::ours(),
             max_peers: 20,
-            max_upload_rate: 0,
+            max_upload_rate: DEFAULT_MAX_UPLOAD_RATE,
             max_segment_bytes: 64 << 20,
             store_limit: 256 << 20,
             tracker_origin: None,

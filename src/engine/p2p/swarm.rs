@@ -22,7 +22,7 @@ use crate::net::rtc::{DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
 use crate::p2p::identity::StreamType;
 use crate::schedule::{PeerKey, Source, TransferId};
-use crate::swarm::{Output, Swarm, SwarmConfig, SwarmEvent};
+use crate::swarm::{Output, Remote, Swarm, SwarmConfig, SwarmEvent};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -671,7 +671,11 @@ impl Actor {
     fn connected(&mut self, now: u64, peer_id: PeerId, conn: Box<dyn DataChannelConn>) {
         self.connecting.remove(&peer_id);
         let key = PeerKey(self.next_key);
-        if self.by_id.contains_key(&peer_id) || !self.swarm.handle_peer_opened(now, key) {
+        let remote = Remote {
+            id: peer_id.0,
+            addr: conn.remote_addr(),
+        };
+        if self.by_id.contains_key(&peer_id) || !self.swarm.handle_peer_opened(now, key, remote) {
             gst::debug!(
                 CAT,
                 "{}: closing surplus connection to {peer_id}",
