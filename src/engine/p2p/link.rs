@@ -12,8 +12,9 @@ use crate::net::rtc::DataChannelConn;
 use crate::schedule::PeerKey;
 
 /// Messages read from one peer and not yet handled by the actor: a peer that floods us waits
-/// (SCTP pushes back) instead of growing the actor's inbox.
-const READ_AHEAD: usize = 64;
+/// (SCTP pushes back) instead of growing the actor's inbox. At most 16 × 64 KiB = 1 MiB per
+/// peer; the actor takes messages far faster than a data channel brings them.
+const READ_AHEAD: usize = 16;
 
 pub enum LinkEvent {
     /// A message; holding `_permit` keeps the reader from running further ahead.
