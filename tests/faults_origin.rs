@@ -29,6 +29,9 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Per pad: its name and every byte it pushed.
+type Pads = Vec<(String, Vec<u8>)>;
+
 /// What one run of `<factory> location=… ! fakesink` per pad did.
 struct Run {
     /// Per pad, every byte pushed, in pad order.
@@ -106,7 +109,7 @@ fn run_src(
         .unwrap();
     setup(&src);
     pipeline.add(&src).unwrap();
-    let pads: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let pads: Arc<Mutex<Pads>> = Arc::default();
     {
         let pads = pads.clone();
         let pl = pipeline.downgrade();
