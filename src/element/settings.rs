@@ -8,7 +8,7 @@ use gst::prelude::*;
 
 use crate::abr::AbrSettings;
 use crate::engine::p2p::{P2pConfig, DEFAULT_TRACKERS};
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, LiveFreeze, LiveFreezeAction};
 use crate::net::http::HttpConfig;
 use crate::p2p::identity::Compat;
 use crate::schedule::{Policy, SchedulerConfig};
@@ -36,6 +36,17 @@ pub enum SchedulerMode {
     Ours,
     #[enum_value(name = "P2P Media Loader 2.3 HybridLoader behaviour", nick = "pml")]
     Pml,
+}
+
+/// What a live stream whose playlist stopped growing does after `live-freeze-timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
+#[enum_type(name = "GstP2pMediaLiveFreezeAction")]
+pub enum LiveFreezeActionMode {
+    #[default]
+    #[enum_value(name = "Post an error (the stream is dead)", nick = "error")]
+    Error,
+    #[enum_value(name = "End the stream (EOS)", nick = "eos")]
+    Eos,
 }
 
 /// Scheduler knobs exposed as properties: (name, blurb). PML's windows are seconds.
@@ -111,6 +122,11 @@ pub struct Settings {
     pub tracker_origin: Option<String>,
     /// Period of the `p2pmedia-stats` bus message in ms; 0 = none.
     pub stats_interval: u32,
+    /// Bytes; cap on a media segment downloaded whole over HTTP.
+    pub max_segment_download_size: u64,
+    /// Seconds; 0 = auto.
+    pub live_freeze_timeout: u32,
+    pub live_freeze_action: LiveFreezeActionMode,
 }
 
 impl Default for Settings {
@@ -143,6 +159,9 @@ impl Default for Settings {
             max_segment_size: P2pConfig::default().max_segment_bytes,
             tracker_origin: None,
             stats_interval: 1000,
+            max_segment_download_size: http.max_segment_bytes,
+            live_freeze_timeout: 0,
+            live_freeze_action: LiveFreezeActionMode::default(),
         }
     }
 }
@@ -305,6 +324,31 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(d.stats_interval)
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt64::builder("max-segment-download-size")
+            .nick("Maximum segment download size")
+            .blurb("Largest media segment body accepted over HTTP, in bytes: a bigger (or \
+                    endless) response fails the download instead of filling memory. Manifests \
+                    are capped at 32 MiB, keys at 4 KiB, byte ranges at their length")
+            .minimum(64 * 1024)
+            .default_value(d.max_segment_download_size)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("live-freeze-timeout")
+            .nick("Live freeze timeout")
+            .blurb("Seconds a live playlist may go without a new segment before \
+                    live-freeze-action is taken (0 = auto: max(30, 6 target durations)); a \
+                    warning is posted after 3 target durations")
+            .maximum(24 * 3600)
+            .default_value(d.live_freeze_timeout)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder::<LiveFreezeActionMode>("live-freeze-action")
+            .default_value(d.live_freeze_action)
+            .nick("Live freeze action")
+            .blurb("What a live stream whose playlist stopped updating does after \
+                    live-freeze-timeout: error (post an error) or eos (end the stream)")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb("Transfer statistics: http-bytes, http-segments, p2p-bytes, p2p-upload-bytes, \
@@ -385,6 +429,15 @@ impl Settings {
             }
             "tracker-origin" => self.tracker_origin = value.get().expect("type checked upstream"),
             "stats-interval" => self.stats_interval = value.get().expect("type checked upstream"),
+            "max-segment-download-size" => {
+                self.max_segment_download_size = value.get().expect("type checked upstream")
+            }
+            "live-freeze-timeout" => {
+                self.live_freeze_timeout = value.get().expect("type checked upstream")
+            }
+            "live-freeze-action" => {
+                self.live_freeze_action = value.get().expect("type checked upstream")
+            }
             name if KNOBS.iter().any(|(k, _)| *k == name) => {
                 self.knobs.insert(
                     name.to_string(),
@@ -424,6 +477,9 @@ impl Settings {
             "max-segment-size" => self.max_segment_size.to_value(),
             "tracker-origin" => self.tracker_origin.to_value(),
             "stats-interval" => self.stats_interval.to_value(),
+            "max-segment-download-size" => self.max_segment_download_size.to_value(),
+            "live-freeze-timeout" => self.live_freeze_timeout.to_value(),
+            "live-freeze-action" => self.live_freeze_action.to_value(),
             name if KNOBS.iter().any(|(k, _)| *k == name) => self
                 .knobs
                 .get(name)
@@ -457,6 +513,15 @@ impl Settings {
                 proxy: self.proxy.clone(),
                 timeout: Duration::from_secs(self.timeout.max(1) as u64),
                 retries: self.retries,
+                max_segment_bytes: self.max_segment_download_size,
+            },
+            live_freeze: LiveFreeze {
+                timeout: (self.live_freeze_timeout > 0)
+                    .then(|| Duration::from_secs(self.live_freeze_timeout as u64)),
+                action: match self.live_freeze_action {
+                    LiveFreezeActionMode::Error => LiveFreezeAction::Error,
+                    LiveFreezeActionMode::Eos => LiveFreezeAction::Eos,
+                },
             },
             abr: self.abr(),
             max_buffering_time: Duration::from_nanos(self.max_buffering_time.nseconds()),

@@ -55,6 +55,8 @@ pub trait EngineEvents: Send + Sync + 'static {
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration);
     /// Playback cannot go on. Called at most once per session.
     fn error(&self, error: EngineError);
+    /// Playback goes on but something is wrong (a frozen live playlist): a bus warning.
+    fn warning(&self, _warning: EngineError) {}
     /// Peer and segment events of the P2P side.
     fn p2p_event(&self, _event: P2pEvent) {}
     /// The application's veto on a segment before it is stored and shared.
@@ -119,6 +121,12 @@ impl Shared {
             // Only the first error reaches the element; the others are its consequences.
             gst::debug!(CAT, "also failed: {}", error.message);
         }
+    }
+
+    /// A problem the user should see while playback goes on (a bus WARNING).
+    pub fn warn(&self, warning: EngineError) {
+        gst::warning!(CAT, "{:?}: {}", warning.kind, warning.message);
+        self.events.warning(warning);
     }
 
     /// PML's swarm id: the manifest's final URL without its query, unless configured.

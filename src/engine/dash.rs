@@ -18,7 +18,9 @@ use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, Mpd, SegmentSource};
 use crate::manifest::tracks::{self, Track};
+use crate::manifest::ManifestError;
 use crate::media::{MediaPlaylist, Resource};
+use crate::net::http::BodyKind;
 use crate::p2p::dash_streams::shaka_streams;
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
@@ -37,6 +39,8 @@ struct DashState {
     reload_url: Url,
     bytes: Bytes,
     fetched_at: Instant,
+    /// When `mpd` was last expanded from `bytes` (for the current time).
+    parsed_at: Instant,
     mpd: Arc<Mpd>,
     tracks: Vec<Track>,
     /// Fetched `sidx` boxes by index resource.
@@ -59,7 +63,8 @@ impl DashFront {
             .await
             .inspect_err(|e| gst::warning!(CAT, "MPD {location}: {}", e.message))?;
         let now = now_unix();
-        let parsed = mpd::parse(&bytes, &final_url, now)
+        let parsed = parse_mpd(bytes.clone(), &final_url, now)
+            .await
             .map_err(|e| manifest_error(e, &final_url))
             .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
         let live_start = parsed.live_start(now);
@@ -138,6 +143,7 @@ impl DashFront {
             reload_url: parsed.location.clone().unwrap_or_else(|| final_url.clone()),
             bytes,
             fetched_at: Instant::now(),
+            parsed_at: Instant::now(),
             mpd: Arc::new(parsed),
             tracks,
             indexes: HashMap::new(),
@@ -202,7 +208,7 @@ impl DashFront {
     ) -> Result<MediaPlaylist, EngineError> {
         {
             let _one = self.reloading.lock().await;
-            let (url, bytes, due) = {
+            let (url, bytes, due, recent) = {
                 let st = lock(&self.state);
                 let st = st
                     .as_ref()
@@ -211,7 +217,10 @@ impl DashFront {
                     .mpd
                     .reload_interval()
                     .is_some_and(|every| st.fetched_at.elapsed() >= every);
-                (st.reload_url.clone(), st.bytes.clone(), due)
+                // The audio and video loops reload within moments of each other: one
+                // expansion of the same bytes serves both.
+                let recent = st.parsed_at.elapsed() < st.mpd.max_segment_duration / 4;
+                (st.reload_url.clone(), st.bytes.clone(), due, recent)
             };
             let (bytes, final_url, fetched) = if due {
                 let (b, u) = shared
@@ -227,19 +236,40 @@ impl DashFront {
                     .unwrap_or(url);
                 (bytes, final_url, false)
             };
-            let parsed = mpd::parse(&bytes, &final_url, now_unix())
-                .map_err(|e| manifest_error(e, &final_url))
-                .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
-            let mut st = lock(&self.state);
-            if let Some(st) = st.as_mut() {
+            let unchanged = !fetched || {
+                let st = lock(&self.state);
+                st.as_ref().is_some_and(|s| s.bytes == bytes)
+            };
+            if unchanged && recent {
+                // Same document, expanded for (nearly) this very time: nothing to redo.
+                gst::trace!(
+                    CAT,
+                    "MPD unchanged and expanded moments ago: not parsed again"
+                );
                 if fetched {
-                    st.fetched_at = Instant::now();
-                    st.bytes = bytes;
-                    if let Some(l) = &parsed.location {
-                        st.reload_url = l.clone();
+                    if let Some(st) = lock(&self.state).as_mut() {
+                        st.fetched_at = Instant::now();
                     }
                 }
-                st.mpd = Arc::new(parsed);
+            } else {
+                // A live MPD's bytes may not change while its `$Number$` segments still
+                // appear with time: the same bytes are expanded again for the new time.
+                let parsed = parse_mpd(bytes.clone(), &final_url, now_unix())
+                    .await
+                    .map_err(|e| manifest_error(e, &final_url))
+                    .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
+                let mut st = lock(&self.state);
+                if let Some(st) = st.as_mut() {
+                    if fetched {
+                        st.fetched_at = Instant::now();
+                        st.bytes = bytes;
+                        if let Some(l) = &parsed.location {
+                            st.reload_url = l.clone();
+                        }
+                    }
+                    st.parsed_at = Instant::now();
+                    st.mpd = Arc::new(parsed);
+                }
             }
         }
         self.playlist(shared, track, index).await
@@ -259,7 +289,7 @@ impl DashFront {
         }
         let data = shared
             .origin
-            .fetch(resource, false)
+            .fetch_kind(resource, BodyKind::Index)
             .await
             .map_err(http_error)
             .inspect_err(|e| gst::warning!(CAT, "segment index {}: {}", resource.url, e.message))?
@@ -279,6 +309,25 @@ impl DashFront {
         }
         Ok(data)
     }
+}
+
+/// MPDs at least this big are parsed on tokio's blocking pool: the shared runtime has two
+/// workers, and one element re-parsing a huge live MPD must not starve the others.
+const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
+async fn parse_mpd(bytes: Bytes, url: &Url, now: f64) -> Result<Mpd, ManifestError> {
+    if bytes.len() < BLOCKING_PARSE_BYTES {
+        return mpd::parse(&bytes, url, now);
+    }
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || mpd::parse(&bytes, &u, now))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ManifestError::Malformed {
+                line: 0,
+                reason: format!("MPD parser failed: {e}"),
+            })
+        })
 }
 
 fn format_error(message: String) -> EngineError {

@@ -15,10 +15,11 @@ use super::origin::{http_error, DIRECT_SEGMENT_FETCHES};
 use super::output::{Fragment, OutputItem};
 use super::p2p::{LoadError, SwarmHandle};
 use super::stream::{Refresh, StreamState};
-use super::{EngineError, ErrorKind, CAT};
+use super::{EngineError, ErrorKind, LiveFreezeAction, CAT};
 use crate::abr;
 use crate::manifest::start::{start_point, Start};
 use crate::media::{Aes128Key, MediaPlaylist, MediaType, Resource, Segment};
+use crate::net::http::BodyKind;
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 
@@ -70,10 +71,13 @@ impl Fetcher {
         let first = point.index;
         let mut next_seq = match playlist.segments.get(first) {
             Some(s) => s.sequence,
-            None => playlist
-                .segments
-                .last()
-                .map_or(playlist.media_sequence, |s| s.sequence + 1),
+            None => match playlist.segments.last() {
+                None => playlist.media_sequence,
+                Some(s) => match s.sequence.checked_add(1) {
+                    Some(n) => n,
+                    None => return self.end_of_sequence_space().await,
+                },
+            },
         };
         gst::info!(
             CAT,
@@ -96,11 +100,18 @@ impl Fetcher {
                     self.push(OutputItem::Eos).await;
                     return Ok(());
                 }
-                if self.wait_for_refresh(&playlist).await? == Refresh::Rebased {
-                    let p = self.playlist();
-                    next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
-                    discont = true;
-                    gst::info!(CAT, "{kind:?}: new timeline, continuing at {next_seq}");
+                match self.wait_for_refresh(&playlist).await? {
+                    Refresh::Rebased => {
+                        let p = self.playlist();
+                        next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
+                        discont = true;
+                        gst::info!(CAT, "{kind:?}: new timeline, continuing at {next_seq}");
+                    }
+                    Refresh::Ended => {
+                        self.push(OutputItem::Eos).await;
+                        return Ok(());
+                    }
+                    Refresh::Continued => {}
                 }
                 continue;
             };
@@ -116,7 +127,10 @@ impl Fetcher {
             }
             if segment.gap {
                 gst::debug!(CAT, "{kind:?}: segment {} is a gap", segment.sequence);
-                next_seq = segment.sequence + 1;
+                let Some(n) = segment.sequence.checked_add(1) else {
+                    return self.end_of_sequence_space().await;
+                };
+                next_seq = n;
                 discont = true;
                 continue;
             }
@@ -136,7 +150,7 @@ impl Fetcher {
                 let data = self
                     .shared
                     .origin
-                    .fetch(&r, false)
+                    .fetch_kind(&r, BodyKind::Init)
                     .await
                     .map_err(http_error)
                     .inspect_err(|e| {
@@ -189,8 +203,24 @@ impl Fetcher {
                 segment.sequence
             );
             discont = false;
-            next_seq = segment.sequence + 1;
+            let Some(n) = segment.sequence.checked_add(1) else {
+                return self.end_of_sequence_space().await;
+            };
+            next_seq = n;
         }
+    }
+
+    /// Segment `u64::MAX` was the last: no segment can follow it (a live playlist would have
+    /// to wrap, which HLS forbids), so the stream ends here rather than replaying from 0.
+    async fn end_of_sequence_space(&self) -> Result<(), EngineError> {
+        gst::warning!(
+            CAT,
+            "{:?}: the playlist reached the last media sequence number ({}): EOS",
+            self.kind(),
+            u64::MAX
+        );
+        self.push(OutputItem::Eos).await;
+        Ok(())
     }
 
     /// Whole segment, decrypted and checked to be media: through the swarm when P2P is on
@@ -410,52 +440,90 @@ impl Fetcher {
         true
     }
 
-    /// Live: waits for the playlist to grow, reloading it as its front-end says.
+    /// Live: waits for the playlist to grow, reloading it as its front-end says. A playlist
+    /// that stops growing gets a warning after 3 target durations and, after
+    /// `live-freeze-timeout`, an error or (`live-freeze-action=eos`) [`Refresh::Ended`].
     async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
         let mut wait = self.front.reload_wait(old, true);
         let mut attempts = 0;
+        let since = tokio::time::Instant::now();
+        let freeze = self.shared.config.live_freeze;
+        let (warn_after, act_after) = freeze.limits(old.target_duration);
+        let mut warned = false;
         loop {
             tokio::time::sleep(wait).await;
             let (track, current) = {
                 let st = lock(&self.stream);
                 (st.track, st.current)
             };
-            let Some((updated, outcome)) = self
+            let reloaded = self
                 .front
                 .reload(&self.shared, track, current, old, &mut attempts)
-                .await?
-            else {
-                continue;
-            };
-            let grew = updated.segments.last().map(|s| s.sequence)
-                != old.segments.last().map(|s| s.sequence)
-                || updated.end_list != old.end_list;
-            let updated = Arc::new(updated);
-            if self.shared.is_main(&self.stream) {
-                *lock(&self.shared.presentation) = Some(Presentation::of(&updated));
+                .await?;
+            if reloaded.is_none() {
+                wait = self.front.reload_wait(old, false);
             }
-            {
-                let mut st = lock(&self.stream);
-                let cur = st.current;
-                st.playlists.insert(cur, updated.clone());
-            }
-            if grew || outcome == Refresh::Rebased {
+            if let Some((updated, outcome)) = reloaded {
+                let grew = updated.segments.last().map(|s| s.sequence)
+                    != old.segments.last().map(|s| s.sequence)
+                    || updated.end_list != old.end_list;
+                let updated = Arc::new(updated);
+                if self.shared.is_main(&self.stream) {
+                    *lock(&self.shared.presentation) = Some(Presentation::of(&updated));
+                }
+                {
+                    let mut st = lock(&self.stream);
+                    let cur = st.current;
+                    st.playlists.insert(cur, updated.clone());
+                }
+                if grew || outcome == Refresh::Rebased {
+                    gst::debug!(
+                        CAT,
+                        "{:?}: playlist {outcome:?}: {} segments up to {:?}{}",
+                        self.kind(),
+                        updated.segments.len(),
+                        updated.segments.last().map(|s| s.sequence),
+                        if updated.end_list { ", ended" } else { "" }
+                    );
+                    return Ok(outcome);
+                }
+                wait = self.front.reload_wait(&updated, false);
                 gst::debug!(
                     CAT,
-                    "{:?}: playlist {outcome:?}: {} segments up to {:?}{}",
-                    self.kind(),
-                    updated.segments.len(),
-                    updated.segments.last().map(|s| s.sequence),
-                    if updated.end_list { ", ended" } else { "" }
+                    "{:?}: playlist unchanged, again in {wait:?}",
+                    self.kind()
                 );
-                return Ok(outcome);
             }
-            wait = self.front.reload_wait(&updated, false);
-            gst::debug!(
-                CAT,
-                "{:?}: playlist unchanged, again in {wait:?}",
-                self.kind()
+            let frozen = since.elapsed();
+            let what = format!(
+                "live playlist {} has had no new segment for {:.1} s",
+                old.url,
+                frozen.as_secs_f64()
             );
+            if frozen >= act_after {
+                gst::warning!(
+                    CAT,
+                    "{:?}: {what} (live-freeze-timeout {act_after:?}): {:?}",
+                    self.kind(),
+                    freeze.action
+                );
+                return match freeze.action {
+                    LiveFreezeAction::Eos => Ok(Refresh::Ended),
+                    LiveFreezeAction::Error => Err(EngineError {
+                        kind: ErrorKind::Read,
+                        message: format!("The stream stopped: {what}"),
+                        debug: format!("live-freeze-timeout {act_after:?}"),
+                    }),
+                };
+            }
+            if !warned && frozen >= warn_after {
+                warned = true;
+                self.shared.warn(EngineError {
+                    kind: ErrorKind::Read,
+                    message: format!("The stream may have stopped: {what}"),
+                    debug: format!("live-freeze-timeout {act_after:?} then {:?}", freeze.action),
+                });
+            }
         }
     }
 }

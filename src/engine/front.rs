@@ -7,19 +7,20 @@ use url::Url;
 
 use super::context::Shared;
 use super::dash::DashFront;
+use super::hls::{self, HlsFront};
 use super::stream::{Opened, Refresh};
-use super::{hls, EngineError, Protocol};
+use super::{EngineError, Protocol};
 use crate::media::{MediaPlaylist, Variant};
 
 pub(super) enum Front {
-    Hls,
+    Hls(Box<HlsFront>),
     Dash(Box<DashFront>),
 }
 
 impl Front {
     pub fn new(protocol: Protocol) -> Self {
         match protocol {
-            Protocol::Hls => Front::Hls,
+            Protocol::Hls => Front::Hls(Box::default()),
             Protocol::Dash => Front::Dash(Box::default()),
         }
     }
@@ -27,7 +28,7 @@ impl Front {
     /// Reads the manifest at `location` and describes the streams to play.
     pub async fn open(&self, shared: &Shared, location: &Url) -> Result<Opened, EngineError> {
         match self {
-            Front::Hls => hls::open(shared, location).await,
+            Front::Hls(_) => hls::open(shared, location).await,
             Front::Dash(d) => d.open(shared, location).await,
         }
     }
@@ -41,7 +42,7 @@ impl Front {
         index: usize,
     ) -> Result<MediaPlaylist, EngineError> {
         match self {
-            Front::Hls => hls::fetch_media_playlist(shared, &variant.uri).await,
+            Front::Hls(_) => hls::fetch_media_playlist(shared, &variant.uri).await,
             Front::Dash(d) => d.playlist(shared, track, index).await,
         }
     }
@@ -49,7 +50,7 @@ impl Front {
     /// A live variant's playlist loaded for an ABR switch, on the current one's timeline.
     pub fn align_switch(&self, current: &MediaPlaylist, new: MediaPlaylist) -> MediaPlaylist {
         match self {
-            Front::Hls => hls::align(current, new),
+            Front::Hls(_) => hls::align(current, new),
             // DASH times are presentation times already shared by every Representation.
             Front::Dash(_) => new,
         }
@@ -58,7 +59,7 @@ impl Front {
     /// How long to wait before reloading a live playlist.
     pub fn reload_wait(&self, playlist: &MediaPlaylist, changed: bool) -> Duration {
         let wait = match self {
-            Front::Hls => playlist.reload_interval(changed),
+            Front::Hls(_) => playlist.reload_interval(changed),
             Front::Dash(d) => d.reload_wait(playlist),
         };
         wait.max(Duration::from_millis(250))
@@ -74,7 +75,7 @@ impl Front {
         attempts: &mut u32,
     ) -> Result<Option<(MediaPlaylist, Refresh)>, EngineError> {
         match self {
-            Front::Hls => hls::reload(shared, old, attempts).await,
+            Front::Hls(h) => hls::reload(h, shared, old, attempts).await,
             Front::Dash(d) => d
                 .reload(shared, track, index)
                 .await

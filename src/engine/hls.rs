@@ -2,9 +2,13 @@
 //! alternate audio rendition), media playlist fetches and live reloads. Every decision about
 //! playlists is delegated to the pure `manifest::hls` and `manifest::tracks` modules.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
 use url::Url;
 
-use super::context::Shared;
+use super::context::{lock, Shared};
 use super::stream::{NewStream, Opened, Refresh};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
@@ -14,6 +18,34 @@ use crate::manifest::ManifestError;
 use crate::media::{MediaPlaylist, MediaType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
+
+/// Playlists at least this big are parsed on tokio's blocking pool: the shared runtime has
+/// two workers, and one element re-parsing a huge live playlist must not starve the others.
+const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
+/// What the HLS front-end remembers between reloads.
+#[derive(Default)]
+pub(super) struct HlsFront {
+    /// Body of the last fetch of each media playlist URL: a reload returning the very same
+    /// bytes changes nothing, so it is not parsed again.
+    last: Mutex<HashMap<Url, Bytes>>,
+}
+
+/// Parses a playlist, off the async workers when it is big.
+pub(super) async fn parse_playlist(data: Bytes, url: &Url) -> Result<Playlist, ManifestError> {
+    if data.len() < BLOCKING_PARSE_BYTES {
+        return m3u8::parse(&data, url);
+    }
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || m3u8::parse(&data, &u))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ManifestError::Malformed {
+                line: 0,
+                reason: format!("playlist parser failed: {e}"),
+            })
+        })
+}
 
 /// Reads the master (or lone media) playlist and describes the streams to play.
 pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, EngineError> {
@@ -102,11 +134,20 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
 }
 
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {
-    let (data, final_url) = shared
+    let (data, final_url) = fetch_bytes(shared, url).await?;
+    parse_fetched(data, final_url).await
+}
+
+async fn fetch_bytes(shared: &Shared, url: &Url) -> Result<(Bytes, Url), EngineError> {
+    shared
         .fetch_manifest(url)
         .await
-        .inspect_err(|e| gst::warning!(CAT, "playlist {url}: {}", e.message))?;
-    let playlist = m3u8::parse(&data, &final_url)
+        .inspect_err(|e| gst::warning!(CAT, "playlist {url}: {}", e.message))
+}
+
+async fn parse_fetched(data: Bytes, final_url: Url) -> Result<(Playlist, Url), EngineError> {
+    let playlist = parse_playlist(data, &final_url)
+        .await
         .map_err(|e| manifest_error(e, &final_url))
         .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
     if let Playlist::Media(p) = &playlist {
@@ -125,7 +166,12 @@ pub(super) async fn fetch_media_playlist(
     shared: &Shared,
     url: &Url,
 ) -> Result<MediaPlaylist, EngineError> {
-    match fetch_playlist(shared, url).await? {
+    let fetched = fetch_playlist(shared, url).await?;
+    media_only(fetched)
+}
+
+fn media_only(fetched: (Playlist, Url)) -> Result<MediaPlaylist, EngineError> {
+    match fetched {
         (Playlist::Media(p), _) => Ok(p),
         (Playlist::Master(_), final_url) => Err(EngineError {
             kind: ErrorKind::Format,
@@ -141,16 +187,33 @@ pub(super) fn align(current: &MediaPlaylist, new: MediaPlaylist) -> MediaPlaylis
 }
 
 /// Reloads a live media playlist as RFC 8216 §6.3.4 asks and merges it into `old`.
-/// `None`: the server went backwards, ask again (usually a CDN edge serving a stale copy);
-/// if it persists, the encoder restarted its numbering: continue on a new timeline.
+/// `None`: nothing new (the very same bytes as last time: not even parsed), or the server
+/// went backwards, ask again (usually a CDN edge serving a stale copy); if that persists, the
+/// encoder restarted its numbering: continue on a new timeline.
 pub(super) async fn reload(
+    front: &HlsFront,
     shared: &Shared,
     old: &MediaPlaylist,
     backwards: &mut u32,
 ) -> Result<Option<(MediaPlaylist, Refresh)>, EngineError> {
-    let fresh = fetch_media_playlist(shared, &old.url).await?;
+    let (data, final_url) = fetch_bytes(shared, &old.url).await?;
+    if lock(&front.last).get(&old.url) == Some(&data) {
+        gst::trace!(CAT, "{}: same {} bytes as last time", old.url, data.len());
+        return Ok(None);
+    }
+    let fresh = media_only(parse_fetched(data.clone(), final_url).await?)?;
     match m3u8::update(old, fresh.clone()) {
-        Ok(updated) => Ok(Some((updated, Refresh::Continued))),
+        Ok(updated) => {
+            // Remembered once merged only: a playlist that went backwards must be looked at
+            // again (the same stale copy three times means an encoder restart).
+            let mut last = lock(&front.last);
+            // Only the playlists being reloaded are kept (one per stream in practice).
+            if last.len() >= 8 {
+                last.clear();
+            }
+            last.insert(old.url.clone(), data);
+            Ok(Some((updated, Refresh::Continued)))
+        }
         Err(ManifestError::SequenceWentBackwards { old: was, new }) if *backwards < 3 => {
             *backwards += 1;
             gst::warning!(

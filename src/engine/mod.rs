@@ -46,6 +46,38 @@ pub struct EngineConfig {
     pub max_buffering_time: Duration,
     /// `None`: HTTP only.
     pub p2p: Option<p2p::P2pConfig>,
+    /// What a live playlist that stops growing leads to.
+    pub live_freeze: LiveFreeze,
+}
+
+/// `live-freeze-timeout` / `live-freeze-action`: a live playlist that stops growing gets a
+/// warning after 3 target durations, then this action after the timeout.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveFreeze {
+    /// `None`: auto, max(30 s, 6 target durations).
+    pub timeout: Option<Duration>,
+    pub action: LiveFreezeAction,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LiveFreezeAction {
+    /// One element error: the stream is dead.
+    #[default]
+    Error,
+    /// End the stream cleanly.
+    Eos,
+}
+
+impl LiveFreeze {
+    /// (warn after, act after) for a playlist of `target` duration. Pure.
+    pub fn limits(&self, target: Duration) -> (Duration, Duration) {
+        let act = self
+            .timeout
+            .unwrap_or_else(|| (target * 6).max(Duration::from_secs(30)));
+        // Never warn after acting: a short explicit timeout warns at half of it.
+        let warn = (target * 3).min(act / 2);
+        (warn, act)
+    }
 }
 
 /// A fatal problem: playback cannot go on. The element turns it into one `element_error!`.
@@ -80,5 +112,25 @@ fn manifest_error(e: ManifestError, url: &url::Url) -> EngineError {
         kind,
         message: format!("Invalid manifest {url}: {e}"),
         debug: format!("{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_freeze_limits() {
+        let s = Duration::from_secs;
+        let auto = LiveFreeze::default();
+        assert_eq!(auto.limits(s(2)), (s(6), s(30)));
+        assert_eq!(auto.limits(s(10)), (s(30), s(60)));
+        let short = LiveFreeze {
+            timeout: Some(s(4)),
+            action: LiveFreezeAction::Eos,
+        };
+        // The warning always comes before the action.
+        assert_eq!(short.limits(s(2)), (s(2), s(4)));
+        assert_eq!(short.limits(s(10)), (s(2), s(4)));
     }
 }

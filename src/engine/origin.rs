@@ -14,7 +14,7 @@ use super::stats::Stats;
 use super::{EngineError, ErrorKind};
 use crate::abr::{self, BandwidthEstimator};
 use crate::media::Resource;
-use crate::net::http::{Fetched, HttpClient, HttpError};
+use crate::net::http::{BodyKind, Fetched, HttpClient, HttpError};
 
 tokio::task_local! {
     /// Segments the current task downloaded itself. A fetch loop counts its own origin
@@ -55,9 +55,21 @@ impl Origin {
         self.now().as_millis() as u64
     }
 
-    /// Fetches a resource; `segment` marks media segments (counted, and sampled for ABR).
+    /// Fetches a resource; `segment` marks media segments (counted, and sampled for ABR);
+    /// anything else is capped as a manifest.
     pub async fn fetch(&self, resource: &Resource, segment: bool) -> Result<Fetched, HttpError> {
         self.fetch_with_progress(resource, segment, &|_| {}).await
+    }
+
+    /// Fetches a resource that is not a media segment; `kind` picks its body cap.
+    pub async fn fetch_kind(
+        &self,
+        resource: &Resource,
+        kind: BodyKind,
+    ) -> Result<Fetched, HttpError> {
+        let fetched = self.http.fetch(resource, kind).await?;
+        self.stats.add_http(fetched.data.len() as u64, false);
+        Ok(fetched)
     }
 
     /// [`fetch`](Self::fetch), reporting the body bytes received so far after every chunk.
@@ -67,7 +79,15 @@ impl Origin {
         segment: bool,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Fetched, HttpError> {
-        let fetched = self.http.fetch_with_progress(resource, progress).await?;
+        let kind = if segment {
+            BodyKind::Segment
+        } else {
+            BodyKind::Manifest
+        };
+        let fetched = self
+            .http
+            .fetch_with_progress(resource, kind, progress)
+            .await?;
         self.stats.add_http(fetched.data.len() as u64, segment);
         if segment {
             // Outside a fetch loop's scope (the swarm's tasks) there is nothing to count.
@@ -103,11 +123,14 @@ impl Origin {
             url: url.clone(),
             range: None,
         };
-        let fetched = self.fetch(&resource, false).await.map_err(|e| {
-            let mut err = http_error(e);
-            err.message = format!("Could not get the AES-128 key: {}", err.message);
-            err
-        })?;
+        let fetched = self
+            .fetch_kind(&resource, BodyKind::Key)
+            .await
+            .map_err(|e| {
+                let mut err = http_error(e);
+                err.message = format!("Could not get the AES-128 key: {}", err.message);
+                err
+            })?;
         lock(&self.keys).insert(url.clone(), fetched.data.clone());
         Ok(fetched.data)
     }

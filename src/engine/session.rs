@@ -46,7 +46,7 @@ impl Engine {
         config: EngineConfig,
         events: Arc<dyn EngineEvents>,
     ) -> Result<Arc<Self>, EngineError> {
-        let http = HttpClient::new(config.http.clone()).map_err(http_error)?;
+        let http = HttpClient::new(config.http.clone(), &location).map_err(http_error)?;
         let origin = Arc::new(Origin::new(http));
         let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
             Some(p2p) => Some(

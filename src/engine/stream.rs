@@ -46,6 +46,8 @@ pub(super) enum Refresh {
     Continued,
     /// Its media sequence restarted: a new timeline after the old end.
     Rebased,
+    /// Given up on (it stopped growing, `live-freeze-action=eos`): the stream ends.
+    Ended,
 }
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod dash_fixtures;
+pub mod evil;
 pub mod fixtures;
 pub mod origin;
 pub mod playback;

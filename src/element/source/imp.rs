@@ -133,6 +133,18 @@ impl EngineEvents for Events {
         }
     }
 
+    fn warning(&self, warning: EngineError) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        if lock(&element.imp().state).session != self.session {
+            return;
+        }
+        let msg = warning.message.as_str();
+        let dbg = warning.debug.as_str();
+        gst::element_warning!(element, gst::StreamError::Failed, ("{msg}"), ["{dbg}"]);
+    }
+
     fn error(&self, error: EngineError) {
         let Some(element) = self.element.upgrade() else {
             return;
