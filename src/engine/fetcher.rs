@@ -3,6 +3,7 @@
 //! segment through the swarm or the origin, checks it and hands it to the output queue.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ use crate::media::{Aes128Key, MediaPlaylist, MediaType, Resource, Segment};
 use crate::net::http::BodyKind;
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
+use crate::payload::verify::Plausibility;
+use crate::swarm::place as swarm_place;
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
 const BAD_DATA_RETRIES: u32 = 2;
@@ -36,6 +39,9 @@ pub(super) struct Fetcher {
     stream: Arc<Mutex<StreamState>>,
     /// Output queue generation this run feeds (a flush bumps it and our pushes are refused).
     generation: u64,
+    /// What the origin's decrypted segments taught, by playlist: decrypted peer data is
+    /// judged by it (clear peer data was judged by the swarm).
+    plausibility: Mutex<HashMap<Url, Plausibility>>,
 }
 
 impl Fetcher {
@@ -46,6 +52,7 @@ impl Fetcher {
             front,
             stream,
             generation,
+            plausibility: Mutex::new(HashMap::new()),
         }
     }
 
@@ -240,7 +247,10 @@ impl Fetcher {
             let wait = LOAD_TIMEOUT.max(segment.duration * 3);
             for _ in 0..2 {
                 match tokio::time::timeout(wait, swarm.load(segment.sequence)).await {
-                    Ok(Ok(loaded)) => match self.decode(segment, loaded.data).await {
+                    Ok(Ok(loaded)) => match self
+                        .decode(playlist, segment, loaded.data, loaded.from_peer)
+                        .await
+                    {
                         Ok(data) => {
                             swarm.verified(segment.sequence);
                             return Ok(data);
@@ -280,7 +290,7 @@ impl Fetcher {
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
-            match self.decode(segment, fetched.data).await {
+            match self.decode(playlist, segment, fetched.data, false).await {
                 Ok(data) => return Ok(data),
                 Err(e) if e.kind != ErrorKind::Format => return Err(e),
                 Err(e) => {
@@ -312,8 +322,15 @@ impl Fetcher {
         }
     }
 
-    /// Decrypts if needed and checks the bytes are media.
-    async fn decode(&self, segment: &Segment, data: Bytes) -> Result<Bytes, EngineError> {
+    /// Decrypts if needed and checks the bytes are media: decrypted data from a peer must also
+    /// be plausible (container, structure, timestamps) by what the origin's segments taught.
+    async fn decode(
+        &self,
+        playlist: &MediaPlaylist,
+        segment: &Segment,
+        data: Bytes,
+        from_peer: bool,
+    ) -> Result<Bytes, EngineError> {
         let data = match &segment.key {
             Some(key) => {
                 self.decrypt(&data, key, segment.sequence, &segment.resource.url)
@@ -321,6 +338,27 @@ impl Fetcher {
             }
             None => data,
         };
+        if segment.key.is_some() {
+            let place = swarm_place(segment);
+            let mut known = lock(&self.plausibility);
+            let p = known.entry(playlist.url.clone()).or_default();
+            if from_peer {
+                if let Err(why) = p.judge(place, &data) {
+                    gst::warning!(
+                        CAT,
+                        "segment {} from a peer is not plausible: {why}",
+                        segment.sequence
+                    );
+                    return Err(EngineError {
+                        kind: ErrorKind::Format,
+                        message: format!("{}: peer data {why}", segment.resource.url),
+                        debug: String::new(),
+                    });
+                }
+            } else {
+                p.learn(place, &data);
+            }
+        }
         if sniff(&data).is_some() {
             return Ok(data);
         }
