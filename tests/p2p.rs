@@ -1001,7 +1001,13 @@ async fn lying_peer(
     })
     .unwrap();
     client.join(info_hash, PeerId::random_with_prefix("-PM0203-"));
-    let rtc: Arc<WebRtcFactory> = Arc::new(WebRtcFactory::new(RtcConfig::loopback()));
+    // Each liar on its own loopback address, as distinct hosts would be: the element bans a
+    // liar's address too, and one ban must not silence the next liar before it lies.
+    let host = [127, 0, 0, 10 + lie as u8];
+    let rtc: Arc<WebRtcFactory> = Arc::new(WebRtcFactory::new(RtcConfig {
+        udp_bind: vec![std::net::SocketAddr::from((host, 0))],
+        ..RtcConfig::loopback()
+    }));
     let mut pending = std::collections::HashMap::new();
     while let Some(ev) = rx.recv().await {
         match ev {
