@@ -729,7 +729,9 @@ impl Actor {
         let open = self.offers.len() + self.offers_in_flight;
         let mut room = count.min(MAX_OPEN_OFFERS.saturating_sub(open));
         if max != 0 {
-            room = room.min(max.saturating_sub(busy));
+            // At most half the free slots: the rest stay open for peers' offers, or pending
+            // offers (alive up to the offer timeout) would shut incoming peers out.
+            room = room.min(max.saturating_sub(busy).div_ceil(2));
         }
         gst::debug!(
             CAT,
