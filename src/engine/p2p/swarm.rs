@@ -824,3 +824,81 @@ impl Drop for OfferBatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Issue 11 row 6: a setup task that panics or is aborted still gives its slot back.
+    #[test]
+    fn setup_slot_reports_after_panic_and_abort() {
+        rt().block_on(async {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let peer_id = PeerId::random_with_prefix("-PR0100-");
+            let slot = SetupSlot {
+                tx: tx.clone(),
+                peer_id,
+                conn: None,
+            };
+            let task = tokio::spawn(async move {
+                let _slot = slot;
+                panic!("boom in signalling");
+            });
+            assert!(task.await.unwrap_err().is_panic());
+            assert!(
+                matches!(rx.recv().await, Some(SwarmMsg::ConnectFailed { peer_id: p }) if p == peer_id)
+            );
+
+            let slot = SetupSlot {
+                tx,
+                peer_id,
+                conn: None,
+            };
+            let task = tokio::spawn(async move {
+                let _slot = slot;
+                std::future::pending::<()>().await;
+            });
+            tokio::task::yield_now().await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+            assert!(matches!(
+                rx.recv().await,
+                Some(SwarmMsg::ConnectFailed { .. })
+            ));
+        });
+    }
+
+    /// Offers being made are always handed back (maybe none), so the in-flight count comes
+    /// down and the announce is answered, even when making them panicked.
+    #[test]
+    fn offer_batch_reports_after_panic() {
+        rt().block_on(async {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let batch = OfferBatch {
+                tx,
+                tracker: Some(TrackerId::new("ws://127.0.0.1:1")),
+                asked: 3,
+                offers: Vec::new(),
+            };
+            let task = tokio::spawn(async move {
+                let _batch = batch;
+                panic!("boom in create_offer");
+            });
+            assert!(task.await.unwrap_err().is_panic());
+            match rx.recv().await {
+                Some(SwarmMsg::OffersReady { asked, offers, .. }) => {
+                    assert_eq!(asked, 3);
+                    assert!(offers.is_empty());
+                }
+                _ => panic!("no OffersReady"),
+            }
+        });
+    }
+}
