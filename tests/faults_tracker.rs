@@ -151,7 +151,8 @@ enum Behaviour {
     Polite,
     /// After each announce response, relays offers from this many distinct peer ids.
     Flood(usize),
-    /// Answers every offer we send at once, and relays 200 offers per announce.
+    /// Relays 200 offers per announce, then (1 s later, when we are full) answers every
+    /// offer we sent.
     AnswerAll,
     /// Answers the announce, then closes the socket.
     AcceptThenClose,
@@ -291,6 +292,18 @@ async fn serve(tcp: tokio::net::TcpStream, behaviour: Behaviour, seen: Arc<Seen>
                 }
             }
             Behaviour::AnswerAll => {
+                // Offers first, so that peers' offers fill the free slots; then, once we are
+                // full, an answer to every offer we sent.
+                for _ in 0..200 {
+                    out.push(Message::text(offer(relayed)));
+                    relayed += 1;
+                }
+                for m in out.drain(..) {
+                    if ws.send(m).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 let ours = v["offers"].as_array().cloned().unwrap_or_default();
                 for (i, o) in ours.iter().enumerate() {
                     let a = json!({
@@ -301,10 +314,6 @@ async fn serve(tcp: tokio::net::TcpStream, behaviour: Behaviour, seen: Arc<Seen>
                     out.push(Message::text(a.to_string()));
                 }
                 relayed += ours.len();
-                for _ in 0..200 {
-                    out.push(Message::text(offer(relayed)));
-                    relayed += 1;
-                }
             }
             Behaviour::AcceptThenClose => {
                 let _ = ws.close(None).await;
