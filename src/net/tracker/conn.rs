@@ -412,10 +412,15 @@ impl Task {
         let delay = self.cfg.reconnect.delay(self.failures);
         self.failures = self.failures.saturating_add(1);
         gst::debug!(CAT, "{}: {} consecutive failures", self.id, self.failures);
-        self.warn(
-            None,
-            format!("{reason}; reconnecting in {:.1} s", delay.as_secs_f64()),
+        // The delay stays out of the warning: a flapping tracker then logs one INFO line
+        // per distinct reason, not one per attempt.
+        gst::debug!(
+            CAT,
+            "{}: reconnecting in {:.1} s",
+            self.id,
+            delay.as_secs_f64()
         );
+        self.warn(None, reason);
         *conn = Conn::Backoff(Instant::now() + delay);
     }
 

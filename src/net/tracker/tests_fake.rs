@@ -609,3 +609,29 @@ async fn accept_then_close_backs_off() {
     assert!(gaps[2] >= Duration::from_millis(100), "{gaps:?}");
     assert!(gaps[4] >= Duration::from_millis(200), "{gaps:?}");
 }
+
+/// TCP accepted, WebSocket handshake never answered: the connect timeout gives up and the
+/// client tries again after its backoff, the loop alive.
+#[tokio::test]
+async fn blackholed_handshake_times_out_and_retries() {
+    let fake = Fake::new().await;
+    let config = TrackerConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..cfg(fake.url())
+    };
+    let (h, mut rx) = TrackerClient::spawn(config).unwrap();
+    h.join(InfoHash(*IH), PeerId::random_with_prefix("-PR0100-"));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (tcp, _) = timeout(WAIT, fake.listener.accept())
+            .await
+            .expect("no retry")
+            .unwrap();
+        held.push(tcp);
+    }
+    let ev = wait_for(&mut rx, |e| matches!(e, TrackerEvent::Warning { .. })).await;
+    assert!(
+        matches!(&ev, TrackerEvent::Warning { message, .. } if message.contains("timed out")),
+        "{ev:?}"
+    );
+}
