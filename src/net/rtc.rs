@@ -32,7 +32,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -330,10 +330,7 @@ impl WebRtcFactory {
             .await
             .map_err(|e| RtcError::Setup(e.to_string()))?;
         Ok(Building {
-            guard: PcGuard {
-                pc: Arc::new(pc),
-                handle,
-            },
+            guard: PcGuard::new(Arc::new(pc), handle),
             gathered: gathered_rx,
             state: state_rx,
             data_channel: dc_rx,
@@ -551,8 +548,25 @@ struct PcGuard {
     handle: tokio::runtime::Handle,
 }
 
+/// PeerConnections of this process not yet dropped (see [`live_peer_connections`]).
+static LIVE_PCS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many PeerConnections this process holds right now: what tests and the fault matrix
+/// bound (a tracker must not make us accumulate them).
+pub fn live_peer_connections() -> usize {
+    LIVE_PCS.load(Ordering::Relaxed)
+}
+
+impl PcGuard {
+    fn new(pc: Arc<dyn PeerConnection>, handle: tokio::runtime::Handle) -> Self {
+        LIVE_PCS.fetch_add(1, Ordering::Relaxed);
+        PcGuard { pc, handle }
+    }
+}
+
 impl Drop for PcGuard {
     fn drop(&mut self) {
+        LIVE_PCS.fetch_sub(1, Ordering::Relaxed);
         let pc = self.pc.clone();
         // close() is idempotent, so this is harmless after an explicit close.
         self.handle.spawn(async move {

@@ -3,7 +3,7 @@
 //! announces and WebRTC signalling — and answers the fetch loop's segment requests. Every
 //! decision is the core's; this file only carries them out and logs them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -34,6 +34,11 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// How long a data channel may take to open after signalling.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Our offers being created or awaiting an answer, over all trackers (PML makes 5 per
+/// tracker and announce). Bounds the PeerConnections a flapping tracker can make us open.
+const MAX_OPEN_OFFERS: usize = 10;
+/// Connections being set up at once when `max-peers` is 0 (unlimited): still bounded.
+const MAX_CONNECTING: usize = 32;
 /// How often the playhead is read.
 const TICK_MS: u64 = 200;
 /// HTTP progress reports at most this often.
@@ -76,6 +81,8 @@ pub(crate) enum SwarmMsg {
     Tracker(TrackerEvent),
     OffersReady {
         tracker: TrackerId,
+        /// How many were asked for (all counted in flight until now).
+        asked: usize,
         offers: Vec<(OfferId, Box<dyn PendingOffer>, String)>,
     },
     Connected {
@@ -221,8 +228,9 @@ pub(super) fn spawn(
         http: HashMap::new(),
         links: HashMap::new(),
         by_id: HashMap::new(),
-        connecting: HashSet::new(),
+        connecting: HashMap::new(),
         offers: HashMap::new(),
+        offers_in_flight: 0,
         next_key: 1,
         tx,
         playhead,
@@ -243,8 +251,13 @@ struct Actor {
     http: HashMap<TransferId, JoinHandle<()>>,
     links: HashMap<PeerKey, (PeerId, Link)>,
     by_id: HashMap<PeerId, PeerKey>,
-    connecting: HashSet<PeerId>,
+    /// Connections being set up (signalling, then waiting for the channel), each holding a
+    /// `max-peers` slot until its task reports back — which its [`SetupSlot`] guarantees.
+    connecting: HashMap<PeerId, tokio::task::AbortHandle>,
+    /// Our offers sent and awaiting an answer; they hold `max-peers` slots too.
     offers: HashMap<OfferId, Box<dyn PendingOffer>>,
+    /// Offers being created (see [`OfferBatch`]).
+    offers_in_flight: usize,
     next_key: u64,
     tx: mpsc::UnboundedSender<SwarmMsg>,
     playhead: Arc<OutputQueue>,
@@ -302,6 +315,9 @@ impl Actor {
             link.close();
         }
         self.offers.clear();
+        for (_, task) in self.connecting.drain() {
+            task.abort();
+        }
         self.peer_count.store(0, Relaxed);
         if let Some((_, reply)) = self.pending.take() {
             let _ = reply.send(Err(LoadError::Gone));
@@ -328,13 +344,24 @@ impl Actor {
                 self.swarm.handle_segment_rejected(now, sequence, &reason)
             }
             SwarmMsg::Tracker(ev) => self.tracker_event(now, ev),
-            SwarmMsg::OffersReady { tracker, offers } => {
+            SwarmMsg::OffersReady {
+                tracker,
+                asked,
+                offers,
+            } => {
+                self.offers_in_flight = self.offers_in_flight.saturating_sub(asked);
+                let ids: Vec<OfferId> = offers.iter().map(|(id, ..)| *id).collect();
                 let mut list = Vec::with_capacity(offers.len());
                 for (id, pending, sdp) in offers {
                     self.offers.insert(id, pending);
                     list.push((id, sdp));
                 }
-                self.hub.tracker.announce(&tracker, self.info_hash, list);
+                // A stopped tracker task would never expire them: close them now.
+                if !self.hub.tracker.announce(&tracker, self.info_hash, list) {
+                    for id in ids {
+                        self.offers.remove(&id);
+                    }
+                }
             }
             SwarmMsg::Connected { peer_id, conn } => self.connected(now, peer_id, conn),
             SwarmMsg::ConnectFailed { peer_id } => {
@@ -344,6 +371,7 @@ impl Actor {
                     self.info_hash_str
                 );
                 self.connecting.remove(&peer_id);
+                self.log_slots();
             }
             SwarmMsg::Link(LinkEvent::Message { key, msg, .. }) => {
                 self.swarm.handle_peer_message(now, key, &msg)
@@ -566,8 +594,14 @@ impl Actor {
                 let Some(pending) = self.offers.remove(&offer_id) else {
                     return;
                 };
-                // `max-peers` holds for answers too; dropping `pending` closes that connection.
-                if self.knows(&peer_id) || !self.swarm.has_room(self.connecting.len()) {
+                // `max-peers` holds for answers too (the offer's own slot is free again now);
+                // dropping `pending` closes that connection.
+                if self.knows(&peer_id) || !self.has_room() {
+                    gst::debug!(
+                        CAT,
+                        "{}: answer from {peer_id} dropped (known peer or no room)",
+                        self.info_hash_str
+                    );
                     return;
                 }
                 self.connect(
@@ -582,7 +616,13 @@ impl Actor {
                 sdp,
                 ..
             } => {
-                if self.knows(&peer_id) || !self.swarm.has_room(self.connecting.len()) {
+                // Cheap refusal: no PeerConnection is made for an offer we cannot take.
+                if self.knows(&peer_id) || !self.has_room() {
+                    gst::log!(
+                        CAT,
+                        "{}: offer from {peer_id} ignored (known peer or no room)",
+                        self.info_hash_str
+                    );
                     return;
                 }
                 let (hub, info_hash) = (self.hub.clone(), self.info_hash);
@@ -594,7 +634,15 @@ impl Actor {
                 });
             }
             TrackerEvent::OfferExpired { offer_id, .. } => {
+                // Dropping it closes its PeerConnection.
                 self.offers.remove(&offer_id);
+            }
+            TrackerEvent::AnswerNotSent { peer_id, .. } => {
+                // The offering peer will never see our answer: free the slot now rather
+                // than at the open timeout.
+                if let Some(task) = self.connecting.get(&peer_id) {
+                    task.abort();
+                }
             }
             TrackerEvent::Announced {
                 complete,
@@ -612,9 +660,7 @@ impl Actor {
                     incomplete.unwrap_or(0),
                 );
             }
-            TrackerEvent::AnswerNotSent { .. }
-            | TrackerEvent::Warning { .. }
-            | TrackerEvent::TrackerState { .. } => {}
+            TrackerEvent::Warning { .. } | TrackerEvent::TrackerState { .. } => {}
         }
     }
 
@@ -623,9 +669,14 @@ impl Actor {
     where
         F: std::future::Future<Output = Option<Box<dyn DataChannelConn>>> + Send + 'static,
     {
-        self.connecting.insert(peer_id);
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
+        // Created before the task so that even a task that never runs reports back.
+        let mut slot = SetupSlot {
+            tx: self.tx.clone(),
+            peer_id,
+            conn: None,
+        };
+        let task = tokio::spawn(async move {
+            let slot_ref = &mut slot;
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
                 match signalling.await {
@@ -633,38 +684,75 @@ impl Actor {
                     _ => None,
                 }
             };
-            let conn = tokio::time::timeout(OPEN_TIMEOUT, open)
+            slot_ref.conn = tokio::time::timeout(OPEN_TIMEOUT, open)
                 .await
                 .ok()
                 .flatten();
-            let _ = tx.send(match conn {
-                Some(conn) => SwarmMsg::Connected { peer_id, conn },
-                None => SwarmMsg::ConnectFailed { peer_id },
-            });
+            // `slot` reports on drop, here or on a panic or abort above.
+            drop(slot);
         });
+        self.connecting.insert(peer_id, task.abort_handle());
+        self.log_slots();
     }
 
     fn knows(&self, peer_id: &PeerId) -> bool {
-        self.by_id.contains_key(peer_id) || self.connecting.contains(peer_id)
+        self.by_id.contains_key(peer_id) || self.connecting.contains_key(peer_id)
+    }
+
+    /// Slots taken besides open peers: connections being set up and our offers, sent or
+    /// being made.
+    fn slots_taken(&self) -> usize {
+        self.connecting.len() + self.offers.len() + self.offers_in_flight
+    }
+
+    /// Room for one more connection under `max-peers` (and [`MAX_CONNECTING`] if unlimited).
+    fn has_room(&self) -> bool {
+        self.swarm.has_room(self.slots_taken()) && self.connecting.len() < MAX_CONNECTING
+    }
+
+    fn log_slots(&self) {
+        gst::log!(
+            CAT,
+            "{}: slots: {} peers, {} connecting, {} offers sent, {} being made",
+            self.info_hash_str,
+            self.swarm.peer_count(),
+            self.connecting.len(),
+            self.offers.len(),
+            self.offers_in_flight
+        );
     }
 
     /// Every announce needs an answer (it is what keeps us listed), even with no offers.
     fn make_offers(&mut self, tracker: TrackerId, count: usize) {
         let max = self.hub.config.max_peers;
-        let busy = self.swarm.peer_count() + self.connecting.len() + self.offers.len();
-        let room = match max {
-            0 => count,
-            max => count.min(max.saturating_sub(busy)),
+        let busy = self.swarm.peer_count() + self.slots_taken();
+        let open = self.offers.len() + self.offers_in_flight;
+        let mut room = count.min(MAX_OPEN_OFFERS.saturating_sub(open));
+        if max != 0 {
+            // At most half the free slots: the rest stay open for peers' offers, or pending
+            // offers (alive up to the offer timeout) would shut incoming peers out.
+            room = room.min(max.saturating_sub(busy).div_ceil(2));
+        }
+        gst::debug!(
+            CAT,
+            "{}: making {room} of {count} offers for {tracker}",
+            self.info_hash_str
+        );
+        self.offers_in_flight += room;
+        let mut batch = OfferBatch {
+            tx: self.tx.clone(),
+            tracker: Some(tracker),
+            asked: room,
+            offers: Vec::with_capacity(room),
         };
-        let (tx, hub) = (self.tx.clone(), self.hub.clone());
+        let hub = self.hub.clone();
         tokio::spawn(async move {
-            let mut offers = Vec::with_capacity(room);
-            for _ in 0..room {
+            for _ in 0..batch.asked {
                 if let Ok((pending, sdp)) = hub.rtc.create_offer().await {
-                    offers.push((OfferId::random(), pending, sdp));
+                    batch.offers.push((OfferId::random(), pending, sdp));
                 }
             }
-            let _ = tx.send(SwarmMsg::OffersReady { tracker, offers });
+            // `batch` reports on drop, here or on a panic or abort above.
         });
     }
 
@@ -698,6 +786,123 @@ impl Actor {
         self.hub.notify(P2pEvent::PeerConnected {
             info_hash: self.info_hash_str.clone(),
             peer_id: peer_id.to_string(),
+        });
+    }
+}
+
+/// A connection being set up; reports the outcome to the actor when dropped — also when the
+/// task panics or is aborted — so its `max-peers` slot is always released.
+struct SetupSlot {
+    tx: mpsc::UnboundedSender<SwarmMsg>,
+    peer_id: PeerId,
+    conn: Option<Box<dyn DataChannelConn>>,
+}
+
+impl Drop for SetupSlot {
+    fn drop(&mut self) {
+        let peer_id = self.peer_id;
+        let _ = self.tx.send(match self.conn.take() {
+            Some(conn) => SwarmMsg::Connected { peer_id, conn },
+            None => SwarmMsg::ConnectFailed { peer_id },
+        });
+    }
+}
+
+/// Offers being made; hands over what was made (maybe nothing) when dropped, whatever ended
+/// the task, so the actor's in-flight count always comes down and every announce is answered.
+struct OfferBatch {
+    tx: mpsc::UnboundedSender<SwarmMsg>,
+    tracker: Option<TrackerId>,
+    asked: usize,
+    offers: Vec<(OfferId, Box<dyn PendingOffer>, String)>,
+}
+
+impl Drop for OfferBatch {
+    fn drop(&mut self) {
+        if let Some(tracker) = self.tracker.take() {
+            let _ = self.tx.send(SwarmMsg::OffersReady {
+                tracker,
+                asked: self.asked,
+                offers: std::mem::take(&mut self.offers),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Issue 11 row 6: a setup task that panics or is aborted still gives its slot back.
+    #[test]
+    fn setup_slot_reports_after_panic_and_abort() {
+        rt().block_on(async {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let peer_id = PeerId::random_with_prefix("-PR0100-");
+            let slot = SetupSlot {
+                tx: tx.clone(),
+                peer_id,
+                conn: None,
+            };
+            let task = tokio::spawn(async move {
+                let _slot = slot;
+                panic!("boom in signalling");
+            });
+            assert!(task.await.unwrap_err().is_panic());
+            assert!(
+                matches!(rx.recv().await, Some(SwarmMsg::ConnectFailed { peer_id: p }) if p == peer_id)
+            );
+
+            let slot = SetupSlot {
+                tx,
+                peer_id,
+                conn: None,
+            };
+            let task = tokio::spawn(async move {
+                let _slot = slot;
+                std::future::pending::<()>().await;
+            });
+            tokio::task::yield_now().await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+            assert!(matches!(
+                rx.recv().await,
+                Some(SwarmMsg::ConnectFailed { .. })
+            ));
+        });
+    }
+
+    /// Offers being made are always handed back (maybe none), so the in-flight count comes
+    /// down and the announce is answered, even when making them panicked.
+    #[test]
+    fn offer_batch_reports_after_panic() {
+        rt().block_on(async {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let batch = OfferBatch {
+                tx,
+                tracker: Some(TrackerId::new("ws://127.0.0.1:1")),
+                asked: 3,
+                offers: Vec::new(),
+            };
+            let task = tokio::spawn(async move {
+                let _batch = batch;
+                panic!("boom in create_offer");
+            });
+            assert!(task.await.unwrap_err().is_panic());
+            match rx.recv().await {
+                Some(SwarmMsg::OffersReady { asked, offers, .. }) => {
+                    assert_eq!(asked, 3);
+                    assert!(offers.is_empty());
+                }
+                _ => panic!("no OffersReady"),
+            }
         });
     }
 }

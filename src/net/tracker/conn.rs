@@ -32,11 +32,27 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Box<Ws>, String>> + Send>>;
 
-/// Largest tracker message we read. Relayed offers are single SDPs (wt-tracker caps whole
-/// announces at 64 KiB); anything far larger is abuse.
-const MAX_INCOMING: usize = 1 << 20;
-/// Offers remembered for answering; more are dropped (a tracker flooding us).
-const MAX_RECEIVED: usize = 1024;
+/// Largest tracker message (and frame) we read. A relayed offer or answer carries one
+/// data-channel SDP (1–3 KB with candidates) and wt-tracker caps whole announces at 64 KiB;
+/// anything larger is abuse, and tungstenite drops it before buffering it whole.
+const MAX_INCOMING: usize = 64 * 1024;
+/// Offers remembered for answering; more are dropped (a tracker flooding us). The engine
+/// answers at most `max-peers` of them anyway.
+const MAX_RECEIVED: usize = 256;
+/// Relayed offers passed on per second (token bucket), with this burst: a swarm of real
+/// peers relays a few per announce; a flood from thousands of peer ids is dropped here,
+/// before it costs the engine a PeerConnection each.
+const OFFER_RATE: f64 = 10.0;
+const OFFER_BURST: f64 = 40.0;
+/// A tracker-chosen `tracker id` longer than this is ignored: it is echoed in every announce.
+const MAX_TRACKER_ID: usize = 128;
+/// Tracker-provided text is clipped to this before logging or passing it on.
+const MAX_LOGGED: usize = 200;
+/// Distinct warnings remembered to log each at INFO once (repeats go to DEBUG).
+const MAX_WARNINGS_SEEN: usize = 64;
+/// A connection that lived this long after an announce response resets the backoff: a
+/// tracker that answers and then drops us at once keeps backing off.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Closing handshake / farewell messages must not hold up a shutdown.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -101,8 +117,16 @@ struct Task {
     received: HashMap<(InfoHash, PeerId, OfferId), ReceivedOffer>,
     /// `tracker id` from the tracker, echoed as `trackerid` like the JS client.
     tracker_id: Option<String>,
-    /// Consecutive connection failures since the last announce response.
+    /// Consecutive connection failures since the last stable connection.
     failures: u32,
+    /// When the current socket opened, and whether the tracker answered an announce on it.
+    connected_at: Option<Instant>,
+    answered: bool,
+    /// Token bucket for relayed offers: (tokens, last refill).
+    offer_budget: (f64, Instant),
+    offers_dropped: u64,
+    /// Hashes of warnings already logged at INFO.
+    warnings_seen: std::collections::HashSet<u64>,
     /// Bumped on every connect and disconnect; ties received offers to their socket.
     generation: u64,
     online: bool,
@@ -130,6 +154,11 @@ pub(super) async fn run(
         received: HashMap::new(),
         tracker_id: None,
         failures: 0,
+        connected_at: None,
+        answered: false,
+        offer_budget: (OFFER_BURST, Instant::now()),
+        offers_dropped: 0,
+        warnings_seen: Default::default(),
         generation: 0,
         online: false,
         awaiting_since: None,
@@ -256,8 +285,22 @@ impl Task {
         self.evq.push(ev);
     }
 
+    /// `message` may be tracker-provided: clipped, and logged at INFO only the first time.
     fn warn(&mut self, info_hash: Option<InfoHash>, message: String) {
-        gst::info!(CAT, "{}: {message}", self.id);
+        let message = clip(&message, MAX_LOGGED);
+        let key = {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(&message)
+        };
+        if self.warnings_seen.len() >= MAX_WARNINGS_SEEN {
+            self.warnings_seen.clear();
+        }
+        if self.warnings_seen.insert(key) {
+            gst::info!(CAT, "{}: {message}", self.id);
+        } else {
+            gst::debug!(CAT, "{}: again: {message}", self.id);
+        }
         self.event(TrackerEvent::Warning {
             tracker: self.id.clone(),
             info_hash,
@@ -315,6 +358,8 @@ impl Task {
         self.generation += 1;
         self.awaiting_since = None;
         let now = Instant::now();
+        self.connected_at = Some(now);
+        self.answered = false;
         let mut swarms: Vec<(InfoHash, PeerId, bool)> = Vec::new();
         for (ih, s) in self.swarms.iter_mut() {
             s.next_announce = now + s.interval;
@@ -355,12 +400,27 @@ impl Task {
         self.generation += 1;
         self.awaiting_since = None;
         self.outbox.clear();
+        self.received.clear();
+        // Answers to our offers would have come back through that socket: none will now.
+        self.expire_all_pending();
+        let now = Instant::now();
+        if self.answered && self.connected_at.is_some_and(|t| now >= t + STABLE_AFTER) {
+            self.failures = 0;
+        }
+        self.connected_at = None;
+        self.answered = false;
         let delay = self.cfg.reconnect.delay(self.failures);
         self.failures = self.failures.saturating_add(1);
-        self.warn(
-            None,
-            format!("{reason}; reconnecting in {:.1} s", delay.as_secs_f64()),
+        gst::debug!(CAT, "{}: {} consecutive failures", self.id, self.failures);
+        // The delay stays out of the warning: a flapping tracker then logs one INFO line
+        // per distinct reason, not one per attempt.
+        gst::debug!(
+            CAT,
+            "{}: reconnecting in {:.1} s",
+            self.id,
+            delay.as_secs_f64()
         );
+        self.warn(None, reason);
         *conn = Conn::Backoff(Instant::now() + delay);
     }
 
@@ -378,8 +438,27 @@ impl Task {
         self.online = false;
         self.generation += 1;
         self.failures = 0;
+        self.connected_at = None;
+        self.answered = false;
         self.awaiting_since = None;
         self.outbox.clear();
+        self.received.clear();
+        self.expire_all_pending();
+    }
+
+    fn expire_all_pending(&mut self) {
+        let mut gone: Vec<(OfferId, InfoHash)> = self
+            .pending
+            .drain()
+            .map(|(id, p)| (id, p.info_hash))
+            .collect();
+        gone.sort();
+        if !gone.is_empty() {
+            gst::debug!(CAT, "{}: {} pending offers expired", self.id, gone.len());
+        }
+        for (id, ih) in gone {
+            self.offer_expired(ih, id);
+        }
     }
 
     async fn shutdown(&mut self, conn: &mut Conn) {
@@ -644,7 +723,7 @@ impl Task {
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return,
         };
         self.awaiting_since = None;
-        gst::trace!(CAT, "{} -> {text}", self.id);
+        gst::trace!(CAT, "{} -> {}", self.id, clip(text, MAX_LOGGED));
         match proto::decode(text) {
             Ok(m) => self.on_inbound(m),
             Err(e) => self.warn(None, e.to_string()),
@@ -679,11 +758,15 @@ impl Task {
             self.warn(Some(info_hash), w);
         }
         if let Some(tid) = m.tracker_id.clone() {
-            self.tracker_id = Some(tid);
+            if tid.len() <= MAX_TRACKER_ID {
+                self.tracker_id = Some(tid);
+            } else if self.tracker_id.is_none() {
+                gst::debug!(CAT, "{}: ignoring a {}-byte tracker id", self.id, tid.len());
+            }
         }
         if m.is_announce_response() {
-            // The tracker accepted us: the next failure starts the backoff afresh.
-            self.failures = 0;
+            // The tracker accepted us; if the socket then lasts, the backoff starts afresh.
+            self.answered = true;
             self.event(TrackerEvent::Announced {
                 tracker: self.id.clone(),
                 info_hash,
@@ -693,7 +776,18 @@ impl Task {
             });
         }
         if let (Some(offer), Some(peer_id)) = (m.offer, m.peer_id) {
-            if self.received.len() < MAX_RECEIVED {
+            if !take_token(&mut self.offer_budget, now) {
+                self.offers_dropped += 1;
+                // Powers of two: a flood shows in the log without flooding it.
+                if self.offers_dropped.is_power_of_two() {
+                    gst::debug!(
+                        CAT,
+                        "{}: offer rate limit: {} relayed offers dropped so far",
+                        self.id,
+                        self.offers_dropped
+                    );
+                }
+            } else if self.received.len() < MAX_RECEIVED {
                 self.received.insert(
                     (info_hash, peer_id, offer.offer_id),
                     ReceivedOffer {
@@ -730,5 +824,61 @@ impl Task {
                 gst::debug!(CAT, "{}: answer for unknown/expired offer dropped", self.id);
             }
         }
+    }
+}
+
+/// Refills at [`OFFER_RATE`] up to [`OFFER_BURST`] and takes one token if there is one.
+fn take_token(bucket: &mut (f64, Instant), now: Instant) -> bool {
+    let elapsed = now.saturating_duration_since(bucket.1).as_secs_f64();
+    bucket.0 = (bucket.0 + elapsed * OFFER_RATE).min(OFFER_BURST);
+    bucket.1 = now;
+    if bucket.0 >= 1.0 {
+        bucket.0 -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+/// At most `max` bytes of `s` (on a char boundary), saying how long it really was.
+pub(super) fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(clip("slow down", 200), "slow down");
+        let long = "é".repeat(1 << 19); // 1 MiB of two-byte chars
+        let c = clip(&long, 201);
+        assert!(c.len() < 240, "{}", c.len());
+        assert!(c.starts_with(&"é".repeat(100)));
+        assert!(c.ends_with(&format!("({} bytes)", 1 << 20)));
+    }
+
+    #[test]
+    fn offer_budget_allows_a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = (OFFER_BURST, t0);
+        let burst = (0..2000).filter(|_| take_token(&mut b, t0)).count();
+        assert_eq!(burst, OFFER_BURST as usize);
+        // One second later: OFFER_RATE more, not the 2,000 asked for.
+        let t1 = t0 + Duration::from_secs(1);
+        let later = (0..2000).filter(|_| take_token(&mut b, t1)).count();
+        assert_eq!(later, OFFER_RATE as usize);
+        // A long pause refills to the burst, no more.
+        let t2 = t1 + Duration::from_secs(3600);
+        let refilled = (0..2000).filter(|_| take_token(&mut b, t2)).count();
+        assert_eq!(refilled, OFFER_BURST as usize);
     }
 }

@@ -87,6 +87,11 @@ pub use proto::{InfoHash, OfferId, PeerId};
 pub struct TrackerId(Arc<str>);
 
 impl TrackerId {
+    /// A tracker id for an announce URL (the client makes its own; this is for tests).
+    pub fn new(url: &str) -> Self {
+        TrackerId(url.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -397,3 +397,241 @@ async fn dropping_the_receiver_leaves_and_closes() {
     );
     drop(h);
 }
+
+/// Issue 11 row 5: our offers went out through a socket that dropped; no answer can come
+/// back through another one, so the engine is told to close them at once, not in 50 s.
+#[tokio::test]
+async fn pending_offers_expire_when_the_socket_drops() {
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let offers: Vec<_> = (0..3u8)
+        .map(|i| (OfferId([i; 20]), "o".to_owned()))
+        .collect();
+    let mut ws = fake.accept_joined(&h, &mut rx, me, offers).await;
+    assert_eq!(recv(&mut ws).await["offers"].as_array().unwrap().len(), 3);
+    drop(ws);
+    let mut expired = Vec::new();
+    while expired.len() < 3 {
+        if let TrackerEvent::OfferExpired { offer_id, .. } = next_event(&mut rx).await {
+            expired.push(offer_id.0[0]);
+        }
+    }
+    expired.sort();
+    assert_eq!(expired, vec![0, 1, 2]);
+}
+
+/// Issue 11 row 14: a 1-MiB `tracker id` is not echoed; a sane one is.
+#[tokio::test]
+async fn oversized_tracker_id_is_ignored() {
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let ih = InfoHash(*IH);
+    let mut ws = fake.accept_joined(&h, &mut rx, me, vec![]).await;
+    let _ = recv(&mut ws).await;
+    // Just under the frame cap, so it is read and must be ignored by the client itself.
+    let huge = "t".repeat(60 * 1024);
+    send(
+        &mut ws,
+        &format!(
+            r#"{{"action":"announce","info_hash":"{ih}","interval":1,"tracker id":"{huge}"}}"#
+        ),
+    )
+    .await;
+    wait_for(&mut rx, |e| matches!(e, TrackerEvent::Announced { .. })).await;
+    h.announce_now(ih);
+    let TrackerEvent::NeedOffers { tracker, .. } =
+        wait_for(&mut rx, |e| matches!(e, TrackerEvent::NeedOffers { .. })).await
+    else {
+        unreachable!()
+    };
+    h.announce(&tracker, ih, vec![]);
+    let re = recv(&mut ws).await;
+    assert!(re.get("trackerid").is_none(), "echoed a huge tracker id");
+    send(
+        &mut ws,
+        &format!(r#"{{"action":"announce","info_hash":"{ih}","interval":1,"tracker id":"abc"}}"#),
+    )
+    .await;
+    wait_for(&mut rx, |e| matches!(e, TrackerEvent::Announced { .. })).await;
+    h.announce_now(ih);
+    wait_for(&mut rx, |e| matches!(e, TrackerEvent::NeedOffers { .. })).await;
+    h.announce(&tracker, ih, vec![]);
+    assert_eq!(recv(&mut ws).await["trackerid"], "abc");
+}
+
+/// A 1-MiB frame is refused before it is buffered (the socket is dropped and retried); a
+/// non-UTF-8 binary frame is only a warning, the same socket keeps working.
+#[tokio::test]
+async fn huge_and_non_utf8_frames() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let mut ws = fake.accept_joined(&h, &mut rx, me, vec![]).await;
+    let _ = recv(&mut ws).await;
+    ws.send(Message::binary(vec![0xff, 0xfe, 0x80]))
+        .await
+        .unwrap();
+    wait_for(
+        &mut rx,
+        |e| matches!(e, TrackerEvent::Warning { message, .. } if message.contains("UTF-8")),
+    )
+    .await;
+    send(&mut ws, &offer_json(OTHER, OfferId([5; 20]))).await;
+    wait_for(&mut rx, |e| matches!(e, TrackerEvent::Offer { .. })).await;
+    // Text frame with invalid UTF-8: a protocol violation (RFC 6455 says fail the socket).
+    let bad = Frame::message(vec![b'{', 0xc3, 0x28, b'}'], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(bad)).await.unwrap();
+    wait_for(&mut rx, |e| {
+        matches!(
+            e,
+            TrackerEvent::TrackerState {
+                connected: false,
+                ..
+            }
+        )
+    })
+    .await;
+    let mut ws = fake.accept().await;
+    wait_for(&mut rx, |e| {
+        matches!(
+            e,
+            TrackerEvent::TrackerState {
+                connected: true,
+                ..
+            }
+        )
+    })
+    .await;
+    // Now 1 MiB in one frame.
+    let _ = ws.send(Message::text("x".repeat(1 << 20))).await;
+    let mut warnings = Vec::new();
+    loop {
+        match next_event(&mut rx).await {
+            TrackerEvent::Warning { message, .. } => warnings.push(message),
+            TrackerEvent::TrackerState {
+                connected: false, ..
+            } => break,
+            _ => {}
+        }
+    }
+    let _ws = fake.accept().await;
+    loop {
+        match next_event(&mut rx).await {
+            TrackerEvent::Warning { message, .. } => warnings.push(message),
+            TrackerEvent::TrackerState {
+                connected: true, ..
+            } => break,
+            _ => {}
+        }
+    }
+    assert!(
+        !warnings.is_empty() && warnings.iter().all(|m| m.len() < 400),
+        "{warnings:?}"
+    );
+}
+
+/// 2,000 relayed offers from 2,000 peer ids: the burst passes, the rest is dropped here.
+#[tokio::test]
+async fn offer_flood_is_rate_limited() {
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let mut ws = fake.accept_joined(&h, &mut rx, me, vec![]).await;
+    let _ = recv(&mut ws).await;
+    let t0 = std::time::Instant::now();
+    for i in 0..2000u32 {
+        let mut from = *OTHER;
+        from[8..12].copy_from_slice(format!("{:04}", i).as_bytes());
+        ws.send(Message::text(offer_json(&from, OfferId([7; 20]))))
+            .await
+            .unwrap();
+    }
+    // Something after the flood proves it was all read.
+    send(&mut ws, r#"{"failure reason":"end of flood"}"#).await;
+    let mut offers = 0;
+    loop {
+        match next_event(&mut rx).await {
+            TrackerEvent::Offer { .. } => offers += 1,
+            TrackerEvent::Warning { message, .. } if message == "end of flood" => break,
+            _ => {}
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let allowed = 40 + (secs * 10.0).ceil() as usize;
+    assert!(
+        offers >= 40 && offers <= allowed,
+        "{offers} offers passed in {secs:.1} s"
+    );
+}
+
+/// A tracker that answers the announce and then drops us each time: reconnects back off
+/// (no reset on a mere announce response) instead of looping at the base delay.
+#[tokio::test]
+async fn accept_then_close_backs_off() {
+    let fake = Fake::new().await;
+    let (h, mut rx) = TrackerClient::spawn(cfg(fake.url())).unwrap();
+    let me = PeerId::random_with_prefix("-PR0100-");
+    let ih = InfoHash(*IH);
+    h.join(ih, me);
+    let drive = tokio::spawn(async move {
+        // Keep the engine side answering NeedOffers.
+        while let Some(ev) = rx.recv().await {
+            if let TrackerEvent::NeedOffers {
+                tracker, info_hash, ..
+            } = ev
+            {
+                h.announce(&tracker, info_hash, vec![]);
+            }
+        }
+    });
+    let mut gaps = Vec::new();
+    let mut last = std::time::Instant::now();
+    for _ in 0..5 {
+        let mut ws = fake.accept().await;
+        let now = std::time::Instant::now();
+        gaps.push(now - last);
+        last = now;
+        let _ = recv(&mut ws).await;
+        send(
+            &mut ws,
+            &format!(r#"{{"action":"announce","info_hash":"{ih}","interval":120,"complete":1,"incomplete":1}}"#),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(ws);
+    }
+    drive.abort();
+    // cfg(): 50 ms base, 200 ms cap, 10 ms jitter: 50, 100, 200, 200 ms between attempts.
+    assert!(gaps[2] >= Duration::from_millis(100), "{gaps:?}");
+    assert!(gaps[4] >= Duration::from_millis(200), "{gaps:?}");
+}
+
+/// TCP accepted, WebSocket handshake never answered: the connect timeout gives up and the
+/// client tries again after its backoff, the loop alive.
+#[tokio::test]
+async fn blackholed_handshake_times_out_and_retries() {
+    let fake = Fake::new().await;
+    let config = TrackerConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..cfg(fake.url())
+    };
+    let (h, mut rx) = TrackerClient::spawn(config).unwrap();
+    h.join(InfoHash(*IH), PeerId::random_with_prefix("-PR0100-"));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (tcp, _) = timeout(WAIT, fake.listener.accept())
+            .await
+            .expect("no retry")
+            .unwrap();
+        held.push(tcp);
+    }
+    let ev = wait_for(&mut rx, |e| matches!(e, TrackerEvent::Warning { .. })).await;
+    assert!(
+        matches!(&ev, TrackerEvent::Warning { message, .. } if message.contains("timed out")),
+        "{ev:?}"
+    );
+}
