@@ -18,7 +18,7 @@ use crate::abr;
 use crate::engine::output::OutputQueue;
 use crate::engine::runtime::RUNTIME;
 use crate::media::MediaPlaylist;
-use crate::net::rtc::{DataChannelConn, PendingOffer};
+use crate::net::rtc::{sdp_remote_addr, DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
 use crate::p2p::identity::StreamType;
 use crate::schedule::{PeerKey, Source, TransferId};
@@ -582,6 +582,16 @@ impl Actor {
         });
     }
 
+    /// A peer the swarm dropped for misbehaving comes back (maybe under a new id from the
+    /// same address): refused before any PeerConnection is made.
+    fn banned(&self, now: u64, peer_id: &PeerId, sdp: &str) -> bool {
+        let remote = Remote {
+            id: peer_id.0,
+            addr: sdp_remote_addr(sdp),
+        };
+        self.swarm.is_banned(now, &remote)
+    }
+
     fn tracker_event(&mut self, now: u64, ev: TrackerEvent) {
         match ev {
             TrackerEvent::NeedOffers { tracker, count, .. } => self.make_offers(tracker, count),
@@ -596,10 +606,10 @@ impl Actor {
                 };
                 // `max-peers` holds for answers too (the offer's own slot is free again now);
                 // dropping `pending` closes that connection.
-                if self.knows(&peer_id) || !self.has_room() {
+                if self.knows(&peer_id) || !self.has_room() || self.banned(now, &peer_id, &sdp) {
                     gst::debug!(
                         CAT,
-                        "{}: answer from {peer_id} dropped (known peer or no room)",
+                        "{}: answer from {peer_id} dropped (known, banned or no room)",
                         self.info_hash_str
                     );
                     return;
@@ -617,10 +627,10 @@ impl Actor {
                 ..
             } => {
                 // Cheap refusal: no PeerConnection is made for an offer we cannot take.
-                if self.knows(&peer_id) || !self.has_room() {
+                if self.knows(&peer_id) || !self.has_room() || self.banned(now, &peer_id, &sdp) {
                     gst::log!(
                         CAT,
-                        "{}: offer from {peer_id} ignored (known peer or no room)",
+                        "{}: offer from {peer_id} ignored (known, banned or no room)",
                         self.info_hash_str
                     );
                     return;
