@@ -15,8 +15,8 @@ use url::Url;
 use crate::element::settings::{self, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
-use crate::engine::runtime::RUNTIME;
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
+use crate::engine::task;
 use crate::engine::{EngineError, ErrorKind, Protocol};
 use crate::media::MediaType;
 
@@ -57,6 +57,8 @@ struct State {
     group_id: Option<gst::GroupId>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     last_seek: Option<gst::Seqnum>,
+    /// The `stats-interval` ticker, stopped with the session.
+    stats_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -82,6 +84,11 @@ impl EngineEvents for Events {
         let Some(element) = self.element.upgrade() else {
             return true;
         };
+        // Copying every segment into a GBytes costs a memcpy per segment: only for a listener.
+        let id = <P2pMediaSrc as ObjectImpl>::signals()[0].signal_id();
+        if !glib::signal::signal_has_handler_pending(&element, id, None, false) {
+            return true;
+        }
         let bytes = glib::Bytes::from(data);
         element.emit_by_name::<bool>(
             "validate-segment",
@@ -110,6 +117,15 @@ impl EngineEvents for Events {
                     .field("info-hash", info_hash)
                     .field("peer-id", peer_id)
                     .build()
+            }
+            P2pEvent::SwarmFailed { info_hash, reason } => {
+                gst::element_warning!(
+                    element,
+                    gst::CoreError::Failed,
+                    ("P2P switched off for swarm {info_hash}: {reason}"),
+                    ["playback goes on over HTTP"]
+                );
+                return;
             }
             P2pEvent::SegmentLoaded {
                 info_hash,
@@ -155,6 +171,9 @@ impl EngineEvents for Events {
             }
             ErrorKind::Format => {
                 gst::element_error!(element, gst::StreamError::Demux, ("{msg}"), ["{dbg}"])
+            }
+            ErrorKind::Internal => {
+                gst::element_error!(element, gst::CoreError::Failed, ("{msg}"), ["{dbg}"])
             }
             ErrorKind::Unsupported => {
                 gst::element_error!(
@@ -203,18 +222,27 @@ impl P2pMediaSrc {
             );
             gst::StateChangeError
         })?;
-        let mut state = lock(&self.state);
-        state.session += 1;
+        let session = {
+            let mut state = lock(&self.state);
+            state.session += 1;
+            state.session
+        };
         let events = Arc::new(Events {
             element: self.obj().downgrade(),
-            session: state.session,
+            session,
         });
         let protocol = self.kind().protocol;
+        // No element lock while an error is posted: a bus sync handler may call back in.
         let engine =
             Engine::start(protocol, url, settings.engine_config(), events).map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e.message));
                 gst::StateChangeError
             })?;
+        let mut state = lock(&self.state);
+        if state.session != session {
+            // Stopped meanwhile (a concurrent state change): this engine is not wanted.
+            return Err(gst::StateChangeError);
+        }
         gst::debug!(
             self.cat(),
             imp = self,
@@ -226,7 +254,7 @@ impl P2pMediaSrc {
             let weak = self.obj().downgrade();
             let session = state.session;
             let period = Duration::from_millis(settings.stats_interval as u64);
-            RUNTIME.spawn(async move {
+            state.stats_task = Some(task::spawn_logged("stats", async move {
                 let mut tick = tokio::time::interval(period);
                 tick.tick().await;
                 loop {
@@ -244,7 +272,7 @@ impl P2pMediaSrc {
                             .build(),
                     );
                 }
-            });
+            }));
         }
         state.group_id = Some(gst::GroupId::next());
         state.last_seek = None;
@@ -256,6 +284,9 @@ impl P2pMediaSrc {
         let (engine, outputs) = {
             let mut state = lock(&self.state);
             state.session += 1;
+            if let Some(t) = state.stats_task.take() {
+                t.abort();
+            }
             (state.engine.take(), std::mem::take(&mut state.outputs))
         };
         for o in &outputs {
@@ -397,17 +428,30 @@ impl P2pMediaSrc {
         };
         match item {
             OutputItem::Eos => {
-                self.send_sticky(pad, pad_state, None);
+                if !self.send_sticky(pad, pad_state, queue, generation, None) {
+                    return;
+                }
                 gst::debug!(self.cat(), obj = pad, "End of stream");
                 pad.push_event(gst::event::Eos::new());
-                let _ = pad.pause_task();
+                if queue.generation() == generation {
+                    let _ = pad.pause_task();
+                }
             }
             OutputItem::Fragment(fragment) => {
                 let first = fragment.init.as_ref().unwrap_or(&fragment.data).clone();
-                self.send_sticky(pad, pad_state, Some(&first));
-                self.remap_segment(pad, pad_state, &fragment);
+                if !self.send_sticky(pad, pad_state, queue, generation, Some(&first))
+                    || !self.remap_segment(pad, pad_state, queue, generation, &fragment)
+                {
+                    return;
+                }
                 let (start, duration) = (fragment.start, fragment.duration);
-                let res = self.push_fragment(pad, fragment);
+                let res = self.push_fragment(pad, queue, generation, fragment);
+                if queue.generation() != generation {
+                    // A seek (maybe from downstream, on this very thread) flushed and
+                    // restarted this task meanwhile: pausing now would stall the new one.
+                    gst::debug!(self.cat(), obj = pad, "Flushed while pushing: {res:?}");
+                    return;
+                }
                 let combined = lock(&self.flow).update_pad_flow(pad, res);
                 match combined {
                     // Downstream took it: with a synchronising sink, playback is at its start now.
@@ -434,12 +478,16 @@ impl P2pMediaSrc {
     /// Stream-start, caps (typefound on the data, as hlsdemux does) and segment. No
     /// stream-collection event: our streams are containers, and decodebin3 would take an
     /// upstream collection as final and leave the demuxed elementary streams unlinked.
+    /// Events are pushed with no lock held: a downstream handler may seek from this thread
+    /// (and the seek takes these locks). False if a flush made the rest stale.
     fn send_sticky(
         &self,
         pad: &gst::Pad,
         pad_state: &Mutex<PadState>,
+        queue: &OutputQueue,
+        generation: u64,
         data: Option<&bytes::Bytes>,
-    ) {
+    ) -> bool {
         let (stream, group_id) = {
             let state = lock(&self.state);
             let stream = state
@@ -449,6 +497,7 @@ impl P2pMediaSrc {
                 .map(|o| o.stream.clone());
             (stream, state.group_id)
         };
+        let mut events = Vec::with_capacity(3);
         let mut ps = lock(pad_state);
         if !ps.stream_start_sent {
             let stream_id = stream
@@ -463,14 +512,14 @@ impl P2pMediaSrc {
             if let Some(s) = &stream {
                 ev = ev.stream(s.clone());
             }
-            pad.push_event(ev.build());
+            events.push(ev.build());
             ps.stream_start_sent = true;
         }
         if let Some(data) = data.filter(|_| ps.caps.is_none()) {
             match gst_base::type_find_helper_for_data(Some(&*self.obj()), data) {
                 Ok((caps, _)) => {
                     gst::debug!(self.cat(), obj = pad, "Typefound {caps}");
-                    pad.push_event(gst::event::Caps::new(&caps));
+                    events.push(gst::event::Caps::new(&caps));
                     ps.caps = Some(caps);
                 }
                 Err(_) => gst::debug!(
@@ -485,21 +534,37 @@ impl P2pMediaSrc {
                 ps.segment = seg.segment().downcast_ref::<gst::ClockTime>().cloned();
                 ps.media_offset_ns = 0;
             }
+            events.push(ev);
+        }
+        drop(ps);
+        for ev in events {
+            if queue.generation() != generation {
+                return false;
+            }
             pad.push_event(ev);
         }
+        queue.generation() == generation
     }
 
     /// fMP4 demuxers timestamp from the fragments' own decode times (`tfdt`), in media time.
     /// When that differs from the presentation timeline by a new offset (a DASH Period whose
     /// timestamps restart, presentationTimeOffset), a new SEGMENT maps media time `start` to
     /// presentation time `time` and keeps the running time continuous, as dashdemux does.
-    fn remap_segment(&self, pad: &gst::Pad, pad_state: &Mutex<PadState>, f: &Fragment) {
+    /// False if a flush made the fragment stale.
+    fn remap_segment(
+        &self,
+        pad: &gst::Pad,
+        pad_state: &Mutex<PadState>,
+        queue: &OutputQueue,
+        generation: u64,
+        f: &Fragment,
+    ) -> bool {
         let mut ps = lock(pad_state);
         if f.media_offset_ns == ps.media_offset_ns {
-            return;
+            return true;
         }
         let Some(cur) = ps.segment.clone() else {
-            return;
+            return true;
         };
         // Presentation time from which the new mapping applies: the fragment's start, or the
         // current segment's start if that is later (a seek target inside the fragment).
@@ -525,12 +590,18 @@ impl P2pMediaSrc {
         ps.media_offset_ns = f.media_offset_ns;
         ps.segment = Some(seg.clone());
         drop(ps);
+        if queue.generation() != generation {
+            return false;
+        }
         pad.push_event(gst::event::Segment::new(&seg));
+        queue.generation() == generation
     }
 
     fn push_fragment(
         &self,
         pad: &gst::Pad,
+        queue: &OutputQueue,
+        generation: u64,
         f: Fragment,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // In the SEGMENT's (media) timeline.
@@ -550,6 +621,10 @@ impl P2pMediaSrc {
                 if f.discont {
                     b.set_flags(gst::BufferFlags::DISCONT);
                 }
+            }
+            // After a flush (a seek from downstream) the rest of this fragment is stale.
+            if queue.generation() != generation {
+                return Err(gst::FlowError::Flushing);
             }
             pad.push(buffer)?;
         }

@@ -18,6 +18,7 @@ pub use swarm::{LoadError, SwarmHandle};
 use super::origin::Origin;
 use super::output::OutputQueue;
 use super::runtime::RUNTIME;
+use super::task;
 use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
 use crate::net::tracker::{InfoHash, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle};
 use crate::p2p::identity::{Compat, StreamType};
@@ -92,6 +93,11 @@ pub enum P2pEvent {
         bytes: u64,
         peer_id: Option<String>,
     },
+    /// The swarm's actor panicked: P2P is off for it, its stream goes on over HTTP.
+    SwarmFailed {
+        info_hash: String,
+        reason: String,
+    },
 }
 
 pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
@@ -165,7 +171,8 @@ impl P2pHub {
             validator,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
-        let router = RUNTIME.spawn(route(events, swarms.clone(), shared.clone()));
+        let router =
+            task::spawn_logged("p2p router", route(events, swarms.clone(), shared.clone()));
         Ok(Arc::new(P2pHub {
             shared,
             swarms,
@@ -204,7 +211,7 @@ impl P2pHub {
         let handle = handle.clone();
         let timeout = self.shared.config.inactive_swarm_timeout;
         let epoch = handle.release();
-        RUNTIME.spawn(async move {
+        task::spawn_logged("p2p release", async move {
             tokio::time::sleep(timeout).await;
             if handle.released_since(epoch) {
                 lock(&swarms).remove(&handle.info_hash);

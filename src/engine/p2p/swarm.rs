@@ -16,7 +16,7 @@ use super::link::{Link, LinkEvent, LinkSink};
 use super::{HubShared, P2pEvent};
 use crate::abr;
 use crate::engine::output::OutputQueue;
-use crate::engine::runtime::RUNTIME;
+use crate::engine::task;
 use crate::media::MediaPlaylist;
 use crate::net::rtc::{DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
@@ -229,7 +229,15 @@ pub(super) fn spawn(
         peer_count: peers,
         uploaded: 0,
     };
-    RUNTIME.spawn(actor.run(rx));
+    let (hub, info_hash) = (actor.hub.clone(), actor.info_hash_str.clone());
+    task::spawn("swarm actor", actor.run(rx), move |reason| {
+        // Its channel is closed now: every load answers `Gone` and the fetch loop uses HTTP.
+        gst::warning!(
+            CAT,
+            "{info_hash}: swarm actor panicked, P2P off for it: {reason}"
+        );
+        hub.notify(P2pEvent::SwarmFailed { info_hash, reason });
+    });
     handle
 }
 
@@ -403,7 +411,7 @@ impl Actor {
                         resource.url
                     );
                     let (tx, origin) = (self.tx.clone(), self.hub.origin.clone());
-                    let task = tokio::spawn(async move {
+                    let task = task::spawn_logged("swarm http", async move {
                         let (last, seen, total) =
                             (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
                         let (progress_tx, clock) = (tx.clone(), origin.clone());
@@ -625,7 +633,7 @@ impl Actor {
     {
         self.connecting.insert(peer_id);
         let tx = self.tx.clone();
-        tokio::spawn(async move {
+        task::spawn_logged("swarm connect", async move {
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
                 match signalling.await {
@@ -657,7 +665,7 @@ impl Actor {
             max => count.min(max.saturating_sub(busy)),
         };
         let (tx, hub) = (self.tx.clone(), self.hub.clone());
-        tokio::spawn(async move {
+        task::spawn_logged("swarm offers", async move {
             let mut offers = Vec::with_capacity(room);
             for _ in 0..room {
                 if let Ok((pending, sdp)) = hub.rtc.create_offer().await {
@@ -677,7 +685,7 @@ impl Actor {
                 "{}: closing surplus connection to {peer_id}",
                 self.info_hash_str
             );
-            tokio::spawn(async move { conn.close().await });
+            task::spawn_logged("swarm close", async move { conn.close().await });
             return;
         }
         self.next_key += 1;
