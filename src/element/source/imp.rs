@@ -67,6 +67,8 @@ pub struct P2pMediaSrc {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     flow: Mutex<gst_base::UniqueFlowCombiner>,
+    /// Serialises exposing pads (engine thread) with stopping (state change).
+    pads: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -281,6 +283,7 @@ impl P2pMediaSrc {
 
     /// Stops the engine and every pad task; pads are removed after deactivation.
     fn stop(&self) -> Vec<gst::Pad> {
+        let _pads = lock(&self.pads);
         let (engine, outputs) = {
             let mut state = lock(&self.state);
             state.session += 1;
@@ -305,6 +308,9 @@ impl P2pMediaSrc {
     fn add_outputs(&self, session: u64, specs: Vec<StreamSpec>, start: Duration) {
         let element = self.obj();
         let templ = element.pad_template("src_%u").expect("template registered");
+        // Held while pads are exposed and tasks started (stop() takes it too): a stop racing
+        // with this would otherwise miss pads added after it looked, and leave them behind.
+        let pads_guard = lock(&self.pads);
         let mut state = lock(&self.state);
         if state.session != session {
             return;
@@ -388,18 +394,50 @@ impl P2pMediaSrc {
             }
         }
         element.no_more_pads();
+        drop(pads_guard);
         let _ = element.post_message(
             gst::message::StreamCollection::builder(&collection)
                 .src(&*element)
                 .build(),
         );
+        let pads_guard = lock(&self.pads);
+        if lock(&self.state).session != session {
+            gst::debug!(self.cat(), imp = self, "Stopped while exposing pads");
+            return;
+        }
+        let mut failed = Vec::new();
         for (pad, queue, pad_state) in starts {
             queue.set_flushing(false);
-            self.start_task(&pad, queue, pad_state);
+            if !self.try_start_task(&pad, queue, pad_state) {
+                failed.push(pad);
+            }
+        }
+        drop(pads_guard);
+        for pad in failed {
+            self.task_failed(&pad);
         }
     }
 
     fn start_task(&self, pad: &gst::Pad, queue: Arc<OutputQueue>, pad_state: Arc<Mutex<PadState>>) {
+        if !self.try_start_task(pad, queue, pad_state) {
+            self.task_failed(pad);
+        }
+    }
+
+    fn task_failed(&self, pad: &gst::Pad) {
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Failed,
+            ("Could not start the streaming task of {}", pad.name())
+        );
+    }
+
+    fn try_start_task(
+        &self,
+        pad: &gst::Pad,
+        queue: Arc<OutputQueue>,
+        pad_state: Arc<Mutex<PadState>>,
+    ) -> bool {
         let element = self.obj().downgrade();
         let task_pad = pad.clone();
         let res = pad.start_task(move || {
@@ -409,13 +447,7 @@ impl P2pMediaSrc {
             };
             element.imp().pad_loop(&task_pad, &queue, &pad_state);
         });
-        if res.is_err() {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ("Could not start the streaming task of {}", pad.name())
-            );
-        }
+        res.is_ok()
     }
 
     /// One iteration of a pad task: wait for the next segment and push it.

@@ -139,6 +139,8 @@ pub struct P2pHub {
     shared: Arc<HubShared>,
     swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>>,
     router: tokio::task::JoinHandle<()>,
+    /// Release timers: stopped with the hub, not left sleeping.
+    timers: task::Group,
 }
 
 impl P2pHub {
@@ -177,6 +179,7 @@ impl P2pHub {
             shared,
             swarms,
             router,
+            timers: task::Group::default(),
         }))
     }
 
@@ -211,7 +214,7 @@ impl P2pHub {
         let handle = handle.clone();
         let timeout = self.shared.config.inactive_swarm_timeout;
         let epoch = handle.release();
-        task::spawn_logged("p2p release", async move {
+        self.timers.spawn_logged("p2p release", async move {
             tokio::time::sleep(timeout).await;
             if handle.released_since(epoch) {
                 lock(&swarms).remove(&handle.info_hash);
@@ -245,6 +248,7 @@ impl P2pHub {
         }
         self.shared.tracker.shutdown();
         self.router.abort();
+        self.timers.abort_all();
     }
 }
 

@@ -228,6 +228,7 @@ pub(super) fn spawn(
         playhead,
         peer_count: peers,
         uploaded: 0,
+        helpers: task::Group::default(),
     };
     let (hub, info_hash) = (actor.hub.clone(), actor.info_hash_str.clone());
     task::spawn("swarm actor", actor.run(rx), move |reason| {
@@ -242,6 +243,8 @@ pub(super) fn spawn(
 }
 
 struct Actor {
+    /// Signalling, offer and close helpers: aborted when the actor ends.
+    helpers: task::Group,
     hub: Arc<HubShared>,
     swarm: Swarm<Bytes>,
     info_hash: InfoHash,
@@ -633,7 +636,7 @@ impl Actor {
     {
         self.connecting.insert(peer_id);
         let tx = self.tx.clone();
-        task::spawn_logged("swarm connect", async move {
+        self.helpers.spawn_logged("swarm connect", async move {
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
                 match signalling.await {
@@ -665,9 +668,15 @@ impl Actor {
             max => count.min(max.saturating_sub(busy)),
         };
         let (tx, hub) = (self.tx.clone(), self.hub.clone());
+        // Not in `helpers`: webrtc-rs leaks the UDP sockets of a PeerConnection whose setup is
+        // cancelled, so an offer being built runs to its end (bounded by the RTC setup
+        // timeout) and is dropped (closed) there; no new one starts once the actor is gone.
         task::spawn_logged("swarm offers", async move {
             let mut offers = Vec::with_capacity(room);
             for _ in 0..room {
+                if tx.is_closed() {
+                    break;
+                }
                 if let Ok((pending, sdp)) = hub.rtc.create_offer().await {
                     offers.push((OfferId::random(), pending, sdp));
                 }
