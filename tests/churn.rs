@@ -11,6 +11,7 @@ mod common;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use gst::glib;
 use gst::prelude::*;
 
 use common::fixtures::*;
@@ -616,5 +617,61 @@ fn a_panicking_swarm_actor_leaves_playback_to_http() {
             out.warnings
         );
         common::playback::assert_same_output(&reference, &out);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate-segment (issue 11 row 9): emitted (with a copy of the data) only when connected
+
+/// With a handler, every segment reaches it with its bytes, and a veto makes the element fetch
+/// the segment again from the origin; output stays byte-exact. (Without a handler the element
+/// skips the emission and its copy: nothing to observe from outside but speed.)
+#[test]
+fn validate_segment_reaches_a_connected_handler_and_can_veto() {
+    if !common::have_element() {
+        return;
+    }
+    let _serial = serial();
+    common::guard(|| {
+        let f = fixtures();
+        let segs: Vec<String> = f
+            .segment_uris(SEQ_MEDIA)
+            .iter()
+            .map(|u| format!("seq/{u}"))
+            .collect();
+        let o = Origin::serve_dir(&f.root);
+        let tracker = common::origin::dead_base_url().replace("http://", "ws://");
+        let p = Bare::new(&o.url(SEQ_MEDIA), Some(&tracker));
+        let calls: Arc<Mutex<Vec<(String, String, usize)>>> = Arc::default();
+        let c = calls.clone();
+        p.src.connect("validate-segment", false, move |args| {
+            let url = args[1].get::<String>().unwrap();
+            let source = args[3].get::<String>().unwrap();
+            let len = args[4].get::<glib::Bytes>().unwrap().len();
+            let mut c = c.lock().unwrap();
+            // Veto the first delivery of the second segment.
+            let veto = url.ends_with("seg101.ts") && !c.iter().any(|(u, _, _)| u == &url);
+            c.push((url, source, len));
+            Some((!veto).to_value())
+        });
+        p.pipeline.set_state(gst::State::Playing).unwrap();
+        p.wait_eos(Duration::from_secs(20));
+        let expected: Vec<u8> = segs.iter().flat_map(|s| f.read(s)).collect();
+        assert!(p.seen.lock().unwrap().bytes == expected, "output differs");
+        p.stop();
+        let calls = calls.lock().unwrap();
+        for s in &segs {
+            let len = f.read(s).len();
+            assert!(
+                calls
+                    .iter()
+                    .any(|(u, src, l)| u.ends_with(s.as_str()) && src == "http" && *l == len),
+                "{s} never validated with its {len} bytes: {calls:?}"
+            );
+        }
+        assert!(
+            o.requests("seq/seg101.ts") >= 2,
+            "vetoed segment not fetched again: {calls:?}"
+        );
     });
 }
