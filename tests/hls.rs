@@ -1730,3 +1730,31 @@ fn dead_origin_gives_one_clear_error() {
         assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     });
 }
+
+/// Issue 11 row 16, as a new user tries it: `playbin3 uri=p2phls+http://…` on the multi-variant
+/// TS VOD with P2P on (default settings but an unreachable tracker), PAUSED, prerolled, then a
+/// flushing KEY_UNIT seek; inside the stream it lands on the target segment, past its end (20 s
+/// of 10) it completes with EOS, both without a stall.
+#[test]
+fn playbin3_seek_after_preroll_completes() {
+    guard(|| {
+        let o = origin();
+        let tracker = dead_base_url().replace("http://", "ws://");
+        let run = |t: f64| {
+            Player::new(Mode::Playbin3, p2p_uri(&o.url(TS_MASTER)))
+                .prop("p2p-enabled", true)
+                .prop("trackers", vec![tracker.clone()])
+                .seek(secs(t))
+                .timeout(Duration::from_secs(20))
+                .run()
+        };
+        let c = run(5.0);
+        assert_landed_on_target_segment(&c, secs(5.0));
+        let c = run(20.0);
+        assert!(
+            c.errors.is_empty() && !c.timed_out && c.eos,
+            "{}",
+            c.summary()
+        );
+    });
+}

@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod session;
 pub mod stats;
 mod stream;
+pub mod task;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -100,6 +101,8 @@ pub enum ErrorKind {
     Format,
     /// Valid input we do not support (SAMPLE-AES, ...).
     Unsupported,
+    /// A bug: an engine task panicked.
+    Internal,
 }
 
 /// A manifest we cannot use, as the error the element posts.

@@ -23,9 +23,9 @@ use super::front::Front;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pHub, P2pObserver, SegmentValidator};
-use super::runtime::RUNTIME;
 use super::stats::Stats;
 use super::stream::{NewStream, StreamState};
+use super::task;
 use super::{EngineConfig, EngineError, ErrorKind, Protocol, CAT};
 use crate::abr::AbrSettings;
 use crate::manifest::start::{start_point, Start};
@@ -76,12 +76,17 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&engine);
-        let task = RUNTIME.spawn(async move {
-            let Some(engine) = weak.upgrade() else { return };
-            if let Err(e) = engine.open(location).await {
-                engine.shared.fail(e);
-            }
-        });
+        let on_panic = panicked(&engine.shared, "opening the stream");
+        let task = task::spawn(
+            "open",
+            async move {
+                let Some(engine) = weak.upgrade() else { return };
+                if let Err(e) = engine.open(location).await {
+                    engine.shared.fail(e);
+                }
+            },
+            on_panic,
+        );
         lock(&engine.tasks).push(task);
         Ok(engine)
     }
@@ -283,12 +288,32 @@ impl Engine {
     ) -> JoinHandle<()> {
         let shared = self.shared.clone();
         let front = self.front.clone();
-        RUNTIME.spawn(async move {
-            let mut f = Fetcher::new(shared.clone(), front, stream);
-            if let Err(e) = f.run(start).await {
-                shared.fail(e);
-            }
-        })
+        let on_panic = panicked(&self.shared, "the fetch loop");
+        task::spawn(
+            "fetch",
+            async move {
+                let mut f = Fetcher::new(shared.clone(), front, stream);
+                if let Err(e) = f.run(start).await {
+                    shared.fail(e);
+                }
+            },
+            on_panic,
+        )
+    }
+}
+
+/// A panicked fetch task stops its stream for good: one clear element error, not a stall.
+/// Weak, so a panic handler never keeps a stopped session alive.
+fn panicked(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(String) + Send + 'static {
+    let weak = Arc::downgrade(shared);
+    move |msg| {
+        if let Some(shared) = weak.upgrade() {
+            shared.fail(EngineError {
+                kind: ErrorKind::Internal,
+                message: format!("Internal error in {what}: {msg}"),
+                debug: "an engine task panicked".to_string(),
+            });
+        }
     }
 }
 

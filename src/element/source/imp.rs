@@ -15,8 +15,8 @@ use url::Url;
 use crate::element::settings::{self, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
-use crate::engine::runtime::RUNTIME;
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
+use crate::engine::task;
 use crate::engine::{EngineError, ErrorKind, Protocol};
 use crate::media::MediaType;
 
@@ -57,6 +57,8 @@ struct State {
     group_id: Option<gst::GroupId>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     last_seek: Option<gst::Seqnum>,
+    /// The `stats-interval` ticker, stopped with the session.
+    stats_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -65,6 +67,8 @@ pub struct P2pMediaSrc {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     flow: Mutex<gst_base::UniqueFlowCombiner>,
+    /// Serialises exposing pads (engine thread) with stopping (state change).
+    pads: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +86,11 @@ impl EngineEvents for Events {
         let Some(element) = self.element.upgrade() else {
             return true;
         };
+        // Copying every segment into a GBytes costs a memcpy per segment: only for a listener.
+        let id = <P2pMediaSrc as ObjectImpl>::signals()[0].signal_id();
+        if !glib::signal::signal_has_handler_pending(&element, id, None, false) {
+            return true;
+        }
         let bytes = glib::Bytes::from(data);
         element.emit_by_name::<bool>(
             "validate-segment",
@@ -110,6 +119,15 @@ impl EngineEvents for Events {
                     .field("info-hash", info_hash)
                     .field("peer-id", peer_id)
                     .build()
+            }
+            P2pEvent::SwarmFailed { info_hash, reason } => {
+                gst::element_warning!(
+                    element,
+                    gst::CoreError::Failed,
+                    ("P2P switched off for swarm {info_hash}: {reason}"),
+                    ["playback goes on over HTTP"]
+                );
+                return;
             }
             P2pEvent::SegmentLoaded {
                 info_hash,
@@ -168,6 +186,9 @@ impl EngineEvents for Events {
             ErrorKind::Format => {
                 gst::element_error!(element, gst::StreamError::Demux, ("{msg}"), ["{dbg}"])
             }
+            ErrorKind::Internal => {
+                gst::element_error!(element, gst::CoreError::Failed, ("{msg}"), ["{dbg}"])
+            }
             ErrorKind::Unsupported => {
                 gst::element_error!(
                     element,
@@ -215,18 +236,27 @@ impl P2pMediaSrc {
             );
             gst::StateChangeError
         })?;
-        let mut state = lock(&self.state);
-        state.session += 1;
+        let session = {
+            let mut state = lock(&self.state);
+            state.session += 1;
+            state.session
+        };
         let events = Arc::new(Events {
             element: self.obj().downgrade(),
-            session: state.session,
+            session,
         });
         let protocol = self.kind().protocol;
+        // No element lock while an error is posted: a bus sync handler may call back in.
         let engine =
             Engine::start(protocol, url, settings.engine_config(), events).map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e.message));
                 gst::StateChangeError
             })?;
+        let mut state = lock(&self.state);
+        if state.session != session {
+            // Stopped meanwhile (a concurrent state change): this engine is not wanted.
+            return Err(gst::StateChangeError);
+        }
         gst::debug!(
             self.cat(),
             imp = self,
@@ -238,7 +268,7 @@ impl P2pMediaSrc {
             let weak = self.obj().downgrade();
             let session = state.session;
             let period = Duration::from_millis(settings.stats_interval as u64);
-            RUNTIME.spawn(async move {
+            state.stats_task = Some(task::spawn_logged("stats", async move {
                 let mut tick = tokio::time::interval(period);
                 tick.tick().await;
                 loop {
@@ -256,7 +286,7 @@ impl P2pMediaSrc {
                             .build(),
                     );
                 }
-            });
+            }));
         }
         state.group_id = Some(gst::GroupId::next());
         state.last_seek = None;
@@ -265,9 +295,13 @@ impl P2pMediaSrc {
 
     /// Stops the engine and every pad task; pads are removed after deactivation.
     fn stop(&self) -> Vec<gst::Pad> {
+        let _pads = lock(&self.pads);
         let (engine, outputs) = {
             let mut state = lock(&self.state);
             state.session += 1;
+            if let Some(t) = state.stats_task.take() {
+                t.abort();
+            }
             (state.engine.take(), std::mem::take(&mut state.outputs))
         };
         for o in &outputs {
@@ -286,6 +320,9 @@ impl P2pMediaSrc {
     fn add_outputs(&self, session: u64, specs: Vec<StreamSpec>, start: Duration) {
         let element = self.obj();
         let templ = element.pad_template("src_%u").expect("template registered");
+        // Held while pads are exposed and tasks started (stop() takes it too): a stop racing
+        // with this would otherwise miss pads added after it looked, and leave them behind.
+        let pads_guard = lock(&self.pads);
         let mut state = lock(&self.state);
         if state.session != session {
             return;
@@ -369,18 +406,50 @@ impl P2pMediaSrc {
             }
         }
         element.no_more_pads();
+        drop(pads_guard);
         let _ = element.post_message(
             gst::message::StreamCollection::builder(&collection)
                 .src(&*element)
                 .build(),
         );
+        let pads_guard = lock(&self.pads);
+        if lock(&self.state).session != session {
+            gst::debug!(self.cat(), imp = self, "Stopped while exposing pads");
+            return;
+        }
+        let mut failed = Vec::new();
         for (pad, queue, pad_state) in starts {
             queue.set_flushing(false);
-            self.start_task(&pad, queue, pad_state);
+            if !self.try_start_task(&pad, queue, pad_state) {
+                failed.push(pad);
+            }
+        }
+        drop(pads_guard);
+        for pad in failed {
+            self.task_failed(&pad);
         }
     }
 
     fn start_task(&self, pad: &gst::Pad, queue: Arc<OutputQueue>, pad_state: Arc<Mutex<PadState>>) {
+        if !self.try_start_task(pad, queue, pad_state) {
+            self.task_failed(pad);
+        }
+    }
+
+    fn task_failed(&self, pad: &gst::Pad) {
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Failed,
+            ("Could not start the streaming task of {}", pad.name())
+        );
+    }
+
+    fn try_start_task(
+        &self,
+        pad: &gst::Pad,
+        queue: Arc<OutputQueue>,
+        pad_state: Arc<Mutex<PadState>>,
+    ) -> bool {
         let element = self.obj().downgrade();
         let task_pad = pad.clone();
         let res = pad.start_task(move || {
@@ -390,13 +459,7 @@ impl P2pMediaSrc {
             };
             element.imp().pad_loop(&task_pad, &queue, &pad_state);
         });
-        if res.is_err() {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ("Could not start the streaming task of {}", pad.name())
-            );
-        }
+        res.is_ok()
     }
 
     /// One iteration of a pad task: wait for the next segment and push it.
@@ -409,17 +472,30 @@ impl P2pMediaSrc {
         };
         match item {
             OutputItem::Eos => {
-                self.send_sticky(pad, pad_state, None);
+                if !self.send_sticky(pad, pad_state, queue, generation, None) {
+                    return;
+                }
                 gst::debug!(self.cat(), obj = pad, "End of stream");
                 pad.push_event(gst::event::Eos::new());
-                let _ = pad.pause_task();
+                if queue.generation() == generation {
+                    let _ = pad.pause_task();
+                }
             }
             OutputItem::Fragment(fragment) => {
                 let first = fragment.init.as_ref().unwrap_or(&fragment.data).clone();
-                self.send_sticky(pad, pad_state, Some(&first));
-                self.remap_segment(pad, pad_state, &fragment);
+                if !self.send_sticky(pad, pad_state, queue, generation, Some(&first))
+                    || !self.remap_segment(pad, pad_state, queue, generation, &fragment)
+                {
+                    return;
+                }
                 let (start, duration) = (fragment.start, fragment.duration);
-                let res = self.push_fragment(pad, fragment);
+                let res = self.push_fragment(pad, queue, generation, fragment);
+                if queue.generation() != generation {
+                    // A seek (maybe from downstream, on this very thread) flushed and
+                    // restarted this task meanwhile: pausing now would stall the new one.
+                    gst::debug!(self.cat(), obj = pad, "Flushed while pushing: {res:?}");
+                    return;
+                }
                 let combined = lock(&self.flow).update_pad_flow(pad, res);
                 match combined {
                     // Downstream took it: with a synchronising sink, playback is at its start now.
@@ -446,12 +522,16 @@ impl P2pMediaSrc {
     /// Stream-start, caps (typefound on the data, as hlsdemux does) and segment. No
     /// stream-collection event: our streams are containers, and decodebin3 would take an
     /// upstream collection as final and leave the demuxed elementary streams unlinked.
+    /// Events are pushed with no lock held: a downstream handler may seek from this thread
+    /// (and the seek takes these locks). False if a flush made the rest stale.
     fn send_sticky(
         &self,
         pad: &gst::Pad,
         pad_state: &Mutex<PadState>,
+        queue: &OutputQueue,
+        generation: u64,
         data: Option<&bytes::Bytes>,
-    ) {
+    ) -> bool {
         let (stream, group_id) = {
             let state = lock(&self.state);
             let stream = state
@@ -461,6 +541,7 @@ impl P2pMediaSrc {
                 .map(|o| o.stream.clone());
             (stream, state.group_id)
         };
+        let mut events = Vec::with_capacity(3);
         let mut ps = lock(pad_state);
         if !ps.stream_start_sent {
             let stream_id = stream
@@ -475,14 +556,14 @@ impl P2pMediaSrc {
             if let Some(s) = &stream {
                 ev = ev.stream(s.clone());
             }
-            pad.push_event(ev.build());
+            events.push(ev.build());
             ps.stream_start_sent = true;
         }
         if let Some(data) = data.filter(|_| ps.caps.is_none()) {
             match gst_base::type_find_helper_for_data(Some(&*self.obj()), data) {
                 Ok((caps, _)) => {
                     gst::debug!(self.cat(), obj = pad, "Typefound {caps}");
-                    pad.push_event(gst::event::Caps::new(&caps));
+                    events.push(gst::event::Caps::new(&caps));
                     ps.caps = Some(caps);
                 }
                 Err(_) => gst::debug!(
@@ -497,21 +578,37 @@ impl P2pMediaSrc {
                 ps.segment = seg.segment().downcast_ref::<gst::ClockTime>().cloned();
                 ps.media_offset_ns = 0;
             }
+            events.push(ev);
+        }
+        drop(ps);
+        for ev in events {
+            if queue.generation() != generation {
+                return false;
+            }
             pad.push_event(ev);
         }
+        queue.generation() == generation
     }
 
     /// fMP4 demuxers timestamp from the fragments' own decode times (`tfdt`), in media time.
     /// When that differs from the presentation timeline by a new offset (a DASH Period whose
     /// timestamps restart, presentationTimeOffset), a new SEGMENT maps media time `start` to
     /// presentation time `time` and keeps the running time continuous, as dashdemux does.
-    fn remap_segment(&self, pad: &gst::Pad, pad_state: &Mutex<PadState>, f: &Fragment) {
+    /// False if a flush made the fragment stale.
+    fn remap_segment(
+        &self,
+        pad: &gst::Pad,
+        pad_state: &Mutex<PadState>,
+        queue: &OutputQueue,
+        generation: u64,
+        f: &Fragment,
+    ) -> bool {
         let mut ps = lock(pad_state);
         if f.media_offset_ns == ps.media_offset_ns {
-            return;
+            return true;
         }
         let Some(cur) = ps.segment.clone() else {
-            return;
+            return true;
         };
         // Presentation time from which the new mapping applies: the fragment's start, or the
         // current segment's start if that is later (a seek target inside the fragment).
@@ -537,12 +634,18 @@ impl P2pMediaSrc {
         ps.media_offset_ns = f.media_offset_ns;
         ps.segment = Some(seg.clone());
         drop(ps);
+        if queue.generation() != generation {
+            return false;
+        }
         pad.push_event(gst::event::Segment::new(&seg));
+        queue.generation() == generation
     }
 
     fn push_fragment(
         &self,
         pad: &gst::Pad,
+        queue: &OutputQueue,
+        generation: u64,
         f: Fragment,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // In the SEGMENT's (media) timeline.
@@ -562,6 +665,10 @@ impl P2pMediaSrc {
                 if f.discont {
                     b.set_flags(gst::BufferFlags::DISCONT);
                 }
+            }
+            // After a flush (a seek from downstream) the rest of this fragment is stale.
+            if queue.generation() != generation {
+                return Err(gst::FlowError::Flushing);
             }
             pad.push(buffer)?;
         }

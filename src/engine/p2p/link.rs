@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::engine::task;
 use crate::net::rtc::DataChannelConn;
 use crate::schedule::PeerKey;
 
@@ -46,41 +47,58 @@ impl Link {
             let conn = conn.clone();
             let sink = sink.clone();
             let permits = Arc::new(Semaphore::new(READ_AHEAD));
-            tokio::spawn(async move {
-                loop {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let Some(msg) = conn.recv().await else {
-                        break;
-                    };
-                    let ev = LinkEvent::Message {
-                        key,
-                        msg,
-                        _permit: permit,
-                    };
-                    if !sink(ev) {
-                        return;
+            // A panicking reader closes the link, as a closed channel would.
+            let closed = sink.clone();
+            let on_panic = move |_| {
+                closed(LinkEvent::Closed { key });
+            };
+            task::spawn(
+                "link reader",
+                async move {
+                    loop {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let Some(msg) = conn.recv().await else {
+                            break;
+                        };
+                        let ev = LinkEvent::Message {
+                            key,
+                            msg,
+                            _permit: permit,
+                        };
+                        if !sink(ev) {
+                            return;
+                        }
                     }
-                }
-                sink(LinkEvent::Closed { key });
-            })
+                    sink(LinkEvent::Closed { key });
+                },
+                on_panic,
+            )
         };
         // Unbounded here, bounded upstream: the swarm hands out upload data only while less
         // than `swarm::HIGH_WATER` is queued towards this peer.
         let (out, mut rx) = mpsc::unbounded_channel::<Bytes>();
         let writer = {
             let conn = conn.clone();
-            tokio::spawn(async move {
-                while let Some(msg) = rx.recv().await {
-                    let bytes = msg.len();
-                    if conn.send(msg).await.is_err() {
-                        sink(LinkEvent::Closed { key });
-                        return;
+            let closed = sink.clone();
+            let on_panic = move |_| {
+                closed(LinkEvent::Closed { key });
+            };
+            task::spawn(
+                "link writer",
+                async move {
+                    while let Some(msg) = rx.recv().await {
+                        let bytes = msg.len();
+                        if conn.send(msg).await.is_err() {
+                            sink(LinkEvent::Closed { key });
+                            return;
+                        }
+                        sink(LinkEvent::Drained { key, bytes });
                     }
-                    sink(LinkEvent::Drained { key, bytes });
-                }
-            })
+                },
+                on_panic,
+            )
         };
         Link {
             conn,
@@ -99,6 +117,6 @@ impl Link {
         self.reader.abort();
         self.writer.abort();
         let conn = self.conn;
-        tokio::spawn(async move { conn.close().await });
+        task::spawn_logged("link close", async move { conn.close().await });
     }
 }

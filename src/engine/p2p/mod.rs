@@ -18,6 +18,7 @@ pub use swarm::{LoadError, SwarmHandle};
 use super::origin::Origin;
 use super::output::OutputQueue;
 use super::runtime::RUNTIME;
+use super::task;
 use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
 use crate::net::tracker::{InfoHash, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle};
 use crate::p2p::identity::{Compat, StreamType};
@@ -96,6 +97,11 @@ pub enum P2pEvent {
         bytes: u64,
         peer_id: Option<String>,
     },
+    /// The swarm's actor panicked: P2P is off for it, its stream goes on over HTTP.
+    SwarmFailed {
+        info_hash: String,
+        reason: String,
+    },
 }
 
 pub type P2pObserver = Arc<dyn Fn(P2pEvent) + Send + Sync>;
@@ -137,6 +143,8 @@ pub struct P2pHub {
     shared: Arc<HubShared>,
     swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>>,
     router: tokio::task::JoinHandle<()>,
+    /// Release timers: stopped with the hub, not left sleeping.
+    timers: task::Group,
 }
 
 impl P2pHub {
@@ -169,11 +177,13 @@ impl P2pHub {
             validator,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
-        let router = RUNTIME.spawn(route(events, swarms.clone(), shared.clone()));
+        let router =
+            task::spawn_logged("p2p router", route(events, swarms.clone(), shared.clone()));
         Ok(Arc::new(P2pHub {
             shared,
             swarms,
             router,
+            timers: task::Group::default(),
         }))
     }
 
@@ -208,7 +218,7 @@ impl P2pHub {
         let handle = handle.clone();
         let timeout = self.shared.config.inactive_swarm_timeout;
         let epoch = handle.release();
-        RUNTIME.spawn(async move {
+        self.timers.spawn_logged("p2p release", async move {
             tokio::time::sleep(timeout).await;
             if handle.released_since(epoch) {
                 lock(&swarms).remove(&handle.info_hash);
@@ -242,6 +252,7 @@ impl P2pHub {
         }
         self.shared.tracker.shutdown();
         self.router.abort();
+        self.timers.abort_all();
     }
 }
 

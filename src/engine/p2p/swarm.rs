@@ -16,7 +16,7 @@ use super::link::{Link, LinkEvent, LinkSink};
 use super::{HubShared, P2pEvent};
 use crate::abr;
 use crate::engine::output::OutputQueue;
-use crate::engine::runtime::RUNTIME;
+use crate::engine::task;
 use crate::media::MediaPlaylist;
 use crate::net::rtc::{sdp_remote_addr, DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
@@ -237,7 +237,15 @@ pub(super) fn spawn(
         peer_count: peers,
         uploaded: 0,
     };
-    RUNTIME.spawn(actor.run(rx));
+    let (hub, info_hash) = (actor.hub.clone(), actor.info_hash_str.clone());
+    task::spawn("swarm actor", actor.run(rx), move |reason| {
+        // Its channel is closed now: every load answers `Gone` and the fetch loop uses HTTP.
+        gst::warning!(
+            CAT,
+            "{info_hash}: swarm actor panicked, P2P off for it: {reason}"
+        );
+        hub.notify(P2pEvent::SwarmFailed { info_hash, reason });
+    });
     handle
 }
 
@@ -431,7 +439,7 @@ impl Actor {
                         resource.url
                     );
                     let (tx, origin) = (self.tx.clone(), self.hub.origin.clone());
-                    let task = tokio::spawn(async move {
+                    let task = task::spawn_logged("swarm http", async move {
                         let (last, seen, total) =
                             (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
                         let (progress_tx, clock) = (tx.clone(), origin.clone());
@@ -685,7 +693,7 @@ impl Actor {
             peer_id,
             conn: None,
         };
-        let task = tokio::spawn(async move {
+        let task = task::spawn_logged("swarm connect", async move {
             let slot_ref = &mut slot;
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
@@ -756,8 +764,15 @@ impl Actor {
             offers: Vec::with_capacity(room),
         };
         let hub = self.hub.clone();
-        tokio::spawn(async move {
+        // A watched task that is never aborted: webrtc-rs leaks the UDP sockets of a
+        // PeerConnection whose setup is cancelled, so an offer being built runs to its end
+        // (bounded by the RTC setup timeout) and is dropped (closed) there; no new one starts
+        // once the actor is gone.
+        task::spawn_logged("swarm offers", async move {
             for _ in 0..batch.asked {
+                if batch.tx.is_closed() {
+                    break;
+                }
                 if let Ok((pending, sdp)) = hub.rtc.create_offer().await {
                     batch.offers.push((OfferId::random(), pending, sdp));
                 }
@@ -779,7 +794,7 @@ impl Actor {
                 "{}: closing surplus connection to {peer_id}",
                 self.info_hash_str
             );
-            tokio::spawn(async move { conn.close().await });
+            task::spawn_logged("swarm close", async move { conn.close().await });
             return;
         }
         self.next_key += 1;
