@@ -59,9 +59,10 @@ const MAX_BANS: usize = 4096;
 /// P2P transfers from one peer abandoned in a row (too slow, silent) before it is dropped:
 /// a peer that drips a byte under every timeout must not be asked forever.
 const SLOW_STRIKES: u32 = 3;
-/// Upload requests one peer may make per [`REQUEST_WINDOW_MS`]: a browser asks one segment
-/// at a time; hundreds of requests (or request/cancel loops) cost us reads and queueing.
-const MAX_REQUESTS_PER_WINDOW: u32 = 60;
+/// Uploads one peer may cancel per [`REQUEST_WINDOW_MS`]: a request/cancel loop costs us
+/// reads and queueing for nothing. Completed requests are not counted: a fast peer catching
+/// up on a VOD may fetch many segments a second, and that is what uploads are for.
+const MAX_CANCELS_PER_WINDOW: u32 = 60;
 const REQUEST_WINDOW_MS: u64 = 10_000;
 /// Rounds of peer-output / scheduler-command exchange per input (a feedback loop between
 /// the two must never freeze the caller).
@@ -246,9 +247,9 @@ struct Peer {
     backlog_since: Option<u64>,
     /// Transfers from this peer abandoned in a row.
     slow_strikes: u32,
-    /// Upload requests in the current window, and when it started.
-    requests: u32,
-    requests_since: u64,
+    /// Uploads cancelled in the current window, and when it started.
+    cancels: u32,
+    cancels_since: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -632,8 +633,8 @@ impl<D: SegmentData> Swarm<D> {
                 backlog: 0,
                 backlog_since: None,
                 slow_strikes: 0,
-                requests: 0,
-                requests_since: now,
+                cancels: 0,
+                cancels_since: now,
             },
         );
         self.remotes.insert(peer, remote);
@@ -1327,17 +1328,6 @@ impl<D: SegmentData> Swarm<D> {
                 }
             }
             PeerEvent::UploadRequested { id, request_id, .. } => {
-                if let Some(p) = self.peers.get_mut(&key) {
-                    if now >= p.requests_since + REQUEST_WINDOW_MS {
-                        p.requests_since = now;
-                        p.requests = 0;
-                    }
-                    p.requests += 1;
-                    if p.requests > MAX_REQUESTS_PER_WINDOW {
-                        self.drop_peer(now, key, "request flood", Fault::Hostile);
-                        return;
-                    }
-                }
                 let data = u64::try_from(id)
                     .ok()
                     .filter(|id| self.cfg.upload && !self.unverified.contains(id))
@@ -1350,7 +1340,19 @@ impl<D: SegmentData> Swarm<D> {
                     };
                 }
             }
-            PeerEvent::UploadCancelled { .. } => {}
+            PeerEvent::UploadCancelled { .. } => {
+                let Some(p) = self.peers.get_mut(&key) else {
+                    return;
+                };
+                if now >= p.cancels_since + REQUEST_WINDOW_MS {
+                    p.cancels_since = now;
+                    p.cancels = 0;
+                }
+                p.cancels += 1;
+                if p.cancels > MAX_CANCELS_PER_WINDOW {
+                    self.drop_peer(now, key, "request flood", Fault::Hostile);
+                }
+            }
             PeerEvent::Disconnect { reason } => {
                 let fault = match reason {
                     DisconnectReason::Local => None,
