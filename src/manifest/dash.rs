@@ -350,8 +350,11 @@ pub fn segments_from_sidx(
             }
             end = end.min(pe);
         }
+        // The whole range must be addressable: `offset + length` feeds the Range header.
         let offset = u64::try_from(byte)
-            .map_err(|_| ManifestError::InvalidSidx("offset overflow".into()))?;
+            .ok()
+            .filter(|o| o.checked_add(u64::from(r.referenced_size)).is_some())
+            .ok_or_else(|| ManifestError::InvalidSidx("offset overflow".into()))?;
         if end > 0 {
             out.push(Segment {
                 resource: Resource {

@@ -1530,3 +1530,24 @@ fn long_media_url_over_many_sidx_references_is_refused() {
         "{e}"
     );
 }
+
+/// Found by `fuzz/fuzz_targets/sidx_parse.rs`: a v1 sidx whose first_offset puts the first
+/// subsegment at 2^64 − 248 gave a byte range whose end overflows u64.
+#[test]
+fn sidx_byte_range_end_overflow_is_an_error() {
+    let m = p(&segment_base_mpd(""));
+    let SegmentSource::NeedsIndex(ctx) = &rep(&m, 0, 0, 0).segments else {
+        panic!("expected NeedsIndex");
+    };
+    let mut ext = (**ctx).clone();
+    ext.index_is_external = true;
+    let sidx = sidx::build(1, 10, 0, u64::MAX - 248, &[(false, 1000, 10)]);
+    assert_eq!(
+        segments_from_sidx(&sidx, &ext),
+        Err(ManifestError::InvalidSidx("offset overflow".into()))
+    );
+    // Ending exactly at 2^64 − 1 is still addressable.
+    let sidx = sidx::build(1, 10, 0, u64::MAX - 1000, &[(false, 1000, 10)]);
+    let s = segments_from_sidx(&sidx, &ext).unwrap();
+    assert_eq!(s[0].resource.range.unwrap().offset, u64::MAX - 1000);
+}
