@@ -42,6 +42,11 @@ pub const MAX_TOTAL_SEGMENTS: usize = 1_000_000;
 pub const MAX_ELEMENTS: usize = 10_000;
 /// `%0Nd` widths above this are treated as garbage (the padding would be allocated).
 pub const MAX_TEMPLATE_WIDTH: usize = 255;
+/// Bytes of URLs (media and initialization) the segments of one MPD, or of one `sidx`, may hold
+/// beyond 32 per input byte. Each segment owns copies of its URLs, so a long BaseURL over a
+/// template expanding to many segments would otherwise cost `segments × URL length`; real MPDs
+/// (100k segments × a few hundred bytes) stay well below.
+pub const MAX_SEGMENT_URL_BYTES: usize = 256 * 1024 * 1024;
 
 const NS: i128 = 1_000_000_000;
 
@@ -276,7 +281,18 @@ pub fn parse(bytes: &[u8], url: &Url, now_unix: f64) -> Result<Mpd, ManifestErro
     let raw = std::panic::catch_unwind(|| dash_mpd::parse(text))
         .map_err(|_| not_mpd("the XML parser failed on this document"))?
         .map_err(|e| not_mpd(e.to_string()))?;
-    Builder::new(url, now_unix).build(&raw)
+    Builder::new(url, now_unix, text.len()).build(&raw)
+}
+
+/// The URL budget of an input of `input_len` bytes (see [`MAX_SEGMENT_URL_BYTES`]).
+fn url_budget(input_len: usize) -> usize {
+    input_len
+        .saturating_mul(32)
+        .saturating_add(MAX_SEGMENT_URL_BYTES)
+}
+
+fn too_many_url_bytes(limit: usize) -> ManifestError {
+    invalid(format!("segment URLs would take more than {limit} bytes"))
 }
 
 /// Segments of a `SegmentSource::NeedsIndex` Representation from its fetched `sidx` bytes
@@ -317,6 +333,13 @@ pub fn segments_from_sidx(
         ctx.period_start_seconds - ctx.presentation_time_offset as f64 / ctx.timescale as f64;
     let mut unscaled = i128::from(sidx.earliest_presentation_time);
     let mut unscaled_f = sidx.earliest_presentation_time as f64;
+    // Every subsegment owns a copy of the media and init URLs.
+    let per_segment =
+        ctx.media_url.as_str().len() + ctx.init.as_ref().map_or(0, |r| r.url.as_str().len());
+    let budget = url_budget(sidx_bytes.len());
+    if per_segment.saturating_mul(sidx.references.len()) > budget {
+        return Err(too_many_url_bytes(budget));
+    }
     let mut out = Vec::with_capacity(sidx.references.len());
     for (i, r) in sidx.references.iter().enumerate() {
         let start = ps_ns + unscaled * NS / ts - pto_ns;
@@ -327,8 +350,11 @@ pub fn segments_from_sidx(
             }
             end = end.min(pe);
         }
+        // The whole range must be addressable: `offset + length` feeds the Range header.
         let offset = u64::try_from(byte)
-            .map_err(|_| ManifestError::InvalidSidx("offset overflow".into()))?;
+            .ok()
+            .filter(|o| o.checked_add(u64::from(r.referenced_size)).is_some())
+            .ok_or_else(|| ManifestError::InvalidSidx("offset overflow".into()))?;
         if end > 0 {
             out.push(Segment {
                 resource: Resource {
@@ -1015,6 +1041,9 @@ struct Builder<'a> {
     now_ns: i128,
     total_segments: usize,
     max_seg: Duration,
+    /// Bytes of URLs held by the segments so far, and the most allowed.
+    url_bytes: usize,
+    url_budget: usize,
 }
 
 struct PeriodCtx<'a> {
@@ -1046,7 +1075,7 @@ struct LiveCtx {
 }
 
 impl<'a> Builder<'a> {
-    fn new(url: &'a Url, now_unix: f64) -> Self {
+    fn new(url: &'a Url, now_unix: f64, input_len: usize) -> Self {
         Builder {
             url,
             now_unix,
@@ -1055,7 +1084,18 @@ impl<'a> Builder<'a> {
                 + ((now_unix - now_unix.floor()) * 1e9).round() as i128,
             total_segments: 0,
             max_seg: Duration::ZERO,
+            url_bytes: 0,
+            url_budget: url_budget(input_len),
         }
+    }
+
+    /// Accounts for `bytes` more of URL copies held by segments.
+    fn charge_urls(&mut self, bytes: usize) -> Result<(), ManifestError> {
+        self.url_bytes = self.url_bytes.saturating_add(bytes);
+        if self.url_bytes > self.url_budget {
+            return Err(too_many_url_bytes(self.url_budget));
+        }
+        Ok(())
     }
 
     fn build(mut self, raw: &dash_mpd::MPD) -> Result<Mpd, ManifestError> {
@@ -1358,6 +1398,7 @@ impl<'a> Builder<'a> {
                     None => base.clone(),
                 };
                 let range = su.mediaRange.as_deref().map(parse_range).transpose()?;
+                self.charge_urls(url.as_str().len())?;
                 urls.push((url, range));
             }
             // dash-mpd 0.20 does not expose SegmentList@startNumber/@presentationTimeOffset.
@@ -1613,9 +1654,11 @@ impl<'a> Builder<'a> {
         }
         let ps = dur_ns(pc.start);
         let pend = period_dur.map(|d| ps + d);
+        let init_len = init.as_ref().map_or(0, |r| r.url.as_str().len());
         let mut out = Vec::with_capacity(n);
         for i in lo..hi {
             let s = gen.make(i)?;
+            self.charge_urls(s.url.as_str().len() + init_len)?;
             let end = pend.map_or(s.end_ns, |pe| s.end_ns.min(pe));
             let start = ns_to_dur(s.start_ns);
             let duration = ns_to_dur(end).saturating_sub(start);

@@ -28,6 +28,8 @@ pub const MAX_PLAYLIST_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_SEGMENTS: usize = 100_000;
 /// Bounds variants + renditions of a master playlist.
 pub const MAX_STREAMS: usize = 10_000;
+/// Bytes of EXT-X-KEY/EXT-X-MAP URI copies the segments may hold per playlist byte (plus 1 MiB).
+const REPEATED_URI_BYTES_PER_BYTE: usize = 24;
 /// Longer EXTINF / TARGETDURATION values are treated as garbage.
 pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(24 * 3600);
 
@@ -302,6 +304,13 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
     // Resource and end offset of the previous segment's byte range (implicit offset rule).
     let mut prev_range: Option<(Url, u64)> = None;
     let mut t = Duration::ZERO;
+    // Every segment holds its own copy of the EXT-X-KEY and EXT-X-MAP URIs, so one long URI
+    // over many short segments would cost memory quadratic in the body: keep those copies
+    // proportional to it (real playlists stay far below: a few hundred bytes per segment).
+    let repeated_budget = REPEATED_URI_BYTES_PER_BYTE
+        .saturating_mul(text.len())
+        .saturating_add(1 << 20);
+    let mut repeated = 0usize;
 
     let mut vars = Variables::default();
     for (n, line) in numbered_lines(text) {
@@ -401,6 +410,23 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
         if pending_discontinuity {
             discontinuities += 1;
         }
+        let seg_key = key.for_segment()?;
+        let init_key = init.as_ref().and_then(|(_, k)| k.as_ref());
+        repeated += [
+            seg_key.as_ref().map(|k| &k.uri),
+            init.as_ref().map(|(r, _)| &r.url),
+            init_key.map(|k| &k.uri),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|u| u.as_str().len())
+        .sum::<usize>();
+        if repeated > repeated_budget {
+            return Err(ManifestError::TooLarge {
+                what: "bytes of EXT-X-KEY/EXT-X-MAP URIs repeated over the segments",
+                limit: repeated_budget,
+            });
+        }
         segments.push(Segment {
             resource: Resource {
                 url: seg_url,
@@ -411,9 +437,9 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             sequence: 0, // needs EXT-X-MEDIA-SEQUENCE, filled below
             discontinuity: pending_discontinuity,
             discontinuity_sequence: discontinuities,
-            key: key.for_segment()?,
+            key: seg_key,
             init: init.as_ref().map(|(r, _)| r.clone()),
-            init_key: init.as_ref().and_then(|(_, k)| k.clone()),
+            init_key: init_key.cloned(),
             start_seconds: None,
             media_offset_ns: None,
             gap: pending_gap,
@@ -1765,6 +1791,37 @@ https://other.example.net/hi/index.m3u8
             s.push_str("#EXT-X-STREAM-INF:BANDWIDTH=1\na\n");
         }
         assert!(matches!(err(&s), ManifestError::TooLarge { .. }));
+    }
+
+    /// Found by `fuzz/fuzz_targets/hls_parse.rs`: a 20 KB EXT-X-MAP URI over 2000 one-byte
+    /// segments (46 KB of playlist) held 40 MB of URI copies; 1 MB held 20 GB.
+    #[test]
+    fn long_map_or_key_uri_over_many_segments_is_too_large() {
+        let long = "a".repeat(20_000);
+        for tag in [
+            format!("#EXT-X-MAP:URI=\"{long}.mp4\""),
+            format!("#EXT-X-KEY:METHOD=AES-128,URI=\"{long}.key\""),
+        ] {
+            let mut s = format!("#EXTM3U\n#EXT-X-TARGETDURATION:1\n{tag}\n");
+            for _ in 0..2000 {
+                s.push_str("#EXTINF:1,\nx\n");
+            }
+            assert!(matches!(
+                err(&s),
+                ManifestError::TooLarge {
+                    what: "bytes of EXT-X-KEY/EXT-X-MAP URIs repeated over the segments",
+                    ..
+                }
+            ));
+        }
+        // Ordinary URIs over as many segments are fine.
+        let mut s = String::from(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"https://cdn.example.com/v/init.mp4?token=0123456789abcdef0123456789abcdef\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example.com/k/0123456789abcdef?token=0123456789abcdef\"\n",
+        );
+        for i in 0..20_000 {
+            s.push_str(&format!("#EXTINF:1,\ns{i}.m4s\n"));
+        }
+        assert_eq!(media(&s).segments.len(), 20_000);
     }
 
     #[test]

@@ -1472,3 +1472,82 @@ fn period_starts_follow_shaka_float_sums() {
     assert_eq!(urls(segs(&m, 0, 0, 0)).len(), 2);
     assert_eq!(segs(&m, 0, 0, 0)[1].end(), ms(300));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory: every segment owns its URLs (found while writing fuzz/fuzz_targets/dash_parse.rs)
+// ---------------------------------------------------------------------------------------------
+
+fn long_base_mpd(base: &str, addressing: &str) -> String {
+    mpd(
+        r#"mediaPresentationDuration="PT20000S""#,
+        &format!(
+            r#"<BaseURL>https://cdn.example.com/{base}/</BaseURL>
+<Period><AdaptationSet mimeType="video/mp4" codecs="avc1.4d401f">
+  <Representation id="v" bandwidth="1000">{addressing}</Representation>
+</AdaptationSet></Period>"#
+        ),
+    )
+}
+
+/// A 20 KB BaseURL over a template of 20 000 segments asked for 800 MB of URL copies (a
+/// 100 KB one over 100 000 segments: 20 GB); over 20 000 `<SegmentURL/>`s, 400 MB.
+#[test]
+fn long_base_url_over_many_segments_is_refused() {
+    let template = r#"<SegmentTemplate media="s$Number$.m4s" initialization="init.mp4" duration="1" timescale="1"/>"#;
+    let list = format!(
+        r#"<SegmentList duration="1" timescale="1">{}</SegmentList>"#,
+        "<SegmentURL/>".repeat(20_000)
+    );
+    let long = "b".repeat(20_000);
+    for addressing in [template, list.as_str()] {
+        let xml = long_base_mpd(&long, addressing);
+        let e = parse(xml.as_bytes(), &vod_url(), NOW).unwrap_err();
+        assert!(
+            matches!(&e, ManifestError::InvalidMpd(w) if w.contains("segment URLs")),
+            "{e}"
+        );
+        // The same addressing under an ordinary BaseURL is fine.
+        let m = p(&long_base_mpd("vod/a", addressing));
+        assert_eq!(segs(&m, 0, 0, 0).len(), 20_000);
+    }
+}
+
+/// A long media URL over a sidx of many references: refused before the copies are made.
+#[test]
+fn long_media_url_over_many_sidx_references_is_refused() {
+    let m = p(&segment_base_mpd(""));
+    let SegmentSource::NeedsIndex(ctx) = &rep(&m, 0, 0, 0).segments else {
+        panic!("expected NeedsIndex");
+    };
+    let refs = vec![(false, 1000, 1); 3000];
+    let sidx = sidx::build(0, 10, 0, 0, &refs);
+    assert_eq!(segments_from_sidx(&sidx, ctx).unwrap().len(), 30);
+    let mut long = (**ctx).clone();
+    long.media_url = url(&format!("https://cdn.example.com/{}", "m".repeat(100_000)));
+    let e = segments_from_sidx(&sidx, &long).unwrap_err();
+    assert!(
+        matches!(&e, ManifestError::InvalidMpd(w) if w.contains("segment URLs")),
+        "{e}"
+    );
+}
+
+/// Found by `fuzz/fuzz_targets/sidx_parse.rs`: a v1 sidx whose first_offset puts the first
+/// subsegment at 2^64 − 248 gave a byte range whose end overflows u64.
+#[test]
+fn sidx_byte_range_end_overflow_is_an_error() {
+    let m = p(&segment_base_mpd(""));
+    let SegmentSource::NeedsIndex(ctx) = &rep(&m, 0, 0, 0).segments else {
+        panic!("expected NeedsIndex");
+    };
+    let mut ext = (**ctx).clone();
+    ext.index_is_external = true;
+    let sidx = sidx::build(1, 10, 0, u64::MAX - 248, &[(false, 1000, 10)]);
+    assert_eq!(
+        segments_from_sidx(&sidx, &ext),
+        Err(ManifestError::InvalidSidx("offset overflow".into()))
+    );
+    // Ending exactly at 2^64 − 1 is still addressable.
+    let sidx = sidx::build(1, 10, 0, u64::MAX - 1000, &[(false, 1000, 10)]);
+    let s = segments_from_sidx(&sidx, &ext).unwrap();
+    assert_eq!(s[0].resource.range.unwrap().offset, u64::MAX - 1000);
+}
