@@ -763,7 +763,7 @@ impl Actor {
             asked: room,
             offers: Vec::with_capacity(room),
         };
-        let hub = self.hub.clone();
+        let (hub, label) = (self.hub.clone(), self.info_hash_str.clone());
         // A watched task that is never aborted: webrtc-rs leaks the UDP sockets of a
         // PeerConnection whose setup is cancelled, so an offer being built runs to its end
         // and is dropped (closed) there; no new one starts once the actor is gone. Its end
@@ -783,7 +783,8 @@ impl Actor {
                     .await;
                 match made {
                     Ok((pending, sdp)) => batch.offers.push((OfferId::random(), pending, sdp)),
-                    Err(e) => gst::debug!(CAT, "offer not made: {e:?}"),
+                    // `Closed`: the swarm stopped while it gathered ICE candidates.
+                    Err(e) => gst::debug!(CAT, "{label}: offer not made: {e:?}"),
                 }
             }
             // `batch` reports on drop, here or on a panic or abort above.
