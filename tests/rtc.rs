@@ -484,3 +484,39 @@ async fn drop_frees_sockets() {
     })
     .await;
 }
+
+/// An offer whose caller went away (its swarm stopped) stops waiting for ICE gathering and
+/// closes its PeerConnection at once. Without this every stopped session kept one for up to
+/// the gather timeout, and fast start/stop cycles piled them up (`tests/churn.rs` RSS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_stops_gathering_when_its_caller_is_gone() {
+    // A STUN server that never answers: gathering lasts the whole gather timeout.
+    let blackhole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let f = WebRtcFactory::new(RtcConfig {
+        ice_servers: vec![format!("stun:{}", blackhole.local_addr().unwrap())],
+        gather_timeout: Duration::from_secs(2),
+        ..RtcConfig::loopback()
+    });
+    // Control: nobody cancels, so the offer waits for gathering (else the rest proves nothing).
+    let t = Instant::now();
+    let never = Box::pin(std::future::pending::<()>());
+    let made = bounded(20, f.create_offer_until(never)).await;
+    assert!(made.is_ok(), "{:?}", made.err());
+    assert!(
+        t.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(made);
+    // The caller goes away 100 ms in: the offer ends well before the gather timeout.
+    let t = Instant::now();
+    let gone = Box::pin(tokio::time::sleep(Duration::from_millis(100)));
+    let made = bounded(20, f.create_offer_until(gone)).await;
+    let took = t.elapsed();
+    assert!(matches!(made, Err(RtcError::Closed)), "{:?}", made.err());
+    assert!(
+        took < Duration::from_millis(1000),
+        "cancelled offer took {took:?}"
+    );
+    eprintln!("cancelled offer ended after {took:?}");
+}

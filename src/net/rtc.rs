@@ -186,6 +186,19 @@ pub trait RtcFactory: Send + Sync {
     /// Starts a connection as the offerer (creating the one data channel).
     fn create_offer(&self) -> BoxFuture<'_, Result<NewOffer, RtcError>>;
 
+    /// [`create_offer`](Self::create_offer) for a caller that may go away meanwhile: once
+    /// `cancel` resolves, the offer stops waiting for ICE gathering and fails with
+    /// [`RtcError::Closed`], closing its PeerConnection. The setup itself is never dropped
+    /// half-way (webrtc-rs leaks the sockets of a PeerConnection whose setup future is
+    /// cancelled); only the gathering wait, which is most of an offer's life, is cut short.
+    fn create_offer_until<'a>(
+        &'a self,
+        cancel: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, Result<NewOffer, RtcError>> {
+        drop(cancel);
+        self.create_offer()
+    }
+
     /// Answers a remote offer. The returned connection opens once the offerer's channel
     /// arrives; await [`DataChannelConn::wait_open`].
     fn accept_offer<'a>(
@@ -338,9 +351,26 @@ impl WebRtcFactory {
     }
 
     /// Waits (bounded) for ICE gathering, then returns the local SDP with its candidates.
-    async fn local_sdp(&self, b: &mut Building) -> Result<String, RtcError> {
+    /// `cancel` resolving ends the wait with [`RtcError::Closed`].
+    async fn local_sdp(
+        &self,
+        b: &mut Building,
+        cancel: Option<BoxFuture<'_, ()>>,
+    ) -> Result<String, RtcError> {
         // A timeout is not an error: like simple-peer, send what was gathered so far.
-        let _ = tokio::time::timeout(self.config.gather_timeout, b.gathered.wait_for(|g| *g)).await;
+        let gathered =
+            tokio::time::timeout(self.config.gather_timeout, b.gathered.wait_for(|g| *g));
+        match cancel {
+            None => {
+                let _ = gathered.await;
+            }
+            Some(cancel) => tokio::select! {
+                _ = gathered => {}
+                // Only a watch wait is dropped here; the caller drops `b`, which closes the
+                // PeerConnection the normal way.
+                _ = cancel => return Err(RtcError::Closed),
+            },
+        }
         let desc = b
             .guard
             .pc
@@ -353,7 +383,10 @@ impl WebRtcFactory {
         Ok(desc.sdp)
     }
 
-    async fn offer(&self) -> Result<(WebRtcPendingOffer, String), RtcError> {
+    async fn offer(
+        &self,
+        cancel: Option<BoxFuture<'_, ()>>,
+    ) -> Result<(WebRtcPendingOffer, String), RtcError> {
         let mut b = self.build().await?;
         let pc = &b.guard.pc;
         let init = RTCDataChannelInit {
@@ -374,7 +407,7 @@ impl WebRtcFactory {
         pc.set_local_description(offer)
             .await
             .map_err(|e| RtcError::Setup(e.to_string()))?;
-        let sdp = self.local_sdp(&mut b).await?;
+        let sdp = self.local_sdp(&mut b, cancel).await?;
         Ok((WebRtcPendingOffer { building: b, dc }, sdp))
     }
 
@@ -398,7 +431,7 @@ impl WebRtcFactory {
         pc.set_local_description(answer)
             .await
             .map_err(|e| RtcError::Setup(e.to_string()))?;
-        let sdp = self.local_sdp(&mut b).await?;
+        let sdp = self.local_sdp(&mut b, None).await?;
         Ok((WebRtcConn::start(b, None, remote_sdp), sdp))
     }
 }
@@ -406,7 +439,17 @@ impl WebRtcFactory {
 impl RtcFactory for WebRtcFactory {
     fn create_offer(&self) -> BoxFuture<'_, Result<NewOffer, RtcError>> {
         Box::pin(async move {
-            let (pending, sdp) = self.bounded(self.offer()).await?;
+            let (pending, sdp) = self.bounded(self.offer(None)).await?;
+            Ok((Box::new(pending) as Box<dyn PendingOffer>, sdp))
+        })
+    }
+
+    fn create_offer_until<'a>(
+        &'a self,
+        cancel: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, Result<NewOffer, RtcError>> {
+        Box::pin(async move {
+            let (pending, sdp) = self.bounded(self.offer(Some(cancel))).await?;
             Ok((Box::new(pending) as Box<dyn PendingOffer>, sdp))
         })
     }
@@ -890,7 +933,7 @@ mod tests {
     async fn channel_and_sdp_shape() {
         let f = WebRtcFactory::new(RtcConfig::loopback());
         let run = async {
-            let (pending, offer) = f.offer().await.expect("offer");
+            let (pending, offer) = f.offer(None).await.expect("offer");
             assert!(offer.contains("m=application"), "{offer}");
             assert!(offer.contains("a=candidate:"), "{offer}");
             assert!(offer.contains(" 127.0.0.1 "), "{offer}");
