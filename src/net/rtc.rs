@@ -242,15 +242,16 @@ pub trait DataChannelConn: Send + Sync {
 
     fn stats(&self) -> ConnStats;
 
-    /// The peer's address as its SDP gave it (public one first), for bans; `None` when it
-    /// offered only mDNS names.
+    /// The address the peer's packets come from (the selected ICE candidate pair's remote
+    /// side), once the channel is open; for bans. `None` before, or if unknown.
     fn remote_addr(&self) -> Option<IpAddr> {
         None
     }
 }
 
 /// The address a remote SDP's candidates name: a server-reflexive (public) one first, else
-/// the first literal host address; `.local` mDNS names hide the host and give none.
+/// the first literal host address; `.local` mDNS names hide the host and give none. The remote
+/// writes its SDP itself: a hint for refusing a banned peer early, never a reason to ban.
 pub fn sdp_remote_addr(sdp: &str) -> Option<IpAddr> {
     let mut host = None;
     for line in sdp.lines() {
@@ -432,7 +433,7 @@ impl WebRtcFactory {
             .await
             .map_err(|e| RtcError::Setup(e.to_string()))?;
         let sdp = self.local_sdp(&mut b, None).await?;
-        Ok((WebRtcConn::start(b, None, remote_sdp), sdp))
+        Ok((WebRtcConn::start(b, None), sdp))
     }
 }
 
@@ -654,7 +655,7 @@ impl WebRtcPendingOffer {
             .set_remote_description(desc)
             .await
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
-        Ok(WebRtcConn::start(building, Some(dc), remote_sdp))
+        Ok(WebRtcConn::start(building, Some(dc)))
     }
 }
 
@@ -684,7 +685,8 @@ struct Shared {
 }
 
 struct WebRtcConn {
-    remote_addr: Option<IpAddr>,
+    /// Set once the channel opened, from the selected ICE candidate pair.
+    remote_addr: OnceLock<IpAddr>,
     guard: PcGuard,
     shared: Arc<Shared>,
     state: watch::Receiver<ChannelState>,
@@ -695,7 +697,7 @@ struct WebRtcConn {
 impl WebRtcConn {
     /// `dc` is the offerer's own channel; the answerer passes `None` and waits for the
     /// announced one.
-    fn start(building: Building, dc: Option<Arc<dyn DataChannel>>, remote_sdp: &str) -> Self {
+    fn start(building: Building, dc: Option<Arc<dyn DataChannel>>) -> Self {
         let Building {
             guard,
             state: pc_state,
@@ -719,7 +721,7 @@ impl WebRtcConn {
             msg_tx,
         ));
         WebRtcConn {
-            remote_addr: sdp_remote_addr(remote_sdp),
+            remote_addr: OnceLock::new(),
             guard,
             shared,
             state: state_rx,
@@ -730,13 +732,31 @@ impl WebRtcConn {
 
     async fn do_wait_open(&self, timeout: Duration) -> Result<(), RtcError> {
         let mut state = self.state.clone();
-        let res =
-            tokio::time::timeout(timeout, state.wait_for(|s| *s != ChannelState::Connecting)).await;
+        let res = tokio::time::timeout(timeout, state.wait_for(|s| *s != ChannelState::Connecting))
+            .await
+            .map(|r| r.map(|s| *s));
         match res {
             Err(_) => Err(RtcError::Timeout("data channel to open")),
-            Ok(Ok(s)) if *s == ChannelState::Open => Ok(()),
+            Ok(Ok(ChannelState::Open)) => {
+                if let Some(addr) = self.selected_remote_addr().await {
+                    let _ = self.remote_addr.set(addr);
+                }
+                Ok(())
+            }
             Ok(_) => Err(RtcError::Closed),
         }
+    }
+
+    /// Where the peer's packets actually come from: ICE checked it, the SDP only claims it.
+    async fn selected_remote_addr(&self) -> Option<IpAddr> {
+        let sctp = self.guard.pc.sctp().await?;
+        let pair = sctp
+            .transport()
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await
+            .ok()??;
+        pair.remote().address.parse().ok()
     }
 
     async fn do_send(&self, msg: Bytes) -> Result<(), RtcError> {
@@ -805,7 +825,7 @@ impl DataChannelConn for WebRtcConn {
     }
 
     fn remote_addr(&self) -> Option<IpAddr> {
-        self.remote_addr
+        self.remote_addr.get().copied()
     }
 
     fn stats(&self) -> ConnStats {

@@ -531,9 +531,17 @@ impl PeerSession {
                 request_id,
                 byte_offset,
             } => {
-                // One upload per connection: a new request stops the old one.
-                self.upload = None;
-                self.pending_upload = None;
+                // One upload per connection: a new request stops the old one, as a cancel
+                // would (and is counted as one: request loops are not free either).
+                let old = self
+                    .upload
+                    .take()
+                    .map(|u| (u.id, u.request_id))
+                    .or_else(|| self.pending_upload.take().map(|p| (p.id, p.request_id)));
+                if let Some((id, request_id)) = old {
+                    self.events
+                        .push_back(Event::UploadCancelled { id, request_id });
+                }
                 match u64::try_from(byte_offset) {
                     Ok(byte_offset) => {
                         self.pending_upload = Some(PendingUpload {

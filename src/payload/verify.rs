@@ -18,13 +18,17 @@ const TS_MAX_PIDS: usize = 64;
 /// PTS/DTS are 33-bit counters of a 90 kHz clock.
 const PTS_MODULO: i64 = 1 << 33;
 
+/// Stands for the ID3 timestamp of packed audio among MPEG-TS PIDs.
+const ID3_PID: u16 = 0xffff;
+
 /// What a strict parse found: the first timestamp, where the container has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timing {
     /// No timestamp found (or the container has none we read).
     None,
-    /// 90-kHz PTS of the first PES (MPEG-TS) or ID3 `transportStreamTimestamp` (packed audio).
-    Pts(u64),
+    /// (PID, 90-kHz PTS) of the first PES of each PID (MPEG-TS; PIDs differ in offset, and a
+    /// segment may open on any of them), or the ID3 `transportStreamTimestamp` of packed audio.
+    Pts(Vec<(u16, u64)>),
     /// fMP4: the first `tfdt` (decode time in the track's timescale) and its track.
     Tfdt { track: u32, time: u64 },
 }
@@ -50,7 +54,7 @@ fn check_ts(data: &[u8]) -> Result<Timing, String> {
     let packets = data.len() / TS_PACKET;
     let mut last_cc: HashMap<u16, u8> = HashMap::new();
     let mut cc_errors = 0usize;
-    let mut first_pts = None;
+    let mut first_pts: Vec<(u16, u64)> = Vec::new();
     for (n, p) in data.chunks_exact(TS_PACKET).enumerate() {
         if p[0] != 0x47 {
             return Err(format!("MPEG-TS: packet {n} has no sync byte"));
@@ -62,6 +66,10 @@ fn check_ts(data: &[u8]) -> Result<Timing, String> {
         let pid = u16::from_be_bytes([p[1] & 0x1f, p[2]]);
         let afc = (p[3] >> 4) & 0x3;
         let cc = p[3] & 0x0f;
+        // Null packets are stuffing: some muxers write them with any header bits.
+        if pid == TS_NULL_PID {
+            continue;
+        }
         if afc == 0 {
             return Err(format!(
                 "MPEG-TS: packet {n} has a reserved adaptation field control"
@@ -80,9 +88,6 @@ fn check_ts(data: &[u8]) -> Result<Timing, String> {
             discontinuity = af_len > 0 && p[5] & 0x80 != 0;
             payload_at = 5 + af_len;
         }
-        if pid == TS_NULL_PID {
-            continue;
-        }
         if afc & 0x1 != 0 {
             let expected = last_cc.get(&pid).map(|c| (c + 1) & 0x0f);
             // A repeated counter is a legal duplicate packet.
@@ -93,8 +98,10 @@ fn check_ts(data: &[u8]) -> Result<Timing, String> {
             if last_cc.len() > TS_MAX_PIDS {
                 return Err(format!("MPEG-TS: more than {TS_MAX_PIDS} PIDs"));
             }
-            if first_pts.is_none() && pusi {
-                first_pts = pes_pts(&p[payload_at.min(TS_PACKET)..]);
+            if pusi && !first_pts.iter().any(|(p, _)| *p == pid) {
+                if let Some(pts) = pes_pts(&p[payload_at.min(TS_PACKET)..]) {
+                    first_pts.push((pid, pts));
+                }
             }
         }
     }
@@ -105,7 +112,11 @@ fn check_ts(data: &[u8]) -> Result<Timing, String> {
             "MPEG-TS: {cc_errors} continuity errors in {packets} packets"
         ));
     }
-    Ok(first_pts.map_or(Timing::None, Timing::Pts))
+    Ok(if first_pts.is_empty() {
+        Timing::None
+    } else {
+        Timing::Pts(first_pts)
+    })
 }
 
 /// PTS of a PES header at the start of `payload`, if it has one.
@@ -259,7 +270,7 @@ fn check_packed_audio(data: &[u8]) -> Result<Timing, String> {
     if frames == 0 {
         return Err("packed audio: no audio frames".into());
     }
-    Ok(pts.map_or(Timing::None, Timing::Pts))
+    Ok(pts.map_or(Timing::None, |pts| Timing::Pts(vec![(ID3_PID, pts)])))
 }
 
 /// Length of the ADTS or MPEG-1/2 audio frame at the start of `b`.
@@ -335,9 +346,14 @@ fn id3_timestamp(tag: &[u8]) -> Option<u64> {
 /// What the origin's segments taught about a stream, for judging peers' copies of others.
 #[derive(Debug, Default, Clone)]
 pub struct Plausibility {
-    container: Option<Container>,
-    /// By discontinuity sequence: 90-kHz timestamp minus the segment's start.
-    pts_offset: HashMap<u64, i64>,
+    /// By discontinuity sequence (HLS may switch containers across a discontinuity).
+    containers: HashMap<u64, Container>,
+    /// Containers whose origin segments fail the strict parse (AC-3 packed audio, free-format
+    /// MP3, odd muxers): peers are never held to a rule the origin itself breaks.
+    lenient: Vec<Container>,
+    /// By (discontinuity sequence, PID): 90-kHz timestamp minus the segment's start, from the
+    /// latest origin segment (drift and re-anchoring follow the origin).
+    pts_offset: HashMap<(u64, u16), i64>,
     /// By (discontinuity sequence, track): up to two trusted (start ms, tfdt) points; two
     /// give the track's timescale.
     tfdt: HashMap<(u64, u32), TfdtPoints>,
@@ -358,63 +374,79 @@ pub struct Place {
 }
 
 impl Place {
-    /// How far a real segment's timestamps stray from the playlist's timeline: playlist
-    /// durations are rounded and drift; a stale or foreign segment is off by far more.
+    /// How far a real segment's timestamps may stray from where the latest origin segment
+    /// puts them: playlist durations are rounded and drift, the first PES may be a reordered
+    /// frame; a neighbour's bytes are a whole segment off, so half a segment catches them.
     fn slack_ms(&self) -> u64 {
-        self.duration_ms.max(2_000)
+        (self.duration_ms / 2).max(750)
     }
 }
 
 impl Plausibility {
-    /// The container of the origin's segments, once one was seen.
-    pub fn container(&self) -> Option<Container> {
-        self.container
-    }
-
     /// The origin's data for the segment at `place` (trusted): learn its container and
     /// timestamps. Data that is not media teaches nothing.
     pub fn learn(&mut self, place: Place, data: &[u8]) {
         let Some(container) = sniff(data) else {
             return;
         };
-        self.container = Some(container);
+        let disc = place.discontinuity_sequence;
+        self.containers.insert(disc, container);
+        let slack = place.slack_ms() as i64;
         match check(container, data) {
-            Ok(Timing::Pts(pts)) => {
-                self.pts_offset.insert(
-                    place.discontinuity_sequence,
-                    pts as i64 - place.start_ms as i64 * 90,
-                );
+            Ok(Timing::Pts(list)) => {
+                for (pid, pts) in list {
+                    let offset = pts as i64 - place.start_ms as i64 * 90;
+                    self.pts_offset.insert((disc, pid), offset);
+                }
             }
             Ok(Timing::Tfdt { track, time }) => {
-                let p = self
-                    .tfdt
-                    .entry((place.discontinuity_sequence, track))
-                    .or_default();
+                let p = self.tfdt.entry((disc, track)).or_default();
                 match p.first {
                     None => p.first = Some((place.start_ms, time)),
-                    // The farthest pair gives the best timescale.
+                    // The origin disagrees with what it taught (a re-anchored timeline, a
+                    // renumbered Period): start again from this point.
+                    Some(_) if judge_tfdt(p, place, time, slack).is_err() => {
+                        *p = TfdtPoints {
+                            first: Some((place.start_ms, time)),
+                            second: None,
+                        }
+                    }
                     Some((s, _)) if s != place.start_ms => p.second = Some((place.start_ms, time)),
                     _ => {}
                 }
             }
-            _ => {}
+            Ok(Timing::None) => {}
+            Err(_) => {
+                if !self.lenient.contains(&container) {
+                    self.lenient.push(container);
+                }
+            }
         }
     }
 
     /// Judges a peer's data for the segment at `place`: the stream's own container, well
     /// formed, with timestamps where the origin's segments put them.
     pub fn judge(&self, place: Place, data: &[u8]) -> Result<(), String> {
-        let container = match (self.container, sniff(data)) {
+        let disc = place.discontinuity_sequence;
+        let container = match (self.containers.get(&disc), sniff(data)) {
             (_, None) => return Err("not media".into()),
-            (Some(want), Some(got)) if want != got => {
+            (Some(want), Some(got)) if *want != got => {
                 return Err(format!("{got:?} where the stream carries {want:?}"))
             }
             (_, Some(got)) => got,
         };
+        if self.lenient.contains(&container) {
+            return Ok(());
+        }
         let slack = place.slack_ms() as i64;
+        let learned_pts = self.pts_offset.keys().any(|(d, _)| *d == disc);
         match check(container, data)? {
-            Timing::Pts(pts) => {
-                if let Some(offset) = self.pts_offset.get(&place.discontinuity_sequence) {
+            Timing::Pts(list) => {
+                // Judged on the PIDs the origin's segments taught.
+                for (pid, pts) in list {
+                    let Some(offset) = self.pts_offset.get(&(disc, pid)) else {
+                        continue;
+                    };
                     let expected = place.start_ms as i64 * 90 + offset;
                     let off = wrap_pts(pts as i64 - expected);
                     if off.abs() > slack * 90 {
@@ -440,11 +472,7 @@ impl Plausibility {
             Timing::None => {
                 // The origin's segments had timestamps; this one should too.
                 if matches!(container, Container::MpegTs | Container::IsoBmff)
-                    && (self.pts_offset.contains_key(&place.discontinuity_sequence)
-                        || self
-                            .tfdt
-                            .keys()
-                            .any(|(d, _)| *d == place.discontinuity_sequence))
+                    && (learned_pts || self.tfdt.keys().any(|(d, _)| *d == disc))
                 {
                     return Err("no timestamps where the stream has them".into());
                 }
@@ -509,14 +537,15 @@ mod tests {
     /// `packets` MPEG-TS packets on PID 0x100: a PES with `pts` first, continuity counters
     /// counting, the payload filled from `fill`.
     pub(crate) fn ts_segment(pts: u64, packets: usize, fill: u8) -> Vec<u8> {
+        ts_pid(0x100, pts, packets, fill)
+    }
+
+    fn ts_pid(pid: u16, pts: u64, packets: usize, fill: u8) -> Vec<u8> {
         let mut v = vec![fill; packets * TS_PACKET];
+        let [hi, lo] = pid.to_be_bytes();
         for (n, p) in v.chunks_mut(TS_PACKET).enumerate() {
-            p[..4].copy_from_slice(&[
-                0x47,
-                if n == 0 { 0x41 } else { 0x01 },
-                0x00,
-                0x10 | (n as u8 & 0x0f),
-            ]);
+            let start = if n == 0 { 0x40 } else { 0 };
+            p[..4].copy_from_slice(&[0x47, start | hi, lo, 0x10 | (n as u8 & 0x0f)]);
             if n == 0 {
                 p[4..13].copy_from_slice(&[0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5]);
                 p[13] = 0x21 | (((pts >> 30) as u8 & 0x07) << 1);
@@ -582,7 +611,7 @@ mod tests {
     fn well_formed_segments_pass_and_give_their_timestamps() {
         assert_eq!(
             check_ts(&ts_segment(123_456, 20, 0xaa)),
-            Ok(Timing::Pts(123_456))
+            Ok(Timing::Pts(vec![(0x100, 123_456)]))
         );
         assert_eq!(
             check_bmff_media(&fmp4_segment(1, 90_000)),
@@ -591,7 +620,10 @@ mod tests {
                 time: 90_000
             })
         );
-        assert_eq!(check_packed_audio(&adts(5)), Ok(Timing::Pts(900_000)));
+        assert_eq!(
+            check_packed_audio(&adts(5)),
+            Ok(Timing::Pts(vec![(ID3_PID, 900_000)]))
+        );
         // MP3: MPEG-1 Layer III, 128 kbit/s, 44.1 kHz: 417-byte frames.
         let mut mp3 = vec![0xff, 0xfb, 0x90, 0x00];
         mp3.resize(417, 0);
@@ -679,6 +711,63 @@ mod tests {
         assert!(
             p.judge(place(2_000), &fmp4_segment(1, 900_000)).is_err(),
             "8 s late"
+        );
+    }
+
+    /// The origin's own segments set the bar: a rule they break is not held against peers,
+    /// timestamps are compared PID by PID, the container per discontinuity, and the origin
+    /// can re-anchor what it taught.
+    #[test]
+    fn the_origin_sets_the_bar() {
+        // AC-3 packed audio (not a frame chain we parse): peers are judged by sniffing only.
+        let mut ac3 = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+        ac3.extend([0x0b, 0x77, 1, 2, 3, 4, 5, 6]);
+        let mut p = Plausibility::default();
+        p.learn(place(0), &ac3);
+        assert_eq!(p.judge(place(2_000), &ac3), Ok(()));
+        // The origin's segment opens on audio (PID 0x101), the peer's on video (0x100).
+        let mut p = Plausibility::default();
+        let origin = [
+            ts_pid(0x101, 900_000 + 30_000, 5, 1),
+            ts_pid(0x100, 900_000, 5, 1),
+        ]
+        .concat();
+        p.learn(place(10_000), &origin);
+        let peer = [
+            ts_pid(0x100, 1_080_000, 5, 2),
+            ts_pid(0x101, 1_110_000, 5, 2),
+        ]
+        .concat();
+        assert_eq!(p.judge(place(12_000), &peer), Ok(()));
+        let stale = [ts_pid(0x100, 900_000, 5, 2), ts_pid(0x101, 930_000, 5, 2)].concat();
+        assert!(p.judge(place(12_000), &stale).is_err());
+        // Null packets with any header bits are stuffing.
+        let mut nulls = ts_segment(0, 10, 3);
+        nulls[188 * 5 + 1] = 0x1f;
+        nulls[188 * 5 + 2] = 0xff;
+        nulls[188 * 5 + 3] = 0x00;
+        assert!(check_ts(&nulls).is_ok());
+        // TS ads in an fMP4 stream, across a discontinuity.
+        let mut p = Plausibility::default();
+        p.learn(place(0), &ts_segment(0, 10, 1));
+        let content = Place {
+            discontinuity_sequence: 1,
+            ..place(30_000)
+        };
+        p.learn(content, &fmp4_segment(1, 0));
+        let next = Place {
+            discontinuity_sequence: 1,
+            ..place(32_000)
+        };
+        assert_eq!(p.judge(next, &fmp4_segment(1, 180_000)), Ok(()));
+        // A renumbered timeline: the origin's newer point replaces the old one.
+        let mut p = Plausibility::default();
+        p.learn(place(0), &fmp4_segment(1, 0));
+        p.learn(place(2_000), &fmp4_segment(1, 180_000));
+        p.learn(place(4_000), &fmp4_segment(1, 90_000_000));
+        assert_eq!(
+            p.judge(place(6_000), &fmp4_segment(1, 90_000_000 + 180_000)),
+            Ok(())
         );
     }
 }

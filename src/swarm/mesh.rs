@@ -905,7 +905,7 @@ impl Mesh {
         let mut id = [0u8; 20];
         id[..4].copy_from_slice(&i.to_be_bytes());
         id[4..8].copy_from_slice(&self.nodes[i as usize].inc.to_be_bytes());
-        let addr = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+        let addr = std::net::Ipv4Addr::from(0x0b00_0000 | i); // public: bans hold
         Remote {
             id,
             addr: Some(addr.into()),

@@ -921,11 +921,30 @@ impl<D: SegmentData> Swarm<D> {
         }
     }
 
+    /// Counts an upload the peer gave up; true if that made it a flood (it is dropped).
+    fn count_cancel(&mut self, now: u64, key: PeerKey) -> bool {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return false;
+        };
+        if now >= p.cancels_since + REQUEST_WINDOW_MS {
+            p.cancels_since = now;
+            p.cancels = 0;
+        }
+        p.cancels += 1;
+        if p.cancels <= MAX_CANCELS_PER_WINDOW {
+            return false;
+        }
+        self.drop_peer(now, key, "request flood", Fault::Hostile);
+        true
+    }
+
     fn ban(&mut self, now: u64, remote: Remote, fault: Fault) {
         let until = now.saturating_add(BAN_MS);
         self.bans.insert(BanKey::Id(remote.id), until);
         if let (Fault::Hostile, Some(addr)) = (fault, remote.addr) {
-            self.bans.insert(BanKey::Addr(addr), until);
+            if is_public(addr) {
+                self.bans.insert(BanKey::Addr(addr), until);
+            }
         }
         if self.bans.len() > MAX_BANS {
             self.bans.retain(|_, until| *until > now);
@@ -1341,22 +1360,15 @@ impl<D: SegmentData> Swarm<D> {
                 }
             }
             PeerEvent::UploadCancelled { .. } => {
-                let Some(p) = self.peers.get_mut(&key) else {
-                    return;
-                };
-                if now >= p.cancels_since + REQUEST_WINDOW_MS {
-                    p.cancels_since = now;
-                    p.cancels = 0;
-                }
-                p.cancels += 1;
-                if p.cancels > MAX_CANCELS_PER_WINDOW {
-                    self.drop_peer(now, key, "request flood", Fault::Hostile);
-                }
+                self.count_cancel(now, key);
             }
             PeerEvent::Disconnect { reason } => {
                 let fault = match reason {
                     DisconnectReason::Local => None,
-                    DisconnectReason::TooManyTimeouts => Some(Fault::Useless),
+                    // Slow, or a segment over our size limit (a 4K VOD): no lie in either.
+                    DisconnectReason::TooManyTimeouts | DisconnectReason::SizeTooLarge => {
+                        Some(Fault::Useless)
+                    }
                     _ => Some(Fault::Hostile),
                 };
                 if let (Some(fault), Some(remote)) = (fault, self.remotes.get(&key).copied()) {
@@ -1380,6 +1392,29 @@ fn is_slow(d: &PeerDownload, now: u64, duration_ms: u64) -> bool {
     match d.expected {
         None => true,
         Some(total) => d.received.saturating_mul(2 * duration_ms.max(1)) < total * elapsed,
+    }
+}
+
+/// Addresses worth banning: one host's. Loopback, private, link-local and unique-local
+/// addresses are shared by whole networks (a NAT, a LAN), where one liar must not shut out
+/// its neighbours.
+fn is_public(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            !(a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let first = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 

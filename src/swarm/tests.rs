@@ -495,7 +495,7 @@ mod by_hand {
     fn remote(n: u8) -> Remote {
         Remote {
             id: [n; 20],
-            addr: Some(std::net::Ipv4Addr::new(10, 0, 0, n).into()),
+            addr: Some(std::net::Ipv4Addr::new(11, 0, 0, n).into()),
         }
     }
 
