@@ -58,6 +58,8 @@ struct Counters {
     cancels: AtomicU64,
     lies_sent: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Segment bytes fetched from the origin (to lie with).
+    fetched: AtomicU64,
     /// Channels that carried a request and were then closed by the other side.
     closed_after_request: AtomicU64,
 }
@@ -83,7 +85,14 @@ impl Shared {
         if let Some((_, b)) = self.cache.lock().unwrap().iter().find(|(u, _)| u == url) {
             return Some(b.clone());
         }
-        let body = Arc::new(http_get(url.as_str()).ok()?);
+        // Marked, so the soak does not count the liars' fetches as the element peers' origin
+        // load.
+        let mut marked = url.clone();
+        marked.query_pairs_mut().append_pair("by", "liar");
+        let body = Arc::new(http_get(marked.as_str()).ok()?);
+        self.counters
+            .fetched
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut c = self.cache.lock().unwrap();
         c.push((url.clone(), body.clone()));
         if c.len() > 8 {
@@ -188,7 +197,7 @@ pub fn liar(args: &[String]) -> Result<()> {
             tick.tick().await;
             let c = &sh.counters;
             say(format!(
-                "LIAR t={:.1} behaviour={:?} channels={} requests={} cancels={} lies={} bytes={} closed_after_request={}",
+                "LIAR t={:.1} behaviour={:?} channels={} requests={} cancels={} lies={} bytes={} closed_after_request={} fetched={}",
                 unix_ms(),
                 sh.behaviour,
                 c.channels.load(Ordering::Relaxed),
@@ -197,6 +206,7 @@ pub fn liar(args: &[String]) -> Result<()> {
                 c.lies_sent.load(Ordering::Relaxed),
                 c.bytes_sent.load(Ordering::Relaxed),
                 c.closed_after_request.load(Ordering::Relaxed),
+                c.fetched.load(Ordering::Relaxed),
             ));
             if until.is_some_and(|u| unix_ms() >= u) {
                 std::process::exit(0);

@@ -1079,10 +1079,21 @@ fn summarise(
         .collect();
     paths.sort();
     paths.dedup();
-    let origin_seg: u64 = paths.iter().map(|p| origin.bytes(p)).sum();
+    // Less what the liars fetched to lie with (they mark their requests `by=liar`).
+    let liar_fetched: u64 = procs
+        .iter()
+        .filter(|p| p.liar)
+        .map(|p| p.f("fetched") as u64)
+        .sum();
+    let origin_seg: u64 = paths
+        .iter()
+        .map(|p| origin.bytes(p))
+        .sum::<u64>()
+        .saturating_sub(liar_fetched);
     let seqs: std::collections::BTreeSet<usize> = log
         .iter()
         .filter(|r| r.path.ends_with(".ts"))
+        .filter(|r| !r.query.as_deref().unwrap_or("").contains("by=liar"))
         .filter_map(|r| r.query.as_deref()?.strip_prefix("s=")?.parse().ok())
         .collect();
     let n = clip.files.len();
@@ -1167,6 +1178,7 @@ fn summarise(
         "stalls": t["stalls"], "stall_ms": t["stall_ms"],
         "segments_checked": t["segments_checked"], "wrong_segments": t["wrong_segments"],
         "origin_segment_bytes": origin_seg, "unique_segment_bytes": unique,
+        "liar_origin_bytes": liar_fetched,
         "origin_x": origin_seg as f64 / unique.max(1) as f64,
         "long_lived_peer": long.map(|p| serde_json::json!({
             "pid": p.pid,
