@@ -464,7 +464,9 @@ fn serve_live(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
              #EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
             c.seg_secs.ceil() as u32,
-            first / n
+            // Loop boundaries before the first segment: one on the first segment itself is
+            // still listed (its EXT-X-DISCONTINUITY counts it), so it is not in the header.
+            first.saturating_sub(1) / n
         );
         for seq in first..avail {
             if seq > 0 && seq % n == 0 {
