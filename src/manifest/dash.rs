@@ -36,6 +36,11 @@ use crate::media::{ByteRange, MediaPlaylist, MediaType, Resource, Segment};
 pub const MAX_MPD_BYTES: usize = 32 * 1024 * 1024;
 /// Segments materialised per Representation (static: more is an error; live: the newest are kept).
 pub const MAX_SEGMENTS: usize = 100_000;
+/// Newest segments kept of a live template whose window is larger (no `timeShiftBufferDepth`
+/// since an old `availabilityStartTime`): 2.8 h of 1-s segments. The window is re-expanded
+/// on every refresh; 100,000 per Representation took seconds and hundreds of MB each time
+/// (found by `fuzz/dash_parse`).
+pub const MAX_LIVE_SEGMENTS: usize = 10_000;
 /// Segments materialised for the whole MPD (bounds memory for MPDs with very many Representations).
 pub const MAX_TOTAL_SEGMENTS: usize = 1_000_000;
 /// Bounds Periods, AdaptationSets and Representations (each).
@@ -1638,12 +1643,10 @@ impl<'a> Builder<'a> {
             end <= 0 || window_rel.is_some_and(|w| end < w)
         });
         let mut lo = lo;
-        if (hi - lo) as u128 > MAX_SEGMENTS as u128 {
-            if live.is_some() {
-                lo = hi - MAX_SEGMENTS as u64; // keep the newest
-            } else {
-                return Err(too_many(id));
-            }
+        if live.is_some() && (hi - lo) as u128 > MAX_LIVE_SEGMENTS as u128 {
+            lo = hi - MAX_LIVE_SEGMENTS as u64; // keep the newest
+        } else if (hi - lo) as u128 > MAX_SEGMENTS as u128 {
+            return Err(too_many(id));
         }
         let n = (hi - lo) as usize;
         self.total_segments += n;

@@ -867,7 +867,7 @@ fn live_unbounded_window_is_capped_not_allocated() {
     );
     let m = parse(xml.as_bytes(), &vod_url(), NOW + 0.25).unwrap();
     let s = segs(&m, 0, 0, 0);
-    assert_eq!(s.len(), MAX_SEGMENTS);
+    assert_eq!(s.len(), MAX_LIVE_SEGMENTS);
     assert_eq!(s.last().unwrap().sequence, NOW as u64);
     assert_eq!(s.last().unwrap().end(), secs(NOW));
     assert_eq!(s.last().unwrap().start_seconds, Some(NOW - 1.0));
@@ -875,7 +875,7 @@ fn live_unbounded_window_is_capped_not_allocated() {
     // Shaka-style large live ids still fit easily.
     assert_eq!(
         pml_id(s[0].start_seconds.unwrap()),
-        ((NOW - 100_000.0) * 2.0) as i64
+        ((NOW - MAX_LIVE_SEGMENTS as f64) * 2.0) as i64
     );
 }
 
@@ -926,7 +926,7 @@ fn huge_repeat_counts() {
     let m = parse(xml.as_bytes(), &vod_url(), AST_UNIX + 50.0).unwrap();
     let s = segs(&m, 0, 0, 0);
     // Explicit timelines are trusted (even beyond our clock): garbage in, but bounded.
-    assert_eq!(s.len(), MAX_SEGMENTS);
+    assert_eq!(s.len(), MAX_LIVE_SEGMENTS);
     assert!(s[0].start > secs(44.0));
     // Overflowing S@r × S@d.
     let xml = mpd(
