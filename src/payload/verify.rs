@@ -343,6 +343,22 @@ fn id3_timestamp(tag: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(ts.try_into().ok()?) & (PTS_MODULO as u64 - 1))
 }
 
+/// Why peer data was judged implausible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doubt {
+    pub reason: String,
+    /// Well-formed media whose timestamps are not where the origin's put them: a stale or
+    /// foreign segment, or an origin that disagrees with itself (a renumbered timeline). The
+    /// only doubt an honest peer can earn, so it is not held against it at once.
+    pub misplaced: bool,
+}
+
+impl std::fmt::Display for Doubt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// What the origin's segments taught about a stream, for judging peers' copies of others.
 #[derive(Debug, Default, Clone)]
 pub struct Plausibility {
@@ -426,12 +442,18 @@ impl Plausibility {
 
     /// Judges a peer's data for the segment at `place`: the stream's own container, well
     /// formed, with timestamps where the origin's segments put them.
-    pub fn judge(&self, place: Place, data: &[u8]) -> Result<(), String> {
+    pub fn judge(&self, place: Place, data: &[u8]) -> Result<(), Doubt> {
+        self.judge_inner(place, data)
+            .map_err(|(reason, misplaced)| Doubt { reason, misplaced })
+    }
+
+    fn judge_inner(&self, place: Place, data: &[u8]) -> Result<(), (String, bool)> {
+        let bad = |r: String| (r, false);
         let disc = place.discontinuity_sequence;
         let container = match (self.containers.get(&disc), sniff(data)) {
-            (_, None) => return Err("not media".into()),
+            (_, None) => return Err(bad("not media".into())),
             (Some(want), Some(got)) if *want != got => {
-                return Err(format!("{got:?} where the stream carries {want:?}"))
+                return Err(bad(format!("{got:?} where the stream carries {want:?}")))
             }
             (_, Some(got)) => got,
         };
@@ -440,7 +462,7 @@ impl Plausibility {
         }
         let slack = place.slack_ms() as i64;
         let learned_pts = self.pts_offset.keys().any(|(d, _)| *d == disc);
-        match check(container, data)? {
+        match check(container, data).map_err(bad)? {
             Timing::Pts(list) => {
                 // Judged on the PIDs the origin's segments taught.
                 for (pid, pts) in list {
@@ -450,23 +472,21 @@ impl Plausibility {
                     let expected = place.start_ms as i64 * 90 + offset;
                     let off = wrap_pts(pts as i64 - expected);
                     if off.abs() > slack * 90 {
-                        return Err(format!(
-                            "timestamps {} ms from the segment's place",
-                            off / 90
-                        ));
+                        let why = format!("timestamps {} ms from the segment's place", off / 90);
+                        return Err((why, true));
                     }
                 }
             }
             Timing::Tfdt { track, time } => {
                 let key = (place.discontinuity_sequence, track);
                 if let Some(p) = self.tfdt.get(&key) {
-                    judge_tfdt(p, place, time, slack)?;
+                    judge_tfdt(p, place, time, slack).map_err(|why| (why, true))?;
                 } else if self
                     .tfdt
                     .keys()
                     .any(|(d, _)| *d == place.discontinuity_sequence)
                 {
-                    return Err(format!("fMP4: track {track} is not the stream's"));
+                    return Err(bad(format!("fMP4: track {track} is not the stream's")));
                 }
             }
             Timing::None => {
@@ -474,7 +494,7 @@ impl Plausibility {
                 if matches!(container, Container::MpegTs | Container::IsoBmff)
                     && (learned_pts || self.tfdt.keys().any(|(d, _)| *d == disc))
                 {
-                    return Err("no timestamps where the stream has them".into());
+                    return Err(bad("no timestamps where the stream has them".into()));
                 }
             }
         }

@@ -56,6 +56,11 @@ pub const MAX_BACKLOG: usize = 2 * HIGH_WATER;
 pub const BAN_MS: u64 = 10 * 60 * 1000;
 /// Bans remembered at most: a flood of fresh ids costs bounded memory (the oldest go first).
 const MAX_BANS: usize = 4096;
+/// Segments a peer may send with misplaced timestamps before it is dropped: the one fault an
+/// honest peer can be blamed for when the origin disagrees with itself.
+const MISPLACED_STRIKES: u32 = 3;
+/// Marks a check failure that is only about timestamps.
+const MISPLACED: &str = "misplaced: ";
 /// P2P transfers from one peer abandoned in a row (too slow, silent) before it is dropped:
 /// a peer that drips a byte under every timeout must not be asked forever.
 const SLOW_STRIKES: u32 = 3;
@@ -247,6 +252,8 @@ struct Peer {
     backlog_since: Option<u64>,
     /// Transfers from this peer abandoned in a row.
     slow_strikes: u32,
+    /// Segments from this peer rejected for their timestamps alone.
+    misplaced: u32,
     /// Uploads cancelled in the current window, and when it started.
     cancels: u32,
     cancels_since: u64,
@@ -633,6 +640,7 @@ impl<D: SegmentData> Swarm<D> {
                 backlog: 0,
                 backlog_since: None,
                 slow_strikes: 0,
+                misplaced: 0,
                 cancels: 0,
                 cancels_since: now,
             },
@@ -836,9 +844,14 @@ impl<D: SegmentData> Swarm<D> {
         if seg.key.is_none() {
             if from_peer {
                 let place = place(seg);
-                self.plausibility
-                    .judge(place, bytes)
-                    .map_err(|e| format!("segment {id}: {e}"))?;
+                if let Err(doubt) = self.plausibility.judge(place, bytes) {
+                    let reason = format!("segment {id}: {doubt}");
+                    return Err(if doubt.misplaced {
+                        format!("{MISPLACED}{reason}")
+                    } else {
+                        reason
+                    });
+                }
             } else if sniff(bytes).is_none() {
                 return Err(format!("segment {id}: not media"));
             }
@@ -1316,8 +1329,8 @@ impl<D: SegmentData> Swarm<D> {
                         self.store_segment(now, d.id, data, Source::P2p(key), elapsed);
                     }
                     Err(reason) => {
-                        // A peer that sends what is not media is not worth keeping.
                         self.stats.rejected_segments += 1;
+                        let misplaced = reason.starts_with(MISPLACED);
                         self.out.push_back(Output::Event(SwarmEvent::Rejected {
                             id: d.id,
                             source: Source::P2p(key),
@@ -1325,12 +1338,28 @@ impl<D: SegmentData> Swarm<D> {
                         }));
                         self.sched
                             .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
-                        self.drop_peer(
-                            now,
-                            key,
-                            "sent data that failed the checks",
-                            Fault::Hostile,
-                        );
+                        if misplaced {
+                            // Media in the wrong place: a stale liar, or an origin that
+                            // disagrees with itself. The segment comes from the origin; the
+                            // peer goes (by id only) if it keeps doing it.
+                            self.origin_only.insert(d.id);
+                            let strikes = self.peers.get_mut(&key).map_or(0, |p| {
+                                p.misplaced += 1;
+                                p.misplaced
+                            });
+                            if strikes >= MISPLACED_STRIKES {
+                                let why = "sent misplaced segments";
+                                self.drop_peer(now, key, why, Fault::Useless);
+                            }
+                        } else {
+                            // A peer that sends what is not media is not worth keeping.
+                            self.drop_peer(
+                                now,
+                                key,
+                                "sent data that failed the checks",
+                                Fault::Hostile,
+                            );
+                        }
                     }
                 }
             }

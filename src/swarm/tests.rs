@@ -188,10 +188,17 @@ fn plausible_garbage_on_a_clear_stream_is_caught_by_the_swarm() {
 /// by the swarm on a clear stream, by the player after decryption on an AES-128 one.
 #[test]
 fn stale_segments_are_caught_by_their_timestamps() {
-    let r = Mesh::new(vod(), with_first(Behaviour::LiarStale, 3)).run();
-    assert_clean(&r, 15);
+    let cfg = MeshConfig {
+        vod_segments: 30,
+        duration_ms: 120_000,
+        ..vod()
+    };
+    let r = Mesh::new(cfg, with_first(Behaviour::LiarStale, 3)).run();
+    assert_clean(&r, 30);
+    // Misplaced media may be an origin that disagrees with itself: the peer goes after a
+    // few, by id only.
     assert!(
-        removed_for(&r, "sent data that failed the checks") >= 1,
+        removed_for(&r, "sent misplaced segments") >= 1,
         "the liar was never caught: {r:?}"
     );
     let cfg = MeshConfig {
