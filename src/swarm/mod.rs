@@ -33,7 +33,7 @@ use crate::p2p::peer::{
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
 use crate::payload::sniff::sniff;
-use crate::payload::verify::{Place, Plausibility};
+use crate::payload::verify::{Doubt, Place, Plausibility};
 use crate::schedule::{
     Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
     SegmentStore, Source, StreamId, TransferError, TransferId,
@@ -59,8 +59,6 @@ const MAX_BANS: usize = 4096;
 /// Segments a peer may send with misplaced timestamps before it is dropped: the one fault an
 /// honest peer can be blamed for when the origin disagrees with itself.
 const MISPLACED_STRIKES: u32 = 3;
-/// Marks a check failure that is only about timestamps.
-const MISPLACED: &str = "misplaced: ";
 /// P2P transfers from one peer abandoned in a row (too slow, silent) before it is dropped:
 /// a peer that drips a byte under every timeout must not be asked forever.
 const SLOW_STRIKES: u32 = 3;
@@ -712,7 +710,7 @@ impl<D: SegmentData> Swarm<D> {
                 self.sched.handle_transfer_done(now, xfer, len);
                 self.store_segment(now, t.id, data, Source::Http, elapsed_ms);
             }
-            Err(reason) => {
+            Err(Doubt { reason, .. }) => {
                 self.waste(t.id, len);
                 self.out.push_back(Output::Event(SwarmEvent::Rejected {
                     id: t.id,
@@ -827,33 +825,34 @@ impl<D: SegmentData> Swarm<D> {
     /// Data we would hand downstream and share must be the size the playlist says and look
     /// like media (encrypted data is checked by the player after decryption), and pass the
     /// application's validator.
-    fn check(&self, id: SegmentId, data: &D, from_peer: bool) -> Result<(), String> {
+    /// The error says why, and whether it was only about timestamps ([`Doubt::misplaced`]).
+    fn check(&self, id: SegmentId, data: &D, from_peer: bool) -> Result<(), Doubt> {
+        let bad = |reason: String| Doubt {
+            reason,
+            misplaced: false,
+        };
         let Some(seg) = self.segments.get(&id) else {
-            return Err(format!("segment {id} is not in the playlist"));
+            return Err(bad(format!("segment {id} is not in the playlist")));
         };
         let bytes = data.as_ref();
         if let Some(r) = seg.resource.range {
             if bytes.len() as u64 != r.length {
-                return Err(format!(
+                return Err(bad(format!(
                     "segment {id}: {} bytes, byte range says {}",
                     bytes.len(),
                     r.length
-                ));
+                )));
             }
         }
         if seg.key.is_none() {
             if from_peer {
                 let place = place(seg);
-                if let Err(doubt) = self.plausibility.judge(place, bytes) {
-                    let reason = format!("segment {id}: {doubt}");
-                    return Err(if doubt.misplaced {
-                        format!("{MISPLACED}{reason}")
-                    } else {
-                        reason
-                    });
-                }
+                self.plausibility.judge(place, bytes).map_err(|d| Doubt {
+                    reason: format!("segment {id}: {}", d.reason),
+                    ..d
+                })?;
             } else if sniff(bytes).is_none() {
-                return Err(format!("segment {id}: not media"));
+                return Err(bad(format!("segment {id}: not media")));
             }
         }
         if let Some(validate) = &self.cfg.validator {
@@ -864,7 +863,7 @@ impl<D: SegmentData> Swarm<D> {
                 from_peer,
             };
             if !validate(&check, bytes) {
-                return Err(format!("segment {id}: rejected by the application"));
+                return Err(bad(format!("segment {id}: rejected by the application")));
             }
         }
         Ok(())
@@ -1314,7 +1313,10 @@ impl<D: SegmentData> Swarm<D> {
                 let checked = if id as u64 == d.id {
                     self.check(d.id, &data, true)
                 } else {
-                    Err(format!("asked for segment {}, got {id}", d.id))
+                    Err(Doubt {
+                        reason: format!("asked for segment {}, got {id}", d.id),
+                        misplaced: false,
+                    })
                 };
                 match checked {
                     Ok(()) => {
@@ -1328,9 +1330,8 @@ impl<D: SegmentData> Swarm<D> {
                         let elapsed = now.saturating_sub(d.started_ms);
                         self.store_segment(now, d.id, data, Source::P2p(key), elapsed);
                     }
-                    Err(reason) => {
+                    Err(Doubt { reason, misplaced }) => {
                         self.stats.rejected_segments += 1;
-                        let misplaced = reason.starts_with(MISPLACED);
                         self.out.push_back(Output::Event(SwarmEvent::Rejected {
                             id: d.id,
                             source: Source::P2p(key),

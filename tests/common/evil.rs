@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -226,25 +226,8 @@ fn serve(st: &State, mut s: TcpStream) -> io::Result<()> {
     }
 }
 
-fn write_all(st: &State, s: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        if st.shutdown.load(Ordering::SeqCst) {
-            return Err(io::Error::other("shutdown"));
-        }
-        match s.write(data) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "closed")),
-            Ok(n) => data = &data[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+fn write_all(st: &State, s: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+    super::origin::write_all_unless(&st.shutdown, s, data)
 }
 
 /// Resident set size of this process, from /proc (Linux).

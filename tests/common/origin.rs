@@ -430,9 +430,19 @@ fn read_head(st: &State, s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Opt
 }
 
 /// `write_all` that keeps polling the shutdown flag while the peer is slow to read.
-fn write_all(st: &State, s: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
+fn write_all(st: &State, s: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+    write_all_unless(&st.shutdown, s, data)
+}
+
+/// Writes all of `data` on a socket with a write timeout, giving up once `shutdown` is set
+/// (a test server must stop promptly even towards a client that does not read).
+pub fn write_all_unless(
+    shutdown: &AtomicBool,
+    s: &mut TcpStream,
+    mut data: &[u8],
+) -> io::Result<()> {
     while !data.is_empty() {
-        if st.shutdown.load(Ordering::SeqCst) {
+        if shutdown.load(Ordering::SeqCst) {
             return Err(io::Error::other("shutdown"));
         }
         match s.write(data) {
