@@ -188,9 +188,15 @@ fn plugin_dir() -> PathBuf {
 
 /// `gst-launch-1.0 ARGS` with the built plugin and its own registry, bounded.
 pub fn gst_launch(args: &[String], limit: Duration) -> Output {
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.args(args);
+    bounded(cmd, limit)
+}
+
+/// `cmd` with the built plugin and its own registry; killed (by PID) after `limit`.
+fn bounded(mut cmd: Command, limit: Duration) -> Output {
     let registry = std::env::temp_dir().join(format!("p2pmedia-launch-{}.bin", std::process::id()));
-    let mut child = Command::new("gst-launch-1.0")
-        .args(args)
+    let mut child = cmd
         .env("GST_PLUGIN_PATH", plugin_dir())
         .env("GST_REGISTRY", registry)
         .stdin(Stdio::null())
@@ -205,7 +211,7 @@ pub fn gst_launch(args: &[String], limit: Duration) -> Output {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
-                "gst-launch-1.0 (pid {pid}) {args:?} still running after {limit:?}\n{}{}",
+                "{cmd:?} (pid {pid}) still running after {limit:?}\n{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -360,5 +366,89 @@ fn gst_launch_list_properties_reach_the_element() {
             let out = gst_launch(&args, Duration::from_secs(40));
             assert!(out.status.success(), "{element}: {}", text(&out));
         }
+    });
+}
+
+/// The `gst-launch-1.0` lines of the elements' `SECTION:element-…` doc blocks, with the file
+/// they are in.
+fn doc_lines() -> Vec<(String, String)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut lines = Vec::new();
+    for file in ["src/element/hlssrc/imp.rs", "src/element/dashsrc/imp.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let block = text
+            .split("/**")
+            .find(|b| b.contains("SECTION:element-"))
+            .and_then(|b| b.split("*/").next())
+            .unwrap_or_else(|| panic!("{file}: no SECTION:element- doc block"));
+        assert!(block.contains("Since: 0.1"), "{file}: no Since:");
+        for l in block.lines() {
+            let l = l.trim().trim_start_matches('*').trim();
+            if l.starts_with("gst-launch-1.0 ") {
+                lines.push((file.to_string(), l.to_string()));
+            }
+        }
+    }
+    lines
+}
+
+/// Every example pipeline of the doc blocks runs as written, against a loopback origin
+/// serving the test fixtures (its URL in place of `http://127.0.0.1:8080/…`) and the real
+/// tracker (in place of `ws://127.0.0.1:8000`), through `sh -c` (the lines are shell
+/// lines, with quotes), each bounded to 60 s and ending with EOS. Lines that would use the
+/// public default trackers and STUN servers (the `playbin3` ones: a URI cannot carry
+/// `trackers`/`ice-servers`) are not run: CI stays on loopback.
+#[test]
+fn doc_pipelines_run_as_written() {
+    guard_for(Duration::from_secs(300), || {
+        init();
+        if !node_available() {
+            return;
+        }
+        let tracker = TrackerProcess::start(0, 60_000);
+        let hls = Origin::serve_dir(&fixtures().root);
+        let dash = Origin::serve_dir(&dash_fixtures().root);
+        let lines = doc_lines();
+        assert!(lines.len() >= 6, "{lines:#?}");
+        let mut ran = 0;
+        for (file, line) in lines {
+            let offline = line.contains("p2p-enabled=false")
+                || (line.contains("trackers=") && line.contains("ice-servers="));
+            if !offline {
+                assert!(
+                    line.starts_with("gst-launch-1.0 playbin"),
+                    "{file}: an element line that would reach public trackers: {line}"
+                );
+                eprintln!("not run (public trackers and STUN servers): {line}");
+                continue;
+            }
+            let run = line
+                .replace("http://127.0.0.1:8080/master.m3u8", &hls.url(TS_MASTER))
+                .replace("http://127.0.0.1:8080/manifest.mpd", &dash.url(TMPL_MPD))
+                .replace("ws://127.0.0.1:8000", &tracker.url());
+            assert!(
+                !run.contains(":8080") && !run.contains(":8000"),
+                "{file}: a URL the test does not serve: {line}"
+            );
+            let started = Instant::now();
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(format!("exec {run}"));
+            let out = bounded(cmd, Duration::from_secs(60));
+            let log = text(&out);
+            assert!(
+                out.status.success(),
+                "{file}: {line}\n{}\n{log}",
+                out.status
+            );
+            assert!(log.contains("Got EOS"), "{file}: no EOS: {line}\n{log}");
+            eprintln!("ran in {:.1} s: {line}", started.elapsed().as_secs_f64());
+            ran += 1;
+        }
+        assert!(ran >= 4, "only {ran} doc lines ran");
+        // The tracker lines reached the tracker.
+        assert!(
+            tracker.messages().iter().any(|m| m["action"] == "announce"),
+            "no doc line announced on the tracker"
+        );
     });
 }
