@@ -171,6 +171,23 @@ fn every_writable_property_takes_a_string() {
             assert_eq!(t, ["ws://127.0.0.1:1", "ws://[::1]:2"]);
         }
         eprintln!("{checked} writable properties set from strings");
+
+        // What an application written for the GStrv properties of earlier builds gets: a
+        // panic that names the expected type, not a silent no-op.
+        let e = gst::ElementFactory::make("p2phlssrc").build().unwrap();
+        let old = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            e.set_property("trackers", vec!["ws://127.0.0.1:1".to_string()])
+        }))
+        .expect_err("a Vec<String> was accepted");
+        let msg = old
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| old.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(
+            msg.contains("expected: 'GstValueArray', got: 'GStrv'"),
+            "{msg}"
+        );
     });
 }
 
