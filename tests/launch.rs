@@ -13,8 +13,9 @@
 //!   loopback origin, tracker and STUN socket: the tracker gets the announce, the STUN socket a
 //!   binding request, the origin the cookies, and the run ends with EOS; `ice-servers=<>` too.
 //!
-//! The gst-launch-1.0 runs load the built plugin (`libgstp2pmedia.so` next to the test binary's
-//! `deps/`), as a user's `GST_PLUGIN_PATH=target/debug` does.
+//! The gst-launch-1.0 runs load the plugin this test binary was built with (the
+//! `libgstp2pmedia.so` next to it in `target/debug/deps`), through `GST_PLUGIN_PATH` as a user
+//! does.
 
 mod common;
 
@@ -191,16 +192,36 @@ fn every_writable_property_takes_a_string() {
     });
 }
 
-/// The directory holding the built `libgstp2pmedia.so` (cargo's `target/<profile>`).
+/// A directory holding only the plugin this test binary was built with: cargo puts the
+/// `cdylib` it builds for `cargo test` next to the test binary (`target/<profile>/deps`) and
+/// copies it to `target/<profile>` only on `cargo build`, so that copy may be stale. It is
+/// copied alone into a directory of its own (GST_PLUGIN_PATH=deps would load every `.so`).
 fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstp2pmedia.so").exists(),
-        "no libgstp2pmedia.so in {}",
-        dir.display()
-    );
-    dir
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let so = exe.parent().unwrap().join("libgstp2pmedia.so");
+        assert!(so.exists(), "no {}", so.display());
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // Directories of earlier runs whose process is gone.
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("launch-plugin-") {
+                if !PathBuf::from("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = base.join(format!("launch-plugin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let to = dir.join("libgstp2pmedia.so");
+        // A hard link (same file system, no copy of 90 MB), else a copy.
+        if std::fs::hard_link(&so, &to).is_err() {
+            std::fs::copy(&so, &to).unwrap();
+        }
+        dir
+    })
+    .clone()
 }
 
 /// `gst-launch-1.0 ARGS` with the built plugin and its own registry, bounded.
