@@ -28,18 +28,18 @@
  * (`node tests/tracker/server.mjs 8000`).
  *
  * With your own tracker, host ICE candidates only (nothing leaves the machine):
- * ```
+ * ```shell
  * gst-launch-1.0 p2pdashsrc location=http://127.0.0.1:8080/manifest.mpd 'trackers=<"ws://127.0.0.1:8000">' 'ice-servers=<>' ! decodebin ! videoconvert ! fakesink
  * ```
  *
  * Plain HTTP, video and audio pads decoded separately:
- * ```
+ * ```shell
  * gst-launch-1.0 p2pdashsrc location=http://127.0.0.1:8080/manifest.mpd p2p-enabled=false name=s s.src_0 ! qtdemux ! h264parse ! avdec_h264 ! fakesink s.src_1 ! qtdemux ! aacparse ! avdec_aac ! fakesink
  * ```
  *
  * Through `playbin3` and the `p2pdash+` URI scheme, on the default public trackers and STUN
  * servers:
- * ```
+ * ```shell
  * gst-launch-1.0 playbin3 uri=p2pdash+http://127.0.0.1:8080/manifest.mpd video-sink=fakesink audio-sink=fakesink
  * ```
  *

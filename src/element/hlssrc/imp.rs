@@ -34,18 +34,18 @@
  * 8000`).
  *
  * With your own tracker, host ICE candidates only (nothing leaves the machine):
- * ```
+ * ```shell
  * gst-launch-1.0 p2phlssrc location=http://127.0.0.1:8080/master.m3u8 'trackers=<"ws://127.0.0.1:8000">' 'ice-servers=<>' ! decodebin ! videoconvert ! fakesink
  * ```
  *
  * Plain HTTP (no tracker traffic), at most 1 Mbit/s, decoding the MPEG-TS yourself:
- * ```
+ * ```shell
  * gst-launch-1.0 p2phlssrc location=http://127.0.0.1:8080/master.m3u8 p2p-enabled=false max-bitrate=1000000 ! tsdemux ! h264parse ! avdec_h264 ! fakesink
  * ```
  *
  * Through `playbin3` and the `p2phls+` URI scheme, on the default public trackers and STUN
  * servers:
- * ```
+ * ```shell
  * gst-launch-1.0 playbin3 uri=p2phls+http://127.0.0.1:8080/master.m3u8 video-sink=fakesink audio-sink=fakesink
  * ```
  *
