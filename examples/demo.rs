@@ -366,10 +366,10 @@ impl Peer {
                 src.set_property("p2p-enabled", p2p.enabled);
                 src.set_property("stats-interval", 1000u32);
                 if let Some(t) = &p2p.tracker {
-                    src.set_property("trackers", vec![t.clone()]);
+                    src.set_property("trackers", gst::Array::new([t.as_str()]));
                 }
                 // Loopback: host candidates only, no STUN.
-                src.set_property("ice-servers", Vec::<String>::new());
+                src.set_property("ice-servers", gst::Array::default());
             }
             *slot.lock().unwrap() = Some(src);
             None

@@ -4,7 +4,8 @@
 //! `stats` as one line every second (`STATS <structure>`) and at the end (`FINAL <structure>`),
 //! and exits at EOS or after `--duration` (0, after printing FINAL) or on an error (1).
 //! SIGTERM (how the runner stops it) just ends it: the last STATS line is at most 1 s old.
-//! gst-launch cannot set the `trackers` string array (GStrv), hence this driver.
+//! A driver rather than a gst-launch-1.0 line (which can set `trackers=<"ws://…">` too): it
+//! prints the element's `stats` as it goes.
 //!
 //!   cargo build --example interop_peer
 //!   run.mjs ... --external "$CARGO_TARGET_DIR/debug/examples/interop_peer --sync \
@@ -77,7 +78,7 @@ fn main() {
     });
     let src = gst::ElementFactory::make(&element)
         .property("location", &stream)
-        .property("trackers", vec![tracker])
+        .property("trackers", gst::Array::new([tracker]))
         .build()
         .unwrap();
     for (k, v) in &props {

@@ -43,6 +43,11 @@ bounded 1500 cargo build --locked --all-targets
 step "cargo clippy --all-targets --locked -- -D warnings"
 bounded 900 cargo clippy --all-targets --locked -- -D warnings
 
+# The plugin description (hotdoc's gst_plugins_cache.json) regenerated from the built plugin
+# must equal the committed one: the docs never drift from the code.
+step "scripts/plugin-cache.sh --check (docs/plugins/gst_plugins_cache.json)"
+bounded 300 scripts/plugin-cache.sh --check
+
 # ---------------------------------------------------------------------------------------------
 # 4. meson install check: meson drives cargo (reusing the debug build above, so nothing is
 #    compiled again), installs into a temporary prefix, and GStreamer finds the installed .so.

@@ -29,6 +29,15 @@ gst::plugin_define!(
     env!("BUILD_REL_DATE")
 );
 
+/**
+ * plugin-p2pmedia:
+ *
+ * HLS and MPEG-DASH sources (`p2phlssrc`, `p2pdashsrc`) that fetch segments over HTTP and
+ * share them with P2P Media Loader swarms (browsers running P2P Media Loader with hls.js or
+ * Shaka Player, and other instances of these elements) over WebRTC data channels.
+ *
+ * Since: 0.1
+ */
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // One crypto backend (ring) for HTTPS and, later, WebRTC; ignore "already installed".
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -166,7 +166,7 @@ impl Bare {
             .build()
             .unwrap();
         if let Some(t) = tracker {
-            src.set_property("trackers", vec![t.to_string()]);
+            src.set_property("trackers", gst::Array::new([t]));
         }
         pipeline.add(&src).unwrap();
         let seen = Arc::new(Mutex::new(Seen {
@@ -624,7 +624,7 @@ fn a_panicking_swarm_actor_leaves_playback_to_http() {
         task::panic_next("swarm actor");
         let out = Player::playbin(p2p_uri(&o.url(SEQ_MEDIA)))
             .prop("p2p-enabled", true)
-            .prop("trackers", vec![tracker.url()])
+            .prop("trackers", gst::Array::new([tracker.url()]))
             .timeout(Duration::from_secs(30))
             .run();
         out.assert_complete();

@@ -1246,9 +1246,9 @@ impl DashPeer {
         let src = gst::ElementFactory::make("p2pdashsrc")
             .property("location", location)
             .property("p2p-enabled", true)
-            .property("trackers", vec![tracker_url.to_string()])
+            .property("trackers", gst::Array::new([tracker_url]))
             // Host candidates only: nothing leaves the machine.
-            .property("ice-servers", Vec::<String>::new())
+            .property("ice-servers", gst::Array::default())
             .build()
             .expect("p2pdashsrc");
         pipeline.add(&src).unwrap();

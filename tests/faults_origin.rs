@@ -564,8 +564,8 @@ fn throttled_segments_with_p2p_on_one_get_each_and_no_stall() {
             &o.url(SEQ_MEDIA),
             move |s| {
                 s.set_property("p2p-enabled", true);
-                s.set_property("trackers", vec![turl]);
-                s.set_property("ice-servers", Vec::<String>::new());
+                s.set_property("trackers", gst::Array::new([turl]));
+                s.set_property("ice-servers", gst::Array::default());
             },
             Duration::from_secs(80),
         );
@@ -751,7 +751,7 @@ fn cookies_and_extra_headers_only_go_to_the_manifest_origin() {
         let r = hls(
             &manifest_origin.url("mixed.m3u8"),
             |s| {
-                s.set_property("cookies", vec!["session=s3cret".to_string()]);
+                s.set_property("cookies", gst::Array::new(["session=s3cret"]));
                 let h = gst::Structure::builder("headers")
                     .field("X-Token", "t0ken")
                     .build();

@@ -369,12 +369,9 @@ fn play(location: &str, trackers: &[&str], max_peers: u32) -> Run {
     let src = gst::ElementFactory::make("p2phlssrc")
         .property("location", location)
         .property("p2p-enabled", true)
-        .property(
-            "trackers",
-            trackers.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-        )
+        .property("trackers", gst::Array::new(trackers.iter().copied()))
         // Host candidates only: nothing leaves the machine.
-        .property("ice-servers", Vec::<String>::new())
+        .property("ice-servers", gst::Array::default())
         .property("max-peers", max_peers)
         .build()
         .expect("p2phlssrc");

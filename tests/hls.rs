@@ -973,7 +973,7 @@ fn http_settings_reach_the_origin() {
         let c = Player::playbin(p2p_uri(&o.url(AES_IV_MEDIA)))
             .prop("user-agent", "p2pmedia-test/1.0")
             .prop("extra-headers", headers)
-            .prop("cookies", gst::glib::StrV::from(cookies))
+            .prop("cookies", gst::Array::new(cookies))
             .run();
         c.assert_complete();
         let log = o.log();
@@ -1329,7 +1329,7 @@ fn element_properties() {
         assert_eq!(ty("retries"), glib::Type::I32);
         assert_eq!(ty("user-agent"), glib::Type::STRING);
         assert_eq!(ty("extra-headers"), gst::Structure::static_type());
-        assert_eq!(ty("cookies"), glib::StrV::static_type());
+        assert_eq!(ty("cookies"), gst::Array::static_type());
         assert_eq!(ty("proxy"), glib::Type::STRING);
         for p in [
             "connection-speed",
@@ -1743,7 +1743,7 @@ fn playbin3_seek_after_preroll_completes() {
         let run = |t: f64| {
             Player::new(Mode::Playbin3, p2p_uri(&o.url(TS_MASTER)))
                 .prop("p2p-enabled", true)
-                .prop("trackers", vec![tracker.clone()])
+                .prop("trackers", gst::Array::new([tracker.clone()]))
                 .seek(secs(t))
                 .timeout(Duration::from_secs(20))
                 .run()

@@ -155,9 +155,9 @@ type Props = Vec<(&'static str, glib::SendValue)>;
 fn p2p_props(tracker_url: &str) -> Props {
     vec![
         ("p2p-enabled", true.to_send_value()),
-        ("trackers", vec![tracker_url.to_string()].to_send_value()),
+        ("trackers", gst::Array::new([tracker_url]).to_send_value()),
         // Host candidates only: nothing leaves the machine.
-        ("ice-servers", Vec::<String>::new().to_send_value()),
+        ("ice-servers", gst::Array::default().to_send_value()),
     ]
 }
 

@@ -240,9 +240,9 @@ pub fn soak_peer(args: &[String]) -> Result<()> {
         .property("stats-interval", 1000u32)
         .build()?;
     if let Some(t) = &tracker {
-        src.set_property("trackers", vec![t.clone()]);
+        src.set_property("trackers", gst::Array::new([t.as_str()]));
     }
-    src.set_property("ice-servers", Vec::<String>::new());
+    src.set_property("ice-servers", gst::Array::default());
     pipeline.add(&src)?;
 
     let head = Arc::new(Mutex::new(Playhead::default()));

@@ -87,9 +87,9 @@ pub fn peer(args: &[String]) -> Result<()> {
         .property("stats-interval", 1000u32)
         .build()?;
     if let Some(t) = &tracker {
-        src.set_property("trackers", vec![t.clone()]);
+        src.set_property("trackers", gst::Array::new([t.as_str()]));
     }
-    src.set_property("ice-servers", Vec::<String>::new());
+    src.set_property("ice-servers", gst::Array::default());
     src.set_property_from_str("scheduler", &scheduler);
     for (k, v) in &knobs {
         src.set_property_from_str(k, v);

@@ -230,9 +230,15 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .blurb("Extra headers to append to the HTTP request: every field becomes a header")
             .mutable_ready()
             .build(),
-        glib::ParamSpecBoxed::builder::<Vec<String>>("cookies")
+        gst::ParamSpecArray::builder("cookies")
             .nick("Cookies")
-            .blurb("HTTP request cookies, each as name=value")
+            .blurb("HTTP request cookies, each as name=value, as an array of strings: <\"a=1\", \"b=2\">")
+            .element_spec(
+                &glib::ParamSpecString::builder("cookie")
+                    .nick("cookie")
+                    .blurb("A cookie as name=value")
+                    .build(),
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("proxy")
@@ -267,14 +273,26 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(d.p2p_upload)
             .mutable_ready()
             .build(),
-        glib::ParamSpecBoxed::builder::<Vec<String>>("trackers")
+        gst::ParamSpecArray::builder("trackers")
             .nick("Trackers")
-            .blurb("WebTorrent tracker URLs (ws:// or wss://); default: P2P Media Loader's")
+            .blurb("WebTorrent tracker URLs (ws:// or wss://) as an array of strings: <\"ws://127.0.0.1:8000\">; default: P2P Media Loader's")
+            .element_spec(
+                &glib::ParamSpecString::builder("tracker")
+                    .nick("tracker")
+                    .blurb("A WebTorrent tracker URL (ws:// or wss://)")
+                    .build(),
+            )
             .mutable_ready()
             .build(),
-        glib::ParamSpecBoxed::builder::<Vec<String>>("ice-servers")
+        gst::ParamSpecArray::builder("ice-servers")
             .nick("ICE servers")
-            .blurb("STUN/TURN URLs (stun:host:port); empty = host candidates only")
+            .blurb("STUN/TURN URLs as an array of strings: <\"stun:host:port\">; empty (<>) = host candidates only")
+            .element_spec(
+                &glib::ParamSpecString::builder("ice-server")
+                    .nick("ice-server")
+                    .blurb("A STUN or TURN URL (stun:host:port, turn:user:pass@host:port)")
+                    .build(),
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("swarm-id")
@@ -411,14 +429,14 @@ impl Settings {
                     .unwrap_or_default()
             }
             "extra-headers" => self.extra_headers = value.get().expect("type checked upstream"),
-            "cookies" => self.cookies = value.get::<Vec<String>>().unwrap_or_default(),
+            "cookies" => self.cookies = strings(value),
             "proxy" => self.proxy = value.get().expect("type checked upstream"),
             "timeout" => self.timeout = value.get().expect("type checked upstream"),
             "retries" => self.retries = value.get().expect("type checked upstream"),
             "p2p-enabled" => self.p2p_enabled = value.get().expect("type checked upstream"),
             "p2p-upload" => self.p2p_upload = value.get().expect("type checked upstream"),
-            "trackers" => self.trackers = value.get::<Vec<String>>().unwrap_or_default(),
-            "ice-servers" => self.ice_servers = value.get::<Vec<String>>().unwrap_or_default(),
+            "trackers" => self.trackers = strings(value),
+            "ice-servers" => self.ice_servers = strings(value),
             "swarm-id" => self.swarm_id = value.get().expect("type checked upstream"),
             "compat" => self.compat = value.get().expect("type checked upstream"),
             "scheduler" => self.scheduler = value.get().expect("type checked upstream"),
@@ -461,14 +479,14 @@ impl Settings {
             "max-buffering-time" => self.max_buffering_time.nseconds().to_value(),
             "user-agent" => self.user_agent.to_value(),
             "extra-headers" => self.extra_headers.to_value(),
-            "cookies" => self.cookies.to_value(),
+            "cookies" => array(&self.cookies).to_value(),
             "proxy" => self.proxy.to_value(),
             "timeout" => self.timeout.to_value(),
             "retries" => self.retries.to_value(),
             "p2p-enabled" => self.p2p_enabled.to_value(),
             "p2p-upload" => self.p2p_upload.to_value(),
-            "trackers" => self.trackers.to_value(),
-            "ice-servers" => self.ice_servers.to_value(),
+            "trackers" => array(&self.trackers).to_value(),
+            "ice-servers" => array(&self.ice_servers).to_value(),
             "swarm-id" => self.swarm_id.to_value(),
             "compat" => self.compat.to_value(),
             "scheduler" => self.scheduler.to_value(),
@@ -586,4 +604,22 @@ fn header_pairs(s: &gst::StructureRef) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The strings of a list property's value (a `GstValueArray` of strings, as webrtcsink's
+/// `turn-servers`: `<"a", "b">` from gst-launch-1.0). Elements that are not strings are skipped.
+fn strings(value: &glib::Value) -> Vec<String> {
+    value
+        .get::<gst::Array>()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.get::<Option<String>>().ok().flatten())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A list property's value as a `GstValueArray` of strings.
+fn array(list: &[String]) -> gst::Array {
+    gst::Array::new(list.iter().map(String::as_str))
 }
