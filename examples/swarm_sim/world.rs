@@ -56,6 +56,7 @@ pub fn run(p: &Params) -> SimResult {
         max_conns: p.max_conns,
         announce_interval_ms: p.announce_interval_ms,
         encrypted: false,
+        discontinuity_every: 0,
         p2p: p.policy != SimPolicy::HttpOnly,
         // The element reads its playhead every 200 ms.
         playhead_interval_ms: 200,

@@ -247,6 +247,19 @@ impl Fetcher {
             let wait = LOAD_TIMEOUT.max(segment.duration * 3);
             for _ in 0..2 {
                 match tokio::time::timeout(wait, swarm.load(segment.sequence)).await {
+                    // Encrypted: judged here after decryption, and only once an origin segment
+                    // of its discontinuity anchored the timestamps (a replayed segment would
+                    // pass before). Nobody's fault: the origin's copy, no blame.
+                    Ok(Ok(loaded)) if loaded.from_peer && !self.judgeable(playlist, segment) => {
+                        gst::debug!(
+                            CAT,
+                            "segment {}: no origin segment of discontinuity {} yet, \
+                             the peer's copy cannot be judged: from the origin",
+                            segment.sequence,
+                            segment.discontinuity_sequence
+                        );
+                        break;
+                    }
                     Ok(Ok(loaded)) => match self
                         .decode(playlist, segment, loaded.data, loaded.from_peer)
                         .await
@@ -320,6 +333,15 @@ impl Fetcher {
             (_, true) => format!("straight from the origin (the swarm failed){retries}"),
             (_, false) => format!("straight from the origin{retries}"),
         }
+    }
+
+    /// Whether a peer's copy of `segment` can be judged here: clear data was judged by the
+    /// swarm already; decrypted data needs an origin segment of its discontinuity first.
+    fn judgeable(&self, playlist: &MediaPlaylist, segment: &Segment) -> bool {
+        segment.key.is_none()
+            || lock(&self.plausibility)
+                .get(&playlist.url)
+                .is_some_and(|p| p.anchored(swarm_place(segment)))
     }
 
     /// Decrypts if needed and checks the bytes are media: decrypted data from a peer must also

@@ -347,10 +347,22 @@ fn id3_timestamp(tag: &[u8]) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doubt {
     pub reason: String,
+    pub kind: DoubtKind,
+}
+
+/// How much a [`Doubt`] says about the peer that sent the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoubtKind {
+    /// Not the stream's media, or not well formed: no honest peer sends that.
+    Malformed,
     /// Well-formed media whose timestamps are not where the origin's put them: a stale or
     /// foreign segment, or an origin that disagrees with itself (a renumbered timeline). The
     /// only doubt an honest peer can earn, so it is not held against it at once.
-    pub misplaced: bool,
+    Misplaced,
+    /// No origin segment of this discontinuity has been seen yet, so its timestamps cannot be
+    /// judged: the data may be right, but a replayed segment would pass. Says nothing about
+    /// the peer; the segment comes from the origin, which then anchors the rest.
+    Unanchored,
 }
 
 impl std::fmt::Display for Doubt {
@@ -374,6 +386,10 @@ pub struct Plausibility {
     /// give the track's timescale.
     tfdt: HashMap<(u64, u32), TfdtPoints>,
 }
+
+/// Discontinuity sequences remembered behind the newest one taught (a live stream that loops
+/// with EXT-X-DISCONTINUITY would otherwise grow the maps above for as long as it runs).
+const KEPT_DISCONTINUITIES: u64 = 8;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TfdtPoints {
@@ -407,6 +423,7 @@ impl Plausibility {
         };
         let disc = place.discontinuity_sequence;
         self.containers.insert(disc, container);
+        self.forget_before(disc.saturating_sub(KEPT_DISCONTINUITIES));
         let slack = place.slack_ms() as i64;
         match check(container, data) {
             Ok(Timing::Pts(list)) => {
@@ -440,11 +457,40 @@ impl Plausibility {
         }
     }
 
+    /// Whether peers' data for the segment at `place` can be judged: an origin segment of its
+    /// discontinuity has taught where its timestamps belong. Until then a replayed segment of
+    /// the same stream would pass every check, so such segments come from the origin.
+    pub fn anchored(&self, place: Place) -> bool {
+        self.containers.contains_key(&place.discontinuity_sequence)
+    }
+
+    fn forget_before(&mut self, disc: u64) {
+        self.containers.retain(|d, _| *d >= disc);
+        self.pts_offset.retain(|(d, _), _| *d >= disc);
+        self.tfdt.retain(|(d, _), _| *d >= disc);
+    }
+
     /// Judges a peer's data for the segment at `place`: the stream's own container, well
     /// formed, with timestamps where the origin's segments put them.
     pub fn judge(&self, place: Place, data: &[u8]) -> Result<(), Doubt> {
+        if !self.anchored(place) {
+            return Err(Doubt {
+                reason: format!(
+                    "no origin segment of discontinuity {} yet to judge it by",
+                    place.discontinuity_sequence
+                ),
+                kind: DoubtKind::Unanchored,
+            });
+        }
         self.judge_inner(place, data)
-            .map_err(|(reason, misplaced)| Doubt { reason, misplaced })
+            .map_err(|(reason, misplaced)| Doubt {
+                reason,
+                kind: if misplaced {
+                    DoubtKind::Misplaced
+                } else {
+                    DoubtKind::Malformed
+                },
+            })
     }
 
     fn judge_inner(&self, place: Place, data: &[u8]) -> Result<(), (String, bool)> {
@@ -699,14 +745,44 @@ mod tests {
         );
         // Another segment's bytes (stale, replayed): far off.
         assert!(p.judge(place(12_000), &at(40_000)).is_err());
-        // Another discontinuity: nothing learned there, structure only.
+        // Another discontinuity: nothing learned there, so nothing can be judged (a replayed
+        // segment would pass a structure check): the origin's copy, without blame.
         let other = Place {
             discontinuity_sequence: 1,
             ..place(12_000)
         };
-        assert_eq!(p.judge(other, &at(40_000)), Ok(()));
+        for data in [at(12_000), at(40_000)] {
+            let doubt = p.judge(other, &data).unwrap_err();
+            assert_eq!(doubt.kind, DoubtKind::Unanchored, "{doubt}");
+        }
+        // Once the origin served a segment of it, its timestamps anchor the rest.
+        let pts_1 = 7_200 * 90_000;
+        p.learn(other, &ts_segment(pts_1, 20, 1));
+        let later = Place {
+            discontinuity_sequence: 1,
+            ..place(16_000)
+        };
+        assert_eq!(p.judge(later, &ts_segment(pts_1 + 360_000, 20, 2)), Ok(()));
+        let stale = p.judge(later, &ts_segment(pts_1, 20, 2)).unwrap_err();
+        assert_eq!(stale.kind, DoubtKind::Misplaced, "{stale}");
+        // Nothing learned at all: a joiner's first segment comes from the origin too.
+        let fresh = Plausibility::default();
+        let first = fresh.judge(place(0), &at(0)).unwrap_err();
+        assert_eq!(first.kind, DoubtKind::Unanchored);
+        // A stream that loops with a discontinuity per lap keeps only the latest few.
+        let mut looping = Plausibility::default();
+        for disc in 0..100u64 {
+            let here = Place {
+                discontinuity_sequence: disc,
+                ..place(disc * 2_000)
+            };
+            looping.learn(here, &ts_segment(0, 20, 1));
+        }
+        assert!(looping.containers.len() as u64 <= KEPT_DISCONTINUITIES + 1);
+        assert!(looping.pts_offset.len() as u64 <= KEPT_DISCONTINUITIES + 1);
         // The wrong container.
-        assert!(p.judge(place(12_000), &fmp4_segment(1, 0)).is_err());
+        let wrong = p.judge(place(12_000), &fmp4_segment(1, 0)).unwrap_err();
+        assert_eq!(wrong.kind, DoubtKind::Malformed);
         // PTS wraps at 2^33.
         let mut w = Plausibility::default();
         w.learn(place(0), &ts_segment((1 << 33) - 90_000, 20, 1));

@@ -133,6 +133,9 @@ pub struct MeshConfig {
     pub max_conns: usize,
     pub announce_interval_ms: u64,
     pub encrypted: bool,
+    /// A discontinuity every this many segments (0: none), each with its own timeline, as a
+    /// looping live stream or ad breaks have.
+    pub discontinuity_every: u64,
     /// false: HTTP only (no tracker, no peers).
     pub p2p: bool,
     pub playhead_interval_ms: u64,
@@ -167,6 +170,7 @@ impl Default for MeshConfig {
             max_conns: 30,
             announce_interval_ms: 120_000,
             encrypted: false,
+            discontinuity_every: 0,
             p2p: true,
             playhead_interval_ms: 250,
             playhead_report: PlayheadReport::Exact,
@@ -423,8 +427,17 @@ impl Mesh {
         (base as i64 + base as i64 * jitter / 1000).max(188) as u64
     }
 
+    /// Segment `n`'s discontinuity sequence and the first segment of that discontinuity.
+    pub fn discontinuity(cfg: &MeshConfig, n: u64) -> (u64, u64) {
+        match cfg.discontinuity_every {
+            0 => (0, 0),
+            every => (n / every, n / every * every),
+        }
+    }
+
     /// The plaintext of segment `n`: MPEG-TS packets whose payload names the segment, the
-    /// first a PES header with the segment's PTS (10 s + its start, as packagers offset it).
+    /// first a PES header with the segment's PTS (10 s + its start, as packagers offset it;
+    /// each discontinuity starts a timeline of its own, an hour apart).
     pub fn plaintext(cfg: &MeshConfig, n: u64) -> Vec<u8> {
         let len = (Self::nominal_bytes(cfg, n) / cfg.payload_scale.max(1)).max(188);
         let len = len.div_ceil(188) * 188;
@@ -439,7 +452,8 @@ impl Mesh {
                 *b = tag[k % 8];
             }
         }
-        let pts = (10_000 + n * cfg.segment_ms) * 90;
+        let (disc, first) = Self::discontinuity(cfg, n);
+        let pts = (10_000 + (n - first) * cfg.segment_ms + disc * 3_600_000) * 90;
         v[1] = 0x41; // payload unit start
         v[4..13].copy_from_slice(&[0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5]);
         v[13] = 0x21 | (((pts >> 30) as u8 & 0x07) << 1);
@@ -517,8 +531,8 @@ impl Mesh {
                 start: Duration::from_millis(n * d),
                 duration: Duration::from_millis(d),
                 sequence: n,
-                discontinuity: false,
-                discontinuity_sequence: 0,
+                discontinuity: n > 0 && Self::discontinuity(&self.cfg, n).1 == n,
+                discontinuity_sequence: Self::discontinuity(&self.cfg, n).0,
                 key: self.cfg.encrypted.then(|| Aes128Key {
                     uri: Url::parse("http://origin.invalid/key").expect("static URL"),
                     iv: None,
@@ -539,7 +553,7 @@ impl Mesh {
             },
             target_duration: Duration::from_millis(d),
             media_sequence: first,
-            discontinuity_sequence: 0,
+            discontinuity_sequence: Self::discontinuity(&self.cfg, first).0,
             end_list,
             segments,
             lost_sync: false,
@@ -1179,7 +1193,7 @@ impl Mesh {
         let place = Place {
             start_ms: sequence * self.cfg.segment_ms,
             duration_ms: self.cfg.segment_ms,
-            discontinuity_sequence: 0,
+            discontinuity_sequence: Self::discontinuity(&self.cfg, sequence).0,
         };
         let encrypted = self.cfg.encrypted;
         let n = &mut self.nodes[i as usize];
@@ -1188,6 +1202,16 @@ impl Mesh {
         } else {
             Some(data.to_vec())
         };
+        if matches!(source, Source::P2p(_)) && encrypted && !n.player.plausibility.anchored(place) {
+            // As the fetch loop: a peer's copy that cannot be judged yet is nobody's fault;
+            // the origin's copy instead.
+            n.res.load_failures += 1;
+            let inc = n.inc;
+            *self.origin_gets.entry(sequence).or_default() += 1;
+            let t = now + self.http_duration(i, sequence);
+            self.push(t, Ev::DirectDone(i, inc, sequence));
+            return;
+        }
         let plain = plain.filter(|p| match source {
             Source::P2p(_) if encrypted => n.player.plausibility.judge(place, p).is_ok(),
             _ => sniff(p).is_some(),

@@ -33,7 +33,7 @@ use crate::p2p::peer::{
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
 use crate::payload::sniff::sniff;
-use crate::payload::verify::{Doubt, Place, Plausibility};
+use crate::payload::verify::{Doubt, DoubtKind, Place, Plausibility};
 use crate::schedule::{
     Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
     SegmentStore, Source, StreamId, TransferError, TransferId,
@@ -825,11 +825,11 @@ impl<D: SegmentData> Swarm<D> {
     /// Data we would hand downstream and share must be the size the playlist says and look
     /// like media (encrypted data is checked by the player after decryption), and pass the
     /// application's validator.
-    /// The error says why, and whether it was only about timestamps ([`Doubt::misplaced`]).
+    /// The error says why, and what it says about a peer that sent it ([`DoubtKind`]).
     fn check(&self, id: SegmentId, data: &D, from_peer: bool) -> Result<(), Doubt> {
         let bad = |reason: String| Doubt {
             reason,
-            misplaced: false,
+            kind: DoubtKind::Malformed,
         };
         let Some(seg) = self.segments.get(&id) else {
             return Err(bad(format!("segment {id} is not in the playlist")));
@@ -1132,8 +1132,13 @@ impl<D: SegmentData> Swarm<D> {
                 });
             }
             Command::P2pRequest { xfer, peer, id } => {
-                // Peer data of this segment failed downstream: the origin's copy only.
-                if self.origin_only.contains(&id) {
+                // Peer data of this segment failed downstream, or could not be judged yet (no
+                // origin segment of its discontinuity, clear data only): the origin's copy.
+                let unjudgeable = self
+                    .segments
+                    .get(&id)
+                    .is_some_and(|s| s.key.is_none() && !self.plausibility.anchored(place(s)));
+                if unjudgeable || self.origin_only.contains(&id) {
                     self.sched
                         .handle_transfer_failed(now, xfer, TransferError::PeerAbsent);
                     return;
@@ -1315,7 +1320,7 @@ impl<D: SegmentData> Swarm<D> {
                 } else {
                     Err(Doubt {
                         reason: format!("asked for segment {}, got {id}", d.id),
-                        misplaced: false,
+                        kind: DoubtKind::Malformed,
                     })
                 };
                 match checked {
@@ -1330,7 +1335,7 @@ impl<D: SegmentData> Swarm<D> {
                         let elapsed = now.saturating_sub(d.started_ms);
                         self.store_segment(now, d.id, data, Source::P2p(key), elapsed);
                     }
-                    Err(Doubt { reason, misplaced }) => {
+                    Err(Doubt { reason, kind }) => {
                         self.stats.rejected_segments += 1;
                         self.out.push_back(Output::Event(SwarmEvent::Rejected {
                             id: d.id,
@@ -1339,7 +1344,11 @@ impl<D: SegmentData> Swarm<D> {
                         }));
                         self.sched
                             .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
-                        if misplaced {
+                        if kind == DoubtKind::Unanchored {
+                            // Nothing to judge it by yet (requested before the origin's copy of
+                            // an earlier segment of its discontinuity came in): no blame.
+                            self.origin_only.insert(d.id);
+                        } else if kind == DoubtKind::Misplaced {
                             // Media in the wrong place: a stale liar, or an origin that
                             // disagrees with itself. The segment comes from the origin; the
                             // peer goes (by id only) if it keeps doing it.

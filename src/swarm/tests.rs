@@ -211,6 +211,35 @@ fn stale_segments_are_caught_by_their_timestamps() {
     assert!(rejected >= 1, "the liar was never asked: {r:?}");
 }
 
+/// The soak's finding: a stale liar right after a discontinuity (a looping live stream, an
+/// ad break), before any origin segment of it was seen, got its replayed segments played —
+/// nothing anchored their timestamps. Such segments now come from the origin.
+#[test]
+fn stale_segments_after_a_discontinuity_are_caught() {
+    for encrypted in [false, true] {
+        let cfg = MeshConfig {
+            vod_segments: 30,
+            duration_ms: 120_000,
+            discontinuity_every: 5,
+            encrypted,
+            ..vod()
+        };
+        let r = Mesh::new(cfg, with_first(Behaviour::LiarStale, 3)).run();
+        assert_clean(&r, 30);
+        assert!(share(&r) > 0.2, "P2P share {:.2}: {r:?}", share(&r));
+    }
+    // Honest peers lose no more than the first segment of each discontinuity to the rule.
+    let cfg = MeshConfig {
+        vod_segments: 30,
+        duration_ms: 120_000,
+        discontinuity_every: 10,
+        ..vod()
+    };
+    let r = Mesh::new(cfg, nodes(4, 3000)).run();
+    assert_clean(&r, 30);
+    assert!(share(&r) > 0.5, "P2P share {:.2}: {r:?}", share(&r));
+}
+
 #[test]
 fn silent_peer_costs_no_stall() {
     let cfg = vod();
@@ -582,7 +611,7 @@ mod by_hand {
         s.handle_tracker_counts(0, 0, 3);
         assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
         assert!(s.handle_peer_opened(0, PeerKey(2), remote(2)));
-        let id = super::super::segment_id(&p, 3).unwrap();
+        let id = super::super::segment_id(&p, 4).unwrap();
         let send = |s: &mut Swarm<Bytes>, now, peer, cmd: &Command| {
             for m in wire::encode_command(cmd, 16 * 1024) {
                 s.handle_peer_message(now, PeerKey(peer), &m);
@@ -595,8 +624,8 @@ mod by_hand {
             loaded: all,
             http_loading: vec![],
         };
-        send(&mut s, 0, 1, &announce);
-        // The segment before is the origin's: it teaches the stream's timestamps.
+        // The segment before is the origin's: it teaches the stream's timestamps (until then
+        // no peer is asked, so the peer announces afterwards).
         let cfg = super::MeshConfig {
             segment_ms: 2000,
             ..super::MeshConfig::default()
@@ -605,9 +634,24 @@ mod by_hand {
             wire::Incoming::Command(c) => Some(c),
             _ => None,
         };
-        s.handle_playhead(0, 6_000);
-        s.handle_load(0, 3);
+        // Until an origin segment anchors the timestamps, peers are not asked at all.
+        s.handle_playhead(0, 4_000);
+        s.handle_load(0, 2);
         let outs = run(&mut s, 0, 10);
+        let Some(xfer) = outs.iter().find_map(|o| match o {
+            Output::HttpFetch {
+                xfer, sequence: 2, ..
+            } => Some(*xfer),
+            _ => None,
+        }) else {
+            panic!("segment 2 was not fetched from the origin");
+        };
+        s.handle_http_done(10, xfer, Bytes::from(Mesh::plaintext(&cfg, 2)));
+        s.handle_segment_verified(10, 2);
+        send(&mut s, 10, 1, &announce);
+        s.handle_playhead(10, 8_000);
+        s.handle_load(10, 4);
+        let outs = run(&mut s, 10, 10);
         let request = outs.iter().find_map(|o| match o {
             Output::Transmit {
                 peer: PeerKey(1),
@@ -621,9 +665,9 @@ mod by_hand {
             _ => None,
         });
         let Some(request_id) = request else {
-            panic!("segment 3 was not asked of the peer that has it: {outs:?}");
+            panic!("segment 4 was not asked of the peer that has it");
         };
-        let data = Mesh::plaintext(&cfg, 3);
+        let data = Mesh::plaintext(&cfg, 4);
         send(
             &mut s,
             20,
@@ -649,7 +693,7 @@ mod by_hand {
         let outs = run(&mut s, 20, 100);
         assert!(
             outs.iter()
-                .any(|o| matches!(o, Output::Deliver { sequence: 3, .. })),
+                .any(|o| matches!(o, Output::Deliver { sequence: 4, .. })),
             "{outs:?}"
         );
         assert!(
@@ -678,7 +722,7 @@ mod by_hand {
             })
         };
         assert!(answered(&outs, true), "{outs:?}");
-        s.handle_segment_verified(2_200, 3);
+        s.handle_segment_verified(2_200, 4);
         assert!(s.stored_ids().contains(&id));
         let again = Command::SegmentRequest {
             id: id as i64,
