@@ -8,6 +8,7 @@
 # The 1,000-peer runs take minutes each on one core; CPU time is printed per run.
 set -eu
 cd "$(dirname "$0")/.."
+scripts/patch-crates.sh
 cargo build --release --quiet --example swarm-sim
 sim=target/release/examples/swarm-sim
 seed=${1:-1}

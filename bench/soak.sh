@@ -50,6 +50,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-soak.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 install_system_packages
+prepare_patched_crates
 install_npm_packages
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 step "cargo build --locked --release --example bench-play"

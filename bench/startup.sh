@@ -37,6 +37,7 @@ trap cleanup EXIT
 trap '_stop_child; exit 130' INT TERM HUP
 
 install_system_packages
+prepare_patched_crates
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 step "cargo build --locked --release --example bench-play"
 bounded 1800 cargo build --locked --release --example bench-play

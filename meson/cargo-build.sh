@@ -8,6 +8,8 @@ case $profile in
   debug) set -- ;;
   *) echo "cargo-build.sh: unknown profile $profile" >&2; exit 2 ;;
 esac
+# Cargo.toml patches two registry crates (patches/README.md); prepare them first.
+"$(dirname "$manifest")/scripts/patch-crates.sh"
 # P2PMEDIA_CARGO_TARGETS=--all-targets lets scripts/test.sh reuse its own build: a --lib build
 # unifies dependency features without the dev-dependencies and would recompile them.
 # shellcheck disable=SC2086

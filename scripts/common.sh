@@ -44,6 +44,8 @@ bounded() {
 APT_PACKAGES=(
   # build: the plugin and its -sys crates (ring builds C code)
   pkg-config gcc libc6-dev ca-certificates
+  # scripts/patch-crates.sh: fetch and patch the registry crates of patches/
+  curl patch
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   # run: elements the tests, demo and benchmark use (playbin, hlsdemux/hlsdemux2, tsdemux,
   # qtdemux, souphttpsrc, avdec_*)
@@ -59,6 +61,13 @@ APT_PACKAGES=(
 )
 
 install_system_packages() { install_packages "${APT_PACKAGES[@]}"; }
+
+# The patched registry crates Cargo.toml's [patch.crates-io] points at (patches/README.md):
+# needed before any cargo command.
+prepare_patched_crates() {
+  step "scripts/patch-crates.sh"
+  bounded 300 "$(dirname "${BASH_SOURCE[0]}")/patch-crates.sh"
+}
 
 install_packages() { # PACKAGE...: apt-get install those not installed yet
   local p status missing=()

@@ -18,6 +18,7 @@ TIME_BUDGET=${TIME_BUDGET:-7200}
 . scripts/common.sh
 
 install_system_packages
+prepare_patched_crates
 install_npm_packages
 step "cargo build --locked --example demo"
 bounded 1800 cargo build --locked --example demo

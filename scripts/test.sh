@@ -23,6 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # 1. System packages, 2. pinned npm packages (none yet): see scripts/common.sh.
 install_system_packages
+prepare_patched_crates
 install_npm_packages
 
 # ---------------------------------------------------------------------------------------------

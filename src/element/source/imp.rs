@@ -108,12 +108,17 @@ impl EngineEvents for Events {
             return;
         };
         let s = match event {
-            P2pEvent::PeerConnected { info_hash, peer_id } => {
-                gst::Structure::builder("p2pmedia-peer-connected")
-                    .field("info-hash", info_hash)
-                    .field("peer-id", peer_id)
-                    .build()
-            }
+            P2pEvent::PeerConnected {
+                info_hash,
+                peer_id,
+                role,
+                setup,
+            } => gst::Structure::builder("p2pmedia-peer-connected")
+                .field("info-hash", info_hash)
+                .field("peer-id", peer_id)
+                .field("role", role.as_str())
+                .field("setup-ms", setup.as_secs_f64() * 1e3)
+                .build(),
             P2pEvent::PeerClosed { info_hash, peer_id } => {
                 gst::Structure::builder("p2pmedia-peer-closed")
                     .field("info-hash", info_hash)

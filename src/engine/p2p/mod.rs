@@ -79,12 +79,31 @@ impl Default for P2pConfig {
     }
 }
 
+/// Our side of a connection's WebRTC offer/answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Offerer,
+    Answerer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Offerer => "offerer",
+            Role::Answerer => "answerer",
+        }
+    }
+}
+
 /// What happened in a swarm, for applications (the element posts these on the bus).
 #[derive(Debug, Clone)]
 pub enum P2pEvent {
     PeerConnected {
         info_hash: String,
         peer_id: String,
+        role: Role,
+        /// From the answer (received as offerer, sent as answerer) to the data channel open.
+        setup: Duration,
     },
     PeerClosed {
         info_hash: String,

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::link::{Link, LinkEvent, LinkSink};
-use super::{HubShared, P2pEvent};
+use super::{HubShared, P2pEvent, Role};
 use crate::abr;
 use crate::engine::output::OutputQueue;
 use crate::engine::task;
@@ -88,6 +88,8 @@ pub(crate) enum SwarmMsg {
     Connected {
         peer_id: PeerId,
         conn: Box<dyn DataChannelConn>,
+        role: Role,
+        setup: Duration,
     },
     ConnectFailed {
         peer_id: PeerId,
@@ -371,7 +373,12 @@ impl Actor {
                     }
                 }
             }
-            SwarmMsg::Connected { peer_id, conn } => self.connected(now, peer_id, conn),
+            SwarmMsg::Connected {
+                peer_id,
+                conn,
+                role,
+                setup,
+            } => self.connected(now, peer_id, conn, role, setup),
             SwarmMsg::ConnectFailed { peer_id } => {
                 gst::debug!(
                     CAT,
@@ -622,10 +629,12 @@ impl Actor {
                     );
                     return;
                 }
-                self.connect(
-                    peer_id,
-                    async move { pending.accept_answer(&sdp).await.ok() },
-                );
+                // The setup time counts from here: the answer is in.
+                let answered = Instant::now();
+                self.connect(peer_id, Role::Offerer, async move {
+                    let conn = pending.accept_answer(&sdp).await.ok()?;
+                    Some((conn, answered))
+                });
             }
             TrackerEvent::Offer {
                 tracker,
@@ -644,11 +653,11 @@ impl Actor {
                     return;
                 }
                 let (hub, info_hash) = (self.hub.clone(), self.info_hash);
-                self.connect(peer_id, async move {
+                self.connect(peer_id, Role::Answerer, async move {
                     let (conn, answer) = hub.rtc.accept_offer(&sdp).await.ok()?;
                     hub.tracker
                         .answer(&tracker, info_hash, peer_id, offer_id, answer)
-                        .then_some(conn)
+                        .then(|| (conn, Instant::now()))
                 });
             }
             TrackerEvent::OfferExpired { offer_id, .. } => {
@@ -683,14 +692,18 @@ impl Actor {
     }
 
     /// Finishes signalling in the background, waits for the channel to open and reports back.
-    fn connect<F>(&mut self, peer_id: PeerId, signalling: F)
+    /// `signalling` gives the connection and the instant its answer was received or sent.
+    fn connect<F>(&mut self, peer_id: PeerId, role: Role, signalling: F)
     where
-        F: std::future::Future<Output = Option<Box<dyn DataChannelConn>>> + Send + 'static,
+        F: std::future::Future<Output = Option<(Box<dyn DataChannelConn>, Instant)>>
+            + Send
+            + 'static,
     {
         // Created before the task so that even a task that never runs reports back.
         let mut slot = SetupSlot {
             tx: self.tx.clone(),
             peer_id,
+            role,
             conn: None,
         };
         let task = task::spawn_logged("swarm connect", async move {
@@ -698,7 +711,9 @@ impl Actor {
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
                 match signalling.await {
-                    Some(conn) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => Some(conn),
+                    Some((conn, answered)) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => {
+                        Some((conn, answered.elapsed()))
+                    }
                     _ => None,
                 }
             };
@@ -791,7 +806,14 @@ impl Actor {
         });
     }
 
-    fn connected(&mut self, now: u64, peer_id: PeerId, conn: Box<dyn DataChannelConn>) {
+    fn connected(
+        &mut self,
+        now: u64,
+        peer_id: PeerId,
+        conn: Box<dyn DataChannelConn>,
+        role: Role,
+        setup: Duration,
+    ) {
         self.connecting.remove(&peer_id);
         let key = PeerKey(self.next_key);
         let remote = Remote {
@@ -810,8 +832,10 @@ impl Actor {
         self.next_key += 1;
         gst::debug!(
             CAT,
-            "{}: connected to {peer_id} as {key:?}",
-            self.info_hash_str
+            "{}: connected to {peer_id} as {key:?}, {}, open {:.1} ms after the answer",
+            self.info_hash_str,
+            role.as_str(),
+            setup.as_secs_f64() * 1e3
         );
         let tx = self.tx.clone();
         let sink: LinkSink = Arc::new(move |ev| tx.send(SwarmMsg::Link(ev)).is_ok());
@@ -821,6 +845,8 @@ impl Actor {
         self.hub.notify(P2pEvent::PeerConnected {
             info_hash: self.info_hash_str.clone(),
             peer_id: peer_id.to_string(),
+            role,
+            setup,
         });
     }
 }
@@ -830,14 +856,21 @@ impl Actor {
 struct SetupSlot {
     tx: mpsc::UnboundedSender<SwarmMsg>,
     peer_id: PeerId,
-    conn: Option<Box<dyn DataChannelConn>>,
+    role: Role,
+    /// The open connection and its setup time (answer → open).
+    conn: Option<(Box<dyn DataChannelConn>, Duration)>,
 }
 
 impl Drop for SetupSlot {
     fn drop(&mut self) {
         let peer_id = self.peer_id;
         let _ = self.tx.send(match self.conn.take() {
-            Some(conn) => SwarmMsg::Connected { peer_id, conn },
+            Some((conn, setup)) => SwarmMsg::Connected {
+                peer_id,
+                conn,
+                role: self.role,
+                setup,
+            },
             None => SwarmMsg::ConnectFailed { peer_id },
         });
     }
@@ -884,6 +917,7 @@ mod tests {
             let slot = SetupSlot {
                 tx: tx.clone(),
                 peer_id,
+                role: Role::Answerer,
                 conn: None,
             };
             let task = tokio::spawn(async move {
@@ -898,6 +932,7 @@ mod tests {
             let slot = SetupSlot {
                 tx,
                 peer_id,
+                role: Role::Answerer,
                 conn: None,
             };
             let task = tokio::spawn(async move {
