@@ -21,6 +21,11 @@ declare -A SHA256=(
 die() { printf 'patch-crates.sh: %s\n' "$*" >&2; exit 1; }
 command -v patch >/dev/null || die "needs patch(1) (apt-get install patch)"
 
+# One run at a time (two scripts may start together); the lock lives as long as this shell.
+mkdir -p .patched
+exec 9>.patched/.lock
+flock -w 300 9 || die "another patch-crates.sh held .patched/.lock for 5 minutes"
+
 for dir in patches/*/; do
   pkg=$(basename "$dir")
   name=${pkg%-*} version=${pkg##*-}
@@ -32,23 +37,24 @@ for dir in patches/*/; do
     continue
   fi
 
-  mkdir -p .patched
+  work=$(mktemp -d .patched/.work.XXXXXX)
   crate=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/cache" -name "$pkg.crate" -print -quit 2>/dev/null || true)
-  if [ -z "$crate" ]; then
+  # cargo's cached copy if it is the right one, else crates.io's.
+  if [ -z "$crate" ] || ! echo "$sum  $crate" | sha256sum -c --quiet - 2>/dev/null; then
     command -v curl >/dev/null || die "needs curl to download $pkg (apt-get install curl)"
-    crate=.patched/$pkg.crate
+    crate=$work/$pkg.crate
     curl -sSfL --retry 3 --max-time 120 -o "$crate" \
       "https://static.crates.io/crates/$name/$pkg.crate" || die "could not download $pkg"
+    echo "$sum  $crate" | sha256sum -c --quiet - || die "$pkg from crates.io has another checksum"
   fi
-  echo "$sum  $crate" | sha256sum -c --quiet - || die "$crate does not have the expected checksum"
 
-  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-  tar -xzf "$crate" -C "$out.tmp" --strip-components=1
+  mkdir "$work/src"
+  tar -xzf "$crate" -C "$work/src" --strip-components=1
   for p in "$dir"*.patch; do
-    patch -d "$out.tmp" -p1 --forward --quiet <"$p" || die "$p does not apply to $pkg"
+    patch -d "$work/src" -p1 --forward --quiet <"$p" || die "$p does not apply to $pkg"
   done
-  echo "$stamp" >"$out.tmp/.p2pmedia-stamp"
-  rm -rf "$out" "$crate.tmp" && mv "$out.tmp" "$out"
-  rm -f ".patched/$pkg.crate"
+  echo "$stamp" >"$work/src/.p2pmedia-stamp"
+  # Only a complete, patched copy ever takes the place cargo reads.
+  rm -rf "$out" && mv "$work/src" "$out" && rm -rf "$work"
   echo "patch-crates.sh: $out ready ($(ls "$dir"*.patch | wc -l) patches)"
 done

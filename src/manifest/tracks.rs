@@ -173,13 +173,15 @@ impl Track {
 /// fMP4 times mapped by the Period's offset, overlapping segments dropped.
 pub fn flatten<'a>(mpd: &Mpd, parts: impl IntoIterator<Item = PeriodPart<'a>>) -> MediaPlaylist {
     let mut segments: Vec<Segment> = Vec::new();
-    for (p, period, rep, period_segments) in parts {
+    for (_, period, rep, period_segments) in parts {
         let key = (period.start.as_secs() & 0xFFFF_FFFF) << 32;
         let media_offset = signed_ns(rep.presentation_time_offset) - signed_ns(period.start);
         for (i, mut s) in period_segments.into_iter().enumerate() {
             s.media_offset_ns = Some(media_offset);
             s.sequence = key | (s.sequence & 0xFFFF_FFFF);
-            s.discontinuity_sequence = p as u64;
+            // The Period's start, not its index: an index shifts when a live MPD drops its
+            // oldest Period, and what was learned of one Period would judge another's segments.
+            s.discontinuity_sequence = period.start.as_millis() as u64;
             s.discontinuity |= i == 0 && !segments.is_empty();
             if segments.last().is_some_and(|l| l.sequence >= s.sequence) {
                 continue; // overlapping Periods: keep the timeline increasing
@@ -402,8 +404,24 @@ d.m3u8
             vec![
                 ("/a/lo/1.m4s".into(), 1, secs(0), false, 0, Some(0)),
                 ("/a/lo/2.m4s".into(), 2, secs(5), false, 0, Some(0)),
-                ("/b/lo/1.m4s".into(), b | 1, secs(10), true, 1, offset_b),
-                ("/b/lo/2.m4s".into(), b | 2, secs(15), false, 1, offset_b),
+                // Discontinuities are numbered by Period start (ms): stable when a live MPD
+                // drops its oldest Period.
+                (
+                    "/b/lo/1.m4s".into(),
+                    b | 1,
+                    secs(10),
+                    true,
+                    10_000,
+                    offset_b
+                ),
+                (
+                    "/b/lo/2.m4s".into(),
+                    b | 2,
+                    secs(15),
+                    false,
+                    10_000,
+                    offset_b
+                ),
             ]
         );
         assert!(!p.is_live());

@@ -376,9 +376,10 @@ impl std::fmt::Display for Doubt {
 pub struct Plausibility {
     /// By discontinuity sequence (HLS may switch containers across a discontinuity).
     containers: HashMap<u64, Container>,
-    /// Containers whose origin segments fail the strict parse (AC-3 packed audio, free-format
-    /// MP3, odd muxers): peers are never held to a rule the origin itself breaks.
-    lenient: Vec<Container>,
+    /// By discontinuity sequence, containers whose origin segments fail the strict parse
+    /// (AC-3 packed audio, free-format MP3, odd muxers): peers are never held to a rule the
+    /// origin itself breaks — there, and not in every later discontinuity.
+    lenient: HashMap<u64, Vec<Container>>,
     /// By (discontinuity sequence, PID): 90-kHz timestamp minus the segment's start, from the
     /// latest origin segment (drift and re-anchoring follow the origin).
     pts_offset: HashMap<(u64, u16), i64>,
@@ -387,9 +388,10 @@ pub struct Plausibility {
     tfdt: HashMap<(u64, u32), TfdtPoints>,
 }
 
-/// Discontinuity sequences remembered behind the newest one taught (a live stream that loops
-/// with EXT-X-DISCONTINUITY would otherwise grow the maps above for as long as it runs).
-const KEPT_DISCONTINUITIES: u64 = 8;
+/// Discontinuities remembered: the newest ones taught (a live stream that loops with
+/// EXT-X-DISCONTINUITY would otherwise grow the maps above for as long as it runs). DASH numbers
+/// them by Period start in ms, so this counts distinct values, not a numeric window.
+const KEPT_DISCONTINUITIES: usize = 8;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TfdtPoints {
@@ -423,7 +425,11 @@ impl Plausibility {
         };
         let disc = place.discontinuity_sequence;
         self.containers.insert(disc, container);
-        self.forget_before(disc.saturating_sub(KEPT_DISCONTINUITIES));
+        if self.containers.len() > KEPT_DISCONTINUITIES {
+            let mut discs: Vec<u64> = self.containers.keys().copied().collect();
+            discs.sort_unstable();
+            self.forget_before(discs[discs.len() - KEPT_DISCONTINUITIES]);
+        }
         let slack = place.slack_ms() as i64;
         match check(container, data) {
             Ok(Timing::Pts(list)) => {
@@ -450,8 +456,9 @@ impl Plausibility {
             }
             Ok(Timing::None) => {}
             Err(_) => {
-                if !self.lenient.contains(&container) {
-                    self.lenient.push(container);
+                let lenient = self.lenient.entry(disc).or_default();
+                if !lenient.contains(&container) {
+                    lenient.push(container);
                 }
             }
         }
@@ -466,6 +473,7 @@ impl Plausibility {
 
     fn forget_before(&mut self, disc: u64) {
         self.containers.retain(|d, _| *d >= disc);
+        self.lenient.retain(|d, _| *d >= disc);
         self.pts_offset.retain(|(d, _), _| *d >= disc);
         self.tfdt.retain(|(d, _), _| *d >= disc);
     }
@@ -503,7 +511,11 @@ impl Plausibility {
             }
             (_, Some(got)) => got,
         };
-        if self.lenient.contains(&container) {
+        if self
+            .lenient
+            .get(&disc)
+            .is_some_and(|l| l.contains(&container))
+        {
             return Ok(());
         }
         let slack = place.slack_ms() as i64;
@@ -778,8 +790,12 @@ mod tests {
             };
             looping.learn(here, &ts_segment(0, 20, 1));
         }
-        assert!(looping.containers.len() as u64 <= KEPT_DISCONTINUITIES + 1);
-        assert!(looping.pts_offset.len() as u64 <= KEPT_DISCONTINUITIES + 1);
+        assert_eq!(looping.containers.len(), KEPT_DISCONTINUITIES);
+        assert_eq!(looping.pts_offset.len(), KEPT_DISCONTINUITIES);
+        assert!(looping.anchored(Place {
+            discontinuity_sequence: 99,
+            ..place(0)
+        }));
         // The wrong container.
         let wrong = p.judge(place(12_000), &fmp4_segment(1, 0)).unwrap_err();
         assert_eq!(wrong.kind, DoubtKind::Malformed);

@@ -328,6 +328,9 @@ pub struct Swarm<D> {
     plausibility: Plausibility,
     /// Segments whose peer data failed downstream: fetched from the origin only.
     origin_only: HashSet<SegmentId>,
+    /// Discontinuities the origin has served a segment of: for encrypted segments, which the
+    /// fetch loop judges after decryption, the sign that it can (see `Plausibility::anchored`).
+    origin_discontinuities: HashSet<u64>,
     live: bool,
     /// Seen without ENDLIST at some point: ids stay sequence numbers (hls.js keeps them).
     ever_live: bool,
@@ -389,6 +392,7 @@ impl<D: SegmentData> Swarm<D> {
             unverified: HashSet::new(),
             plausibility: Plausibility::default(),
             origin_only: HashSet::new(),
+            origin_discontinuities: HashSet::new(),
             live: false,
             ever_live: false,
             pending: None,
@@ -485,6 +489,8 @@ impl<D: SegmentData> Swarm<D> {
         infos.retain(|i| !shared_ids.contains(&i.id));
         let segs = &self.segments;
         self.origin_only.retain(|id| segs.contains_key(id));
+        let discs: HashSet<u64> = segs.values().map(|s| s.discontinuity_sequence).collect();
+        self.origin_discontinuities.retain(|d| discs.contains(d));
         // The player's request slid out of the playlist: it will not come from here.
         if let Some((sequence, id)) = self.pending {
             if !self.segments.contains_key(&id) {
@@ -701,8 +707,12 @@ impl<D: SegmentData> Swarm<D> {
         let len = data.byte_len();
         match self.check(t.id, &data, false) {
             Ok(()) => {
-                if let Some(seg) = self.segments.get(&t.id).filter(|s| s.key.is_none()) {
-                    self.plausibility.learn(place(seg), data.as_ref());
+                if let Some(seg) = self.segments.get(&t.id) {
+                    self.origin_discontinuities
+                        .insert(seg.discontinuity_sequence);
+                    if seg.key.is_none() {
+                        self.plausibility.learn(place(seg), data.as_ref());
+                    }
                 }
                 self.stats.http_bytes += len;
                 self.stats.http_segments += 1;
@@ -1134,10 +1144,12 @@ impl<D: SegmentData> Swarm<D> {
             Command::P2pRequest { xfer, peer, id } => {
                 // Peer data of this segment failed downstream, or could not be judged yet (no
                 // origin segment of its discontinuity, clear data only): the origin's copy.
-                let unjudgeable = self
-                    .segments
-                    .get(&id)
-                    .is_some_and(|s| s.key.is_none() && !self.plausibility.anchored(place(s)));
+                let unjudgeable = self.segments.get(&id).is_some_and(|s| match s.key {
+                    None => !self.plausibility.anchored(place(s)),
+                    Some(_) => !self
+                        .origin_discontinuities
+                        .contains(&s.discontinuity_sequence),
+                });
                 if unjudgeable || self.origin_only.contains(&id) {
                     self.sched
                         .handle_transfer_failed(now, xfer, TransferError::PeerAbsent);
@@ -1335,6 +1347,16 @@ impl<D: SegmentData> Swarm<D> {
                         let elapsed = now.saturating_sub(d.started_ms);
                         self.store_segment(now, d.id, data, Source::P2p(key), elapsed);
                     }
+                    Err(Doubt {
+                        kind: DoubtKind::Unanchored,
+                        ..
+                    }) => {
+                        // Asked before the origin's copy of a segment of its discontinuity came
+                        // in, so nothing to judge it by: no blame, the origin's copy instead.
+                        self.sched
+                            .handle_transfer_failed(now, d.xfer, TransferError::PeerAbsent);
+                        self.origin_only.insert(d.id);
+                    }
                     Err(Doubt { reason, kind }) => {
                         self.stats.rejected_segments += 1;
                         self.out.push_back(Output::Event(SwarmEvent::Rejected {
@@ -1344,11 +1366,7 @@ impl<D: SegmentData> Swarm<D> {
                         }));
                         self.sched
                             .handle_transfer_failed(now, d.xfer, TransferError::PeerFailed);
-                        if kind == DoubtKind::Unanchored {
-                            // Nothing to judge it by yet (requested before the origin's copy of
-                            // an earlier segment of its discontinuity came in): no blame.
-                            self.origin_only.insert(d.id);
-                        } else if kind == DoubtKind::Misplaced {
+                        if kind == DoubtKind::Misplaced {
                             // Media in the wrong place: a stale liar, or an origin that
                             // disagrees with itself. The segment comes from the origin; the
                             // peer goes (by id only) if it keeps doing it.
