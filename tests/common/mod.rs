@@ -14,6 +14,7 @@
 pub mod dash_fixtures;
 pub mod evil;
 pub mod fixtures;
+pub mod launch;
 pub mod origin;
 pub mod playback;
 pub mod tracker;

@@ -4,8 +4,8 @@
 //! demuxers (container bytes, TIME segment, PTS on segment starts, DISCONT at discontinuities).
 //! Subclasses only say which protocol they play and which URI schemes they handle.
 
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -61,6 +61,25 @@ struct State {
     stats_task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How long READY→PAUSED waits for the first manifest's outcome. An ERROR posted while the
+/// application is still inside `set_state(PAUSED)` can be lost to it: gst-launch-1.0 (1.22)
+/// quits its main loop from a bus sync handler, and a quit before the loop runs does nothing,
+/// so it hangs. A failure known within this time fails the state change instead, which every
+/// application sees; a later one is posted when the application is long past `set_state`.
+/// Short, as it may delay `set_state` by that much; and clear of the first HTTP retry (250 ms
+/// backoff), so that a `retries=1` failure does not land just after the window closes.
+const STARTUP_SETTLE: Duration = Duration::from_millis(150);
+
+/// The READY→PAUSED in progress: engine errors are held until it ends (see `STARTUP_SETTLE`).
+#[derive(Default)]
+struct Startup {
+    /// The session being started; `None` once the state change is over.
+    session: Option<u64>,
+    /// The first manifest's outcome is known (streams ready, or failed).
+    settled: bool,
+    held: Option<EngineError>,
+}
+
 #[derive(Default)]
 pub struct P2pMediaSrc {
     kind: OnceLock<Kind>,
@@ -69,6 +88,8 @@ pub struct P2pMediaSrc {
     flow: Mutex<gst_base::UniqueFlowCombiner>,
     /// Serialises exposing pads (engine thread) with stopping (state change).
     pads: Mutex<()>,
+    startup: Mutex<Startup>,
+    startup_cond: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,6 +173,7 @@ impl EngineEvents for Events {
 
     fn streams_ready(&self, streams: Vec<StreamSpec>, start: Duration) {
         if let Some(element) = self.element.upgrade() {
+            element.imp().settle_startup(self.session, None);
             element.imp().add_outputs(self.session, streams, start);
         }
     }
@@ -175,7 +197,80 @@ impl EngineEvents for Events {
         if lock(&element.imp().state).session != self.session {
             return;
         }
-        gst::error!(element.imp().cat(), obj = element, "{}", error.message);
+        let imp = element.imp();
+        if let Some(error) = imp.settle_startup(self.session, Some(error)) {
+            imp.post_engine_error(&error);
+        }
+    }
+}
+
+impl P2pMediaSrc {
+    /// Called once by the subclass, from `constructed()`.
+    pub fn set_kind(&self, kind: Kind) {
+        let _ = self.kind.set(kind);
+    }
+
+    fn kind(&self) -> Kind {
+        *self
+            .kind
+            .get()
+            .expect("subclass sets its kind in constructed()")
+    }
+
+    fn cat(&self) -> gst::DebugCategory {
+        self.kind().cat
+    }
+
+    /// The engine knows how the first manifest went. An error during READY→PAUSED of this
+    /// session is kept for `finish_startup` (returned `None`); otherwise it is handed back.
+    fn settle_startup(&self, session: u64, error: Option<EngineError>) -> Option<EngineError> {
+        let mut startup = lock(&self.startup);
+        if startup.session != Some(session) {
+            return error;
+        }
+        startup.settled = true;
+        if let Some(e) = error {
+            gst::debug!(
+                self.cat(),
+                imp = self,
+                "Failed while starting, holding the error for the state change: {}",
+                e.message
+            );
+            startup.held.get_or_insert(e);
+        }
+        self.startup_cond.notify_all();
+        None
+    }
+
+    /// Ends READY→PAUSED: waits (at most `STARTUP_SETTLE`) for the first manifest's outcome,
+    /// then lets later errors through. Returns the error that fails the state change, if any.
+    fn finish_startup(&self) -> Option<EngineError> {
+        let deadline = Instant::now() + STARTUP_SETTLE;
+        let mut startup = lock(&self.startup);
+        while !startup.settled {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                gst::debug!(
+                    self.cat(),
+                    imp = self,
+                    "Manifest not there after {STARTUP_SETTLE:?}: going on asynchronously"
+                );
+                break;
+            }
+            startup = self
+                .startup_cond
+                .wait_timeout(startup, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let held = startup.held.take();
+        *startup = Startup::default();
+        held
+    }
+
+    fn post_engine_error(&self, error: &EngineError) {
+        let element = self.obj();
+        gst::error!(self.cat(), imp = self, "{}", error.message);
         let msg = error.message.as_str();
         let dbg = error.debug.as_str();
         match error.kind {
@@ -204,24 +299,6 @@ impl EngineEvents for Events {
             }
         }
     }
-}
-
-impl P2pMediaSrc {
-    /// Called once by the subclass, from `constructed()`.
-    pub fn set_kind(&self, kind: Kind) {
-        let _ = self.kind.set(kind);
-    }
-
-    fn kind(&self) -> Kind {
-        *self
-            .kind
-            .get()
-            .expect("subclass sets its kind in constructed()")
-    }
-
-    fn cat(&self) -> gst::DebugCategory {
-        self.kind().cat
-    }
 
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = lock(&self.settings).clone();
@@ -245,6 +322,10 @@ impl P2pMediaSrc {
             let mut state = lock(&self.state);
             state.session += 1;
             state.session
+        };
+        *lock(&self.startup) = Startup {
+            session: Some(session),
+            ..Default::default()
         };
         let events = Arc::new(Events {
             element: self.obj().downgrade(),
@@ -320,6 +401,14 @@ impl P2pMediaSrc {
         }
         lock(&self.flow).clear();
         outputs.into_iter().map(|o| o.pad).collect()
+    }
+
+    /// After `stop()`: the stopped session's pads go.
+    fn remove_pads(&self, pads: Vec<gst::Pad>) {
+        for pad in pads {
+            let _ = pad.set_active(false);
+            let _ = self.obj().remove_pad(&pad);
+        }
     }
 
     fn add_outputs(&self, session: u64, specs: Vec<StreamSpec>, start: Duration) {
@@ -1015,19 +1104,25 @@ impl ElementImpl for P2pMediaSrc {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::ReadyToPaused {
-            self.start()?;
+            if let Err(e) = self.start() {
+                *lock(&self.startup) = Startup::default();
+                return Err(e);
+            }
+            // Posted before returning, so the application's `set_state` fails after it.
+            if let Some(error) = self.finish_startup() {
+                self.post_engine_error(&error);
+                self.remove_pads(self.stop());
+                return Err(gst::StateChangeError);
+            }
         }
         let mut removed = Vec::new();
         if transition == gst::StateChange::PausedToReady {
             removed = self.stop();
         }
         let res = self.parent_change_state(transition);
-        for pad in removed {
-            let _ = pad.set_active(false);
-            let _ = self.obj().remove_pad(&pad);
-        }
+        self.remove_pads(removed);
         if transition == gst::StateChange::ReadyToPaused && res.is_err() {
-            self.stop();
+            self.remove_pads(self.stop());
         }
         res
     }
