@@ -53,6 +53,8 @@ APT_PACKAGES=(
   ffmpeg
   # meson install check (meson.build)
   meson ninja-build
+  # examples/player.py (tests/examples.rs): PyGObject and GStreamer's introspection data
+  python3-gi gir1.2-gstreamer-1.0
   # interop suite (tests/interop): real P2P Media Loader peers in Debian's Chromium, inside a
   # private network namespace (unshare from util-linux, ip from iproute2)
   chromium fonts-dejavu-core iproute2 util-linux

@@ -206,7 +206,7 @@ impl Chart {
             let lx = LEFT + PLOT_W + 16.0;
             let _ = writeln!(
                 s,
-                r##"<g class="legend"><line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2" stroke-dasharray="6 4"/><text x="{}" y="{}">{}</text><text x="{}" y="{}" font-size="10" fill="#555">HTTP {} / P2P {} MiB</text></g>"##,
+                r##"<g class="legend"><line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2" stroke-dasharray="6 4"/><text x="{}" y="{}">{}</text><text x="{}" y="{}" font-size="10" fill="#555">HTTP {:.1} / P2P {:.1} MiB</text></g>"##,
                 lx + 14.0,
                 lx + 16.0,
                 lx + 30.0,
@@ -215,8 +215,8 @@ impl Chart {
                 escape(&p.name),
                 lx,
                 ly + 18.0,
-                format!("{:.1}", last.map_or(0.0, |q| q.http / MIB)),
-                format!("{:.1}", last.map_or(0.0, |q| q.p2p / MIB)),
+                last.map_or(0.0, |q| q.http / MIB),
+                last.map_or(0.0, |q| q.p2p / MIB),
             );
         }
 
