@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what it needs on a fresh Debian 12
 # machine (idempotently), then checks fmt, builds once (debug), runs clippy, the meson install check
-# (which reuses that build) and all tests.
+# (which reuses that build), the cargo-c install check, the .deb in a clean root and all tests.
 #
 #   scripts/test.sh
 #
@@ -66,6 +66,34 @@ for element in p2phlssrc p2pdashsrc; do
     { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $so"; }
 done
 grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
+
+# ---------------------------------------------------------------------------------------------
+# 4b. cargo-c install check: `cargo cinstall --prefix=/usr --libdir=lib/x86_64-linux-gnu` into a
+#     DESTDIR (cargo-c pinned in scripts/common.sh, built once and cached). cargo-c builds in its
+#     own directory (<target>/x86_64-unknown-linux-gnu/debug), so the plugin's dependencies are
+#     compiled once more there (debug, --lib only). Then the .deb (scripts/package-deb.sh, from
+#     that installed .so: no other build) is installed in a clean Debian 12 root
+#     (scripts/check-deb.sh, mmdebstrap) where gst-inspect-1.0 must find both elements.
+# ---------------------------------------------------------------------------------------------
+install_cargo_c
+step "cargo cinstall --prefix=/usr --libdir=lib/x86_64-linux-gnu (DESTDIR=<tmp>/cinstall)"
+bounded 1500 cargo cinstall --locked --debug --library-type cdylib --prefix=/usr \
+  --libdir=lib/x86_64-linux-gnu --destdir "$tmp/cinstall"
+so=$tmp/cinstall/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstp2pmedia.so
+[ -f "$so" ] || { find "$tmp/cinstall" -type f; die "cargo cinstall put no $so"; }
+for element in p2phlssrc p2pdashsrc; do
+  step "gst-inspect-1.0 $element from the cargo-c install"
+  rc=0
+  GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/cinstall-registry.bin" \
+    timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
+  grep -q "Filename.*$so" "$tmp/inspect.txt" ||
+    { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $so"; }
+done
+
+step "scripts/package-deb.sh (the cargo-c installed .so), then install it in a clean Debian 12 root"
+bounded 300 scripts/package-deb.sh --so "$so" --out "$tmp/deb" | tee "$tmp/deb.txt"
+bounded 900 scripts/check-deb.sh "$(tail -n 1 "$tmp/deb.txt")"
 
 # ---------------------------------------------------------------------------------------------
 # 5. All tests (unit, integration, doc), last: the longest step. --no-fail-fast runs every test
