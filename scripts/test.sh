@@ -92,8 +92,11 @@ for element in p2phlssrc p2pdashsrc; do
 done
 
 step "scripts/package-deb.sh (the cargo-c installed .so), then install it in a clean Debian 12 root"
-bounded 300 scripts/package-deb.sh --so "$so" --out "$tmp/deb" | tee "$tmp/deb.txt"
-bounded 900 scripts/check-deb.sh "$(tail -n 1 "$tmp/deb.txt")"
+bounded 300 scripts/package-deb.sh --so "$so" --out "$tmp/deb" >"$tmp/deb.txt"
+cat "$tmp/deb.txt"
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+bounded 900 "${as_root[@]}" scripts/check-deb.sh "$(tail -n 1 "$tmp/deb.txt")"
 
 # ---------------------------------------------------------------------------------------------
 # 5. All tests (unit, integration, doc), last: the longest step. --no-fail-fast runs every test
