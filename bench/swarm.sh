@@ -16,7 +16,7 @@
 # `bench-play peer` processes joining 4 s apart: p2phlssrc (ice-servers empty: host candidates
 # only) -> fakesink sync=true on each pad, no demuxing or decoding. See that file for how
 # stalls, first buffer, RSS/CPU and data-channel setup are measured. Prints one SWARM_RUN line
-# per run, a table and a final `SWARM_BENCH {json}` line.
+# per run (and its chart's `chart: PATH`), a table and a final `SWARM_BENCH {json}` line.
 #
 # Every process is stopped by PID: the tracker and the peers are children of bench-play, which
 # kills them by PID and which they never outlive (their stdin is a pipe from it); the whole
@@ -50,4 +50,7 @@ bin=$CARGO_TARGET_DIR/release/examples/bench-play
 export GST_REGISTRY="$tmp/registry.bin"
 
 step "swarm runs: $runs ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-bounded "${SWARM_TIMEOUT:-1500}" "$bin" swarm --runs "$runs" "$@"
+# One SVG chart per run (per peer, HTTP and P2P bytes over time; the swarm's share), from the
+# peers' per-second p2pmedia-stats: `chart: PATH` lines. CHART_DIR overrides where.
+bounded "${SWARM_TIMEOUT:-1500}" "$bin" swarm --runs "$runs" \
+  --chart-dir "${CHART_DIR:-$CARGO_TARGET_DIR/bench-charts/swarm-$(date -u +%Y%m%dT%H%M%SZ)}" "$@"

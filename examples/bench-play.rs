@@ -15,6 +15,8 @@
 //!   bench-play soak / soak-peer / liar: the live soak with misbehaving peers, churn and tracker
 //!       restarts (bench/soak.sh, bench_play/soak.rs and liar.rs).
 
+#[path = "common/chart.rs"]
+mod chart;
 #[path = "bench_play/liar.rs"]
 mod liar;
 #[path = "../tests/common/origin.rs"]

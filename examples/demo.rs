@@ -12,7 +12,12 @@
 //! joining `i * stagger` seconds (default 4) after the first. `--peers 1` or `--no-p2p` is the
 //! plain HTTP mode (no tracker, `p2p-enabled=false`).
 //! `--serve` only serves the stream (on a fixed port, for gst-launch-1.0) until killed.
+//! At the end it writes an SVG chart of the per-second figures (per peer, HTTP and P2P bytes
+//! received; the swarm's P2P share) and prints `chart: PATH` as its last line (`--chart PATH`,
+//! default `target/demo-chart.svg`).
 
+#[path = "common/chart.rs"]
+mod chart;
 #[path = "../tests/common/origin.rs"]
 mod origin;
 #[path = "common/stream.rs"]
@@ -39,7 +44,8 @@ usage: demo [--dash] [--peers N] [--stagger SECS] [--duration SECS] [--uri URL] 
   --no-p2p         plain HTTP: no tracker, p2p-enabled=false (also with --peers 1)
   --duration SECS  stop after SECS (default: when every peer reached the end)
   --uri URL        play this stream (.m3u8 HLS, .mpd DASH) instead of the generated local one
-  --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed";
+  --serve          only serve the generated stream on 127.0.0.1:PORT (default 8080) until killed
+  --chart PATH     write the SVG chart there (default target/demo-chart.svg)";
 
 struct Opts {
     peers: usize,
@@ -50,6 +56,7 @@ struct Opts {
     port: u16,
     p2p: bool,
     dash: bool,
+    chart: std::path::PathBuf,
 }
 
 impl Opts {
@@ -63,6 +70,7 @@ impl Opts {
             port: 8080,
             p2p: true,
             dash: false,
+            chart: "target/demo-chart.svg".into(),
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -88,6 +96,7 @@ impl Opts {
                 "--serve" => o.serve = true,
                 "--no-p2p" => o.p2p = false,
                 "--dash" => o.dash = true,
+                "--chart" => o.chart = val("--chart")?.into(),
                 "--port" => {
                     o.port = val("--port")?
                         .parse()
@@ -210,6 +219,20 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| Peer::new(i, p2p.clone()))
         .collect::<Result<_, _>>()?;
     let mut next_print = Duration::from_secs(1);
+    let mut chart = chart::Chart {
+        title: format!(
+            "{} peers playing {} over {}",
+            opts.peers,
+            if opts.dash { "MPEG-DASH" } else { "HLS" },
+            if opts.p2p { "HTTP + P2P" } else { "HTTP only" }
+        ),
+        peers: (0..opts.peers)
+            .map(|i| chart::PeerSeries {
+                name: format!("peer {i}"),
+                points: Vec::new(),
+            })
+            .collect(),
+    };
     println!("{}", table_header(peers.len()));
     loop {
         let now = t0.elapsed();
@@ -221,6 +244,16 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
         }
         if now >= next_print {
             println!("{}", table_row(now, &peers));
+            for (p, series) in peers.iter().zip(chart.peers.iter_mut()) {
+                if p.started.is_some() {
+                    let s = &p.bus_stats;
+                    series.points.push(chart::Point {
+                        t: now.as_secs_f64(),
+                        http: s.num("http-bytes").unwrap_or(0.0),
+                        p2p: s.num("p2p-bytes").unwrap_or(0.0),
+                    });
+                }
+            }
             next_print += Duration::from_secs(1);
         }
         let all_done = peers.iter().all(|p| p.outcome.is_some());
@@ -243,12 +276,20 @@ fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
         _origin.as_ref().zip(stream_dir.as_deref()),
     );
     drop(tracker);
+    // The last line: where the chart is.
+    if let Some(dir) = opts.chart.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&opts.chart, chart.to_svg())?;
+    let path = std::fs::canonicalize(&opts.chart).unwrap_or(opts.chart.clone());
     if peers
         .iter()
         .any(|p| matches!(p.outcome, Some(Outcome::Error(_))))
     {
+        println!("chart: {}", path.display());
         return Err("a peer failed".into());
     }
+    println!("chart: {}", path.display());
     Ok(())
 }
 

@@ -55,6 +55,10 @@ APT_PACKAGES=(
   ffmpeg
   # meson install check (meson.build)
   meson ninja-build
+  # examples/player.py (tests/examples.rs): PyGObject and GStreamer's introspection data
+  python3-gi gir1.2-gstreamer-1.0
+  # cargo-c's build (openssl-sys, curl-sys), the .deb (dpkg-shlibdeps) and its clean-root check
+  libssl-dev libcurl4-openssl-dev dpkg-dev mmdebstrap
   # interop suite (tests/interop): real P2P Media Loader peers in Debian's Chromium, inside a
   # private network namespace (unshare from util-linux, ip from iproute2)
   chromium fonts-dejavu-core iproute2 util-linux
@@ -127,4 +131,30 @@ install_npm_packages() {
       echo "$want" >"$stamp"
     fi
   done
+}
+
+# ---------------------------------------------------------------------------------------------
+# cargo-c (`cargo cinstall`, scripts/test.sh's cargo-c install check), pinned. Its prebuilt
+# release binaries are on GitHub, which these machines cannot reach (only package registries),
+# so it is built from crates.io once with `cargo install --locked` into a cache outside the
+# repository and reused while the stamp says the pinned version (0.10.24: its rust-version is
+# 1.95, the machines' toolchain). CARGO_C_ROOT overrides the cache directory.
+# ---------------------------------------------------------------------------------------------
+CARGO_C_VERSION=0.10.24+cargo-0.98.0
+CARGO_C_ROOT=${CARGO_C_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/cargo-c-$CARGO_C_VERSION}
+
+install_cargo_c() {
+  # The stamp is written only after a complete install of the pinned version.
+  if [ -x "$CARGO_C_ROOT/bin/cargo-cinstall" ] &&
+    [ "$(cat "$CARGO_C_ROOT/.p2pmedia-version" 2>/dev/null)" = "$CARGO_C_VERSION" ]; then
+    step "cargo-c $CARGO_C_VERSION present in $CARGO_C_ROOT, skipping"
+  else
+    step "cargo install --locked cargo-c $CARGO_C_VERSION (once; cached in $CARGO_C_ROOT)"
+    rm -rf "$CARGO_C_ROOT" "$CARGO_C_ROOT.build"
+    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$CARGO_C_ROOT" \
+      --target-dir "$CARGO_C_ROOT.build" --version "=$CARGO_C_VERSION" cargo-c
+    rm -rf "$CARGO_C_ROOT.build"
+    echo "$CARGO_C_VERSION" >"$CARGO_C_ROOT/.p2pmedia-version"
+  fi
+  PATH="$CARGO_C_ROOT/bin:$PATH"
 }

@@ -4,9 +4,12 @@
 # generates a local HLS stream, serves it on 127.0.0.1, starts a real WebTorrent tracker
 # (tests/tracker, bittorrent-tracker 11.2.3) and plays the stream in real time through 4
 # p2phlssrc peers joining 4 s apart that share segments over WebRTC (about 45 s), printing a
-# table of HTTP vs P2P bytes per peer every second and a summary.
+# table of HTTP vs P2P bytes per peer every second and a summary. At the end it writes an SVG
+# chart of those per-second figures (per peer, bytes from the origin and from peers; the swarm's
+# P2P share; examples/common/chart.rs) and prints its path on the last line, `chart: PATH`
+# (default target/demo-chart.svg; `--chart PATH` to choose).
 #
-#   scripts/demo.sh [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p]
+#   scripts/demo.sh [--peers N] [--stagger S] [--duration S] [--uri URL] [--no-p2p] [--chart PATH]
 #   scripts/demo.sh --serve [--port 8080] [--duration S]
 #
 # DEMO_TIMEOUT (seconds, default 3600) bounds the demo itself, --serve included.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what it needs on a fresh Debian 12
 # machine (idempotently), then checks fmt, builds once (debug), runs clippy, the meson install check
-# (which reuses that build) and all tests.
+# (which reuses that build), the .deb in a clean root (CINSTALL=1: also cargo cinstall) and all
+# tests.
 #
 #   scripts/test.sh
 #
@@ -73,6 +74,39 @@ for element in p2phlssrc p2pdashsrc; do
     { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $so"; }
 done
 grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
+
+# ---------------------------------------------------------------------------------------------
+# 4b. The .deb (scripts/package-deb.sh, from the meson-installed .so above: no other build) is
+#     installed in a clean Debian 12 root (scripts/check-deb.sh, mmdebstrap) where
+#     gst-inspect-1.0 must find both elements. CINSTALL=1 also checks `cargo cinstall
+#     --prefix=/usr --libdir=lib/x86_64-linux-gnu` into a DESTDIR: off by default, because on a
+#     fresh machine building the pinned cargo-c and cargo-c's own build of the plugin take about
+#     25 minutes, over the CI budget.
+# ---------------------------------------------------------------------------------------------
+if [ "${CINSTALL:-0}" = 1 ]; then
+  install_cargo_c
+  step "cargo cinstall --prefix=/usr --libdir=lib/x86_64-linux-gnu (DESTDIR=<tmp>/cinstall)"
+  bounded 1500 cargo cinstall --locked --debug --library-type cdylib --prefix=/usr \
+    --libdir=lib/x86_64-linux-gnu --destdir "$tmp/cinstall"
+  cso=$tmp/cinstall/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstp2pmedia.so
+  [ -f "$cso" ] || { find "$tmp/cinstall" -type f; die "cargo cinstall put no $cso"; }
+  for element in p2phlssrc p2pdashsrc; do
+    step "gst-inspect-1.0 $element from the cargo-c install"
+    rc=0
+    GST_PLUGIN_PATH=$(dirname "$cso") GST_REGISTRY="$tmp/cinstall-registry.bin" \
+      timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
+    grep -q "Filename.*$cso" "$tmp/inspect.txt" ||
+      { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $cso"; }
+  done
+fi
+
+step "scripts/package-deb.sh (the meson-installed .so), then install it in a clean Debian 12 root"
+bounded 300 scripts/package-deb.sh --so "$so" --out "$tmp/deb" >"$tmp/deb.txt"
+cat "$tmp/deb.txt"
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+bounded 900 "${as_root[@]}" scripts/check-deb.sh "$(tail -n 1 "$tmp/deb.txt")"
 
 # ---------------------------------------------------------------------------------------------
 # 5. All tests (unit, integration, doc), last: the longest step. --no-fail-fast runs every test

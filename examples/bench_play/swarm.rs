@@ -216,6 +216,13 @@ pub fn peer(args: &[String]) -> Result<()> {
                     }
                     "p2pmedia-stats" => {
                         max_peers = max_peers.max(s.get::<u32>("peers").unwrap_or(0));
+                        // The per-second figures the orchestrator charts.
+                        say(format!(
+                            "STATS t={:.1} http={} p2p={}",
+                            unix_ms(),
+                            s.get::<u64>("http-bytes").unwrap_or(0),
+                            s.get::<u64>("p2p-bytes").unwrap_or(0)
+                        ));
                     }
                     _ => {}
                 }
@@ -292,6 +299,8 @@ struct PeerResult {
     connected: Vec<(f64, String)>,
     /// (role, answer → open ms) per connection, as the element measured it.
     setups: Vec<(String, f64)>,
+    /// `STATS` lines: (unix ms, HTTP bytes, P2P bytes received so far).
+    points: Vec<(f64, f64, f64)>,
     stalls: u32,
     eos: bool,
     error: Option<String>,
@@ -329,6 +338,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 pub fn swarm(args: &[String]) -> Result<()> {
     let mut runs = "vod:2,vod:4,vod:8,live:2,live:4,pml-vod:4".to_string();
     let (mut stagger, mut vod_secs, mut live_secs, mut window) = (4.0, 60.0, 90.0, 10usize);
+    let mut chart_dir = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -338,6 +348,7 @@ pub fn swarm(args: &[String]) -> Result<()> {
             "--vod-secs" => vod_secs = val()?.parse()?,
             "--live-secs" => live_secs = val()?.parse()?,
             "--window" => window = val()?.parse()?,
+            "--chart-dir" => chart_dir = Some(std::path::PathBuf::from(val()?)),
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -373,8 +384,17 @@ pub fn swarm(args: &[String]) -> Result<()> {
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
     for s in &specs {
-        let row = run_one(&exe, &dir, s, stagger, vod_secs, live_secs, window)?;
+        let (row, chart) = run_one(&exe, &dir, s, stagger, vod_secs, live_secs, window)?;
         println!("SWARM_RUN {row}");
+        if let Some(d) = &chart_dir {
+            std::fs::create_dir_all(d)?;
+            let path = d.join(format!(
+                "swarm-{}.svg",
+                row["run"].as_str().unwrap_or("run")
+            ));
+            std::fs::write(&path, chart.to_svg())?;
+            println!("chart: {}", path.display());
+        }
         rows.push(row);
     }
     print_table(&rows);
@@ -406,7 +426,7 @@ fn run_one(
     vod_secs: f64,
     live_secs: f64,
     window: usize,
-) -> Result<serde_json::Value> {
+) -> Result<(serde_json::Value, crate::chart::Chart)> {
     let label = format!(
         "{}{}-{}p",
         if s.scheduler == "pml" { "pml-" } else { "" },
@@ -486,6 +506,10 @@ fn run_one(
                     ) {
                         r.setups.push((role.clone(), ms));
                     }
+                }
+                "STATS" => {
+                    let g = |k: &str| f.get(k).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                    r.points.push((g("t"), g("http"), g("p2p")));
                 }
                 "EOS" => {
                     r.eos = true;
@@ -669,7 +693,30 @@ fn run_one(
         mib(origin_seg as f64),
         origin_seg as f64 / stream_bytes.max(1) as f64
     );
-    Ok(row)
+    let chart = crate::chart::Chart {
+        title: format!(
+            "bench/swarm.sh {label}: P2P {:.1} % (limit {:.1} %)",
+            share * 100.0,
+            limit * 100.0
+        ),
+        peers: results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| crate::chart::PeerSeries {
+                name: format!("peer {i}"),
+                points: r
+                    .points
+                    .iter()
+                    .map(|&(t, http, p2p)| crate::chart::Point {
+                        t: (t - t_start) / 1e3,
+                        http,
+                        p2p,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    Ok((row, chart))
 }
 
 fn print_table(rows: &[serde_json::Value]) {
