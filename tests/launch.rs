@@ -30,6 +30,7 @@ use gst::prelude::*;
 
 use common::dash_fixtures::{dash_fixtures, TMPL_MPD};
 use common::fixtures::{fixtures, TS_MASTER};
+use common::launch::plugin_dir;
 use common::origin::Origin;
 use common::tracker::{node_available, TrackerProcess};
 use common::{guard_for, init};
@@ -190,38 +191,6 @@ fn every_writable_property_takes_a_string() {
             "{msg}"
         );
     });
-}
-
-/// A directory holding only the plugin this test binary was built with: cargo puts the
-/// `cdylib` it builds for `cargo test` next to the test binary (`target/<profile>/deps`) and
-/// copies it to `target/<profile>` only on `cargo build`, so that copy may be stale. It is
-/// copied alone into a directory of its own (GST_PLUGIN_PATH=deps would load every `.so`).
-fn plugin_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let so = exe.parent().unwrap().join("libgstp2pmedia.so");
-        assert!(so.exists(), "no {}", so.display());
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // Directories of earlier runs whose process is gone.
-        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("launch-plugin-") {
-                if !PathBuf::from("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let dir = base.join(format!("launch-plugin-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let to = dir.join("libgstp2pmedia.so");
-        // A hard link (same file system, no copy of 90 MB), else a copy.
-        if std::fs::hard_link(&so, &to).is_err() {
-            std::fs::copy(&so, &to).unwrap();
-        }
-        dir
-    })
-    .clone()
 }
 
 /// `gst-launch-1.0 ARGS` with the built plugin and its own registry, bounded.
