@@ -64,15 +64,20 @@ so=$(find "$tmp/prefix" -name libgstp2pmedia.so -print -quit)
 [ -n "$so" ] || die "ninja install put no libgstp2pmedia.so under $tmp/prefix"
 echo "installed: ${so#"$tmp"/}"
 
-for element in p2phlssrc p2pdashsrc; do
-  step "gst-inspect-1.0 $element from the installed plugin"
-  rc=0
-  GST_PLUGIN_PATH=$(dirname "$so") GST_REGISTRY="$tmp/inspect-registry.bin" \
-    timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
-  [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
-  grep -q "Filename.*$so" "$tmp/inspect.txt" ||
-    { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $so"; }
-done
+# inspect_installed SO LABEL: gst-inspect-1.0 must load both elements from exactly that file.
+inspect_installed() {
+  local file=$1 label=$2 element rc
+  for element in p2phlssrc p2pdashsrc; do
+    step "gst-inspect-1.0 $element from $label"
+    rc=0
+    GST_PLUGIN_PATH=$(dirname "$file") GST_REGISTRY="$tmp/inspect-registry-${label// /-}.bin" \
+      timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
+    grep -q "Filename.*$file" "$tmp/inspect.txt" ||
+      { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $file"; }
+  done
+}
+inspect_installed "$so" "the installed plugin"
 grep -E '^\s+(Filename|Version|Long-name)' "$tmp/inspect.txt" || true
 
 # ---------------------------------------------------------------------------------------------
@@ -90,15 +95,7 @@ if [ "${CINSTALL:-0}" = 1 ]; then
     --libdir=lib/x86_64-linux-gnu --destdir "$tmp/cinstall"
   cso=$tmp/cinstall/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstp2pmedia.so
   [ -f "$cso" ] || { find "$tmp/cinstall" -type f; die "cargo cinstall put no $cso"; }
-  for element in p2phlssrc p2pdashsrc; do
-    step "gst-inspect-1.0 $element from the cargo-c install"
-    rc=0
-    GST_PLUGIN_PATH=$(dirname "$cso") GST_REGISTRY="$tmp/cinstall-registry.bin" \
-      timeout 60 gst-inspect-1.0 "$element" >"$tmp/inspect.txt" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || { cat "$tmp/inspect.txt"; die "gst-inspect-1.0 $element: exit status $rc"; }
-    grep -q "Filename.*$cso" "$tmp/inspect.txt" ||
-      { grep -E 'Filename|Name' "$tmp/inspect.txt"; die "$element was not loaded from $cso"; }
-  done
+  inspect_installed "$cso" "the cargo-c install"
 fi
 
 step "scripts/package-deb.sh (the meson-installed .so), then install it in a clean Debian 12 root"
