@@ -356,13 +356,27 @@ fn level_info_hashes(compat: Compat, master_url: &str, file: &Path) -> Vec<(u64,
         .collect()
 }
 
-/// A browser's segment errors: none but at most `max_timeouts` PML bytes-receiving-timeouts
-/// (printed when tolerated); anything else fails.
-fn assert_segment_errors(b: &Value, max_timeouts: usize) {
+/// A browser's segment errors: none from an element (any kind, timeouts included: issue 12
+/// removed their tolerance), and at most `max_browser_timeouts` PML bytes-receiving-timeouts
+/// from other browsers (PML between two browsers, printed when tolerated); anything else fails.
+/// The elements are the tracker's announcers that are not one of the browsers.
+fn assert_segment_errors(r: &Value, b: &Value, max_browser_timeouts: usize) {
     let label = s(&b["label"]);
+    let elements: BTreeSet<&str> = r["tracker"]["otherPeerIds"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
     let errors = b["errors"]["segment"].as_array().unwrap();
+    let from_elements: Vec<&Value> = errors
+        .iter()
+        .filter(|e| elements.contains(s(&e["peer"])))
+        .collect();
     assert!(
-        errors.len() <= max_timeouts
+        from_elements.is_empty(),
+        "{label}: segment errors towards an element: {from_elements:?}"
+    );
+    assert!(
+        errors.len() <= max_browser_timeouts
             && errors
                 .iter()
                 .all(|e| e["type"] == "bytes-receiving-timeout"),
@@ -370,7 +384,10 @@ fn assert_segment_errors(b: &Value, max_timeouts: usize) {
         b["errors"]["segment"]
     );
     if !errors.is_empty() {
-        eprintln!("{label}: tolerated: {}", b["errors"]["segment"]);
+        eprintln!(
+            "{label}: tolerated (browser to browser): {}",
+            b["errors"]["segment"]
+        );
     }
 }
 
@@ -384,8 +401,8 @@ fn n(v: &Value) -> u64 {
 /// The baseline for one family: the first browser's peer id supplies P2P bytes to the second,
 /// data channels open both ways, everybody announces the info-hash our identity code computes
 /// for the pinned (highest) level, no fatal player errors, no peers from the other family.
-/// Segment errors: none, except up to `max_timeouts` bytes-receiving-timeouts per browser
-/// (element runs: the known upload-latency issue, see `element_run`).
+/// Segment errors: none towards an element, and at most `max_timeouts` bytes-receiving-timeouts
+/// per browser between browsers (`assert_segment_errors`).
 fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_timeouts: usize) {
     let compat = if pml == "23" {
         Compat::Pml23
@@ -415,7 +432,7 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_
             b["problems"]
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
-        assert_segment_errors(b, max_timeouts);
+        assert_segment_errors(r, b, max_timeouts);
         let announced: BTreeSet<&str> = b["announcedInfoHashes"]
             .as_array()
             .unwrap()
@@ -645,7 +662,7 @@ fn check_dash_browsers(
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
         // With element peers: the known upload-latency timeout (see `element_run`).
-        assert_segment_errors(b, max_timeouts);
+        assert_segment_errors(r, b, max_timeouts);
         let announced: BTreeSet<&str> = b["announcedInfoHashes"]
             .as_array()
             .unwrap()
@@ -975,17 +992,21 @@ fn element_ids(r: &Value) -> BTreeMap<String, Vec<String>> {
 }
 
 /// One element-with-browsers run and its core assertions, for a family:
-/// * externals: 0 = element E0 (joins first, `--stay`s as a seeder), 1 = reference element with
-///   `p2p-enabled=false` (HTTP only), 2 = element E1 started once browser 0 is ready;
-/// * browser 0 joins after E0, browser 1 after E1;
+/// * externals: 0 = element E0 (joins first, `--stay`s as a seeder, `max-peers=2`), 1 =
+///   reference element with `p2p-enabled=false` (HTTP only), 2 = element E1 started 3 s after
+///   browser 1 is ready;
+/// * browser 0 and browser 1 join after E0 and fill its two peer slots, so E1 cannot take
+///   everything from E0 (it did in about 1 run in 4 before: elements weight peers by measured
+///   speed, as PML 2.3 does) and must get segments from the browsers;
 /// * every element announce is in a swarm the browsers announce (same info-hashes);
 /// * offers both ways: a browser answers an element's offer, an element answers a browser's;
 /// * browser 0 (joined after E0) gets P2P bytes from an element's peer id in every swarm and at
 ///   least one whole segment from an element (E0 or E1: PML picks the peer);
-/// * E1 (joined after browser 0) gets whole segments over P2P from a browser's peer id;
+/// * E1 (joined after the browsers) gets whole segments over P2P from a browser's peer id;
 /// * E0's and E1's output (SHA-1 of every src pad) equals the HTTP-only reference, all at EOS;
-/// * no fatal player error, no launch problems, no segment error but at most one PML
-///   bytes-receiving-timeout per browser (`check_family` for VOD agrees).
+/// * no fatal player error, no launch problems, no segment error towards an element (a PML
+///   bytes-receiving-timeout towards an element was tolerated before issue 12), at most one
+///   bytes-receiving-timeout between the two browsers.
 fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value, Vec<ElementLog>) {
     let r = run(&RunSpec {
         name,
@@ -995,12 +1016,19 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
         until_p2p: 2,
         duration: 40,
         externals: &[
-            peer_cmd(stream, &format!("--stay --duration 22 {compat_prop}")),
+            peer_cmd(
+                stream,
+                &format!("--stay --duration 22 --prop max-peers=2 {compat_prop}"),
+            ),
             peer_cmd(stream, "--prop p2p-enabled=false"),
         ],
+        // 3 s after browser 1 launched: both browsers are E0's two peers by then.
         late_externals: &[(
-            0,
-            peer_cmd(stream, &format!("--stay --duration 14 {compat_prop}")),
+            1,
+            format!(
+                "sleep 3; {}",
+                peer_cmd(stream, &format!("--stay --duration 14 {compat_prop}"))
+            ),
         )],
         until_externals: true,
     });
@@ -1015,10 +1043,9 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
     for b in browsers {
         let label = s(&b["label"]);
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
-        // Known open issue (see the closing note): on a loaded 2-core machine a transfer from
-        // an element occasionally stalls past PML's 2-s bytes-receiving timeout; the browser
-        // then takes that segment elsewhere. One such timeout is tolerated per browser.
-        assert_segment_errors(b, 1);
+        // None towards an element; one between the two browsers (PML's own behaviour on a
+        // loaded machine, see `browser_baseline_dash`).
+        assert_segment_errors(&r, b, 1);
         assert!(
             b["problems"].as_array().unwrap().is_empty(),
             "{label}: {}",
@@ -1074,10 +1101,7 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
     );
 
     // Browser 0 joined after E0 (and before E1): P2P bytes from an element's peer id in every
-    // swarm, and at least one whole segment from an element. PML picks among the peers that
-    // have a segment, so which element serves it is chance; and on a loaded machine a single
-    // transfer from E0 was seen to stall past PML's 2-s timeout after 0.18 MB (SCTP's 1-s
-    // minimum retransmission timeout in webrtc-rs), leaving E1 to serve the whole segments.
+    // swarm, and at least one whole segment from an element (E0 or E1: PML picks the peer).
     let b0 = &browsers[0];
     for (h, v) in &ids {
         let got: u64 = v
@@ -1101,7 +1125,7 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
         s(&b0["label"])
     );
 
-    // E1 joined after browser 0: whole segments over P2P from a browser's peer id.
+    // E1 joined after the browsers: whole segments over P2P from a browser's peer id.
     let from = logs[2].p2p_from();
     let from_browsers: u64 = from
         .iter()
@@ -1110,7 +1134,7 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
         .sum();
     assert!(
         from_browsers > 0,
-        "element 1 (joined after browser 0) got no P2P segment from a browser: {from:?}\n{}",
+        "element 1 (joined after the browsers) got no P2P segment from a browser: {from:?}\n{}",
         logs[2].events.len()
     );
 

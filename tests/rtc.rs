@@ -301,7 +301,7 @@ async fn backpressure_bounds_buffering() {
             "writer stalled after {stalled_at} messages ({:.1} MB) with the reader idle",
             stalled_bytes as f64 / 1e6
         );
-        // Where it piles up: our 1 MiB send limit, the peer's 1 MiB SCTP window, webrtc-rs'
+        // Where it piles up: our 32 KiB send limit, the peer's 1 MiB SCTP window, webrtc-rs'
         // per-channel queue of 256 events (up to 16 MiB of 64 KiB messages) plus what its
         // driver holds back, and our 16-message queue. Measured: ~37 MB.
         assert!(stalled_bytes < 48_000_000, "{stalled_bytes} bytes buffered");
@@ -559,4 +559,106 @@ async fn offer_stops_gathering_when_its_caller_is_gone() {
         "cancelled offer took {took:?}"
     );
     eprintln!("cancelled offer ended after {took:?}");
+}
+
+/// Drops counted by the kernel for the UDP socket bound to 127.0.0.1:`port` (the `drops`
+/// column of /proc/net/udp): datagrams that arrived while its receive buffer was full.
+fn udp_drops(port: u16) -> u64 {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 12 && f[1] == want)
+        .and_then(|f| f[12].parse().ok())
+        .unwrap_or(0)
+}
+
+/// An upload towards a peer that reads its socket in fits and starts, through a socket receive
+/// buffer as small as a browser's, with our defaults (send-buffer limit, upload message size):
+/// no datagram is dropped and no gap between messages comes near SCTP's retransmission timeout.
+/// Chrome reads a peer connection's UDP socket through a 64 KiB SO_RCVBUF; a browser short of
+/// CPU leaves it unread for tens of ms. Before the limits were cut (1 MiB in flight, 64 KiB
+/// messages) bursts overflowed it and lost packets cost ≥ 1 s stalls: PML's
+/// `bytes-receiving-timeout` in `tests/interop.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_a_starved_reader_with_a_small_socket_buffer_does_not_stall() {
+    const TOTAL: usize = 6 << 20;
+    const BLOCKED: Duration = Duration::from_millis(60);
+    const READING: Duration = Duration::from_millis(40);
+    let chunk = gstp2pmedia::swarm::UPLOAD_CHUNK_SIZE;
+    let messages = TOTAL.div_ceil(chunk);
+    bounded(120, async move {
+        // The reader: its own single-threaded runtime, on a thread that sleeps 60 ms in every
+        // 100 (its webrtc-rs driver, which reads the socket, runs on that thread too).
+        let (offer_tx, offer_rx) = std::sync::mpsc::channel::<String>();
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<String>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<(usize, Duration, u64)>();
+        let reader = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let f = WebRtcFactory::new(RtcConfig {
+                    socket_buffer: 64 << 10,
+                    ..RtcConfig::loopback()
+                });
+                let offer = offer_rx.recv().expect("offer");
+                let (conn, answer) = f.accept_offer(&offer).await.expect("accept_offer");
+                let port = candidate_port(&answer);
+                answer_tx.send(answer).expect("answer");
+                conn.wait_open(OPEN_TIMEOUT).await.expect("answerer open");
+                let starver = tokio::spawn(async {
+                    loop {
+                        std::thread::sleep(BLOCKED);
+                        tokio::time::sleep(READING).await;
+                    }
+                });
+                let (mut bytes, mut longest, mut last) = (0, Duration::ZERO, None::<Instant>);
+                while bytes < TOTAL {
+                    let Some(m) = conn.recv().await else { break };
+                    bytes += m.len();
+                    let now = Instant::now();
+                    if let Some(t) = last {
+                        longest = longest.max(now - t);
+                    }
+                    last = Some(now);
+                }
+                starver.abort();
+                let _ = done_tx.send((bytes, longest, udp_drops(port)));
+                conn.close().await;
+            });
+        });
+
+        let f = WebRtcFactory::new(RtcConfig::loopback());
+        let (pending, offer) = f.create_offer().await.expect("create_offer");
+        offer_tx.send(offer).expect("offer");
+        let answer = answer_rx.await.expect("answer");
+        let writer = pending.accept_answer(&answer).await.expect("accept_answer");
+        writer.wait_open(OPEN_TIMEOUT).await.expect("offerer open");
+        let t0 = Instant::now();
+        let msg = Bytes::from(vec![0xa5; chunk]);
+        for _ in 0..messages {
+            writer.send(msg.clone()).await.expect("send");
+        }
+        let (bytes, longest, drops) = done_rx.await.expect("reader");
+        println!(
+            "starved reader: {bytes} bytes in {:.2} s, longest gap {} ms, {drops} datagrams \
+             dropped at its socket",
+            t0.elapsed().as_secs_f64(),
+            longest.as_millis()
+        );
+        reader.join().expect("reader thread");
+        assert!(bytes >= TOTAL, "{bytes} of {TOTAL} bytes arrived");
+        // Before: 4–11 datagrams dropped per run. A lost tail packet costs at least SCTP's
+        // minimum RTO (400 ms, patches/); a gap under that is the reader's own naps.
+        assert_eq!(drops, 0, "datagrams dropped at the reader's socket");
+        assert!(
+            longest < Duration::from_millis(350),
+            "a {longest:?} gap ({drops} datagrams dropped)"
+        );
+    })
+    .await;
 }

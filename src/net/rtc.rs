@@ -91,7 +91,14 @@ pub struct RtcConfig {
     /// namespace) bind `127.0.0.1:0` explicitly, or the only candidate is unusable `0.0.0.0`.
     pub udp_bind: Vec<SocketAddr>,
     /// Per-connection bound on sent-but-unacknowledged bytes; [`DataChannelConn::send`] waits
-    /// while more than this is outstanding.
+    /// while more than this is outstanding. It is also what bounds a burst on the wire: SCTP
+    /// sends whatever is queued as fast as its window allows, and on a fast path (loopback, a
+    /// LAN) the window grows well past what Chrome's 64 KiB socket receive buffer holds while
+    /// the browser is short of CPU. Packets dropped at the tail of a burst cost SCTP a
+    /// retransmission timeout: past PML's 2-s `bytes-receiving-timeout` when two in a row are
+    /// lost. 32 KiB, plus one upload message (`swarm::UPLOAD_CHUNK_SIZE`), keeps a burst
+    /// within that buffer (`tests/rtc.rs`: 48 KiB + 16 KiB still lost datagrams there); it
+    /// still allows 48 KiB per round trip: 8 Mbit/s per peer at 50 ms, more on a LAN.
     pub send_buffer_limit: usize,
     /// No traffic from the peer for this long marks ICE disconnected (it may still recover).
     pub ice_disconnected_timeout: Duration,
@@ -125,7 +132,7 @@ impl Default for RtcConfig {
             mdns: false,
             gather_timeout: Duration::from_secs(5),
             udp_bind: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
-            send_buffer_limit: 1 << 20,
+            send_buffer_limit: 32 << 10,
             // webrtc-rs' (and roughly the browsers') defaults.
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),

@@ -47,6 +47,11 @@ use super::wire::{self, Command, Decoder, Incoming};
 pub struct PeerConfig {
     /// Largest message we send (payload chunk or command part).
     pub max_message_size: usize,
+    /// Largest payload chunk of an upload (at most `max_message_size`). Smaller than PML's
+    /// 64 KiB so that the bytes in flight towards a peer, bounded by the data channel's send
+    /// buffer limit plus one message, fit a browser's small UDP receive buffer (see
+    /// `net::rtc::RtcConfig::send_buffer_limit`).
+    pub upload_chunk_size: usize,
     /// Download fails after this long without SegmentData/payload bytes.
     pub not_receiving_bytes_timeout_ms: u64,
     /// Disconnect after this many timeouts without a successful download.
@@ -59,6 +64,7 @@ impl Default for PeerConfig {
     fn default() -> Self {
         Self {
             max_message_size: wire::MAX_MESSAGE_SIZE,
+            upload_chunk_size: wire::MAX_MESSAGE_SIZE,
             not_receiving_bytes_timeout_ms: 2000,
             error_retries: 3,
             max_command_bytes: wire::DEFAULT_MAX_COMMAND_BYTES,
@@ -446,7 +452,7 @@ impl PeerSession {
         self.pending_upload.take()
     }
 
-    /// Next raw payload message (≤ `max_message_size`) of the current upload,
+    /// Next raw payload message (≤ `upload_chunk_size`) of the current upload,
     /// or None if none is due or control messages are still queued. Call while
     /// the channel has room; the Completed command is queued after the last chunk.
     pub fn poll_upload_chunk(&mut self) -> Option<Vec<u8>> {
@@ -456,7 +462,11 @@ impl PeerSession {
         let up = self.upload.as_mut()?;
         let bytes = (*up.data).as_ref();
         let rest = bytes.get(up.pos..).unwrap_or_default();
-        let mut n = rest.len().min(self.config.max_message_size.max(1));
+        let chunk_size = self
+            .config
+            .upload_chunk_size
+            .min(self.config.max_message_size);
+        let mut n = rest.len().min(chunk_size.max(1));
         // Never let a payload chunk look like a framed command: the receiver
         // would misparse it (PML accepts that risk; shortening is free).
         while n >= 8 && wire::is_command_chunk(&rest[..n]) {

@@ -43,6 +43,12 @@ pub mod mesh;
 #[cfg(test)]
 mod tests;
 
+/// Payload bytes per upload message. With at most `RtcConfig::send_buffer_limit` (32 KiB)
+/// unacknowledged before a message is accepted, at most 48 KiB are in flight towards a peer:
+/// Chrome reads each peer connection's UDP socket through a 64 KiB SO_RCVBUF, and a burst
+/// bigger than that, arriving while the browser is short of CPU, is dropped and costs SCTP a
+/// retransmission timeout (a stall a browser sees as `bytes-receiving-timeout`).
+pub const UPLOAD_CHUNK_SIZE: usize = 16 * 1024;
 /// Upload chunks are handed out only while less than this is queued towards a peer.
 pub const HIGH_WATER: usize = 512 * 1024;
 /// A peer whose queue has not moved for this long while holding bytes has stopped reading:
@@ -112,6 +118,8 @@ pub struct SwarmConfig {
     pub store_limit: u64,
     /// Largest data-channel message we send (PML `webRtcMaxMessageSize`).
     pub max_message_size: usize,
+    /// Largest upload payload message (see `PeerConfig::upload_chunk_size`).
+    pub upload_chunk_size: usize,
     /// The info-hash, as the validator and the logs name the swarm.
     pub label: String,
     pub validator: Option<SegmentValidator>,
@@ -127,6 +135,7 @@ impl Default for SwarmConfig {
             max_segment_bytes: 64 << 20,
             store_limit: 256 << 20,
             max_message_size: crate::p2p::wire::MAX_MESSAGE_SIZE,
+            upload_chunk_size: UPLOAD_CHUNK_SIZE,
             label: String::new(),
             validator: None,
         }
@@ -628,6 +637,7 @@ impl<D: SegmentData> Swarm<D> {
             not_receiving_bytes_timeout_ms: self.cfg.scheduler.p2p_not_receiving_bytes_timeout_ms,
             error_retries: self.cfg.scheduler.p2p_error_retries,
             max_message_size: self.cfg.max_message_size,
+            upload_chunk_size: self.cfg.upload_chunk_size,
             ..PeerConfig::default()
         };
         let mut session = PeerSession::new(config, self.seed ^ peer.0);

@@ -463,6 +463,49 @@ function p2pSegments (b) {
   return b.events.filter((e) => e.ev === 'segment' && e.src === 'p2p').length
 }
 
+// ------------------------------------------------------------------ UDP drops
+// Everything runs in this private network namespace, so the kernel's UDP counters are this
+// run's alone. Losses on loopback are receive buffers overflowing; which socket dropped tells
+// whose side was too slow to read (a browser starved of CPU, or an element), and when.
+const udpDrops = {} // inode -> { port, drops, owner, firstAt, lastAt }
+function udpOwner (inode) {
+  const want = `socket:[${inode}]`
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === want) {
+          const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+          const ext = externals.find((e) => e.pid === Number(pid))
+          return ext ? `external ${ext.index}` : `${comm} ${pid}`
+        }
+      }
+    } catch {}
+  }
+  return null
+}
+function sampleUdpDrops () {
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let lines = []
+    try { lines = fs.readFileSync(file, 'utf8').split('\n').slice(1) } catch { continue }
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/)
+      if (f.length < 13) continue
+      const drops = Number(f[12]); const inode = f[9]
+      if (!drops) continue
+      const d = udpDrops[inode] ??= { port: parseInt(f[1].split(':')[1], 16), drops: 0, owner: udpOwner(inode), firstAt: Number(secs()) }
+      if (drops > d.drops) { d.drops = drops; d.lastAt = Number(secs()) }
+    }
+  }
+}
+function udpCounters () {
+  try {
+    const l = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((x) => x.startsWith('Udp:'))
+    const [k, v] = [l[0].split(/\s+/).slice(1), l[1].split(/\s+/).slice(1).map(Number)]
+    return Object.fromEntries(k.map((n, i) => [n, v[i]]))
+  } catch { return null }
+}
+const udpSampler = setInterval(sampleUdpDrops, 250)
+
 // ------------------------------------------------------------------ run
 let infraError = null
 try {
@@ -559,9 +602,12 @@ function writeResult (per, extra = {}) {
 finishing = true
 // Browser stats first (pages must be alive), then stop everything so external exits are known.
 const per = await collectBrowsers()
+sampleUdpDrops()
+clearInterval(udpSampler)
+const udp = { counters: udpCounters(), sockets: Object.values(udpDrops) }
 await stopAll()
 clearTimeout(hardDeadline)
-const result = writeResult(per)
+const result = writeResult(per, { udp })
 
 // ------------------------------------------------------------------ table
 const mb = (n) => (n / 1e6).toFixed(2)
@@ -576,5 +622,6 @@ for (const b of result.browsers) {
 const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
 for (const r of rows) console.log(r.map((c, k) => c.padEnd(w[k])).join('  '))
 console.log(`tracker: ${result.tracker.announces.length} announces; info_hashes ${result.tracker.infoHashes.join(' ')}; externals ${result.externals.length}; ${result.elapsedS}s`)
+console.log(`udp: RcvbufErrors ${result.udp.counters?.RcvbufErrors ?? '?'}; drops ${result.udp.sockets.map((d) => `${d.owner ?? '?'} :${d.port} ${d.drops} (${d.firstAt}-${d.lastAt ?? d.firstAt}s)`).join(', ') || 'none'}`)
 console.log(`INTEROP_RESULT ${path.join(OUT, 'result.json')}`)
 process.exit(infraError ? 3 : 0)

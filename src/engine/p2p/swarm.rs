@@ -216,6 +216,7 @@ pub(super) fn spawn(
         max_segment_bytes: c.max_segment_bytes,
         store_limit: c.store_limit,
         max_message_size: crate::p2p::wire::MAX_MESSAGE_SIZE,
+        upload_chunk_size: crate::swarm::UPLOAD_CHUNK_SIZE,
         label: info_hash_str.clone(),
         validator: hub.validator.clone(),
     };
