@@ -21,6 +21,10 @@
 //! seconds since start), and, per src pad, the SHA-1 of every byte pushed out of it:
 //! `DIGEST {"pad":..,"bytes":..,"buffers":..,"sha1":..,"eos":bool}` at that pad's EOS and for
 //! every pad at the end (`"eos": false` = incomplete). `EOS` is printed when the pipeline ends.
+//! Last, `RUSAGE {"cpu_ms":..,"wall_ms":..,"peak_rss_kib":..}` for the benchmarks' tables.
+#[path = "common/procfs.rs"]
+mod procfs;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -171,6 +175,14 @@ fn main() {
         println!("DIGEST {}", d.json(name));
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    println!(
+        "RUSAGE {}",
+        serde_json::json!({
+            "cpu_ms": procfs::cpu_ms().unwrap_or(0),
+            "wall_ms": t0.elapsed().as_millis() as u64,
+            "peak_rss_kib": procfs::peak_rss_kib().unwrap_or(0),
+        })
+    );
     std::process::exit(code.get());
 }
 

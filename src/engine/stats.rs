@@ -15,6 +15,8 @@ pub struct Stats {
     pub variant_bitrate: AtomicU64,
     /// Measured download throughput, bit/s (0 until measured).
     pub bandwidth: AtomicU64,
+    /// Longest stall inside one P2P download, over all swarms, ms.
+    pub p2p_longest_stall_ms: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,7 @@ pub struct StatsSnapshot {
     pub p2p_upload_bytes: u64,
     pub variant_bitrate: u64,
     pub bandwidth: u64,
+    pub p2p_longest_stall_ms: u64,
 }
 
 impl Stats {
@@ -38,6 +41,7 @@ impl Stats {
             p2p_upload_bytes: self.p2p_upload_bytes.load(Relaxed),
             variant_bitrate: self.variant_bitrate.load(Relaxed),
             bandwidth: self.bandwidth.load(Relaxed),
+            p2p_longest_stall_ms: self.p2p_longest_stall_ms.load(Relaxed),
         }
     }
 
@@ -51,6 +55,10 @@ impl Stats {
     pub fn add_p2p(&self, bytes: u64) {
         self.p2p_bytes.fetch_add(bytes, Relaxed);
         self.p2p_segments.fetch_add(1, Relaxed);
+    }
+
+    pub fn p2p_stall(&self, ms: u64) {
+        self.p2p_longest_stall_ms.fetch_max(ms, Relaxed);
     }
 
     pub fn add_p2p_upload(&self, bytes: u64) {

@@ -226,6 +226,8 @@ pub struct SwarmStats {
     pub rejected_segments: u64,
     /// Connections refused because the peer id or address is banned.
     pub refused_banned: u64,
+    /// Longest stall inside one P2P download (`Scheduler::longest_p2p_gap_ms`).
+    pub longest_p2p_gap_ms: u64,
 }
 
 /// Who is behind a connection, for bans: the PML peer id and, if known, the remote address.
@@ -423,7 +425,10 @@ impl<D: SegmentData> Swarm<D> {
     // ------------------------------------------------------------------ queries
 
     pub fn stats(&self) -> SwarmStats {
-        self.stats
+        SwarmStats {
+            longest_p2p_gap_ms: self.sched.longest_p2p_gap_ms(),
+            ..self.stats
+        }
     }
 
     pub fn peer_count(&self) -> usize {

@@ -176,6 +176,7 @@ trackerServer.onWebSocketConnection = (socket, o) => {
     if (m && m.action === 'announce') {
       announces.push({
         t: Number(secs()),
+        ms: Date.now() - t0,
         conn,
         info_hash: bin2str(m.info_hash),
         info_hash_hex: hex(m.info_hash),
@@ -421,6 +422,7 @@ async function launchBrowser (i) {
   // Tag every request of this browser so the origin can attribute its bytes.
   await context.setExtraHTTPHeaders({ 'X-Interop-Peer': label })
   await context.exposeFunction('__interopEvent', (ev) => {
+    ev.ms = Date.now() - t0 // when the runner heard of it, on the tracker's clock
     b.events.push(ev)
     if (ev.ev !== 'segment') log(`${label}: ${ev.ev}${ev.peer ? ' ' + ev.peer : ''}${ev.info_hash ? ' ' + ev.info_hash + ' as ' + ev.peer_id : ''}${ev.details ? ' ' + ev.details : ''}`)
     for (const w of [...b.waiters]) w(ev)
@@ -566,7 +568,9 @@ async function collectBrowsers () {
       playback: s.playback ?? {},
       segmentLog: s.segmentLog ?? [],
       chunkLog: s.chunkLog ?? [],
-      peerEvents: s.peerEvents ?? []
+      peerEvents: s.peerEvents ?? [],
+      // data channels open, as the runner heard of them (`ms` on the tracker's clock)
+      connects: b.events.filter((e) => e.ev === 'peer-connect').map(({ peer, type, ms }) => ({ peer, type, ms }))
     })
   }
   return per

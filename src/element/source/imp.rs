@@ -991,6 +991,7 @@ impl P2pMediaSrc {
             .field("p2p-bytes", stats.p2p_bytes)
             .field("p2p-upload-bytes", stats.p2p_upload_bytes)
             .field("p2p-segments", stats.p2p_segments)
+            .field("p2p-longest-stall-ms", stats.p2p_longest_stall_ms)
             .field("peers", hub.map_or(0, |h| h.peers()) as u32)
             .field(
                 "trackers-connected",

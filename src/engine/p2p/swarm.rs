@@ -514,7 +514,9 @@ impl Actor {
                 Output::Event(ev) => self.event(ev),
             }
         }
-        let up = self.swarm.stats().upload_bytes;
+        let stats = self.swarm.stats();
+        self.hub.origin.stats.p2p_stall(stats.longest_p2p_gap_ms);
+        let up = stats.upload_bytes;
         if up > self.uploaded {
             self.hub.origin.stats.add_p2p_upload(up - self.uploaded);
             self.uploaded = up;

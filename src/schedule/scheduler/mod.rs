@@ -91,6 +91,9 @@ pub struct Scheduler {
     first_seen: BTreeMap<SegmentId, u64>,
     /// Per-instance salt of the spread jitter.
     salt: u64,
+    /// Longest wait between two bytes of one P2P download (first byte excluded): how long a
+    /// peer's upload towards us stalled, whatever the cause (SCTP recovery, its pacing).
+    longest_p2p_gap_ms: u64,
 }
 
 impl Scheduler {
@@ -103,6 +106,7 @@ impl Scheduler {
             rng,
             first_seen: BTreeMap::new(),
             salt,
+            longest_p2p_gap_ms: 0,
             now_ms,
             created_ms: now_ms,
             live: false,
@@ -275,6 +279,11 @@ impl Scheduler {
         self.now_ms = self.now_ms.max(now_ms);
         if let Some(t) = self.transfers.get_mut(&xfer) {
             if received > t.bytes {
+                if t.bytes > 0 && matches!(t.source, Source::P2p(_)) {
+                    self.longest_p2p_gap_ms = self
+                        .longest_p2p_gap_ms
+                        .max(now_ms.saturating_sub(t.last_bytes_ms));
+                }
                 if now_ms > t.last_bytes_ms && t.bytes > 0 {
                     let inst = (received - t.bytes) as f64 / (now_ms - t.last_bytes_ms) as f64;
                     t.recent_rate = if t.recent_rate > 0.0 {
@@ -449,6 +458,11 @@ impl Scheduler {
     // ------------------------------------------------------------------ queries
 
     /// Ids currently loading over HTTP (the `p` list of our announcement).
+    /// See `Scheduler::longest_p2p_gap_ms` (the field).
+    pub fn longest_p2p_gap_ms(&self) -> u64 {
+        self.longest_p2p_gap_ms
+    }
+
     pub fn http_loading_ids(&self) -> Vec<SegmentId> {
         self.transfers
             .values()

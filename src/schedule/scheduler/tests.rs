@@ -251,6 +251,27 @@ fn progress_defers_the_inactivity_timeout() {
         .any(|c| matches!(c, Command::Abort { xfer, .. } if *xfer == x)));
 }
 
+/// The `p2p-longest-stall-ms` statistic: only gaps between bytes of one P2P download count
+/// (not the wait for the first byte, not HTTP).
+#[test]
+fn longest_p2p_gap_is_measured_inside_p2p_downloads() {
+    let mut cfg = SchedulerConfig::pml();
+    cfg.simultaneous_http_downloads = 0;
+    let mut s = vod(cfg, 30);
+    s.handle_peer_connected(0, P1);
+    s.handle_peer_announce(0, P1, &[0], &[]);
+    let cmds = drain(&mut s);
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, Command::P2pRequest { id: 0, .. })));
+    let x = xfer_of(&cmds, 0);
+    s.handle_transfer_progress(700, x, 1_000, None);
+    s.handle_transfer_progress(900, x, 2_000, None);
+    s.handle_transfer_progress(1_500, x, 3_000, None);
+    s.handle_transfer_progress(1_600, x, 3_000, None);
+    assert_eq!(s.longest_p2p_gap_ms(), 600);
+}
+
 #[test]
 fn segment_absent_forgets_and_late_events_are_ignored() {
     let mut cfg = SchedulerConfig::pml();
