@@ -79,7 +79,8 @@ pub struct Params {
     pub churn: f64,
     /// Extra round trip on every peer link (ms).
     pub rtt_ms: u64,
-    /// Packet loss on peer links (0..1): a round trip per lost packet, the 1-s RTO for a tail loss.
+    /// Packet loss on peer links (0..1): a round trip per lost packet, the 400-ms RTO for a tail
+    /// loss.
     pub loss: f64,
     /// Every peer's uplink / downlink (kbit/s), overriding the ranges.
     pub uplink_kbps: Option<u64>,

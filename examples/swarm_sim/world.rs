@@ -50,7 +50,7 @@ pub fn run(p: &Params) -> SimResult {
         origin_kbps: None,
         loss: p.loss,
         rtt_ms: p.rtt_ms,
-        rto_ms: 1000,
+        rto_ms: 400,
         setup_ms: p.setup_ms,
         offers: p.offers,
         max_conns: p.max_conns,

@@ -6,8 +6,9 @@
 //!   sender's uplink (the uplink is split evenly between the links busy at that moment), then
 //!   takes both nodes' one-way latency. Loss costs one round trip per lost packet (fast
 //!   retransmit), except a loss among a message's last packets, which waits for the
-//!   retransmission timeout (webrtc-rs 0.21: fixed 1-s minimum RTO) and holds back everything
-//!   after it on that link. Downlinks are not modelled for P2P (they are the larger side).
+//!   retransmission timeout (400-ms minimum RTO: webrtc-rs with patches/, and Chrome's dcsctp)
+//!   and holds back everything after it on that link. Downlinks are not modelled for P2P (they
+//!   are the larger side).
 //! * **Payload scale**: stored segments are `payload_scale` times smaller than the bytes they
 //!   stand for, so 1,000 peers fit in memory and time; transfer times use the nominal size.
 //! * **Origin**: per-request latency and an optional per-request rate; progress every 250 ms.
@@ -164,7 +165,7 @@ impl Default for MeshConfig {
             origin_kbps: None,
             loss: 0.0,
             rtt_ms: 0,
-            rto_ms: 1000,
+            rto_ms: 400,
             setup_ms: (300, 600),
             offers: 5,
             max_conns: 30,
