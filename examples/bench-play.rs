@@ -234,6 +234,53 @@ pub(crate) fn cpu_ms() -> Result<u64> {
     Ok(ticks * 10)
 }
 
+/// Where this process's resident memory is now, from /proc/self/smaps, as `key=KiB` fields:
+/// `rss`, `anon` (private anonymous: heap, malloc arenas, thread stacks), `heap` (the `[heap]`
+/// mapping, the main arena), `anon_maps` (anonymous mappings: the other threads' malloc arenas,
+/// thread stacks, large allocations), `exe` (this binary's own pages: the statically linked
+/// plugin's code, shared clean), `libs` (every other file mapping: GStreamer, GLib, libc…), and
+/// `threads`. The swarm benchmark prints it per run, so a change in one part shows.
+pub(crate) fn rss_split() -> Result<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let exe = exe.to_string_lossy();
+    let (mut rss, mut anon, mut heap, mut anon_maps, mut exe_kib, mut libs) = (0u64, 0, 0, 0, 0, 0);
+    let mut path = String::new();
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let Some(first) = f.next() else { continue };
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping header: address perms offset dev inode [path].
+            path = f.nth(4).unwrap_or("").to_string();
+            continue;
+        }
+        let kib: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        match first {
+            "Rss:" => {
+                rss += kib;
+                match path.as_str() {
+                    "[heap]" => heap += kib,
+                    "" => anon_maps += kib,
+                    p if p == exe => exe_kib += kib,
+                    p if p.starts_with('[') => {}
+                    _ => libs += kib,
+                }
+            }
+            "Anonymous:" => anon += kib,
+            _ => {}
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .map_or("0", str::trim);
+    Ok(format!(
+        "rss_now_kib={rss} anon_kib={anon} heap_kib={heap} anon_maps_kib={anon_maps} \
+         exe_kib={exe_kib} libs_kib={libs} threads={threads}"
+    ))
+}
+
 /// Peak resident set size (VmHWM) of this process, in KiB.
 pub(crate) fn peak_rss_kib() -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;

@@ -246,7 +246,7 @@ pub fn peer(args: &[String]) -> Result<()> {
     let h = head.lock().unwrap();
     let line = format!(
         "END t={end:.1} http={} p2p={} up={} http_segs={} p2p_segs={} max_peers={max_peers} \
-         first={:.1} stalls={} stall_ms={:.0} buffers={} cpu_ms={} wall_ms={:.0} rss_kib={} eos={}",
+         first={:.1} stalls={} stall_ms={:.0} buffers={} cpu_ms={} wall_ms={:.0} rss_kib={} {} eos={}",
         num("http-bytes"),
         num("p2p-bytes"),
         num("p2p-upload-bytes"),
@@ -260,6 +260,7 @@ pub fn peer(args: &[String]) -> Result<()> {
         crate::cpu_ms()?,
         end - start_unix,
         crate::peak_rss_kib()?,
+        crate::rss_split()?,
         eos as u8,
     );
     drop(h);
@@ -632,6 +633,13 @@ fn run_one(
                 "first_buffer_ms": r.f("first"),
                 "stalls": r.f("stalls") as u64, "stall_ms": r.f("stall_ms"),
                 "rss_mib": r.f("rss_kib") / 1024.0,
+                // At the end of the run (peak is above): where the resident memory is.
+                "rss_split_mib": {
+                    "rss": r.f("rss_now_kib") / 1024.0, "anon": r.f("anon_kib") / 1024.0,
+                    "heap": r.f("heap_kib") / 1024.0, "anon_maps": r.f("anon_maps_kib") / 1024.0,
+                    "exe": r.f("exe_kib") / 1024.0, "libs": r.f("libs_kib") / 1024.0,
+                    "threads": r.f("threads"),
+                },
                 "cpu_pct": if r.f("wall_ms") > 0.0 { 100.0 * r.f("cpu_ms") / r.f("wall_ms") } else { 0.0 },
                 "connections": r.connected.len(),
                 "max_peers": r.f("max_peers") as u64,
@@ -785,6 +793,35 @@ fn print_table(rows: &[serde_json::Value]) {
                     p["stall_ms"].as_f64().unwrap_or(0.0),
                     p["rss_mib"].as_f64().unwrap_or(0.0),
                     p["cpu_pct"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        println!(
+            "  {:<13} {}",
+            r["run"].as_str().unwrap_or("?"),
+            cells.join("  ")
+        );
+    }
+    println!(
+        "\nRSS split at the end, per peer (MiB; rss = anon + file-backed): \
+         rss | anon (heap + anon_maps: malloc arenas, stacks) | exe (plugin code) | libs | threads"
+    );
+    for r in rows {
+        let peers = r["per_peer"].as_array().cloned().unwrap_or_default();
+        let cells: Vec<String> = peers
+            .iter()
+            .map(|p| {
+                let s = &p["rss_split_mib"];
+                let m = |k: &str| s[k].as_f64().unwrap_or(0.0);
+                format!(
+                    "{:.1}|{:.1}({:.1}+{:.1})|{:.1}|{:.1}|{:.0}",
+                    m("rss"),
+                    m("anon"),
+                    m("heap"),
+                    m("anon_maps"),
+                    m("exe"),
+                    m("libs"),
+                    m("threads")
                 )
             })
             .collect();

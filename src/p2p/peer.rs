@@ -201,6 +201,10 @@ pub enum RequestError {
     InvalidOffset,
 }
 
+/// Largest accepted segment size reserved in one go when its first bytes arrive (see
+/// `on_payload`); 16 MiB is a 10-s segment at 13 Mbit/s.
+const PRESIZE_LIMIT: u64 = 16 << 20;
+
 #[derive(Debug)]
 struct Download {
     id: WireSegmentId,
@@ -510,8 +514,16 @@ impl PeerSession {
             self.disconnect(DisconnectReason::TooManyBytes);
             return;
         }
-        // Grow towards, never beyond, the accepted size.
-        let want = (have * 2).max(have + p.len() as u64).min(expected);
+        // Bytes are flowing: take the accepted size in one allocation (up to
+        // `PRESIZE_LIMIT`), as the HTTP path does with Content-Length. Growing by doubling left
+        // the 64/128/256 KiB steps of every segment as holes in the worker's malloc arena.
+        // Above the limit, grow towards, never beyond, the accepted size: a peer's claim alone
+        // reserves no more than that.
+        let want = if expected <= PRESIZE_LIMIT {
+            expected
+        } else {
+            (have * 2).max(have + p.len() as u64).min(expected)
+        };
         d.data.reserve_exact((want - have) as usize);
         d.data.extend_from_slice(p);
         d.deadline = now_ms.saturating_add(timeout);
