@@ -12,6 +12,8 @@
 //!       user+system CPU time and peak RSS (from /proc/self at the end), and which adaptive
 //!       element (hlsdemux, hlsdemux2, p2phlssrc, dashdemux, dashdemux2, p2pdashsrc) played.
 //!   bench-play swarm / peer: the swarm benchmark (bench/swarm.sh, bench_play/swarm.rs).
+//!   bench-play upload: one seeding element's CPU per uploaded byte (bench/upload.sh,
+//!       bench_play/upload.rs).
 //!   bench-play soak / soak-peer / liar: the live soak with misbehaving peers, churn and tracker
 //!       restarts (bench/soak.sh, bench_play/soak.rs and liar.rs).
 
@@ -29,6 +31,8 @@ mod stream;
 mod swarm;
 #[path = "bench_play/swarm.rs"]
 mod swarm_bench;
+#[path = "bench_play/upload.rs"]
+mod upload;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -38,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-const USAGE: &str = "usage: bench-play serve [hls|dash]\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS]\n       bench-play soak [--minutes M] [--peers N] [--liars L] [--churn-every S] [--tracker-restart-every S] [--liar-behaviours garbage,stale,drip] [--liar-bind IP]\n       bench-play soak-peer --uri URI --tracker WS --digests URL [--until-ms UNIX_MS]\n       bench-play liar --behaviour garbage|stale|drip --master URL --tracker WS [--bind IP] [--until-ms UNIX_MS]";
+const USAGE: &str = "usage: bench-play serve [hls|dash]\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS] [--sync false] [--set PROP=VALUE]\n       bench-play upload [--downloaders N] [--stagger S] [--window S] [--seeder-rate B/s] [--perf-out FILE]\n       bench-play soak [--minutes M] [--peers N] [--liars L] [--churn-every S] [--tracker-restart-every S] [--liar-behaviours garbage,stale,drip] [--liar-bind IP]\n       bench-play soak-peer --uri URI --tracker WS --digests URL [--until-ms UNIX_MS]\n       bench-play liar --behaviour garbage|stale|drip --master URL --tracker WS [--bind IP] [--until-ms UNIX_MS]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +53,7 @@ fn main() {
         Some("play") => play(&args[1..]),
         Some("peer") => swarm_bench::peer(&args[1..]),
         Some("swarm") => swarm_bench::swarm(&args[1..]),
+        Some("upload") => upload::upload(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
         Some("soak-peer") => soak::soak_peer(&args[1..]),
         Some("liar") => liar::liar(&args[1..]),

@@ -48,6 +48,8 @@ pub fn peer(args: &[String]) -> Result<()> {
     let start_unix = unix_ms();
     let (mut uri, mut tracker, mut scheduler, mut p2p, mut until) =
         (None, None, "ours".to_string(), true, None::<f64>);
+    // `--sync false`: take the stream as fast as it comes (bench/upload.sh's seeder).
+    let mut sync = true;
     let mut knobs: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -57,6 +59,7 @@ pub fn peer(args: &[String]) -> Result<()> {
             "--tracker" => tracker = Some(val()?),
             "--scheduler" => scheduler = val()?,
             "--no-p2p" => p2p = false,
+            "--sync" => sync = val()?.parse()?,
             "--until-ms" => until = Some(val()?.parse()?),
             "--set" => {
                 let kv = val()?;
@@ -103,7 +106,7 @@ pub fn peer(args: &[String]) -> Result<()> {
     src.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pl.upgrade() else { return };
         let sink = gst::ElementFactory::make("fakesink")
-            .property("sync", true)
+            .property("sync", sync)
             .property("async", true)
             .build()
             .expect("fakesink");
@@ -126,6 +129,11 @@ pub fn peer(args: &[String]) -> Result<()> {
             let (Some(pts), Some(pipeline)) = (buf.pts(), pl.upgrade()) else {
                 return gst::PadProbeReturn::Ok;
             };
+            // Before PLAYING the base time is not set yet: the running time would be the
+            // clock's (hours). Buffers that arrive so early are not late anyway.
+            if pipeline.current_state() != gst::State::Playing {
+                return gst::PadProbeReturn::Ok;
+            }
             let seg = pad
                 .sticky_event::<gst::event::Segment>(0)
                 .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
@@ -218,10 +226,11 @@ pub fn peer(args: &[String]) -> Result<()> {
                         max_peers = max_peers.max(s.get::<u32>("peers").unwrap_or(0));
                         // The per-second figures the orchestrator charts.
                         say(format!(
-                            "STATS t={:.1} http={} p2p={}",
+                            "STATS t={:.1} http={} p2p={} up={}",
                             unix_ms(),
                             s.get::<u64>("http-bytes").unwrap_or(0),
-                            s.get::<u64>("p2p-bytes").unwrap_or(0)
+                            s.get::<u64>("p2p-bytes").unwrap_or(0),
+                            s.get::<u64>("p2p-upload-bytes").unwrap_or(0)
                         ));
                     }
                     _ => {}

@@ -88,6 +88,22 @@ impl StreamSpec {
         }
     }
 
+    /// The upload benchmark's stream (bench/upload.sh): like `swarm` but 5 Mbit/s in all
+    /// (4.8 Mbit/s video + 96 kbit/s AAC + MPEG-TS overhead) and 60 s, played whole.
+    pub fn upload() -> Self {
+        StreamSpec {
+            secs: 60,
+            seg_secs: 2,
+            fps: 30,
+            preset: "veryfast",
+            renditions: vec![Rendition {
+                width: 1280,
+                height: 720,
+                video_kbps: 4800,
+            }],
+        }
+    }
+
     /// Directory name that changes whenever the spec does.
     fn key(&self) -> String {
         let ladder: Vec<String> = self
