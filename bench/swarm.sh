@@ -4,6 +4,7 @@
 #   bench/swarm.sh                     default runs (about 9 minutes on 2 cores)
 #   RUNS=vod:4,live:4 bench/swarm.sh   choose runs: vod:N, live:N, pml-vod:N, pml-live:N
 #   FULL=1 bench/swarm.sh              also live:8 and pml-live:4 (about 13 minutes)
+#   bench/swarm.sh --set max-store-size=8388608   an element property for every peer
 #
 # Stream (examples/common/stream.rs, StreamSpec::swarm, generated once with ffmpeg and cached):
 # 720p30 H.264 1.5 Mbit/s + AAC in MPEG-TS, 2-s segments, one variant, like the browser

@@ -586,6 +586,17 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
             .get::<String>("info-hash")
             .unwrap();
         assert_eq!(hex(ih.as_bytes()), want, "stats swarms info-hash");
+        // VOD keeps every segment it played (PML's rule, under the default max-store-size),
+        // and the stats say so.
+        for p in &peers {
+            let swarms = p.stats().get::<gst::Array>("swarms").unwrap();
+            let held = swarms.as_slice()[0]
+                .get::<gst::Structure>()
+                .unwrap()
+                .get::<u64>("store-bytes")
+                .unwrap();
+            assert_eq!(held, s, "{}: store-bytes", p.name);
+        }
     });
 }
 

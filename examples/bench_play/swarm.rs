@@ -300,6 +300,8 @@ struct RunSpec {
     kind: &'static str, // "vod" | "live"
     scheduler: &'static str,
     peers: usize,
+    /// Element properties for every peer (`bench-play peer --set`).
+    sets: Vec<String>,
 }
 
 #[derive(Default, Clone, Debug)]
@@ -349,6 +351,8 @@ pub fn swarm(args: &[String]) -> Result<()> {
     let mut runs = "vod:2,vod:4,vod:8,live:2,live:4,pml-vod:4".to_string();
     let (mut stagger, mut vod_secs, mut live_secs, mut window) = (4.0, 60.0, 90.0, 10usize);
     let mut chart_dir = None;
+    // `--set PROP=VALUE`: given to every peer of every run (e.g. max-store-size=8388608).
+    let mut sets: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -359,6 +363,7 @@ pub fn swarm(args: &[String]) -> Result<()> {
             "--live-secs" => live_secs = val()?.parse()?,
             "--window" => window = val()?.parse()?,
             "--chart-dir" => chart_dir = Some(std::path::PathBuf::from(val()?)),
+            "--set" => sets.push(val()?),
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -376,6 +381,7 @@ pub fn swarm(args: &[String]) -> Result<()> {
             kind,
             scheduler,
             peers: n.parse()?,
+            sets: sets.clone(),
         });
     }
 
@@ -485,6 +491,7 @@ fn run_one(
                     s.scheduler,
                 ])
                 .args(["--until-ms", format!("{:.0}", deadline + 5e3).as_str()])
+                .args(s.sets.iter().flat_map(|kv| ["--set", kv.as_str()]))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -679,7 +686,7 @@ fn run_one(
         serde_json::json!({"n": v.len(), "median": median(v.clone()), "p95": p95, "max": v.last()})
     };
     let row = serde_json::json!({
-        "run": label, "kind": s.kind, "scheduler": s.scheduler, "peers": n,
+        "run": label, "kind": s.kind, "scheduler": s.scheduler, "peers": n, "sets": s.sets,
         "p2p_share": share, "limit": limit,
         "http_bytes": http as u64, "p2p_bytes": p2p as u64,
         "origin_segment_bytes": origin_seg, "stream_bytes": stream_bytes,

@@ -119,6 +119,8 @@ pub struct Settings {
     /// Bytes per second, 0 = unlimited.
     pub max_upload_rate: u64,
     pub max_segment_size: u64,
+    /// Bytes; the segment store of each stream's swarm.
+    pub max_store_size: u64,
     pub tracker_origin: Option<String>,
     /// Period of the `p2pmedia-stats` bus message in ms; 0 = none.
     pub stats_interval: u32,
@@ -157,6 +159,7 @@ impl Default for Settings {
             max_peers: P2pConfig::default().max_peers as u32,
             max_upload_rate: crate::engine::p2p::DEFAULT_MAX_UPLOAD_RATE,
             max_segment_size: P2pConfig::default().max_segment_bytes,
+            max_store_size: P2pConfig::default().store_limit,
             tracker_origin: None,
             stats_interval: 1000,
             max_segment_download_size: http.max_segment_bytes,
@@ -331,6 +334,13 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(d.max_segment_size)
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt64::builder("max-store-size")
+            .nick("Maximum store size")
+            .blurb("Segments kept to serve peers, per stream, in bytes (P2P Media Loader's segmentMemoryStorageLimit): VOD keeps what it played or prefetched until full, live the last 15 s; lower it to bound a VOD peer's memory")
+            .minimum(1 << 20)
+            .default_value(d.max_store_size)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecString::builder("tracker-origin")
             .nick("Tracker Origin header")
             .blurb("Origin header sent to trackers (some reject connections without one)")
@@ -443,6 +453,7 @@ impl Settings {
             "scheduler" => self.scheduler = value.get().expect("type checked upstream"),
             "max-peers" => self.max_peers = value.get().expect("type checked upstream"),
             "max-upload-rate" => self.max_upload_rate = value.get().expect("type checked upstream"),
+            "max-store-size" => self.max_store_size = value.get().expect("type checked upstream"),
             "max-segment-size" => {
                 self.max_segment_size = value.get().expect("type checked upstream")
             }
@@ -493,6 +504,7 @@ impl Settings {
             "scheduler" => self.scheduler.to_value(),
             "max-peers" => self.max_peers.to_value(),
             "max-upload-rate" => self.max_upload_rate.to_value(),
+            "max-store-size" => self.max_store_size.to_value(),
             "max-segment-size" => self.max_segment_size.to_value(),
             "tracker-origin" => self.tracker_origin.to_value(),
             "stats-interval" => self.stats_interval.to_value(),
@@ -576,6 +588,7 @@ impl Settings {
             max_peers: self.max_peers as usize,
             max_upload_rate: self.max_upload_rate,
             max_segment_bytes: self.max_segment_size,
+            store_limit: self.max_store_size,
             tracker_origin: self.tracker_origin.clone(),
             ..P2pConfig::default()
         }
@@ -623,4 +636,23 @@ fn strings(value: &glib::Value) -> Vec<String> {
 /// A list property's value as a `GstValueArray` of strings.
 fn array(list: &[String]) -> gst::Array {
     gst::Array::new(list.iter().map(String::as_str))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_store_size_bounds_each_swarms_store() {
+        gst::init().unwrap();
+        let pspec = properties()
+            .into_iter()
+            .find(|p| p.name() == "max-store-size")
+            .unwrap();
+        let mut s = Settings::default();
+        assert_eq!(s.p2p_config().store_limit, P2pConfig::default().store_limit);
+        assert!(s.set(&(8u64 << 20).to_value(), &pspec));
+        assert_eq!(s.p2p_config().store_limit, 8 << 20);
+        assert_eq!(s.get(&pspec).unwrap().get::<u64>().unwrap(), 8 << 20);
+    }
 }

@@ -228,6 +228,8 @@ pub struct SwarmStats {
     pub refused_banned: u64,
     /// Longest stall inside one P2P download (`Scheduler::longest_p2p_gap_ms`).
     pub longest_p2p_gap_ms: u64,
+    /// Bytes held in the segment store now (bounded by `store_limit`).
+    pub store_bytes: u64,
 }
 
 /// Who is behind a connection, for bans: the PML peer id and, if known, the remote address.
@@ -427,6 +429,7 @@ impl<D: SegmentData> Swarm<D> {
     pub fn stats(&self) -> SwarmStats {
         SwarmStats {
             longest_p2p_gap_ms: self.sched.longest_p2p_gap_ms(),
+            store_bytes: self.store.used_bytes(),
             ..self.stats
         }
     }

@@ -981,6 +981,7 @@ impl P2pMediaSrc {
                     .field("info-hash", s.info_hash)
                     .field("type", s.stream_type.as_str())
                     .field("peers", s.peers as u32)
+                    .field("store-bytes", s.store_bytes)
                     .build()
                     .to_send_value()
             },

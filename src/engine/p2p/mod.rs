@@ -133,6 +133,8 @@ pub struct SwarmInfo {
     pub info_hash: String,
     pub stream_type: StreamType,
     pub peers: usize,
+    /// Bytes in this swarm's segment store (`max-store-size` bounds it).
+    pub store_bytes: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -253,6 +255,7 @@ impl P2pHub {
                 info_hash: h.info_hash_str.clone(),
                 stream_type: h.stream_type,
                 peers: h.peer_count(),
+                store_bytes: h.store_bytes(),
             })
             .collect()
     }

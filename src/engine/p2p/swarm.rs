@@ -114,6 +114,7 @@ pub struct SwarmHandle {
     pub info_hash_str: String,
     pub stream_type: StreamType,
     peers: Arc<AtomicUsize>,
+    store_bytes: Arc<AtomicU64>,
     /// 0 while in use; otherwise the token of the pending release.
     released: Arc<AtomicU64>,
 }
@@ -166,6 +167,10 @@ impl SwarmHandle {
         self.peers.load(Relaxed)
     }
 
+    pub fn store_bytes(&self) -> u64 {
+        self.store_bytes.load(Relaxed)
+    }
+
     pub fn same_swarm(&self, other: &SwarmHandle) -> bool {
         self.info_hash == other.info_hash
     }
@@ -198,12 +203,14 @@ pub(super) fn spawn(
 ) -> SwarmHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let peers = Arc::new(AtomicUsize::new(0));
+    let store_bytes = Arc::new(AtomicU64::new(0));
     let handle = SwarmHandle {
         tx: tx.clone(),
         info_hash,
         info_hash_str: info_hash_str.clone(),
         stream_type,
         peers: peers.clone(),
+        store_bytes: store_bytes.clone(),
         released: Arc::new(AtomicU64::new(0)),
     };
     let now = hub.origin.now_ms();
@@ -238,6 +245,7 @@ pub(super) fn spawn(
         tx,
         playhead,
         peer_count: peers,
+        store_bytes,
         uploaded: 0,
     };
     let (hub, info_hash) = (actor.hub.clone(), actor.info_hash_str.clone());
@@ -273,6 +281,7 @@ struct Actor {
     tx: mpsc::UnboundedSender<SwarmMsg>,
     playhead: Arc<OutputQueue>,
     peer_count: Arc<AtomicUsize>,
+    store_bytes: Arc<AtomicU64>,
     /// Upload bytes already added to the element's stats.
     uploaded: u64,
 }
@@ -330,6 +339,7 @@ impl Actor {
             task.abort();
         }
         self.peer_count.store(0, Relaxed);
+        self.store_bytes.store(0, Relaxed);
         if let Some((_, reply)) = self.pending.take() {
             let _ = reply.send(Err(LoadError::Gone));
         }
@@ -522,6 +532,7 @@ impl Actor {
             self.uploaded = up;
         }
         self.peer_count.store(self.swarm.peer_count(), Relaxed);
+        self.store_bytes.store(stats.store_bytes, Relaxed);
     }
 
     fn source_name(&self, source: Source) -> String {
