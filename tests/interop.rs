@@ -661,7 +661,7 @@ fn check_dash_browsers(
             b["problems"]
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
-        // With element peers: the known upload-latency timeout (see `element_run`).
+        // None towards an element; between browsers, at most `max_timeouts` (see `element_run`).
         assert_segment_errors(r, b, max_timeouts);
         let announced: BTreeSet<&str> = b["announcedInfoHashes"]
             .as_array()

@@ -563,16 +563,18 @@ async fn offer_stops_gathering_when_its_caller_is_gone() {
 
 /// Drops counted by the kernel for the UDP socket bound to 127.0.0.1:`port` (the `drops`
 /// column of /proc/net/udp): datagrams that arrived while its receive buffer was full.
+/// Datagrams the kernel dropped at the socket bound to 127.0.0.1:`port` (it must still be
+/// open: a socket not found fails the test rather than reading as no drop).
 fn udp_drops(port: u16) -> u64 {
     let want = format!("0100007F:{port:04X}");
     std::fs::read_to_string("/proc/net/udp")
-        .unwrap_or_default()
+        .expect("read /proc/net/udp")
         .lines()
         .skip(1)
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.len() > 12 && f[1] == want)
         .and_then(|f| f[12].parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no UDP socket on 127.0.0.1:{port} in /proc/net/udp"))
 }
 
 /// An upload towards a peer that reads its socket in fits and starts, through a socket receive

@@ -201,9 +201,11 @@ pub enum RequestError {
     InvalidOffset,
 }
 
-/// Largest accepted segment size reserved in one go when its first bytes arrive (see
-/// `on_payload`); 16 MiB is a 10-s segment at 13 Mbit/s.
+/// Largest accepted segment size reserved in one go (see `on_payload`); 16 MiB is a 10-s
+/// segment at 13 Mbit/s.
 const PRESIZE_LIMIT: u64 = 16 << 20;
+/// What the first bytes of a download reserve: a claim is only a claim until bytes back it.
+const PRESIZE_FIRST: u64 = 1 << 20;
 
 #[derive(Debug)]
 struct Download {
@@ -514,17 +516,22 @@ impl PeerSession {
             self.disconnect(DisconnectReason::TooManyBytes);
             return;
         }
-        // Bytes are flowing: take the accepted size in one allocation (up to
-        // `PRESIZE_LIMIT`), as the HTTP path does with Content-Length. Growing by doubling left
-        // the 64/128/256 KiB steps of every segment as holes in the worker's malloc arena.
-        // Above the limit, grow towards, never beyond, the accepted size: a peer's claim alone
-        // reserves no more than that.
-        let want = if expected <= PRESIZE_LIMIT {
-            expected
-        } else {
-            (have * 2).max(have + p.len() as u64).min(expected)
-        };
-        d.data.reserve_exact((want - have) as usize);
+        // Bytes are flowing: take the accepted size in one allocation (up to `PRESIZE_LIMIT`),
+        // as the HTTP path does with Content-Length. Growing by doubling left the 64/128/256 KiB
+        // steps of every segment as holes in the worker's malloc arena. The first bytes reserve
+        // at most `PRESIZE_FIRST`, so a peer that claims 16 MiB and sends one byte holds 1 MiB
+        // of ours, not 16; past that it has sent what it makes us reserve, 16 times over at most.
+        let need = have + p.len() as u64;
+        if need > d.data.capacity() as u64 {
+            let want = if d.data.capacity() == 0 {
+                expected.min(PRESIZE_FIRST)
+            } else if expected <= PRESIZE_LIMIT {
+                expected
+            } else {
+                (have * 2).min(expected)
+            };
+            d.data.reserve_exact((want.max(need) - have) as usize);
+        }
         d.data.extend_from_slice(p);
         d.deadline = now_ms.saturating_add(timeout);
         let ev = Event::DownloadProgress {

@@ -1,8 +1,11 @@
-//! Memory-bounded segment storage shared by all streams of one element, with PML 2.x eviction
+//! Memory-bounded segment storage of one swarm, with PML 2.x eviction
 //! (`segment-memory-storage.ts`): live streams drop segments that ended more than the
 //! high-demand window behind the playhead; VOD drops already-played segments (oldest first) only
-//! when over the byte limit. If played segments are not enough, we additionally drop the
-//! segments furthest ahead of the playhead (PML would exceed its limit instead).
+//! when over the byte limit. Segments not played yet are never dropped, as in PML: the limit
+//! may be exceeded by them. Dropping them made a store smaller than the prefetch windows fetch
+//! the same segments again and again; instead the scheduler's memory-pressure brake
+//! (`free_ratio_ahead`) shrinks prefetch to the high-demand window, which bounds what is
+//! ahead by the stream's bitrate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -63,13 +66,6 @@ struct StreamState<D> {
     segs: BTreeMap<SegmentId, Entry<D>>,
 }
 
-/// Why an insert was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InsertError {
-    /// The segment alone is larger than the storage limit.
-    TooLarge,
-}
-
 #[derive(Debug)]
 pub struct SegmentStore<D> {
     limit_bytes: u64,
@@ -121,7 +117,8 @@ impl<D: SegmentBytes> SegmentStore<D> {
     }
 
     /// Store a segment (replacing an existing copy) and evict as PML does on every store.
-    /// Returns the evicted segments (never the one just inserted).
+    /// Returns the evicted segments: the one just inserted only if it is live and already
+    /// behind the retention window.
     pub fn insert(
         &mut self,
         stream: StreamId,
@@ -129,11 +126,8 @@ impl<D: SegmentBytes> SegmentStore<D> {
         start_ms: u64,
         end_ms: u64,
         data: D,
-    ) -> Result<Vec<(StreamId, SegmentId)>, InsertError> {
+    ) -> Vec<(StreamId, SegmentId)> {
         let len = data.byte_len();
-        if len > self.limit_bytes {
-            return Err(InsertError::TooLarge);
-        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let st = self.streams.entry(stream).or_insert_with(|| StreamState {
@@ -155,8 +149,8 @@ impl<D: SegmentBytes> SegmentStore<D> {
         self.used_bytes += len;
         self.changed.insert(stream);
         let mut evicted = self.evict_live();
-        evicted.extend(self.evict_over_limit((stream, id)));
-        Ok(evicted)
+        evicted.extend(self.evict_over_limit());
+        evicted
     }
 
     /// Remove one segment (e.g. it failed validation). Returns whether it was stored.
@@ -254,28 +248,25 @@ impl<D: SegmentBytes> SegmentStore<D> {
         out
     }
 
-    fn evict_over_limit(&mut self, keep: (StreamId, SegmentId)) -> Vec<(StreamId, SegmentId)> {
+    /// Played segments, oldest first, until under the limit (or none is left to drop).
+    fn evict_over_limit(&mut self) -> Vec<(StreamId, SegmentId)> {
         let mut out = Vec::new();
         if self.used_bytes <= self.limit_bytes {
             return out;
         }
-        // (priority class, key, stream, id): played segments by ascending start first, then
-        // unplayed ones furthest ahead first.
-        let mut cands: Vec<(u8, i128, StreamId, SegmentId)> = Vec::new();
+        let mut cands: Vec<(u64, StreamId, SegmentId)> = Vec::new();
         for (sid, st) in &self.streams {
-            let pos = st.playhead_ms;
+            let Some(pos) = st.playhead_ms else {
+                continue;
+            };
             for (id, e) in &st.segs {
-                if (*sid, *id) == keep {
-                    continue;
-                }
-                match pos {
-                    Some(p) if p > e.end_ms => cands.push((0, e.start_ms as i128, *sid, *id)),
-                    _ => cands.push((1, -(e.start_ms as i128), *sid, *id)),
+                if pos > e.end_ms {
+                    cands.push((e.start_ms, *sid, *id));
                 }
             }
         }
         cands.sort_unstable();
-        for (_, _, sid, id) in cands {
+        for (_, sid, id) in cands {
             if self.used_bytes <= self.limit_bytes {
                 break;
             }
@@ -303,7 +294,7 @@ mod tests {
         let mut st: SegmentStore<u64> = SegmentStore::new(1 << 30);
         st.configure_stream(S, true, 15_000);
         for i in 0..10u64 {
-            st.insert(S, i, i * 2000, i * 2000 + 2000, 100).unwrap();
+            st.insert(S, i, i * 2000, i * 2000 + 2000, 100);
         }
         assert_eq!(st.take_changed(), vec![S]);
         // Playhead at 30 s: segments ending before 15 s (ids 0..=6 end at <= 14 s) go.
@@ -325,28 +316,35 @@ mod tests {
         st.configure_stream(S, false, 15_000);
         st.set_playhead(S, 7_000);
         for i in 0..10u64 {
-            let ev = st.insert(S, i, i * 2000, i * 2000 + 2000, 100).unwrap();
+            let ev = st.insert(S, i, i * 2000, i * 2000 + 2000, 100);
             assert!(ev.is_empty(), "under the limit nothing is evicted");
         }
         // 11th segment: 1100 > 1000 → the oldest played segment (0) goes.
-        let ev = st.insert(S, 10, 20_000, 22_000, 100).unwrap();
+        let ev = st.insert(S, 10, 20_000, 22_000, 100);
         assert_eq!(ev, vec![(S, 0)]);
         assert_eq!(st.used_bytes(), 1000);
-        // A 300-byte segment: evict played 1, 2 (ending <= 6 s < 7 s), then the furthest
-        // unplayed (10) since segment 3 (6..8 s) is being played.
-        let ev = st.insert(S, 11, 22_000, 24_000, 300).unwrap();
-        assert_eq!(ev, vec![(S, 1), (S, 2), (S, 10)]);
-        assert!(st.used_bytes() <= st.limit_bytes());
-        assert!(st.contains(S, 11));
-        assert_eq!(st.insert(S, 12, 0, 1, 5000), Err(InsertError::TooLarge));
+        // A 300-byte segment: evict played 1, 2 (ending <= 6 s < 7 s); 3 (6..8 s) is being
+        // played and 4.. are ahead: kept, over the limit, rather than fetched again later.
+        let ev = st.insert(S, 11, 22_000, 24_000, 300);
+        assert_eq!(ev, vec![(S, 1), (S, 2)]);
+        assert_eq!(st.used_bytes(), 1100);
+        assert!(st.contains(S, 10) && st.contains(S, 11));
+        // A segment larger than the whole limit is kept too; the played ones make room.
+        st.set_playhead(S, 13_000);
+        let ev = st.insert(S, 12, 24_000, 26_000, 5000);
+        assert_eq!(ev, vec![(S, 3), (S, 4), (S, 5)]);
+        assert!(st.contains(S, 12));
+        assert_eq!(st.used_bytes(), 5000 + 4 * 100 + 100 + 300);
+        // Nothing played left to drop: the store stays over its limit, and says so.
+        assert_eq!(st.free_ratio_ahead(), 0.0);
     }
 
     #[test]
     fn insertion_order_and_streams_are_separate() {
         let mut st: SegmentStore<Vec<u8>> = SegmentStore::new(1 << 20);
-        st.insert(S, 5, 0, 1, vec![1, 2]).unwrap();
-        st.insert(S, 3, 0, 1, vec![3]).unwrap();
-        st.insert(T, 5, 0, 1, vec![9; 4]).unwrap();
+        st.insert(S, 5, 0, 1, vec![1, 2]);
+        st.insert(S, 3, 0, 1, vec![3]);
+        st.insert(T, 5, 0, 1, vec![9; 4]);
         assert_eq!(st.ids(S), vec![5, 3]);
         assert_eq!(st.ids(T), vec![5]);
         assert_eq!(st.get(T, 5).map(|d| d.len()), Some(4));
@@ -363,8 +361,8 @@ mod tests {
     fn free_ratio_counts_only_segments_ahead() {
         let mut st: SegmentStore<u64> = SegmentStore::new(1000);
         st.configure_stream(S, false, 15_000);
-        st.insert(S, 0, 0, 2000, 500).unwrap();
-        st.insert(S, 1, 2000, 4000, 250).unwrap();
+        st.insert(S, 0, 0, 2000, 500);
+        st.insert(S, 1, 2000, 4000, 250);
         st.set_playhead(S, 3000);
         assert!((st.free_ratio_ahead() - 0.75).abs() < 1e-9);
     }

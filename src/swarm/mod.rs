@@ -903,36 +903,28 @@ impl<D: SegmentData> Swarm<D> {
         };
         let (start, end) = (seg.start.as_millis() as u64, seg.end().as_millis() as u64);
         let bytes = data.byte_len();
-        match self.store.insert(STREAM, id, start, end, data.clone()) {
-            Ok(evicted) => {
-                self.sources.insert(id, source);
-                if matches!(source, Source::P2p(_)) {
-                    self.unverified.insert(id);
-                }
-                // Evicted as it went in (live, behind the playhead): not stored after all.
-                if evicted.iter().any(|(_, e)| *e == id) {
-                    self.note_evicted(now, &evicted);
-                    self.deliver_unstored(now, id, data, source);
-                    return;
-                }
-                self.note_evicted(now, &evicted);
-                self.sched.handle_segment_stored(now, id);
-                self.out.push_back(Output::Event(SwarmEvent::Stored {
-                    id,
-                    bytes,
-                    source,
-                    elapsed_ms: elapsed,
-                }));
-            }
-            Err(_) => {
-                self.sched.handle_segments_evicted(now, &[id]);
-                self.deliver_unstored(now, id, data, source);
-            }
+        let evicted = self.store.insert(STREAM, id, start, end, data.clone());
+        self.sources.insert(id, source);
+        if matches!(source, Source::P2p(_)) {
+            self.unverified.insert(id);
         }
+        self.note_evicted(now, &evicted);
+        // Evicted as it went in (live, behind the playhead): not stored after all.
+        if evicted.iter().any(|(_, e)| *e == id) {
+            self.deliver_unstored(now, id, data, source);
+            return;
+        }
+        self.sched.handle_segment_stored(now, id);
+        self.out.push_back(Output::Event(SwarmEvent::Stored {
+            id,
+            bytes,
+            source,
+            elapsed_ms: elapsed,
+        }));
     }
 
-    /// The store could not keep a segment (larger than the whole store, or evicted as it
-    /// went in): a player waiting for it gets it from these bytes all the same.
+    /// The store could not keep a segment (live, evicted as it went in): a player waiting for
+    /// it gets it from these bytes all the same.
     fn deliver_unstored(&mut self, now: u64, id: SegmentId, data: D, source: Source) {
         if let Some((sequence, want)) = self.pending {
             if want == id {

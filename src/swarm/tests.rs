@@ -67,6 +67,32 @@ fn vod_swarm_shares_and_every_byte_is_right() {
     assert!(gets <= 15 + 3, "origin served {gets} GETs for 15 segments");
 }
 
+/// A store smaller than the prefetch windows (even than one segment) costs sharing, never a
+/// second download of the same segment: nothing ahead of the playhead is dropped, and the
+/// memory-pressure brake stops prefetch instead (it used to drop the segments furthest ahead
+/// and fetch them again, over and over).
+#[test]
+fn a_small_store_never_fetches_a_segment_twice() {
+    let cfg = vod();
+    let stream: u64 = (0..cfg.vod_segments)
+        .map(|n| Mesh::plaintext(&cfg, n).len() as u64)
+        .sum();
+    let segment = stream / cfg.vod_segments;
+    for limit in [segment * 3 / 2, segment / 2] {
+        let mut cfg = vod();
+        cfg.swarm.store_limit = limit;
+        let r = Mesh::new(cfg, nodes(4, 3000)).run();
+        assert_clean(&r, 15);
+        for (i, n) in measured(&r).enumerate() {
+            assert!(
+                n.http_bytes + n.p2p_bytes <= stream,
+                "store of {limit} bytes: node {i} downloaded {} bytes of a {stream}-byte stream: {n:?}",
+                n.http_bytes + n.p2p_bytes
+            );
+        }
+    }
+}
+
 #[test]
 fn live_swarm_shares_without_stalls() {
     let r = Mesh::new(live(), nodes(4, 4000)).run();
@@ -569,8 +595,8 @@ mod by_hand {
         );
     }
 
-    /// Data the scheduler believes stored but the store dropped is fetched again, and the
-    /// player is answered from the bytes that arrived.
+    /// A segment larger than the whole store is kept all the same (PML exceeds its limit
+    /// rather than drop what is not played yet) and reaches the player.
     #[test]
     fn a_segment_larger_than_the_store_still_reaches_the_player() {
         let cfg = SwarmConfig {
@@ -591,6 +617,7 @@ mod by_hand {
             .expect("an HTTP fetch");
         let data = Bytes::from(Mesh::plaintext(&super::MeshConfig::default(), 0));
         assert!(data.len() > 1000);
+        let len = data.len() as u64;
         s.handle_http_done(200, xfer, data);
         let outs = run(&mut s, 200, 100);
         assert!(
@@ -598,6 +625,7 @@ mod by_hand {
                 .any(|o| matches!(o, Output::Deliver { sequence: 0, .. })),
             "{outs:?}"
         );
+        assert_eq!(s.stats().store_bytes, len);
     }
 
     /// A segment that came from a peer is neither announced nor uploaded until the player

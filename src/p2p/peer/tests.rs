@@ -816,3 +816,36 @@ fn session_can_move_between_threads() {
     is_send::<PeerSession>();
     is_send::<Output>();
 }
+
+/// A download takes its accepted size in one allocation once bytes back the claim, and a
+/// claim alone reserves at most 1 MiB.
+#[test]
+fn a_claimed_size_is_reserved_only_as_bytes_arrive() {
+    let capacity = |s: &PeerSession| s.download.as_ref().map_or(0, |d| d.data.capacity());
+    let claim = |s: &mut PeerSession, size: i64| {
+        s.on_message(
+            &cmd(Command::SegmentData {
+                id: 1,
+                request_id: 9,
+                size,
+            }),
+            1,
+        )
+    };
+    // A 300-KB segment: one allocation of its size at the first bytes.
+    let mut s = started(1, None, 64 << 20);
+    claim(&mut s, 300_000);
+    s.on_message(&[0; 1000], 2);
+    assert_eq!(capacity(&s), 300_000);
+    // A 16-MiB claim and one byte: 1 MiB, not 16.
+    let mut s = started(1, None, 64 << 20);
+    claim(&mut s, 16 << 20);
+    s.on_message(&[0; 1], 2);
+    assert_eq!(capacity(&s), 1 << 20);
+    // Past 1 MiB of real bytes, the whole accepted size at once.
+    for _ in 0..(1 << 20) / 16_384 {
+        s.on_message(&[0; 16_384], 3);
+    }
+    assert_eq!(capacity(&s), 16 << 20);
+    assert!(!s.is_closed());
+}

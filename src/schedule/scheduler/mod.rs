@@ -91,8 +91,9 @@ pub struct Scheduler {
     first_seen: BTreeMap<SegmentId, u64>,
     /// Per-instance salt of the spread jitter.
     salt: u64,
-    /// Longest wait between two bytes of one P2P download (first byte excluded): how long a
-    /// peer's upload towards us stalled, whatever the cause (SCTP recovery, its pacing).
+    /// Longest wait between two bytes of one P2P download, or from its last byte to its
+    /// inactivity timeout (the wait for the first byte excluded): how long a peer's upload
+    /// towards us stalled, whatever the cause (SCTP recovery, its pacing).
     longest_p2p_gap_ms: u64,
 }
 
@@ -381,13 +382,26 @@ impl Scheduler {
         let now = self.now_ms;
 
         // Inactivity timeouts.
-        let expired: Vec<(TransferId, Source, SegmentId)> = self
+        let expired: Vec<(TransferId, Source, SegmentId, u64)> = self
             .transfers
             .iter()
             .filter(|(_, t)| now >= t.last_bytes_ms.saturating_add(self.inactivity_ms(t.source)))
-            .map(|(x, t)| (*x, t.source, t.id))
+            .map(|(x, t)| {
+                (
+                    *x,
+                    t.source,
+                    t.id,
+                    if t.bytes > 0 { t.last_bytes_ms } else { now },
+                )
+            })
             .collect();
-        for (xfer, source, id) in expired {
+        for (xfer, source, id, last_bytes_ms) in expired {
+            // A P2P download that stalled into its timeout after some bytes: the stall counts.
+            if matches!(source, Source::P2p(_)) {
+                self.longest_p2p_gap_ms = self
+                    .longest_p2p_gap_ms
+                    .max(now.saturating_sub(last_bytes_ms));
+            }
             self.finish(xfer);
             self.out.push_back(Command::Abort { xfer, id, source });
             match source {

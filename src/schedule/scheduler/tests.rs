@@ -251,12 +251,14 @@ fn progress_defers_the_inactivity_timeout() {
         .any(|c| matches!(c, Command::Abort { xfer, .. } if *xfer == x)));
 }
 
-/// The `p2p-longest-stall-ms` statistic: only gaps between bytes of one P2P download count
-/// (not the wait for the first byte, not HTTP).
+/// The `p2p-longest-stall-ms` statistic: only gaps between bytes of one P2P download count,
+/// and a stall into the inactivity timeout (not the wait for the first byte, not HTTP).
 #[test]
 fn longest_p2p_gap_is_measured_inside_p2p_downloads() {
     let mut cfg = SchedulerConfig::pml();
     cfg.simultaneous_http_downloads = 0;
+    let timeout = cfg.p2p_not_receiving_bytes_timeout_ms;
+    assert!(timeout > 600);
     let mut s = vod(cfg, 30);
     s.handle_peer_connected(0, P1);
     s.handle_peer_announce(0, P1, &[0], &[]);
@@ -270,6 +272,12 @@ fn longest_p2p_gap_is_measured_inside_p2p_downloads() {
     s.handle_transfer_progress(1_500, x, 3_000, None);
     s.handle_transfer_progress(1_600, x, 3_000, None);
     assert_eq!(s.longest_p2p_gap_ms(), 600);
+    // No byte after 1.5 s: the download times out, and that stall counts.
+    s.handle_timeout(1_500 + timeout);
+    assert!(drain(&mut s)
+        .iter()
+        .any(|c| matches!(c, Command::Abort { xfer, .. } if *xfer == x)));
+    assert_eq!(s.longest_p2p_gap_ms(), timeout);
 }
 
 #[test]
