@@ -32,8 +32,9 @@ if [ ! -f "$FX/vod/master.m3u8" ]; then
     -hls_segment_filename 'v%v/seg%03d.ts' 'v%v/index.m3u8'
   cd "$ROOT"
 fi
-(cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --example interop_peer)
-E="exec $TARGET/debug/examples/interop_peer --sync --duration 40 --prop min-bitrate=700000 --prop start-bitrate=100000000"
+# The release profile, as deployed: the elements' RSS and CPU columns are about it.
+(cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --locked --release --example interop_peer)
+E="exec $TARGET/release/examples/interop_peer --sync --duration 40 --prop min-bitrate=700000 --prop start-bitrate=100000000"
 RUN="$ROOT/tests/interop/netns.sh -t 240 node $ROOT/tests/interop/run.mjs --fixtures $FX --pml 23 --deadline 200"
 
 $RUN --out "$OUT/browsers" --browsers 4 --duration 32 > "$OUT/browsers.log"

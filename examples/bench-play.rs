@@ -23,6 +23,8 @@ mod chart;
 mod liar;
 #[path = "../tests/common/origin.rs"]
 mod origin;
+#[path = "common/procfs.rs"]
+mod procfs;
 #[path = "bench_play/soak.rs"]
 mod soak;
 #[path = "common/stream.rs"]
@@ -66,6 +68,7 @@ fn main() {
 }
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) use procfs::{cpu_ms, peak_rss_kib, rss_split};
 
 fn serve(format: stream::Format) -> Result<()> {
     let dir = stream::generate_as(&stream::StreamSpec::bench(), format)?;
@@ -226,72 +229,4 @@ fn hls_name(element: &gst::Element) -> Option<String> {
         "hlsdemux" | "hlsdemux2" | "p2phlssrc" | "dashdemux" | "dashdemux2" | "p2pdashsrc"
     )
     .then(|| name.to_string())
-}
-
-/// User + system CPU time of this process (all threads, finished ones included), in ms.
-pub(crate) fn cpu_ms() -> Result<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')').ok_or("bad /proc/self/stat")? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-    // USER_HZ is 100 on Linux (x86_64 and arm64).
-    Ok(ticks * 10)
-}
-
-/// Where this process's resident memory is now, from /proc/self/smaps, as `key=KiB` fields:
-/// `rss`, `anon` (private anonymous: heap, malloc arenas, thread stacks), `heap` (the `[heap]`
-/// mapping, the main arena), `anon_maps` (anonymous mappings: the other threads' malloc arenas,
-/// thread stacks, large allocations), `exe` (this binary's own pages: the statically linked
-/// plugin's code, shared clean), `libs` (every other file mapping: GStreamer, GLib, libc…), and
-/// `threads`. The swarm benchmark prints it per run, so a change in one part shows.
-pub(crate) fn rss_split() -> Result<String> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
-    let exe = std::fs::read_link("/proc/self/exe")?;
-    let exe = exe.to_string_lossy();
-    let (mut rss, mut anon, mut heap, mut anon_maps, mut exe_kib, mut libs) = (0u64, 0, 0, 0, 0, 0);
-    let mut path = String::new();
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let Some(first) = f.next() else { continue };
-        if first.contains('-') && !first.ends_with(':') {
-            // A mapping header: address perms offset dev inode [path].
-            path = f.nth(4).unwrap_or("").to_string();
-            continue;
-        }
-        let kib: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        match first {
-            "Rss:" => {
-                rss += kib;
-                match path.as_str() {
-                    "[heap]" => heap += kib,
-                    "" => anon_maps += kib,
-                    p if p == exe => exe_kib += kib,
-                    p if p.starts_with('[') => {}
-                    _ => libs += kib,
-                }
-            }
-            "Anonymous:" => anon += kib,
-            _ => {}
-        }
-    }
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .map_or("0", str::trim);
-    Ok(format!(
-        "rss_now_kib={rss} anon_kib={anon} heap_kib={heap} anon_maps_kib={anon_maps} \
-         exe_kib={exe_kib} libs_kib={libs} threads={threads}"
-    ))
-}
-
-/// Peak resident set size (VmHWM) of this process, in KiB.
-pub(crate) fn peak_rss_kib() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
 }

@@ -138,7 +138,8 @@ install_npm_packages() {
 # release binaries are on GitHub, which these machines cannot reach (only package registries),
 # so it is built from crates.io once with `cargo install --locked` into a cache outside the
 # repository and reused while the stamp says the pinned version (0.10.24: its rust-version is
-# 1.95, the machines' toolchain). CARGO_C_ROOT overrides the cache directory.
+# 1.95, the machines' toolchain). `--debug`: cargo-c only drives cargo, so an unoptimised build
+# serves as well and builds in about half the time. CARGO_C_ROOT overrides the cache directory.
 # ---------------------------------------------------------------------------------------------
 CARGO_C_VERSION=0.10.24+cargo-0.98.0
 CARGO_C_ROOT=${CARGO_C_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/cargo-c-$CARGO_C_VERSION}
@@ -151,7 +152,7 @@ install_cargo_c() {
   else
     step "cargo install --locked cargo-c $CARGO_C_VERSION (once; cached in $CARGO_C_ROOT)"
     rm -rf "$CARGO_C_ROOT" "$CARGO_C_ROOT.build"
-    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$CARGO_C_ROOT" \
+    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --debug --quiet --root "$CARGO_C_ROOT" \
       --target-dir "$CARGO_C_ROOT.build" --version "=$CARGO_C_VERSION" cargo-c
     rm -rf "$CARGO_C_ROOT.build"
     echo "$CARGO_C_VERSION" >"$CARGO_C_ROOT/.p2pmedia-version"

@@ -25,24 +25,13 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::procfs::stat_ms;
 use crate::swarm::{self, unix_ms, Kind};
 use crate::Result;
 
 struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
-}
-
-/// user+system ms of a process (`/proc/PID/stat`) or of one of its threads.
-fn stat_ms(path: &str) -> Option<(String, u64)> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let name = stat[open + 1..close].to_string();
-    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on Linux (x86_64 and arm64).
-    Some((name, ticks * 10))
 }
 
 /// CPU ms per thread name (threads of one name summed; digits stripped so that
