@@ -6,6 +6,8 @@
 #   CLEAN=1 bench/sim-table.sh [seed]  the fault-free target scenarios (http, pml, ours)
 #   PEERS="100" bench/sim-table.sh     only these swarm sizes
 # The 1,000-peer runs take minutes each on one core; CPU time is printed per run.
+# Last line: `chart: PATH`, an SVG of the P2P share per run against the target
+# (target/bench-charts/sim-table.svg, or CHART).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/patch-crates.sh
@@ -16,6 +18,8 @@ if [ "${CLEAN:-0}" = 1 ]; then
   /usr/bin/time -f 'total CPU %U s user, %e s wall' "$sim" --compare --seed "$seed"
   exit 0
 fi
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
 faults="--rtt-ms 40 --loss 0.01 --churn 0.05 --liars 2 --drip 2"
 printf '%-6s %-5s %7s %7s %7s %6s %9s %8s %8s %9s %8s\n' peers policy p2p limit target stalls stall_ms origin_x wasted% wrong cpu_s
 for n in ${PEERS:-100 1000}; do
@@ -32,7 +36,21 @@ n, policy, cpu = sys.argv[1], sys.argv[2], float(sys.argv[3])
 wasted = 100.0 * r["wasted_http_bytes"] / max(1, r["origin_bytes"])
 print("%-6s %-5s %6.1f%% %6.1f%% %6.1f%% %6d %9d %8.2f %7.2f%% %9d %8.1f" % (n, policy,
       100 * r["p2p_share"], 100 * r["limit"], 95 * r["limit"], r["stalls"], r["stall_ms_total"],
-      r["origin_x"], wasted, r["wrong_segments"], cpu))' "$n" "$policy" "$cpu"
+      r["origin_x"], wasted, r["wrong_segments"], cpu))
+with open(sys.argv[4], "a") as f:
+    f.write(json.dumps({"label": "%s peers, %s" % (n, policy),
+                        "values": [100 * min(r["p2p_share"], 0.95 * r["limit"]),
+                                   100 * max(0, r["p2p_share"] - 0.95 * r["limit"])],
+                        "note": "%.1f %% P2P (target %.1f %%), %d stalls" % (100 * r["p2p_share"],
+                                95 * r["limit"], r["stalls"])}) + "\n")' "$n" "$policy" "$cpu" "$rows"
   done
 done
 echo "targets (ours): zero stalls, p2p >= 0.95 x limit, wasted < 1 % of origin bytes, 1,000 peers < 60 s CPU"
+chart=${CHART:-target/bench-charts/sim-table.svg}
+mkdir -p "$(dirname "$chart")"
+python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(json.dumps({"title": "bench/sim-table.sh: P2P share, 10-min live with faults (seed %s)" % sys.argv[2],
+                  "unit": "%", "series": ["P2P share up to 0.95 x limit (the target)", "above the target"],
+                  "rows": rows}))' "$rows" "$seed" | python3 bench/bar_chart.py "$chart"
