@@ -39,7 +39,6 @@ set -euo pipefail
 if [ "$(nice)" -lt 10 ]; then exec nice -n $((10 - $(nice))) "$0" "$@"; fi
 
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 MINUTES=${MINUTES:-60}
 # Whole script: the build (up to 30 min when cold), the soak and 5 minutes of margin.
 TIME_BUDGET=${TIME_BUDGET:-$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 2100 }')}
@@ -49,14 +48,7 @@ TIME_BUDGET=${TIME_BUDGET:-$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-soak.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-install_system_packages
-prepare_patched_crates
-install_npm_packages
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
-step "cargo build --locked --release --example bench-play"
-bounded 1800 cargo build --locked --release --example bench-play
-bin=$CARGO_TARGET_DIR/release/examples/bench-play
-export GST_REGISTRY="$tmp/registry.bin"
+build_bench_play "$tmp"
 
 extra=()
 [ "${CHECK_DETECTOR:-0}" = 1 ] && extra+=(--detector-check)

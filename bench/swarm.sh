@@ -25,7 +25,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 TIME_BUDGET=${TIME_BUDGET:-3600}
 # shellcheck source=scripts/common.sh
 . scripts/common.sh
@@ -41,14 +40,7 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-swarm.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-install_system_packages
-prepare_patched_crates
-install_npm_packages
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
-step "cargo build --locked --release --example bench-play"
-bounded 1800 cargo build --locked --release --example bench-play
-bin=$CARGO_TARGET_DIR/release/examples/bench-play
-export GST_REGISTRY="$tmp/registry.bin"
+build_bench_play "$tmp"
 
 step "swarm runs: $runs ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 # One SVG chart per run (per peer, HTTP and P2P bytes over time; the swarm's share), from the

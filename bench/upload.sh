@@ -26,7 +26,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 TIME_BUDGET=${TIME_BUDGET:-1800}
 # shellcheck source=scripts/common.sh
 . scripts/common.sh
@@ -34,14 +33,7 @@ TIME_BUDGET=${TIME_BUDGET:-1800}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/p2pmedia-upload.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-install_system_packages
-prepare_patched_crates
-install_npm_packages
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
-step "cargo build --locked --release --example bench-play"
-bounded 1800 cargo build --locked --release --example bench-play
-bin=$CARGO_TARGET_DIR/release/examples/bench-play
-export GST_REGISTRY="$tmp/registry.bin"
+build_bench_play "$tmp"
 
 perf_args=()
 if [ "${PERF:-0}" = 1 ]; then

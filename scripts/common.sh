@@ -159,3 +159,19 @@ install_cargo_c() {
   fi
   PATH="$CARGO_C_ROOT/bin:$PATH"
 }
+
+# ---------------------------------------------------------------------------------------------
+# The benchmarks that drive `bench-play` (bench/swarm.sh, upload.sh, soak.sh): install what they
+# need, build the release example once and set `bin` to it; a temporary GStreamer registry
+# under `$1` (a directory the caller removes) keeps a stale registry cache out of the figures.
+# ---------------------------------------------------------------------------------------------
+build_bench_play() {
+  install_system_packages
+  prepare_patched_crates
+  install_npm_packages
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+  step "cargo build --locked --release --example bench-play"
+  bounded 1800 cargo build --locked --release --example bench-play
+  bin=$CARGO_TARGET_DIR/release/examples/bench-play
+  export GST_REGISTRY="$1/registry.bin"
+}

@@ -297,6 +297,12 @@ impl Peer {
         stat(&self.stats(), field)
     }
 
+    /// The first entry of `stats` `swarms`: the main stream's swarm.
+    fn main_swarm(&self) -> gst::Structure {
+        let swarms = self.stats().get::<gst::Array>("swarms").unwrap();
+        swarms.as_slice()[0].get::<gst::Structure>().unwrap()
+    }
+
     /// Stop the pipeline (the "kill"): its peer connections close with it.
     fn stop(&mut self) {
         if self.stopped {
@@ -579,22 +585,12 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
             events.iter().all(|(_, ih, _)| *ih == want),
             "an unexpected info-hash was announced (want {want}): {events:#?}"
         );
-        let swarms = last.stats().get::<gst::Array>("swarms").unwrap();
-        let ih = swarms.as_slice()[0]
-            .get::<gst::Structure>()
-            .unwrap()
-            .get::<String>("info-hash")
-            .unwrap();
+        let ih = last.main_swarm().get::<String>("info-hash").unwrap();
         assert_eq!(hex(ih.as_bytes()), want, "stats swarms info-hash");
         // VOD keeps every segment it played (PML's rule, under the default max-store-size),
         // and the stats say so.
         for p in &peers {
-            let swarms = p.stats().get::<gst::Array>("swarms").unwrap();
-            let held = swarms.as_slice()[0]
-                .get::<gst::Structure>()
-                .unwrap()
-                .get::<u64>("store-bytes")
-                .unwrap();
+            let held = p.main_swarm().get::<u64>("store-bytes").unwrap();
             assert_eq!(held, s, "{}: store-bytes", p.name);
         }
     });

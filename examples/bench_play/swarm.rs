@@ -20,8 +20,8 @@
 //! EOS, or at the live deadline) or at `--until-ms`, so none outlives the benchmark.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -472,7 +472,7 @@ fn run_one(
         tracker.pid()
     );
 
-    let (tx, rx) = mpsc::channel::<(usize, f64, String)>();
+    let (tx, rx) = mpsc::channel::<crate::swarm::PeerLine>();
     let mut procs: Vec<PeerProc> = Vec::new();
     let mut results: Vec<PeerResult> = vec![PeerResult::default(); n];
     let mut ended = vec![false; n];
@@ -482,30 +482,21 @@ fn run_one(
         // Spawn due peers.
         while procs.len() < n && now >= t_start + stagger * 1e3 * procs.len() as f64 {
             let i = procs.len();
-            let mut child = Command::new(exe)
-                .args(["peer", "--uri", format!("p2phls+{url}").as_str()])
-                .args([
-                    "--tracker",
-                    tracker.url().as_str(),
-                    "--scheduler",
-                    s.scheduler,
-                ])
-                .args(["--until-ms", format!("{:.0}", deadline + 5e3).as_str()])
-                .args(s.sets.iter().flat_map(|kv| ["--set", kv.as_str()]))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()?;
+            let (child, stdin) = crate::swarm::spawn_peer(
+                Command::new(exe)
+                    .args(["peer", "--uri", format!("p2phls+{url}").as_str()])
+                    .args([
+                        "--tracker",
+                        tracker.url().as_str(),
+                        "--scheduler",
+                        s.scheduler,
+                    ])
+                    .args(["--until-ms", format!("{:.0}", deadline + 5e3).as_str()])
+                    .args(s.sets.iter().flat_map(|kv| ["--set", kv.as_str()])),
+                i,
+                &tx,
+            )?;
             results[i].spawned = unix_ms();
-            let stdout = child.stdout.take().expect("piped");
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                    let _ = tx.send((i, unix_ms(), line));
-                }
-                let _ = tx.send((i, unix_ms(), "EXIT".into()));
-            });
-            let stdin = child.stdin.take();
             procs.push(PeerProc { child, stdin });
         }
         while let Ok((i, at, line)) = rx.try_recv() {

@@ -20,7 +20,6 @@
 //! `perf record --call-graph dwarf` on the seeder over the window.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -92,26 +91,17 @@ pub fn upload(args: &[String]) -> Result<()> {
     let exe = std::env::current_exe()?;
     let t0 = unix_ms();
     let deadline = t0 + (60.0 + stagger * n as f64 + vod_secs + 60.0) * 1e3;
-    let (tx, rx) = mpsc::channel::<(usize, f64, String)>();
+    let (tx, rx) = mpsc::channel::<swarm::PeerLine>();
     let spawn = |i: usize, extra: &[String]| -> Result<Proc> {
-        let mut child = Command::new(&exe)
-            .args(["peer", "--uri", url.as_str(), "--tracker"])
-            .arg(tracker.url())
-            .args(["--until-ms", format!("{:.0}", deadline + 5e3).as_str()])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped");
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                let _ = tx.send((i, unix_ms(), line));
-            }
-            let _ = tx.send((i, unix_ms(), "EXIT".into()));
-        });
-        let stdin = child.stdin.take();
+        let (child, stdin) = swarm::spawn_peer(
+            Command::new(&exe)
+                .args(["peer", "--uri", url.as_str(), "--tracker"])
+                .arg(tracker.url())
+                .args(["--until-ms", format!("{:.0}", deadline + 5e3).as_str()])
+                .args(extra),
+            i,
+            &tx,
+        )?;
         Ok(Proc { child, stdin })
     };
     let set = |kv: &str| ["--set".to_string(), kv.to_string()];

@@ -91,17 +91,10 @@ impl StreamSpec {
     /// The upload benchmark's stream (bench/upload.sh): like `swarm` but 5 Mbit/s in all
     /// (4.8 Mbit/s video + 96 kbit/s AAC + MPEG-TS overhead) and 60 s, played whole.
     pub fn upload() -> Self {
-        StreamSpec {
-            secs: 60,
-            seg_secs: 2,
-            fps: 30,
-            preset: "veryfast",
-            renditions: vec![Rendition {
-                width: 1280,
-                height: 720,
-                video_kbps: 4800,
-            }],
-        }
+        let mut spec = Self::swarm();
+        spec.secs = 60;
+        spec.renditions[0].video_kbps = 4800;
+        spec
     }
 
     /// Directory name that changes whenever the spec does.

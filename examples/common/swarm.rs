@@ -196,3 +196,31 @@ pub fn origin_segment_bytes(origin: &Origin, dir: &Path) -> (u64, u64) {
         .sum();
     (sent, unique)
 }
+
+/// A peer's line of output, stamped: (peer index, `unix_ms()`, line); "EXIT" when it ends.
+pub type PeerLine = (usize, f64, String);
+
+/// Starts a `bench-play peer` child (stdin and stdout piped, stderr inherited) and a thread that
+/// forwards its stdout lines to `tx`. The child exits when its stdin (returned) closes, so the
+/// caller keeps it and stops the child by PID.
+pub fn spawn_peer(
+    cmd: &mut Command,
+    i: usize,
+    tx: &mpsc::Sender<PeerLine>,
+) -> io::Result<(Child, Option<ChildStdin>)> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            let _ = tx.send((i, unix_ms(), line));
+        }
+        let _ = tx.send((i, unix_ms(), "EXIT".into()));
+    });
+    let stdin = child.stdin.take();
+    Ok((child, stdin))
+}
