@@ -24,6 +24,7 @@ use crate::net::http::BodyKind;
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 use crate::payload::verify::Plausibility;
+use crate::payload::SegmentBuf;
 use crate::swarm::place as swarm_place;
 
 /// How many times a segment whose bytes are not media (HTML error page, garbage) is fetched again.
@@ -433,7 +434,7 @@ impl Fetcher {
     ) -> Result<Bytes, EngineError> {
         let k = self.shared.origin.key(&key.uri).await?;
         aes128_cbc_decrypt(&k, &key.iv_for(sequence), data)
-            .map(Bytes::from)
+            .map(SegmentBuf::freeze)
             .map_err(|e| EngineError {
                 kind: ErrorKind::Format,
                 message: format!("Could not decrypt {url}: {e}"),

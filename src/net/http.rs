@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, LOCATION, RANGE};
 use reqwest::StatusCode;
@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::manifest::hls::MAX_PLAYLIST_BYTES;
 use crate::media::{ByteRange, Resource};
+use crate::payload::SegmentBuf;
 
 /// Largest manifest, init section or segment index without a byte range (the parsers' own
 /// limit: nothing bigger could be used anyway).
@@ -406,7 +407,7 @@ impl HttpClient {
             .unwrap_or(64 * 1024)
             .min(cap)
             .min(64 << 20);
-        let mut body = BytesMut::with_capacity(initial as usize);
+        let mut body = SegmentBuf::with_capacity(initial as usize);
         let mut seen: u64 = 0;
         let mut pace = Pace::new(started, self.config.timeout);
         while let Some(chunk) = response.chunk().await.map_err(transport)? {

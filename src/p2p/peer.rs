@@ -40,6 +40,7 @@ use std::sync::Arc;
 use super::rng::SplitMix64;
 use super::segment_id::WireSegmentId;
 use super::wire::{self, Command, Decoder, Incoming};
+use crate::payload::SegmentBuf;
 
 /// Session limits; defaults are PML's (`webRtcMaxMessageSize`,
 /// `p2pNotReceivingBytesTimeoutMs`, `p2pErrorRetries`).
@@ -123,7 +124,7 @@ pub enum Event {
         /// Segment id.
         id: WireSegmentId,
         /// Received bytes.
-        data: Vec<u8>,
+        data: SegmentBuf,
     },
     /// The peer does not have the segment (removed from its announced set).
     SegmentAbsent {
@@ -216,7 +217,7 @@ struct Download {
     max_segment_bytes: u64,
     /// `s` once the matching SegmentData arrived.
     expected: Option<u64>,
-    data: Vec<u8>,
+    data: SegmentBuf,
     deadline: u64,
 }
 
@@ -381,7 +382,7 @@ impl PeerSession {
             total_bytes: req.total_bytes,
             max_segment_bytes: req.max_segment_bytes,
             expected: None,
-            data: Vec::new(),
+            data: SegmentBuf::new(),
             deadline: now_ms.saturating_add(self.config.not_receiving_bytes_timeout_ms),
         });
         Ok(request_id)

@@ -2,6 +2,8 @@
 
 use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
 
+use super::SegmentBuf;
+
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +30,17 @@ impl std::fmt::Display for DecryptError {
 
 impl std::error::Error for DecryptError {}
 
-pub fn aes128_cbc_decrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>, DecryptError> {
+pub fn aes128_cbc_decrypt(
+    key: &[u8],
+    iv: &[u8; 16],
+    data: &[u8],
+) -> Result<SegmentBuf, DecryptError> {
     let key: &[u8; 16] = key
         .try_into()
         .map_err(|_| DecryptError::BadKeyLength(key.len()))?;
-    let mut buf = data.to_vec();
+    let mut buf = SegmentBuf::from(data);
     let len = Aes128CbcDec::new(key.into(), iv.into())
-        .decrypt_padded_mut::<Pkcs7>(&mut buf)
+        .decrypt_padded_mut::<Pkcs7>(buf.as_mut_slice())
         .map_err(|_| DecryptError::BadPadding)?
         .len();
     buf.truncate(len);
@@ -59,7 +65,10 @@ mod tests {
             .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
             .unwrap()
             .to_vec();
-        assert_eq!(aes128_cbc_decrypt(&key, &iv, &cipher).unwrap(), plain);
+        assert_eq!(
+            aes128_cbc_decrypt(&key, &iv, &cipher).unwrap().as_slice(),
+            plain
+        );
         assert_eq!(
             aes128_cbc_decrypt(&key[..8], &iv, &cipher),
             Err(DecryptError::BadKeyLength(8))
@@ -70,7 +79,7 @@ mod tests {
         );
         let wrong = [1u8; 16];
         assert!(aes128_cbc_decrypt(&wrong, &iv, &cipher)
-            .map(|p| p != plain)
+            .map(|p| p.as_slice() != plain)
             .unwrap_or(true));
     }
 }

@@ -1199,7 +1199,9 @@ impl Mesh {
         let encrypted = self.cfg.encrypted;
         let n = &mut self.nodes[i as usize];
         let plain = if encrypted {
-            aes128_cbc_decrypt(&KEY, &Self::iv(sequence), &data).ok()
+            aes128_cbc_decrypt(&KEY, &Self::iv(sequence), &data)
+                .ok()
+                .map(|b| b.to_vec())
         } else {
             Some(data.to_vec())
         };

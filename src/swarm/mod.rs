@@ -34,6 +34,7 @@ use crate::p2p::peer::{
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
 use crate::payload::sniff::sniff;
 use crate::payload::verify::{Doubt, DoubtKind, Place, Plausibility};
+use crate::payload::SegmentBuf;
 use crate::schedule::{
     Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
     SegmentStore, Source, StreamId, TransferError, TransferId,
@@ -83,12 +84,12 @@ const STREAM: StreamId = StreamId(0);
 
 /// What a stored segment must be: sized, sliceable, cheap to clone (`bytes::Bytes`).
 pub trait SegmentData: SegmentBytes + AsRef<[u8]> + Clone + Send + Sync + 'static {
-    fn from_vec(v: Vec<u8>) -> Self;
+    fn from_buf(b: SegmentBuf) -> Self;
 }
 
 impl SegmentData for bytes::Bytes {
-    fn from_vec(v: Vec<u8>) -> Self {
-        bytes::Bytes::from(v)
+    fn from_buf(b: SegmentBuf) -> Self {
+        b.freeze()
     }
 }
 
@@ -1336,7 +1337,7 @@ impl<D: SegmentData> Swarm<D> {
                 let Some(d) = self.peers.get_mut(&key).and_then(|p| p.download.take()) else {
                     return;
                 };
-                let data = D::from_vec(data);
+                let data = D::from_buf(data);
                 let checked = if id as u64 == d.id {
                     self.check(d.id, &data, true)
                 } else {

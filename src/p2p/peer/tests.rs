@@ -133,7 +133,10 @@ fn transcript_downloader_side_matches_pml() {
     let (_, events) = drain(&mut a);
     assert_eq!(
         events.last(),
-        Some(&Event::SegmentReceived { id: 103, data })
+        Some(&Event::SegmentReceived {
+            id: 103,
+            data: data.into()
+        })
     );
     assert!(matches!(
         events[0],
@@ -196,7 +199,7 @@ fn two_sessions_transfer_with_resume_offset() {
         ev.last(),
         Some(&Event::SegmentReceived {
             id: 7,
-            data: data[1000..].to_vec()
+            data: data[1000..].to_vec().into()
         })
     );
 }
@@ -476,7 +479,7 @@ fn stray_data_is_ignored() {
         ev.last(),
         Some(&Event::SegmentReceived {
             id: 1,
-            data: vec![7, 8, 9]
+            data: vec![7, 8, 9].into()
         })
     );
     assert!(!s.is_closed());
@@ -584,7 +587,7 @@ fn bytes_rearm_timeout_and_success_resets_strikes() {
     assert_eq!(s.timeout_strikes(), 0);
     assert!(drain(&mut s).1.contains(&Event::SegmentReceived {
         id: 1,
-        data: vec![1, 2, 3, 4]
+        data: vec![1, 2, 3, 4].into()
     }));
 }
 
