@@ -225,6 +225,13 @@ async fn setup_time() {
         let (mut offerer, mut answerer, mut total) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..9 {
             let (a, b, t) = connect_timed(&f).await;
+            // Each side saw ICE connect, then DTLS finish (the phases a slow setup's
+            // `GST_DEBUG` line reports).
+            for conn in [&a, &b] {
+                let p = conn.setup_phases();
+                let (ice, dtls) = (p.ice_connected.expect("ice"), p.secured.expect("dtls"));
+                assert!(ice <= dtls, "{p:?}");
+            }
             // Prove the channel works, not just that it reported open.
             a.send(Bytes::from_static(b"ping")).await.expect("send");
             assert_eq!(b.recv().await.as_deref(), Some(&b"ping"[..]));

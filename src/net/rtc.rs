@@ -42,8 +42,8 @@ use tokio::sync::{mpsc, watch, Mutex};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState,
+    RTCSessionDescription, SettingEngineBuilder,
 };
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, Runtime,
@@ -268,6 +268,37 @@ pub trait DataChannelConn: Send + Sync {
     fn remote_addr(&self) -> Option<IpAddr> {
         None
     }
+
+    /// When the setup's phases ended, for the `GST_DEBUG` line of a slow setup.
+    fn setup_phases(&self) -> SetupPhases {
+        SetupPhases::default()
+    }
+}
+
+/// When each phase of a connection's setup ended: a slow setup spent its time in the phase
+/// after the last one that ended early (ICE checks, then the DTLS handshake, then SCTP and the
+/// data channel's open message).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SetupPhases {
+    /// ICE found a working candidate pair (ICE connection state `connected`).
+    pub ice_connected: Option<std::time::Instant>,
+    /// The DTLS handshake finished (peer connection state `connected`).
+    pub secured: Option<std::time::Instant>,
+}
+
+impl SetupPhases {
+    /// `ice 12 ms, dtls 1030 ms` after `start`, for log lines.
+    pub fn describe(&self, start: std::time::Instant) -> String {
+        let ms = |t: Option<std::time::Instant>| {
+            t.map_or("-".to_string(), |t| {
+                format!(
+                    "{:.1} ms",
+                    t.saturating_duration_since(start).as_secs_f64() * 1e3
+                )
+            })
+        };
+        format!("ice {}, dtls {}", ms(self.ice_connected), ms(self.secured))
+    }
 }
 
 /// The address a remote SDP's candidates name: a server-reflexive (public) one first, else
@@ -323,10 +354,12 @@ impl WebRtcFactory {
         let (gathered_tx, gathered_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(RTCPeerConnectionState::New);
         let (dc_tx, dc_rx) = mpsc::channel(1);
+        let phases = Arc::new(std::sync::Mutex::new(SetupPhases::default()));
         let handler = Arc::new(Handler {
             gathered: gathered_tx,
             state: state_tx,
             data_channel: dc_tx,
+            phases: phases.clone(),
         });
 
         let ice_servers = if self.config.ice_servers.is_empty() {
@@ -373,6 +406,7 @@ impl WebRtcFactory {
             gathered: gathered_rx,
             state: state_rx,
             data_channel: dc_rx,
+            phases,
         })
     }
 
@@ -596,10 +630,25 @@ struct Handler {
     gathered: watch::Sender<bool>,
     state: watch::Sender<RTCPeerConnectionState>,
     data_channel: mpsc::Sender<Arc<dyn DataChannel>>,
+    phases: Arc<std::sync::Mutex<SetupPhases>>,
+}
+
+impl Handler {
+    fn mark(&self, phase: impl FnOnce(&mut SetupPhases) -> &mut Option<std::time::Instant>) {
+        if let Ok(mut p) = self.phases.lock() {
+            phase(&mut p).get_or_insert_with(std::time::Instant::now);
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        if state == RTCIceConnectionState::Connected {
+            self.mark(|p| &mut p.ice_connected);
+        }
+    }
+
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
             self.gathered.send_replace(true);
@@ -607,6 +656,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state == RTCPeerConnectionState::Connected {
+            self.mark(|p| &mut p.secured);
+        }
         self.state.send_replace(state);
     }
 
@@ -656,6 +708,7 @@ struct Building {
     gathered: watch::Receiver<bool>,
     state: watch::Receiver<RTCPeerConnectionState>,
     data_channel: mpsc::Receiver<Arc<dyn DataChannel>>,
+    phases: Arc<std::sync::Mutex<SetupPhases>>,
 }
 
 struct WebRtcPendingOffer {
@@ -723,6 +776,7 @@ struct WebRtcConn {
     state: watch::Receiver<ChannelState>,
     messages: Mutex<mpsc::Receiver<Bytes>>,
     pump: tokio::task::JoinHandle<()>,
+    phases: Arc<std::sync::Mutex<SetupPhases>>,
 }
 
 impl WebRtcConn {
@@ -733,6 +787,7 @@ impl WebRtcConn {
             guard,
             state: pc_state,
             data_channel,
+            phases,
             ..
         } = building;
         let (state_tx, state_rx) = watch::channel(ChannelState::Connecting);
@@ -758,6 +813,7 @@ impl WebRtcConn {
             state: state_rx,
             messages: Mutex::new(msg_rx),
             pump,
+            phases,
         }
     }
 
@@ -857,6 +913,10 @@ impl DataChannelConn for WebRtcConn {
 
     fn remote_addr(&self) -> Option<IpAddr> {
         self.remote_addr.get().copied()
+    }
+
+    fn setup_phases(&self) -> SetupPhases {
+        self.phases.lock().map(|p| *p).unwrap_or_default()
     }
 
     fn stats(&self) -> ConnStats {

@@ -720,13 +720,23 @@ impl Actor {
             role,
             conn: None,
         };
+        let label = format!("{}: {peer_id} ({})", self.info_hash_str, role.as_str());
         let task = task::spawn_logged("swarm connect", async move {
             let slot_ref = &mut slot;
             // Bounded as a whole: a hung signalling step must not hold a `max-peers` slot.
             let open = async move {
                 match signalling.await {
                     Some((conn, answered)) if conn.wait_open(OPEN_TIMEOUT).await.is_ok() => {
-                        Some((conn, answered.elapsed()))
+                        let setup = answered.elapsed();
+                        // Which phase a slow setup spent its time in (a lost DTLS flight
+                        // costs a 1-s retransmission, a lost SCTP INIT another).
+                        gst::debug!(
+                            CAT,
+                            "{label}: open {:.1} ms after the answer ({})",
+                            setup.as_secs_f64() * 1e3,
+                            conn.setup_phases().describe(answered)
+                        );
+                        Some((conn, setup))
                     }
                     _ => None,
                 }
