@@ -1,7 +1,8 @@
 //! P2P integration suite: several real `p2phlssrc` pipelines (one process, real WebRTC data
-//! channels between them on 127.0.0.1), the real bittorrent-tracker 11.2.3 server
-//! (`tests/tracker/server.mjs`, started and killed by PID), and the std HTTP origin with its
-//! per-path byte counters. Peers decode and play with `sync=true`, so their playheads advance
+//! channels between them on 127.0.0.1), the strict tracker (`tests/tracker/strict.mjs`: the
+//! rules of aquatic_ws, wt-tracker and OpenWebTorrent at once; a test fails if any client broke
+//! one; started and killed by PID), and the std HTTP origin with its per-path byte counters.
+//! bittorrent-tracker 11.2.3 carries the DASH, launch and churn swarms (`tests/dash.rs`, ...). Peers decode and play with `sync=true`, so their playheads advance
 //! in real time and later joiners overlap earlier ones, as viewers do.
 //!
 //! What every peer's source pads push is captured byte for byte and compared with an
@@ -508,7 +509,7 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
     }
     common::guard_for(Duration::from_secs(120), || {
         let origin = Origin::serve_dir(fixture_root());
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
         let reference = http_only_reference(&url);
         let s = stream_bytes();
@@ -631,7 +632,7 @@ fn live_swarm_shares_segments_without_stalls() {
         let origin = Origin::serve_dir(fixture_root());
         // Stays live (no ENDLIST): the peers are stopped once they played the last segment.
         origin.live(LIVE_MEDIA, live_spec(false));
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(LIVE_MEDIA);
         let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
         let last = segs.last().unwrap().1.clone();
@@ -707,7 +708,7 @@ fn live_stream_ending_keeps_output_bit_exact() {
     common::guard_for(Duration::from_secs(100), || {
         let origin = Origin::serve_dir(fixture_root());
         origin.live(LIVE_MEDIA, live_spec(true));
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(LIVE_MEDIA);
         let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
         let mut peers = start_live_peers(2, Duration::from_secs(2), &url, &tracker.url());
@@ -736,7 +737,7 @@ fn peer_killed_mid_transfer_others_complete_bit_exact() {
     }
     common::guard_for(Duration::from_secs(120), || {
         let origin = Origin::serve_dir(fixture_root());
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
         let reference = http_only_reference(&url);
 
@@ -783,7 +784,7 @@ fn tracker_restart_playback_continues_and_swarm_reforms() {
     }
     common::guard_for(Duration::from_secs(120), || {
         let origin = Origin::serve_dir(fixture_root());
-        let mut tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let mut tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let port = tracker.port;
         let turl = tracker.url();
         let url = origin.url(VOD_MEDIA);
@@ -824,7 +825,7 @@ fn tracker_restart_playback_continues_and_swarm_reforms() {
             },
         );
 
-        let tracker = TrackerProcess::start(port, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(port, TRACKER_INTERVAL_MS);
         let restarted = Instant::now();
         wait_for(
             &mut peers,
@@ -1077,7 +1078,7 @@ fn run_liars(lies: &'static [Lie]) {
     }
     common::guard_for(Duration::from_secs(120), move || {
         let origin = Origin::serve_dir(fixture_root());
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
         let reference = http_only_reference(&url);
         let segs: Arc<Vec<Vec<u8>>> =
@@ -1187,7 +1188,7 @@ fn p2p_disabled_never_contacts_the_tracker() {
     }
     common::guard_for(Duration::from_secs(60), || {
         let origin = Origin::serve_dir(fixture_root());
-        let tracker = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
         // Everything set for P2P except the switch itself.
         let mut props = p2p_props(&tracker.url());

@@ -14,6 +14,11 @@ use gstp2pmedia::net::tracker::{
 };
 use tokio::sync::mpsc::Receiver;
 
+/// How a test starts its tracker: every test here runs against bittorrent-tracker and against
+/// the strict tracker, which also fails the test if the client broke one of the rules of
+/// aquatic_ws, wt-tracker or OpenWebTorrent.
+type Start = fn(u16, u64) -> TrackerProcess;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
@@ -99,12 +104,11 @@ fn tricky_offer_ids(n: usize) -> Vec<OfferId> {
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_answer_through_real_tracker() {
+async fn offer_answer_through_real_tracker(start: Start) {
     if !node_available() {
         return;
     }
-    let tracker = TrackerProcess::start(0, 600_000);
+    let tracker = start(0, 600_000);
     let swarm = ih(b"J3KjvNhSbLlKe91dpkWw");
     let (pid_a, pid_b) = (
         PeerId::random_with_prefix("-PR0100-"),
@@ -207,12 +211,11 @@ async fn offer_answer_through_real_tracker() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offers_expire_and_leave_sends_stopped() {
+async fn offers_expire_and_leave_sends_stopped(start: Start) {
     if !node_available() {
         return;
     }
-    let tracker = TrackerProcess::start(0, 600_000);
+    let tracker = start(0, 600_000);
     let swarm = ih(b"RJhoUxftMVvf2gSHwVVX");
     let cfg = TrackerConfig {
         offer_timeout: Duration::from_millis(500),
@@ -299,13 +302,12 @@ async fn drive(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_and_reannounces_after_tracker_restart() {
+async fn reconnects_and_reannounces_after_tracker_restart(start: Start) {
     if !node_available() {
         return;
     }
     // Interval 10 s / 5 → the tracker asks for re-announces every 2 s.
-    let mut tracker = TrackerProcess::start(0, 10_000);
+    let mut tracker = start(0, 10_000);
     let port = tracker.port;
     let swarms = [ih(b"L2uYwMcHhsstZuLv8ZqU"), ih(b"ceUCM5mHdwt3tS5zdgVA")];
     let (a, mut rx) = TrackerClient::spawn(config(&tracker.url())).unwrap();
@@ -363,7 +365,7 @@ async fn reconnects_and_reannounces_after_tracker_restart() {
     // Let at least one reconnect attempt fail against the closed port.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let tracker = TrackerProcess::start(port, 10_000);
+    let tracker = start(port, 10_000);
     let restarted = Instant::now();
     // Per swarm: the response to the `stopped` (reset_on_reconnect) and to the re-announce.
     let mut back = std::collections::HashMap::new();
@@ -439,12 +441,11 @@ impl Relay {
 /// A socket drop while the tracker stays up. bittorrent-tracker's server then removes only the
 /// socket's first peer id; without `reset_on_reconnect` the second swarm's entry stays bound to
 /// the dead socket and no offer reaches us there (checked: 1 of 2 swarms).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_drop_with_tracker_alive_rejoins_every_swarm() {
+async fn socket_drop_with_tracker_alive_rejoins_every_swarm(start: Start) {
     if !node_available() {
         return;
     }
-    let tracker = TrackerProcess::start(0, 600_000);
+    let tracker = start(0, 600_000);
     let relay = Relay::start(tracker.port).await;
     let swarms = [ih(b"L2uYwMcHhsstZuLv8ZqU"), ih(b"ceUCM5mHdwt3tS5zdgVA")];
     let (a, mut a_rx) =
@@ -505,4 +506,127 @@ async fn socket_drop_with_tracker_alive_rejoins_every_swarm() {
         "{:#?}",
         tracker.lines()
     );
+}
+
+// One test per tracker for each scenario above.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_answer_bittorrent_tracker() {
+    offer_answer_through_real_tracker(TrackerProcess::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_answer_strict_tracker() {
+    offer_answer_through_real_tracker(TrackerProcess::start_strict).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_expire_and_leave_sends_stopped_bittorrent_tracker() {
+    offers_expire_and_leave_sends_stopped(TrackerProcess::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_expire_and_leave_sends_stopped_strict_tracker() {
+    offers_expire_and_leave_sends_stopped(TrackerProcess::start_strict).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_and_reannounces_after_tracker_restart_bittorrent_tracker() {
+    reconnects_and_reannounces_after_tracker_restart(TrackerProcess::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_and_reannounces_after_tracker_restart_strict_tracker() {
+    reconnects_and_reannounces_after_tracker_restart(TrackerProcess::start_strict).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_drop_with_tracker_alive_rejoins_every_swarm_bittorrent_tracker() {
+    socket_drop_with_tracker_alive_rejoins_every_swarm(TrackerProcess::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_drop_with_tracker_alive_rejoins_every_swarm_strict_tracker() {
+    socket_drop_with_tracker_alive_rejoins_every_swarm(TrackerProcess::start_strict).await;
+}
+
+/// The strict tracker is only worth its zero if it sees what it is there for: each rule broken
+/// by a raw WebSocket client gives its `VIOLATION` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_tracker_flags_broken_rules() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    if !node_available() {
+        return;
+    }
+    let mut tracker = TrackerProcess::start_strict(0, 600_000);
+    // No Origin header: refused at the upgrade.
+    assert!(tokio_tungstenite::connect_async(tracker.url())
+        .await
+        .is_err());
+
+    let mut req = tracker.url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("origin", "http://127.0.0.1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (ih, a, b) = (
+        "J3KjvNhSbLlKe91dpkWw",
+        "-PR0100-aaaaaaaaaaaa",
+        "-PR0100-bbbbbbbbbbbb",
+    );
+    let offer = |i: usize| serde_json::json!({"offer": {"type": "offer", "sdp": "v=0"}, "offer_id": format!("{i:020}")});
+    let bad = [
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "event": "update", "numwant": 0}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "numwant": 5, "color": "red"}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "numwant": "5", "offers": [offer(1)]}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "numwant": 11,
+            "offers": (0..11).map(offer).collect::<Vec<_>>()}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "event": "started",
+            "to_peer_id": b, "offer_id": format!("{:020}", 1), "answer": {"type": "answer", "sdp": "v=0"}}),
+        serde_json::json!({"action": "announce", "info_hash": "short", "peer_id": a}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": "-PR0100-\u{0100}aaaaaaaaaaa"}),
+        serde_json::json!({"action": "hello"}),
+        // One frame over aquatic_ws's 16 KiB (a valid scrape, so only its size is wrong).
+        serde_json::json!({"action": "scrape", "info_hash": vec![ih; 800]}),
+        // Last: a second peer id for the same swarm on this socket closes it.
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": b, "numwant": 0}),
+    ];
+    for m in bad {
+        ws.send(Message::text(m.to_string())).await.unwrap();
+    }
+    let want = [
+        "origin",
+        "event",
+        "unknown-key",
+        "numwant",
+        "offer-count",
+        "answer-event",
+        "info_hash",
+        "peer_id",
+        "action",
+        "frame-size",
+        "peer-id-switch",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rules = loop {
+        let rules: Vec<String> = tracker
+            .violations()
+            .iter()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
+        if want.iter().all(|w| rules.iter().any(|r| r == w)) || Instant::now() > deadline {
+            break rules;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for w in want {
+        assert!(
+            rules.iter().any(|r| r == w),
+            "no {w} violation in {rules:?}"
+        );
+    }
+    // This tracker's violations were the point of the test: do not fail on drop.
+    tracker.allow_violations();
 }

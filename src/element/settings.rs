@@ -343,7 +343,10 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("tracker-origin")
             .nick("Tracker Origin header")
-            .blurb("Origin header sent to trackers (some reject connections without one)")
+            .blurb(
+                "Origin header sent to trackers, which may refuse connections without one \
+                 (default: the origin of location; empty: none)",
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("stats-interval")
@@ -589,10 +592,23 @@ impl Settings {
             max_upload_rate: self.max_upload_rate,
             max_segment_bytes: self.max_segment_size,
             store_limit: self.max_store_size,
-            tracker_origin: self.tracker_origin.clone(),
+            // Browsers always send an Origin, and wt-tracker and OpenWebTorrent may refuse a
+            // connection without one (`denyEmptyOrigin`). Unless set, send the stream's own
+            // origin, as a page on the stream's site would; an empty string sends none.
+            tracker_origin: match self.tracker_origin.as_deref() {
+                Some("") => None,
+                Some(o) => Some(o.to_owned()),
+                None => self.location.as_deref().and_then(web_origin),
+            },
             ..P2pConfig::default()
         }
     }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, as a browser's `Origin` header spells it.
+fn web_origin(url: &str) -> Option<String> {
+    let origin = url::Url::parse(url).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// souphttpsrc semantics: every field is a header; arrays give the header several times.
@@ -654,5 +670,24 @@ mod tests {
         assert!(s.set(&(8u64 << 20).to_value(), &pspec));
         assert_eq!(s.p2p_config().store_limit, 8 << 20);
         assert_eq!(s.get(&pspec).unwrap().get::<u64>().unwrap(), 8 << 20);
+    }
+
+    #[test]
+    fn trackers_get_the_streams_origin_unless_told_otherwise() {
+        let mut s = Settings {
+            location: Some("https://cdn.example.com:8443/live/master.m3u8?t=1".into()),
+            ..Settings::default()
+        };
+        let origin = |s: &Settings| s.p2p_config().tracker_origin;
+        assert_eq!(origin(&s).as_deref(), Some("https://cdn.example.com:8443"));
+        s.location = Some("http://127.0.0.1:80/a.m3u8".into());
+        assert_eq!(origin(&s).as_deref(), Some("http://127.0.0.1"));
+        s.tracker_origin = Some("https://player.example".into());
+        assert_eq!(origin(&s).as_deref(), Some("https://player.example"));
+        s.tracker_origin = Some(String::new());
+        assert_eq!(origin(&s), None);
+        s.tracker_origin = None;
+        s.location = Some("file:///tmp/a.m3u8".into());
+        assert_eq!(origin(&s), None);
     }
 }

@@ -1,6 +1,9 @@
-//! The real WebTorrent tracker (bittorrent-tracker 11.2.3, `tests/tracker/server.mjs`) as a
-//! child process: started on a port (0 = any), its stdout lines collected for assertions,
-//! killed by PID on `kill()`/drop. Install: `npm ci --ignore-scripts --prefix tests/tracker`.
+//! A WebTorrent tracker as a child process: the real bittorrent-tracker 11.2.3
+//! (`tests/tracker/server.mjs`, [`TrackerProcess::start`]) or the strict tracker that enforces
+//! the rules of aquatic_ws, wt-tracker and OpenWebTorrent at once (`tests/tracker/strict.mjs`,
+//! [`TrackerProcess::start_strict`]: a test using it fails if our client broke any rule). Started
+//! on a port (0 = any), its stdout lines collected for assertions, killed by PID on
+//! `kill()`/drop. Install: `npm ci --ignore-scripts --prefix tests/tracker`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -14,6 +17,9 @@ pub struct TrackerProcess {
     // Held so the server's stdin stays open; it exits when this closes.
     _stdin: Option<ChildStdin>,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// The strict tracker: dropping it checks that nobody broke a rule.
+    strict: bool,
     pub port: u16,
 }
 
@@ -40,10 +46,26 @@ pub fn node_available() -> bool {
 }
 
 impl TrackerProcess {
-    /// Start on `port` (0 = any free port) with the announce interval `interval_ms`.
+    /// bittorrent-tracker on `port` (0 = any free port) with the announce interval `interval_ms`.
     pub fn start(port: u16, interval_ms: u64) -> TrackerProcess {
+        Self::spawn("server.mjs", port, interval_ms)
+    }
+
+    /// The strict tracker (peers evicted after 1.5 intervals without an announce, as
+    /// aquatic_ws does). Dropping it, unless the test is already failing, panics if any client
+    /// broke a rule: see [`TrackerProcess::violations`].
+    /// `interval_ms` means what it means to [`TrackerProcess::start`]: bittorrent-tracker's
+    /// `interval` option, of which it asks WebSocket clients to re-announce every fifth; so
+    /// does this one, and a test behaves the same with either tracker.
+    pub fn start_strict(port: u16, interval_ms: u64) -> TrackerProcess {
+        let mut t = Self::spawn("strict.mjs", port, interval_ms / 5);
+        t.strict = true;
+        t
+    }
+
+    fn spawn(script: &str, port: u16, interval_ms: u64) -> TrackerProcess {
         let mut child = Command::new("node")
-            .arg(tracker_dir().join("server.mjs"))
+            .arg(tracker_dir().join(script))
             .arg(port.to_string())
             .arg(interval_ms.to_string())
             .stdin(Stdio::piped())
@@ -54,7 +76,7 @@ impl TrackerProcess {
         let stdout = child.stdout.take().unwrap();
         let lines: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let (m, cv) = &*sink;
@@ -66,6 +88,8 @@ impl TrackerProcess {
             _stdin: child.stdin.take(),
             child,
             lines,
+            reader: Some(reader),
+            strict: false,
             port: 0,
         };
         let l = t.wait_line(|l| l.starts_with("LISTENING "), Duration::from_secs(10));
@@ -141,16 +165,42 @@ impl TrackerProcess {
             .collect()
     }
 
-    /// Stop the process (by PID, via the `Child` handle) and reap it.
+    /// `VIOLATION <rule> <conn> <detail>` lines of the strict tracker: rules a client broke.
+    pub fn violations(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with("VIOLATION "))
+            .collect()
+    }
+
+    /// For a test that breaks rules on purpose: dropping the tracker no longer checks.
+    pub fn allow_violations(&mut self) {
+        self.strict = false;
+    }
+
+    /// Stop the process (by PID, via the `Child` handle), reap it and read the rest of what it
+    /// printed.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
 impl Drop for TrackerProcess {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // What the tracker saw last, for the failing test's output.
+            let lines = self.lines();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!("tracker's last lines:\n{}", tail.join("\n"));
+        } else if self.strict {
+            let v = self.violations();
+            assert!(v.is_empty(), "the strict tracker saw rules broken: {v:#?}");
+        }
     }
 }
 
