@@ -161,6 +161,31 @@ install_cargo_c() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# aquatic_ws, the Rust WebTorrent tracker (tests/aquatic.rs: the element swarms and a browser
+# run through it), pinned. Built from crates.io once with `cargo install --locked
+# --no-default-features` (no io_uring, no Prometheus; about 10 minutes on 2 cores) into a cache
+# outside the repository, reused while the stamp says the pinned version. AQUATIC_ROOT overrides
+# the cache directory; tests find the binary through AQUATIC_WS.
+# ---------------------------------------------------------------------------------------------
+AQUATIC_VERSION=0.9.0
+AQUATIC_ROOT=${AQUATIC_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/aquatic_ws-$AQUATIC_VERSION}
+
+install_aquatic_ws() {
+  if [ -x "$AQUATIC_ROOT/bin/aquatic_ws" ] &&
+    [ "$(cat "$AQUATIC_ROOT/.p2pmedia-version" 2>/dev/null)" = "$AQUATIC_VERSION" ]; then
+    step "aquatic_ws $AQUATIC_VERSION present in $AQUATIC_ROOT, skipping"
+  else
+    step "cargo install --locked --no-default-features aquatic_ws $AQUATIC_VERSION (once; cached in $AQUATIC_ROOT)"
+    rm -rf "$AQUATIC_ROOT" "$AQUATIC_ROOT.build"
+    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --no-default-features --quiet \
+      --root "$AQUATIC_ROOT" --target-dir "$AQUATIC_ROOT.build" --version "=$AQUATIC_VERSION" aquatic_ws
+    rm -rf "$AQUATIC_ROOT.build"
+    echo "$AQUATIC_VERSION" >"$AQUATIC_ROOT/.p2pmedia-version"
+  fi
+  export AQUATIC_WS="$AQUATIC_ROOT/bin/aquatic_ws"
+}
+
+# ---------------------------------------------------------------------------------------------
 # The benchmarks that drive `bench-play` (bench/swarm.sh, upload.sh, soak.sh): install what they
 # need, build the release example once and set `bin` to it; a temporary GStreamer registry
 # under `$1` (a directory the caller removes) keeps a stale registry cache out of the figures.

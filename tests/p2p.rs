@@ -774,6 +774,168 @@ fn peer_killed_mid_transfer_others_complete_bit_exact() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3c. Several trackers, some broken (issue 14)
+// ---------------------------------------------------------------------------------------------
+
+/// The element's `stats` `trackers` entry for `url`.
+fn tracker_stats(p: &Peer, url: &str) -> gst::Structure {
+    let list = p.stats().get::<gst::Array>("trackers").unwrap();
+    list.iter()
+        .map(|v| v.get::<gst::Structure>().unwrap())
+        .find(|t| t.get::<String>("url").unwrap() == url)
+        .unwrap_or_else(|| panic!("no {url} in {}", p.stats()))
+}
+
+/// `trackers` names five: a refused port, one that answers every announce with a failure,
+/// one that never finishes the WebSocket handshake, the strict tracker and bittorrent-tracker.
+/// The swarm forms through the two that work within the joiner's first announce, the two
+/// peers that meet on both are one connection, each tracker's state and error show in `stats`,
+/// and a working tracker that goes away and comes back is used again.
+#[test]
+fn swarm_forms_through_the_working_trackers_of_several() {
+    if !common::have_element() || !node_available() {
+        return;
+    }
+    common::guard_for(Duration::from_secs(120), || {
+        let origin = Origin::serve_dir(fixture_root());
+        let url = origin.url(VOD_MEDIA);
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("ws://127.0.0.1:{}", l.local_addr().unwrap().port())
+        };
+        let failing = TrackerProcess::start_broken("fail");
+        let hole = TrackerProcess::start_broken("blackhole");
+        let strict = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
+        let mut plain = TrackerProcess::start(0, TRACKER_INTERVAL_MS);
+        let plain_port = plain.port;
+        let urls = [
+            refused.clone(),
+            failing.url(),
+            hole.url(),
+            strict.url(),
+            plain.url(),
+        ];
+        let mut props = p2p_props(&strict.url());
+        props[1] = ("trackers", gst::Array::new(&urls).to_send_value());
+
+        let state = |p: &Peer, t: &str| {
+            tracker_stats(p, t)
+                .get::<String>("state")
+                .unwrap_or_default()
+        };
+        let (strict_url, plain_url) = (strict.url(), plain.url());
+        let mut peers = vec![Peer::start("a", &url, &props)];
+        wait_for(
+            &mut peers,
+            Duration::from_secs(10),
+            "a on both working trackers",
+            |p| state(&p[0], &strict_url) == "connected" && state(&p[0], &plain_url) == "connected",
+        );
+        let joined = Instant::now();
+        peers.push(Peer::start("b", &url, &props));
+        let mut most_peers = 0;
+        wait_for(
+            &mut peers,
+            Duration::from_secs(10),
+            "a P2P connection",
+            |p| {
+                most_peers = most_peers.max(p[0].stat("peers")).max(p[1].stat("peers"));
+                p[1].stat("peers") >= 1
+            },
+        );
+        let formed = joined.elapsed();
+        // Both peers hear of each other on two trackers; give the second offer time to arrive.
+        let until = Instant::now() + Duration::from_secs(3);
+        wait_for(
+            &mut peers,
+            Duration::from_secs(10),
+            "b to take a segment from a",
+            |p| {
+                most_peers = most_peers.max(p[0].stat("peers")).max(p[1].stat("peers"));
+                Instant::now() >= until && p[1].stat("p2p-bytes") > 0
+            },
+        );
+        eprintln!(
+            "failover: swarm formed {:.0} ms after b joined; most connections per peer {most_peers}",
+            formed.as_secs_f64() * 1e3
+        );
+        // Within the joiner's first announce (the relayed offers), far inside an interval.
+        assert!(
+            formed < Duration::from_secs(5),
+            "swarm formed after {formed:?}"
+        );
+        assert_eq!(
+            most_peers, 1,
+            "one peer met on two trackers must be one connection"
+        );
+
+        let a = &peers[0];
+        for t in [&strict.url(), &plain.url()] {
+            let s = tracker_stats(a, t);
+            assert_eq!(s.get::<String>("state").unwrap(), "connected", "{s}");
+        }
+        let seen: u32 = [&strict.url(), &plain.url()]
+            .iter()
+            .map(|t| tracker_stats(a, t).get::<u32>("peers-seen").unwrap())
+            .sum();
+        assert!(seen >= 1, "a saw no peer through the working trackers");
+        let refused_stats = tracker_stats(a, &refused);
+        assert_eq!(
+            refused_stats.get::<String>("state").unwrap(),
+            "disconnected"
+        );
+        assert!(
+            refused_stats.get::<String>("last-error").is_ok(),
+            "{refused_stats}"
+        );
+        let failing_stats = tracker_stats(a, &failing.url());
+        assert!(
+            failing_stats
+                .get::<String>("last-error")
+                .is_ok_and(|e| e.contains("failing on purpose")),
+            "{failing_stats}"
+        );
+        assert_ne!(
+            tracker_stats(a, &hole.url())
+                .get::<String>("state")
+                .unwrap(),
+            "connected"
+        );
+
+        // bittorrent-tracker goes away and comes back on its port: a is listed there again.
+        plain.kill();
+        wait_for(&mut peers, Duration::from_secs(10), "a to notice", |p| {
+            state(&p[0], &plain_url) == "disconnected"
+        });
+        let plain = TrackerProcess::start(plain_port, TRACKER_INTERVAL_MS);
+        let back = Instant::now();
+        wait_for(
+            &mut peers,
+            Duration::from_secs(20),
+            "a back on the tracker",
+            |p| state(&p[0], &plain_url) == "connected",
+        );
+        eprintln!(
+            "failover: back on the restarted tracker after {:.1} s",
+            back.elapsed().as_secs_f64()
+        );
+        let ih = peers[0]
+            .main_swarm()
+            .get::<String>("info-hash")
+            .map(|ih| hex(ih.as_bytes()))
+            .unwrap();
+        plain.wait_line(
+            |l| l.starts_with("EVENT ") && l.contains(&ih),
+            Duration::from_secs(10),
+        );
+        for p in peers.iter_mut() {
+            p.stop();
+            assert!(p.errors.is_empty(), "{}: {:?}", p.name, p.errors);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3b. Tracker killed and restarted on the same port
 // ---------------------------------------------------------------------------------------------
 

@@ -383,8 +383,9 @@ pub fn properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb("Transfer statistics: http-bytes, http-segments, p2p-bytes, p2p-upload-bytes, \
-                    p2p-segments, p2p-longest-stall-ms, peers, trackers-connected, swarms, \
-                    variant-bitrate, bandwidth, buffered-time")
+                    p2p-segments, p2p-longest-stall-ms, peers, trackers-connected, trackers (url, \
+                    state, last-error, peers-seen), swarms, variant-bitrate, bandwidth, \
+                    buffered-time")
             .read_only()
             .build(),
     ]

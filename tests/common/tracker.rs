@@ -48,7 +48,9 @@ pub fn node_available() -> bool {
 impl TrackerProcess {
     /// bittorrent-tracker on `port` (0 = any free port) with the announce interval `interval_ms`.
     pub fn start(port: u16, interval_ms: u64) -> TrackerProcess {
-        Self::spawn("server.mjs", port, interval_ms)
+        let t = Self::spawn("server.mjs", &[port.to_string(), interval_ms.to_string()]);
+        assert!(port == 0 || t.port == port);
+        t
     }
 
     /// The strict tracker (peers evicted after 1.5 intervals without an announce, as
@@ -58,16 +60,28 @@ impl TrackerProcess {
     /// `interval` option, of which it asks WebSocket clients to re-announce every fifth; so
     /// does this one, and a test behaves the same with either tracker.
     pub fn start_strict(port: u16, interval_ms: u64) -> TrackerProcess {
-        let mut t = Self::spawn("strict.mjs", port, interval_ms / 5);
+        let mut t = Self::spawn(
+            "strict.mjs",
+            &[port.to_string(), (interval_ms / 5).to_string()],
+        );
+        assert!(port == 0 || t.port == port);
         t.strict = true;
         t
     }
 
-    fn spawn(script: &str, port: u16, interval_ms: u64) -> TrackerProcess {
+    /// A tracker that fails on purpose, for failover tests: `fail` answers every announce with
+    /// a failure reason, `blackhole` accepts TCP and never answers the WebSocket handshake.
+    pub fn start_broken(mode: &str) -> TrackerProcess {
+        Self::spawn(
+            "strict.mjs",
+            &["0".into(), "120000".into(), "0".into(), mode.into()],
+        )
+    }
+
+    fn spawn(script: &str, args: &[String]) -> TrackerProcess {
         let mut child = Command::new("node")
             .arg(tracker_dir().join(script))
-            .arg(port.to_string())
-            .arg(interval_ms.to_string())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -94,7 +108,6 @@ impl TrackerProcess {
         };
         let l = t.wait_line(|l| l.starts_with("LISTENING "), Duration::from_secs(10));
         t.port = l["LISTENING ".len()..].trim().parse().unwrap();
-        assert!(port == 0 || t.port == port);
         t
     }
 

@@ -14,7 +14,9 @@
 // produces none. Peers that do not re-announce within `evict` are dropped from their swarms, as
 // real trackers do (wt-tracker: 2 x interval; aquatic_ws: 1.5 x).
 //
-// Usage: node tests/tracker/strict.mjs [PORT|0] [INTERVAL_MS] [EVICT_MS]
+// Usage: node tests/tracker/strict.mjs [PORT|0] [INTERVAL_MS] [EVICT_MS|0] [MODE]
+// MODE, for failover tests: `relay` (default), `fail` (every announce gets a failure reason,
+// nothing is relayed) or `blackhole` (TCP is accepted, the WebSocket handshake never answered).
 // stdout, one fact per line (the format of server.mjs, plus VIOLATION and EVICT):
 //   LISTENING <port>
 //   OPEN <conn> | CLOSE <conn>
@@ -33,7 +35,8 @@ const { WebSocketServer } = require('ws')
 
 const port = Number(process.argv[2] || 0)
 const intervalMs = Number(process.argv[3] || 120_000)
-const evictMs = Number(process.argv[4] || Math.round(intervalMs * 1.5))
+const evictMs = Number(process.argv[4]) || Math.round(intervalMs * 1.5)
+const mode = process.argv[5] || 'relay'
 const out = line => process.stdout.write(line + '\n')
 
 const MAX_FRAME = 16 * 1024
@@ -73,6 +76,9 @@ function send (socket, msg) {
 }
 
 function onAnnounce (socket, conn, m) {
+  if (mode === 'fail') {
+    return send(socket, { action: 'announce', 'failure reason': 'failing on purpose', info_hash: m.info_hash })
+  }
   for (const k of Object.keys(m)) if (!ANNOUNCE_KEYS.has(k)) violation('unknown-key', conn, k)
   if (!id20(m.info_hash)) return violation('info_hash', conn, JSON.stringify(m.info_hash))
   if (!id20(m.peer_id)) return violation('peer_id', conn, JSON.stringify(m.peer_id))
@@ -157,6 +163,20 @@ function onScrape (socket, conn, m) {
     files[h] = { complete: 0, incomplete: swarms.get(h)?.size ?? 0, downloaded: 0 }
   }
   send(socket, { action: 'scrape', files })
+}
+
+if (mode === 'blackhole') {
+  const net = await import('node:net')
+  const held = []
+  const server = net.createServer(socket => {
+    held.push(socket)
+    out(`OPEN ${++conns}`)
+    socket.on('error', () => {})
+  })
+  server.listen(port, '127.0.0.1', () => out(`LISTENING ${server.address().port}`))
+  process.stdin.on('end', () => process.exit(0))
+  process.stdin.resume()
+  await new Promise(() => {})
 }
 
 const wss = new WebSocketServer({

@@ -986,6 +986,20 @@ impl P2pMediaSrc {
                     .to_send_value()
             },
         ));
+        let trackers = gst::Array::new(
+            hub.map(|h| h.trackers())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    gst::Structure::builder("tracker")
+                        .field("url", t.url)
+                        .field("state", t.state.as_str())
+                        .field_if_some("last-error", t.last_error)
+                        .field("peers-seen", t.peers_seen as u32)
+                        .build()
+                        .to_send_value()
+                }),
+        );
         gst::Structure::builder("p2pmedia-stats")
             .field("http-bytes", stats.http_bytes)
             .field("http-segments", stats.http_segments)
@@ -998,6 +1012,7 @@ impl P2pMediaSrc {
                 "trackers-connected",
                 hub.map_or(0, |h| h.trackers_connected()) as u32,
             )
+            .field("trackers", trackers)
             .field("swarms", swarms)
             .field("variant-bitrate", stats.variant_bitrate)
             .field("bandwidth", stats.bandwidth)

@@ -6,8 +6,7 @@
 mod link;
 mod swarm;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,7 +19,9 @@ use super::output::OutputQueue;
 use super::runtime::RUNTIME;
 use super::task;
 use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
-use crate::net::tracker::{InfoHash, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle};
+use crate::net::tracker::{
+    InfoHash, PeerId, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle,
+};
 use crate::p2p::identity::{Compat, StreamType};
 use crate::schedule::SchedulerConfig;
 
@@ -137,6 +138,120 @@ pub struct SwarmInfo {
     pub store_bytes: u64,
 }
 
+/// One tracker as `stats` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerInfo {
+    pub url: String,
+    pub state: TrackerState,
+    /// The last thing that went wrong with it (connection error, failure reason, ...).
+    pub last_error: Option<String>,
+    /// Distinct peers that offered or answered through it (counted up to [`MAX_PEERS_SEEN`]).
+    pub peers_seen: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackerState {
+    /// Not connected yet, and nothing went wrong so far.
+    Connecting,
+    Connected,
+    /// The socket failed or closed; the client retries with backoff.
+    Disconnected,
+}
+
+impl TrackerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackerState::Connecting => "connecting",
+            TrackerState::Connected => "connected",
+            TrackerState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Peer ids remembered per tracker for `peers_seen`: a count for people, not a peer list.
+pub const MAX_PEERS_SEEN: usize = 4096;
+
+struct TrackerRecord {
+    url: String,
+    state: TrackerState,
+    last_error: Option<String>,
+    peers: HashSet<PeerId>,
+}
+
+/// Every tracker's state, from the events the router sees.
+#[derive(Default)]
+pub(crate) struct TrackerBoard(Mutex<Vec<TrackerRecord>>);
+
+impl TrackerBoard {
+    fn new(urls: &[crate::net::tracker::TrackerId]) -> Self {
+        TrackerBoard(Mutex::new(
+            urls.iter()
+                .map(|id| TrackerRecord {
+                    url: id.as_str().to_owned(),
+                    state: TrackerState::Connecting,
+                    last_error: None,
+                    peers: HashSet::new(),
+                })
+                .collect(),
+        ))
+    }
+
+    fn update(&self, ev: &TrackerEvent) {
+        let (tracker, apply): (_, &dyn Fn(&mut TrackerRecord)) = match ev {
+            TrackerEvent::TrackerState { tracker, connected } => (tracker, &|r| {
+                r.state = if *connected {
+                    TrackerState::Connected
+                } else {
+                    TrackerState::Disconnected
+                }
+            }),
+            TrackerEvent::Warning {
+                tracker, message, ..
+            } => (tracker, &|r| {
+                r.last_error = Some(message.clone());
+                // Never connected and already failing (refused, timed out): retrying.
+                if r.state == TrackerState::Connecting {
+                    r.state = TrackerState::Disconnected;
+                }
+            }),
+            TrackerEvent::Offer {
+                tracker, peer_id, ..
+            }
+            | TrackerEvent::Answer {
+                tracker, peer_id, ..
+            } => (tracker, &|r| {
+                if r.peers.len() < MAX_PEERS_SEEN {
+                    r.peers.insert(*peer_id);
+                }
+            }),
+            _ => return,
+        };
+        let mut board = lock(&self.0);
+        if let Some(r) = board.iter_mut().find(|r| r.url == tracker.as_str()) {
+            apply(r);
+        }
+    }
+
+    fn snapshot(&self) -> Vec<TrackerInfo> {
+        lock(&self.0)
+            .iter()
+            .map(|r| TrackerInfo {
+                url: r.url.clone(),
+                state: r.state,
+                last_error: r.last_error.clone(),
+                peers_seen: r.peers.len(),
+            })
+            .collect()
+    }
+
+    fn connected(&self) -> usize {
+        lock(&self.0)
+            .iter()
+            .filter(|r| r.state == TrackerState::Connected)
+            .count()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -147,7 +262,7 @@ pub(crate) struct HubShared {
     pub origin: Arc<Origin>,
     pub tracker: TrackerHandle,
     pub rtc: Arc<dyn RtcFactory>,
-    pub trackers_connected: AtomicUsize,
+    pub trackers: TrackerBoard,
     pub observer: Option<P2pObserver>,
     pub validator: Option<SegmentValidator>,
 }
@@ -188,12 +303,13 @@ impl P2pHub {
             udp_bind: rtc_bind_addresses(),
             ..RtcConfig::default()
         };
+        let board = TrackerBoard::new(&tracker.trackers());
         let shared = Arc::new(HubShared {
             config,
             origin,
             tracker,
             rtc: Arc::new(WebRtcFactory::new(rtc)),
-            trackers_connected: AtomicUsize::new(0),
+            trackers: board,
             observer,
             validator,
         });
@@ -265,7 +381,12 @@ impl P2pHub {
     }
 
     pub fn trackers_connected(&self) -> usize {
-        self.shared.trackers_connected.load(Relaxed)
+        self.shared.trackers.connected()
+    }
+
+    /// Each tracker's state, last error and peers seen, in `trackers` order.
+    pub fn trackers(&self) -> Vec<TrackerInfo> {
+        self.shared.trackers.snapshot()
     }
 
     pub fn shutdown(&self) {
@@ -300,15 +421,9 @@ async fn route(
     shared: Arc<HubShared>,
 ) {
     while let Some(ev) = events.recv().await {
+        shared.trackers.update(&ev);
         let hash = match &ev {
-            TrackerEvent::TrackerState { connected, .. } => {
-                if *connected {
-                    shared.trackers_connected.fetch_add(1, Relaxed);
-                } else {
-                    let _ = shared
-                        .trackers_connected
-                        .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
-                }
+            TrackerEvent::TrackerState { .. } => {
                 // Swarms stop waiting for peers the tracker might have promised.
                 for s in lock(&swarms).values() {
                     s.tracker_event(ev.clone());
