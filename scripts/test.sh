@@ -17,7 +17,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-# Under CI's 90 minutes with room to report: a fresh machine needs about 45 (cargo-c included).
+# Under CI's 90 minutes with room to report: a fresh machine needs about 45 (cargo-c and
+# aquatic_ws builds included).
 export TIME_BUDGET=${TIME_BUDGET:-4800}
 # shellcheck source=scripts/common.sh
 . scripts/common.sh
@@ -29,6 +30,8 @@ trap 'rm -rf "$tmp"' EXIT
 install_system_packages
 prepare_patched_crates
 install_npm_packages
+# The Rust WebTorrent tracker the element swarm tests also run through (pinned, built once).
+install_aquatic_ws
 
 # ---------------------------------------------------------------------------------------------
 # 3. Build once (debug), lint.

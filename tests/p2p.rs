@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gst::prelude::*;
 
+use common::aquatic::{aquatic_bin, AquaticProcess};
 use common::origin::{LiveSpec, Origin};
 use common::playback::{capture_raw, stat};
 use common::tracker::{hex, node_available, TrackerProcess};
@@ -502,14 +503,56 @@ fn split_into_segments(bytes: &[u8], segs: &[(String, Vec<u8>)], who: &str) -> V
 // 1 + 4. VOD swarm and its info-hash
 // ---------------------------------------------------------------------------------------------
 
+/// The tracker a swarm test runs through: the strict tracker (which also fails the test if a
+/// client broke a rule, and prints what it saw) or aquatic_ws (issue 14).
+enum TestTracker {
+    Strict(TrackerProcess),
+    Aquatic(AquaticProcess),
+}
+
+impl TestTracker {
+    fn strict() -> Option<TestTracker> {
+        node_available()
+            .then(|| TestTracker::Strict(TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS)))
+    }
+
+    fn aquatic() -> Option<TestTracker> {
+        aquatic_bin().map(|bin| TestTracker::Aquatic(AquaticProcess::start(&bin)))
+    }
+
+    fn url(&self) -> String {
+        match self {
+            TestTracker::Strict(t) => t.url(),
+            TestTracker::Aquatic(t) => t.url(),
+        }
+    }
+
+    /// The announces as the tracker printed them (the strict tracker only).
+    fn events(&self) -> Option<Vec<(String, String, String)>> {
+        match self {
+            TestTracker::Strict(t) => Some(t.events()),
+            TestTracker::Aquatic(_) => None,
+        }
+    }
+}
+
 #[test]
 fn vod_swarm_shares_segments_and_output_is_bit_exact() {
-    if !common::have_element() || !node_available() {
+    vod_swarm(TestTracker::strict);
+}
+
+#[test]
+fn vod_swarm_through_aquatic_ws() {
+    vod_swarm(TestTracker::aquatic);
+}
+
+fn vod_swarm(tracker: fn() -> Option<TestTracker>) {
+    if !common::have_element() {
         return;
     }
-    common::guard_for(Duration::from_secs(120), || {
+    let Some(tracker) = tracker() else { return };
+    common::guard_for(Duration::from_secs(120), move || {
         let origin = Origin::serve_dir(fixture_root());
-        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(VOD_MEDIA);
         let reference = http_only_reference(&url);
         let s = stream_bytes();
@@ -571,7 +614,17 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
         // 4. Every peer announced (event "started") the info-hash our identity code computes,
         // and nothing else.
         let want = expected_info_hash_hex(&url);
-        let events = tracker.events();
+        let ih = last.main_swarm().get::<String>("info-hash").unwrap();
+        assert_eq!(hex(ih.as_bytes()), want, "stats swarms info-hash");
+        // VOD keeps every segment it played (PML's rule, under the default max-store-size),
+        // and the stats say so.
+        for p in &peers {
+            let held = p.main_swarm().get::<u64>("store-bytes").unwrap();
+            assert_eq!(held, s, "{}: store-bytes", p.name);
+        }
+        let Some(events) = tracker.events() else {
+            return;
+        };
         let starts: std::collections::HashSet<&str> = events
             .iter()
             .filter(|(k, ih, _)| k == "start" && *ih == want)
@@ -586,14 +639,6 @@ fn vod_swarm_shares_segments_and_output_is_bit_exact() {
             events.iter().all(|(_, ih, _)| *ih == want),
             "an unexpected info-hash was announced (want {want}): {events:#?}"
         );
-        let ih = last.main_swarm().get::<String>("info-hash").unwrap();
-        assert_eq!(hex(ih.as_bytes()), want, "stats swarms info-hash");
-        // VOD keeps every segment it played (PML's rule, under the default max-store-size),
-        // and the stats say so.
-        for p in &peers {
-            let held = p.main_swarm().get::<u64>("store-bytes").unwrap();
-            assert_eq!(held, s, "{}: store-bytes", p.name);
-        }
     });
 }
 
@@ -625,14 +670,23 @@ fn start_live_peers(n: usize, apart: Duration, url: &str, tracker_url: &str) -> 
 
 #[test]
 fn live_swarm_shares_segments_without_stalls() {
-    if !common::have_element() || !node_available() {
+    live_swarm(TestTracker::strict);
+}
+
+#[test]
+fn live_swarm_through_aquatic_ws() {
+    live_swarm(TestTracker::aquatic);
+}
+
+fn live_swarm(tracker: fn() -> Option<TestTracker>) {
+    if !common::have_element() {
         return;
     }
-    common::guard_for(Duration::from_secs(100), || {
+    let Some(tracker) = tracker() else { return };
+    common::guard_for(Duration::from_secs(100), move || {
         let origin = Origin::serve_dir(fixture_root());
         // Stays live (no ENDLIST): the peers are stopped once they played the last segment.
         origin.live(LIVE_MEDIA, live_spec(false));
-        let tracker = TrackerProcess::start_strict(0, TRACKER_INTERVAL_MS);
         let url = origin.url(LIVE_MEDIA);
         let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
         let last = segs.last().unwrap().1.clone();

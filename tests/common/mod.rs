@@ -11,6 +11,7 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod aquatic;
 pub mod dash_fixtures;
 pub mod evil;
 pub mod fixtures;
