@@ -11,6 +11,11 @@
 //! tests/interop`. Missing pieces fail the test with the install command; only
 //! `P2PMEDIA_SKIP_BROWSER_TESTS=1` skips it.
 
+// Only the binary lookup; the process is started by the runner, in the namespace.
+#[path = "common/aquatic.rs"]
+#[allow(dead_code)]
+mod aquatic;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -241,6 +246,9 @@ struct RunSpec<'a> {
     late_externals: &'a [(usize, String)],
     /// End the run once every external peer has exited (and `until_p2p` is met).
     until_externals: bool,
+    /// Another tracker instead of the runner's own (`--tracker-cmd`: run in the namespace with
+    /// TRACKER_PORT and INTEROP_OUT set); the result then has no tracker record.
+    tracker_cmd: Option<String>,
 }
 
 /// Runs the swarm and returns `result.json`. Browser runs never overlap (2 cores).
@@ -277,6 +285,9 @@ fn run(spec: &RunSpec) -> Value {
     }
     if spec.until_externals {
         cmd.args(["--until-externals", "1"]);
+    }
+    if let Some(t) = &spec.tracker_cmd {
+        cmd.arg("--tracker-cmd").arg(t);
     }
     let t = Instant::now();
     let o = cmd.output().expect("start tests/interop/netns.sh");
@@ -548,6 +559,7 @@ fn browser_baseline_vod() {
         externals: &[],
         late_externals: &[],
         until_externals: false,
+        tracker_cmd: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let file = fixtures().join(VOD_MASTER);
@@ -572,6 +584,7 @@ fn browser_baseline_live() {
         externals: &[],
         late_externals: &[],
         until_externals: false,
+        tracker_cmd: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false, 0);
@@ -748,6 +761,7 @@ fn browser_baseline_dash() {
         externals: &[],
         late_externals: &[],
         until_externals: false,
+        tracker_cmd: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     // Shaka asks PML for the whole 30-s VOD within about a second, so on a loaded 2-core
@@ -788,6 +802,7 @@ fn browser_baseline_dash_live() {
         externals: &[],
         late_externals: &[],
         until_externals: false,
+        tracker_cmd: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 0);
@@ -1008,6 +1023,20 @@ fn element_ids(r: &Value) -> BTreeMap<String, Vec<String>> {
 ///   bytes-receiving-timeout towards an element was tolerated before issue 12), at most one
 ///   bytes-receiving-timeout between the two browsers.
 fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value, Vec<ElementLog>) {
+    element_run_via(name, pml, compat_prop, stream, None)
+}
+
+/// [`element_run`] through another tracker (`tracker_cmd`, see [`RunSpec`]): without its
+/// record, the checks that read it (identities, who answered whom) are left out, and an
+/// element is a peer id that is not a browser's.
+fn element_run_via(
+    name: &str,
+    pml: &str,
+    compat_prop: &str,
+    stream: &str,
+    tracker_cmd: Option<String>,
+) -> (Value, Vec<ElementLog>) {
+    let recorded = tracker_cmd.is_none();
     let r = run(&RunSpec {
         name,
         stream,
@@ -1031,6 +1060,7 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
             ),
         )],
         until_externals: true,
+        tracker_cmd,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
@@ -1053,55 +1083,69 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
         );
     }
 
-    // Same info-hashes: the element announces exactly the swarms the browsers announce.
-    let browser_hashes: BTreeSet<&str> = browsers
-        .iter()
-        .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
-        .collect();
-    let ids = element_ids(&r);
-    let element_hashes: BTreeSet<&str> = ids.keys().map(String::as_str).collect();
-    assert_eq!(
-        element_hashes, browser_hashes,
-        "element vs browser info-hashes (tracker record)"
-    );
-    for (h, v) in &ids {
-        assert_eq!(v.len(), 2, "{h}: two elements expected, got {v:?}");
-        for id in v {
-            assert!(
-                id.len() == 20 && id.starts_with(prefix),
-                "element peer id {id:?}"
-            );
-        }
-    }
-    let elements: BTreeSet<&str> = ids.values().flatten().map(String::as_str).collect();
     let browser_ids: BTreeSet<&str> = browsers
         .iter()
         .flat_map(|b| b["ownPeerIds"].as_object().unwrap().values().map(s))
         .collect();
+    let ids = if recorded {
+        element_ids(&r)
+    } else {
+        BTreeMap::new()
+    };
+    let elements: BTreeSet<&str> = ids.values().flatten().map(String::as_str).collect();
+    if recorded {
+        // Same info-hashes: the element announces exactly the swarms the browsers announce.
+        let browser_hashes: BTreeSet<&str> = browsers
+            .iter()
+            .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
+            .collect();
+        let element_hashes: BTreeSet<&str> = ids.keys().map(String::as_str).collect();
+        assert_eq!(
+            element_hashes, browser_hashes,
+            "element vs browser info-hashes (tracker record)"
+        );
+        for (h, v) in &ids {
+            assert_eq!(v.len(), 2, "{h}: two elements expected, got {v:?}");
+            for id in v {
+                assert!(
+                    id.len() == 20 && id.starts_with(prefix),
+                    "element peer id {id:?}"
+                );
+            }
+        }
 
-    // Offers/answers both ways, from the tracker record.
-    let answers: Vec<(&str, &str)> = r["tracker"]["announces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["answer"].as_bool() == Some(true))
-        .map(|a| (s(&a["peer_id"]), s(&a["to_peer_id"])))
-        .collect();
-    assert!(
-        answers
+        // Offers/answers both ways, from the tracker record.
+        let answers: Vec<(&str, &str)> = r["tracker"]["announces"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|(from, to)| browser_ids.contains(from) && elements.contains(to)),
-        "no browser answered an element offer: {answers:?}"
-    );
-    assert!(
-        answers
-            .iter()
-            .any(|(from, to)| elements.contains(from) && browser_ids.contains(to)),
-        "no element answered a browser offer: {answers:?}"
-    );
+            .filter(|a| a["answer"].as_bool() == Some(true))
+            .map(|a| (s(&a["peer_id"]), s(&a["to_peer_id"])))
+            .collect();
+        assert!(
+            answers
+                .iter()
+                .any(|(from, to)| browser_ids.contains(from) && elements.contains(to)),
+            "no browser answered an element offer: {answers:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .any(|(from, to)| elements.contains(from) && browser_ids.contains(to)),
+            "no element answered a browser offer: {answers:?}"
+        );
+    }
+    let is_element = |id: &str| {
+        if recorded {
+            elements.contains(id)
+        } else {
+            !browser_ids.contains(id)
+        }
+    };
 
     // Browser 0 joined after E0 (and before E1): P2P bytes from an element's peer id in every
-    // swarm, and at least one whole segment from an element (E0 or E1: PML picks the peer).
+    // swarm (without a tracker record: from some element), and at least one whole segment
+    // from an element (E0 or E1: PML picks the peer).
     let b0 = &browsers[0];
     for (h, v) in &ids {
         let got: u64 = v
@@ -1115,12 +1159,25 @@ fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value
             b0["downloadedFromPeer"]
         );
     }
+    let from_elements: u64 = b0["downloadedFromPeer"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| is_element(id))
+        .map(|(_, b)| n(b))
+        .sum();
+    assert!(
+        from_elements > 0,
+        "{}: nothing from an element: {}",
+        s(&b0["label"]),
+        b0["downloadedFromPeer"]
+    );
     assert!(
         b0["segmentLog"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| s(&e["src"]) == "p2p" && elements.contains(s(&e["peer"]))),
+            .any(|e| s(&e["src"]) == "p2p" && is_element(s(&e["peer"]))),
         "{}: no whole segment from an element",
         s(&b0["label"])
     );
@@ -1175,6 +1232,24 @@ fn element_vod_pml23() {
     let (r, _) = element_run("element-vod-23", "23", "", VOD_MASTER);
     // `element_run` already allowed one upload-latency timeout per browser; agree with it.
     check_family(&r, "23", &fixtures().join(VOD_MASTER), false, 1);
+}
+
+/// Element ⇄ 2.3.1 browsers as in `element_vod_pml23`, through aquatic_ws instead of
+/// bittorrent-tracker (issue 14): the tracker people deploy for performance, with its own rules.
+#[test]
+fn element_vod_pml23_through_aquatic_ws() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(bin) = aquatic::aquatic_bin() else {
+        return;
+    };
+    let cmd = format!(
+        "printf 'log_level = \"warn\"\\n[network]\\naddress = \"127.0.0.1:%s\"\\n' \"$TRACKER_PORT\" \
+         > \"$INTEROP_OUT/aquatic.toml\" && exec '{}' -c \"$INTEROP_OUT/aquatic.toml\"",
+        bin.display()
+    );
+    element_run_via("element-vod-23-aquatic", "23", "", VOD_MASTER, Some(cmd));
 }
 
 /// The same against 2.2.2 browsers, the element in `compat=pml-2.2`.

@@ -34,6 +34,8 @@
 //   --live-window N       segments in the live sliding window (6)
 //   --mode process|context  one Chromium per browser, or one Chromium with N contexts (context)
 //   --origin-port P / --tracker-port P  (8080 / 8000; 0 = any free port)
+//   --tracker-cmd CMD     run this tracker instead of ours (`sh -c CMD`, with TRACKER_PORT and
+//                         INTEROP_OUT set; it must listen on 127.0.0.1:TRACKER_PORT, not 0)
 // Output: OUT/result.json, OUT/tracker.jsonl, OUT/origin.jsonl, OUT/browser-<i>.console.log,
 // OUT/external-<k>.log, a table on stdout and a last line `INTEROP_RESULT <path>`.
 // Exit code 0 when the run completed (assertions are the caller's job), 2 on bad usage,
@@ -135,6 +137,7 @@ async function stopAll () {
   // A browser that did not close: kill it by its PID (known from launch).
   for (const b of browsers) if (b.browserPid) try { process.kill(b.browserPid, 'SIGKILL') } catch {}
   await new Promise((resolve) => trackerServer ? trackerServer.close(() => resolve()) : resolve())
+  if (trackerProc && trackerProc.exitCode === null) try { process.kill(-trackerProc.pid, 'SIGKILL') } catch {}
   await new Promise((resolve) => originServer ? originServer.close(() => resolve()) : resolve())
   originServer?.closeAllConnections?.()
 }
@@ -161,8 +164,36 @@ const announces = [] // every announce message received: who announced which inf
 const trackerEvents = [] // start/update/stop/complete as the server saw them
 const bin2str = (s) => (typeof s === 'string' ? s : null)
 const hex = (s) => (typeof s === 'string' ? Buffer.from(s, 'latin1').toString('hex') : undefined)
+// --tracker-cmd: another tracker (aquatic_ws) started here, in this namespace, instead of ours;
+// then nothing is logged of what it sees (announces and events stay empty).
+let trackerServer = null
+let trackerProc = null
+let TRACKER_URL
+if (opts['tracker-cmd']) {
+  const logFd = fs.openSync(path.join(OUT, 'tracker.log'), 'w')
+  trackerProc = spawn('sh', ['-c', opts['tracker-cmd']], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, TRACKER_PORT: String(TRACKER_PORT), INTEROP_OUT: OUT }
+  })
+  const { connect } = await import('node:net')
+  const until = Date.now() + 15000
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = connect(TRACKER_PORT, '127.0.0.1', () => { c.destroy(); resolve(true) })
+      c.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (Date.now() > until || trackerProc.exitCode !== null) {
+      console.error(`[interop] --tracker-cmd never listened on ${TRACKER_PORT}`)
+      process.exit(3)
+    }
+    await sleep(100)
+  }
+  TRACKER_URL = `ws://127.0.0.1:${TRACKER_PORT}`
+} else {
 const { default: TrackerServer } = await import(path.join(NM, 'bittorrent-tracker/server.js'))
-const trackerServer = new TrackerServer({ http: false, udp: false, ws: true, stats: false, interval: 10 * 60 * 1000 })
+trackerServer = new TrackerServer({ http: false, udp: false, ws: true, stats: false, interval: 10 * 60 * 1000 })
 let trackerConns = 0
 const origOnConn = trackerServer.onWebSocketConnection.bind(trackerServer)
 trackerServer.onWebSocketConnection = (socket, o) => {
@@ -216,7 +247,8 @@ await new Promise((resolve, reject) => {
   trackerServer.once('error', reject)
   trackerServer.listen(TRACKER_PORT, '127.0.0.1', resolve)
 })
-const TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}`
+TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}`
+}
 
 // ------------------------------------------------------------------ origin
 // Static files from --fixtures; /app/ = the peer page; /vendor/ = library builds copied into OUT
