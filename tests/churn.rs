@@ -264,7 +264,7 @@ impl Bare {
 }
 
 fn tracker() -> Option<TrackerProcess> {
-    node_available().then(|| TrackerProcess::start(0, 600_000))
+    node_available().then(|| TrackerProcess::start_strict(0, 600_000))
 }
 
 /// One play-until-data-then-stop cycle with a fresh origin and pipeline, so the lazily made

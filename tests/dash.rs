@@ -1367,7 +1367,7 @@ fn p2p_swarm_of_dash_peers_shares_segments_and_output_is_bit_exact() {
         let f = dash_swarm_fixture();
         let origin = Origin::serve_dir(&f.root);
         // Long announce interval: peers meet through the offers relayed on announce.
-        let tracker = TrackerProcess::start(0, 600_000);
+        let tracker = TrackerProcess::start_strict(0, 600_000);
         let url = origin.url(SWARM_MPD);
         // What the MPD addresses: 15 per Representation (ffmpeg leaves a 16th, tiny audio
         // chunk that mediaPresentationDuration excludes).
@@ -1514,7 +1514,7 @@ fn p2p_live_swarm_of_dash_peers_shares_segments() {
         let f = dash_fixtures();
         let origin = Origin::serve_dir(&f.root);
         serve_live(&origin, f, Duration::from_secs(4));
-        let tracker = TrackerProcess::start(0, 600_000);
+        let tracker = TrackerProcess::start_strict(0, 600_000);
         let url = origin.url(LIVE_MPD);
         const N: usize = 3;
         let mut peers: Vec<DashPeer> = Vec::new();

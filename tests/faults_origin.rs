@@ -542,7 +542,7 @@ fn throttled_segments_with_p2p_on_one_get_each_and_no_stall() {
         let f = fixtures();
         let o = Origin::serve_dir(&f.root);
         let reference = seq_reference(&o);
-        let tracker = TrackerProcess::start(0, 1000);
+        let tracker = TrackerProcess::start_strict(0, 1000);
         let uris = f.segment_uris(SEQ_MEDIA);
         for u in &uris {
             let path = format!("seq/{u}");

@@ -312,7 +312,7 @@ fn gst_launch_list_properties_reach_the_element() {
         if !node_available() {
             return;
         }
-        let tracker = TrackerProcess::start(0, 60_000);
+        let tracker = TrackerProcess::start_strict(0, 60_000);
         for (element, o, manifest) in [
             ("p2phlssrc", Origin::serve_dir(&fixtures().root), TS_MASTER),
             (
@@ -412,7 +412,7 @@ fn doc_pipelines_run_as_written() {
         if !node_available() {
             return;
         }
-        let tracker = TrackerProcess::start(0, 60_000);
+        let tracker = TrackerProcess::start_strict(0, 60_000);
         let hls = Origin::serve_dir(&fixtures().root);
         let dash = Origin::serve_dir(&dash_fixtures().root);
         let lines = doc_lines();

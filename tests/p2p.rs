@@ -2,7 +2,9 @@
 //! channels between them on 127.0.0.1), the strict tracker (`tests/tracker/strict.mjs`: the
 //! rules of aquatic_ws, wt-tracker and OpenWebTorrent at once; a test fails if any client broke
 //! one; started and killed by PID), and the std HTTP origin with its per-path byte counters.
-//! bittorrent-tracker 11.2.3 carries the DASH, launch and churn swarms (`tests/dash.rs`, ...). Peers decode and play with `sync=true`, so their playheads advance
+//! The other element tests with a tracker (DASH, launch, churn, origin faults) use the strict
+//! tracker too; bittorrent-tracker 11.2.3 stays in `tests/tracker.rs`, the failover test below
+//! and the browser interop runs. Peers decode and play with `sync=true`, so their playheads advance
 //! in real time and later joiners overlap earlier ones, as viewers do.
 //!
 //! What every peer's source pads push is captured byte for byte and compared with an
