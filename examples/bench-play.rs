@@ -14,6 +14,8 @@
 //!   bench-play swarm / peer: the swarm benchmark (bench/swarm.sh, bench_play/swarm.rs).
 //!   bench-play upload: one seeding element's CPU per uploaded byte (bench/upload.sh,
 //!       bench_play/upload.rs).
+//!   bench-play tracker-load: N swarms in one process against the strict tracker, messages
+//!       and CPU per window (bench/tracker-load.sh, bench_play/tracker_load.rs).
 //!   bench-play soak / soak-peer / liar: the live soak with misbehaving peers, churn and tracker
 //!       restarts (bench/soak.sh, bench_play/soak.rs and liar.rs).
 
@@ -33,6 +35,8 @@ mod stream;
 mod swarm;
 #[path = "bench_play/swarm.rs"]
 mod swarm_bench;
+#[path = "bench_play/tracker_load.rs"]
+mod tracker_load;
 #[path = "bench_play/upload.rs"]
 mod upload;
 
@@ -44,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-const USAGE: &str = "usage: bench-play serve [hls|dash]\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S] [--set PROP=VALUE]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS] [--sync false] [--set PROP=VALUE]\n       bench-play upload [--downloaders N] [--stagger S] [--window S] [--seeder-rate B/s] [--perf-out FILE]\n       bench-play soak [--minutes M] [--peers N] [--liars L] [--churn-every S] [--tracker-restart-every S] [--liar-behaviours garbage,stale,drip] [--liar-bind IP]\n       bench-play soak-peer --uri URI --tracker WS --digests URL [--until-ms UNIX_MS]\n       bench-play liar --behaviour garbage|stale|drip --master URL --tracker WS [--bind IP] [--until-ms UNIX_MS]";
+const USAGE: &str = "usage: bench-play serve [hls|dash]\n       bench-play play --player playbin|playbin3 --uri URI [--timeout SECS]\n       bench-play swarm [--runs vod:2,live:4,pml-vod:4,...] [--stagger S] [--vod-secs S] [--live-secs S] [--set PROP=VALUE]\n       bench-play peer --uri URI [--tracker WS] [--scheduler ours|pml] [--no-p2p] [--until-ms UNIX_MS] [--sync false] [--set PROP=VALUE]\n       bench-play upload [--downloaders N] [--stagger S] [--window S] [--seeder-rate B/s] [--perf-out FILE]\n       bench-play tracker-load [--swarms N] [--secs S] [--interval-s S] [--window-s S]\n       bench-play soak [--minutes M] [--peers N] [--liars L] [--churn-every S] [--tracker-restart-every S] [--liar-behaviours garbage,stale,drip] [--liar-bind IP]\n       bench-play soak-peer --uri URI --tracker WS --digests URL [--until-ms UNIX_MS]\n       bench-play liar --behaviour garbage|stale|drip --master URL --tracker WS [--bind IP] [--until-ms UNIX_MS]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +60,7 @@ fn main() {
         Some("peer") => swarm_bench::peer(&args[1..]),
         Some("swarm") => swarm_bench::swarm(&args[1..]),
         Some("upload") => upload::upload(&args[1..]),
+        Some("tracker-load") => tracker_load::tracker_load(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
         Some("soak-peer") => soak::soak_peer(&args[1..]),
         Some("liar") => liar::liar(&args[1..]),

@@ -36,6 +36,16 @@ pub struct Tracker {
 impl Tracker {
     /// Starts `node tests/tracker/server.mjs 0` and waits for `LISTENING <port>`.
     pub fn start() -> io::Result<Tracker> {
+        Self::start_script("server.mjs", &["0"])
+    }
+
+    /// The strict tracker (`tests/tracker/strict.mjs`), asking for re-announces every
+    /// `interval_ms`; its `IN`/`VIOLATION` lines are in [`Tracker::lines`].
+    pub fn start_strict(interval_ms: u64) -> io::Result<Tracker> {
+        Self::start_script("strict.mjs", &["0", &interval_ms.to_string()])
+    }
+
+    fn start_script(script: &str, args: &[&str]) -> io::Result<Tracker> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tracker");
         if !dir.join("node_modules/bittorrent-tracker").is_dir() {
             return Err(io::Error::other(format!(
@@ -44,8 +54,8 @@ impl Tracker {
             )));
         }
         let mut child = Command::new("node")
-            .arg(dir.join("server.mjs"))
-            .arg("0")
+            .arg(dir.join(script))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
