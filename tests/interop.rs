@@ -306,7 +306,43 @@ fn run(spec: &RunSpec) -> Value {
         out.display()
     );
     let text = std::fs::read_to_string(out.join("result.json")).expect("result.json");
-    serde_json::from_str(&text).expect("result.json is JSON")
+    let r: Value = serde_json::from_str(&text).expect("result.json is JSON");
+    assert_tracker_rules_kept(&r);
+    r
+}
+
+/// The runner checks every tracker message against the rules of the trackers people deploy
+/// (`tests/tracker/rules.mjs`): none of ours may break one. A browser's breach is P2P Media
+/// Loader's, printed for the record.
+fn assert_tracker_rules_kept(r: &Value) {
+    let browser_ids: BTreeSet<&str> = r["browsers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| {
+            b["ownPeerIds"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, v)| s(v))
+        })
+        .collect();
+    let all = r["tracker"]["violations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (browsers, ours): (Vec<&Value>, Vec<&Value>) = all.iter().partition(|v| {
+        v["peer_id"]
+            .as_str()
+            .is_some_and(|p| browser_ids.contains(p))
+    });
+    if !browsers.is_empty() {
+        eprintln!("tracker rules broken by browsers: {browsers:?}");
+    }
+    assert!(
+        ours.is_empty(),
+        "tracker rules broken by our peers: {ours:?}"
+    );
 }
 
 /// hls.js's video sample-entry codes (`utils/codecs.ts`): the CODECS entries it puts in

@@ -162,6 +162,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const trackerLog = fs.createWriteStream(path.join(OUT, 'tracker.jsonl'))
 const announces = [] // every announce message received: who announced which info_hash
 const trackerEvents = [] // start/update/stop/complete as the server saw them
+const trackerViolations = [] // rules of deployed trackers broken, by peer id (rules.mjs)
+const { socketState, checkOpen, checkMessage } = await import(path.join(HERE, '../tracker/rules.mjs'))
 const bin2str = (s) => (typeof s === 'string' ? s : null)
 const hex = (s) => (typeof s === 'string' ? Buffer.from(s, 'latin1').toString('hex') : undefined)
 // --tracker-cmd: another tracker (aquatic_ws) started here, in this namespace, instead of ours;
@@ -199,7 +201,14 @@ const origOnConn = trackerServer.onWebSocketConnection.bind(trackerServer)
 trackerServer.onWebSocketConnection = (socket, o) => {
   const conn = ++trackerConns
   trackerLog.write(JSON.stringify({ t: secs(), dir: 'open', conn }) + '\n')
-  socket.on('message', (data) => {
+  // The rules of the trackers people deploy (../tracker/rules.mjs), counted per peer id:
+  // bittorrent-tracker lets everything through, so this is where a breach would show.
+  const ruleState = socketState()
+  const breach = (peerId, [rule, detail]) => trackerViolations.push({ t: Number(secs()), conn, peer_id: peerId, rule, detail })
+  for (const b of checkOpen(socket.upgradeReq?.headers?.origin)) breach(null, b)
+  socket.on('message', (data, isBinary) => {
+    const checked = checkMessage(ruleState, data, isBinary)
+    for (const b of checked.violations) breach(bin2str(checked.m?.peer_id), b)
     const raw = String(data)
     let m = null
     try { m = JSON.parse(raw) } catch {}
@@ -623,6 +632,7 @@ function writeResult (per, extra = {}) {
     tracker: {
       announces,
       events: trackerEvents,
+      violations: trackerViolations,
       infoHashes: [...new Set(announces.map((a) => a.info_hash))],
       // announcers that are not one of our browsers: the external peers (element)
       otherPeerIds: [...new Set(announces.map((a) => a.peer_id))].filter((id) => !per.some((b) => Object.values(b.ownPeerIds).includes(id)))
