@@ -43,6 +43,8 @@ pub fn tracker_load(args: &[String]) -> Result<()> {
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
+    gst::init()?;
+    gstp2pmedia::plugin_register_static()?;
     let spec = crate::stream::StreamSpec::swarm();
     let dir = crate::stream::generate(&spec)?;
     let (origin, url, _) = swarm::serve(&dir, Kind::Live { window: 10 })?;
