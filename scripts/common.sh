@@ -141,6 +141,18 @@ install_npm_packages() {
 # 1.95, the machines' toolchain). `--debug`: cargo-c only drives cargo, so an unoptimised build
 # serves as well and builds in about half the time. CARGO_C_ROOT overrides the cache directory.
 # ---------------------------------------------------------------------------------------------
+# clear_tool_root DIR: remove an outdated or half-done install of ours (and its build dir)
+# before installing again; a non-empty DIR without our stamp is someone else's (CARGO_C_ROOT
+# and AQUATIC_ROOT can be pointed anywhere): refuse rather than delete it.
+clear_tool_root() {
+  local dir=$1
+  if [ -d "$dir" ] && [ ! -f "$dir/.p2pmedia-version" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ] &&
+    [ ! -d "$dir.build" ]; then
+    die "$dir is not empty and was not installed by this script: remove it or choose another directory"
+  fi
+  rm -rf "$dir" "$dir.build"
+}
+
 CARGO_C_VERSION=0.10.24+cargo-0.98.0
 CARGO_C_ROOT=${CARGO_C_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/cargo-c-$CARGO_C_VERSION}
 
@@ -151,7 +163,7 @@ install_cargo_c() {
     step "cargo-c $CARGO_C_VERSION present in $CARGO_C_ROOT, skipping"
   else
     step "cargo install --locked cargo-c $CARGO_C_VERSION (once; cached in $CARGO_C_ROOT)"
-    rm -rf "$CARGO_C_ROOT" "$CARGO_C_ROOT.build"
+    clear_tool_root "$CARGO_C_ROOT"
     bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --debug --quiet --root "$CARGO_C_ROOT" \
       --target-dir "$CARGO_C_ROOT.build" --version "=$CARGO_C_VERSION" cargo-c
     rm -rf "$CARGO_C_ROOT.build"
@@ -176,7 +188,7 @@ install_aquatic_ws() {
     step "aquatic_ws $AQUATIC_VERSION present in $AQUATIC_ROOT, skipping"
   else
     step "cargo install --locked --no-default-features aquatic_ws $AQUATIC_VERSION (once; cached in $AQUATIC_ROOT)"
-    rm -rf "$AQUATIC_ROOT" "$AQUATIC_ROOT.build"
+    clear_tool_root "$AQUATIC_ROOT"
     bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --no-default-features --quiet \
       --root "$AQUATIC_ROOT" --target-dir "$AQUATIC_ROOT.build" --version "=$AQUATIC_VERSION" aquatic_ws
     rm -rf "$AQUATIC_ROOT.build"

@@ -570,6 +570,7 @@ async fn strict_tracker_flags_broken_rules() {
     let mut req = tracker.url().into_client_request().unwrap();
     req.headers_mut()
         .insert("origin", "http://127.0.0.1".parse().unwrap());
+    let req2 = req.clone();
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let (ih, a, b) = (
         "J3KjvNhSbLlKe91dpkWw",
@@ -590,12 +591,22 @@ async fn strict_tracker_flags_broken_rules() {
         serde_json::json!({"action": "hello"}),
         // One frame over aquatic_ws's 16 KiB (a valid scrape, so only its size is wrong).
         serde_json::json!({"action": "scrape", "info_hash": vec![ih; 800]}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a, "numwant": 1,
+            "offers": [{"offer": {"type": "offer", "sdp": "v=0"}, "offer_id": "short"}]}),
+        serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": a,
+            "to_peer_id": b, "offer_id": format!("{:020}", 1), "numwant": 5,
+            "answer": {"type": "answer", "sdp": "v=0"}}),
         // Last: a second peer id for the same swarm on this socket closes it.
         serde_json::json!({"action": "announce", "info_hash": ih, "peer_id": b, "numwant": 0}),
     ];
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
     for m in bad {
         ws.send(Message::text(m.to_string())).await.unwrap();
     }
+    // Over aquatic_ws's 64-KiB message limit: flagged, and that socket is closed.
+    let (mut ws2, _) = tokio_tungstenite::connect_async(req2).await.unwrap();
+    let big = serde_json::json!({"action": "scrape", "info_hash": vec![ih; 3000]});
+    let _ = ws2.send(Message::text(big.to_string())).await;
     let want = [
         "origin",
         "event",
@@ -607,6 +618,10 @@ async fn strict_tracker_flags_broken_rules() {
         "peer_id",
         "action",
         "frame-size",
+        "offer",
+        "answer-fields",
+        "binary",
+        "message-size",
         "peer-id-switch",
     ];
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -94,13 +94,17 @@ pub fn tracker_load(args: &[String]) -> Result<()> {
     println!("window_s  announces+offers  other_msgs  per_swarm_per_min  cpu_%  rss_mib  peer_connections  errors");
     while t0.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(
-            Duration::from_secs(window_s).min(Duration::from_secs(secs) - t0.elapsed()),
+            Duration::from_secs(window_s)
+                .min(Duration::from_secs(secs).saturating_sub(t0.elapsed())),
         );
         let (cpu, now) = (cpu_ms()?, Instant::now());
         let from = t0_unix + t_prev.duration_since(t0).as_secs_f64() * 1e3;
         let to = t0_unix + now.duration_since(t0).as_secs_f64() * 1e3;
         let (mut offers, mut other, mut violations) = (0u64, 0u64, 0u64);
-        for (at, line) in tracker.lines.lock().unwrap().iter() {
+        // Taken, not copied: the tracker's log (SDPs included) must not grow this process's
+        // RSS, which is one of the figures.
+        let lines = std::mem::take(&mut *tracker.lines.lock().unwrap());
+        for (at, line) in lines.iter() {
             if *at < from || *at >= to {
                 continue;
             }

@@ -269,7 +269,8 @@ pub trait DataChannelConn: Send + Sync {
         None
     }
 
-    /// When the setup's phases ended, for the `GST_DEBUG` line of a slow setup.
+    /// When the setup's phases ended, for the `GST_DEBUG` line of every setup (a slow one
+    /// then names the phase it spent its time in).
     fn setup_phases(&self) -> SetupPhases {
         SetupPhases::default()
     }

@@ -2,7 +2,9 @@
 //! config file written here (its own defaults otherwise: 120-s announce interval, peers evicted
 //! after 180 s, at most 10 offers per announce, 16-KiB frames), killed by PID on drop.
 //! `scripts/test.sh` installs the pinned version (`install_aquatic_ws` in scripts/common.sh) and
-//! sets `AQUATIC_WS`; without it the binary is looked for in that cache.
+//! sets `AQUATIC_WS`; without it the binary is looked for in that cache. Unlike the node
+//! trackers it does not notice its parent dying: a test killed by its watchdog leaves it
+//! running until CI's bounded run ends.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +26,7 @@ pub fn aquatic_bin() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let cache = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| {
                     PathBuf::from(std::env::var_os("HOME").unwrap_or("/root".into())).join(".cache")
@@ -49,6 +52,17 @@ pub fn aquatic_bin() -> Option<PathBuf> {
 
 impl AquaticProcess {
     pub fn start(bin: &std::path::Path) -> AquaticProcess {
+        // The port is picked here and released before aquatic_ws binds it: if another process
+        // took it meanwhile, aquatic_ws exits (address in use) and we try another.
+        for _ in 0..5 {
+            if let Some(t) = Self::try_start(bin) {
+                return t;
+            }
+        }
+        panic!("aquatic_ws did not start on any of 5 ports");
+    }
+
+    fn try_start(bin: &std::path::Path) -> Option<AquaticProcess> {
         // aquatic_ws takes its address from the config file only: a free port, picked here.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -74,20 +88,28 @@ impl AquaticProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cannot run aquatic_ws");
-        let t = AquaticProcess {
+        let mut t = AquaticProcess {
             child,
             config,
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if let Ok(Some(status)) = t.child.try_wait() {
+                eprintln!("aquatic_ws on port {port} exited at start: {status}");
+                return None;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Still ours: a bind failure would have ended it by now.
+                std::thread::sleep(Duration::from_millis(100));
+                return matches!(t.child.try_wait(), Ok(None)).then_some(t);
+            }
             assert!(
                 Instant::now() < deadline,
                 "aquatic_ws never listened on {port}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        t
     }
 
     pub fn url(&self) -> String {

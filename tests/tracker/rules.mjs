@@ -46,7 +46,13 @@ export function checkMessage (state, data, isBinary) {
     return done(null, 'drop')
   }
   const text = String(data)
-  if (Buffer.byteLength(text) > MAX_FRAME) v('frame-size', `${Buffer.byteLength(text)} bytes`)
+  const size = Buffer.byteLength(text)
+  if (size > MAX_MESSAGE) {
+    // aquatic_ws closes the connection.
+    v('message-size', `${size} bytes`)
+    return done(null, 'close')
+  }
+  if (size > MAX_FRAME) v('frame-size', `${size} bytes`)
   let m
   try {
     m = JSON.parse(text)

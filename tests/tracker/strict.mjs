@@ -80,7 +80,7 @@ function onAnnounce (socket, conn, m) {
   }
   const response = () => send(socket, {
     action: 'announce',
-    interval: Math.round(intervalMs / 1000),
+    interval: Math.max(1, Math.ceil(intervalMs / 1000)),
     info_hash: m.info_hash,
     complete: 0,
     incomplete: swarms.get(m.info_hash)?.size ?? 0
@@ -129,7 +129,9 @@ if (mode === 'blackhole') {
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port,
-  maxPayload: MAX_MESSAGE,
+  // Larger than the rule (rules.mjs flags > 64 KiB), so that an oversized message is seen
+  // and reported rather than ending the socket with only an error.
+  maxPayload: 4 * MAX_MESSAGE,
   perMessageDeflate: false,
   // denyEmptyOrigin: a client without an Origin header is refused at the upgrade.
   verifyClient: (info, cb) => {
