@@ -77,6 +77,10 @@ pub struct Segment {
     /// `presentationTimeOffset − Period@start`. Demuxers timestamp fMP4 from `tfdt`, so the
     /// element maps its output segment by it. `None`: the container's times are `start`'s.
     pub media_offset_ns: Option<i64>,
+    /// Wall-clock time of the segment's first sample, ns since the Unix epoch: HLS
+    /// EXT-X-PROGRAM-DATE-TIME, tagged on the segment or carried from the one before it by its
+    /// duration (not across a discontinuity). `None` when the playlist says nothing.
+    pub program_date_time_ns: Option<i64>,
 }
 
 impl Segment {

@@ -395,6 +395,60 @@ fn media_sequence_nonzero_matches_hlsdemux() {
     });
 }
 
+/// EXT-X-PROGRAM-DATE-TIME gives every buffer of its segment a `GstReferenceTimestampMeta`
+/// (`timestamp/x-unix`): the tagged time, then carried by the segment durations.
+#[test]
+fn program_date_time_becomes_a_reference_timestamp_meta() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        // The fixture's playlist with a date before its first segment only.
+        let text = f.read_string(SEQ_MEDIA).replacen(
+            "#EXTINF",
+            "#EXT-X-PROGRAM-DATE-TIME:2026-12-03T10:00:00.500Z\n#EXTINF",
+            1,
+        );
+        let durations: Vec<f64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .map(|l| {
+                l.trim_end_matches(',')
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        o.route("seq/pdt.m3u8", move |_| {
+            common::origin::Response::playlist(text.clone())
+        });
+        let raw = capture_raw(&o.url("seq/pdt.m3u8"), &[], Duration::from_secs(20));
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        let pad = &raw.pads[0];
+        // One buffer per segment (MPEG-TS, no init section).
+        assert_eq!(
+            pad.unix_times.len(),
+            durations.len(),
+            "{:?}",
+            pad.unix_times
+        );
+        let mut want = 1_796_292_000_500_000_000u64;
+        for (i, (got, d)) in pad.unix_times.iter().zip(&durations).enumerate() {
+            let got = got.unwrap_or_else(|| panic!("buffer {i} has no wall-clock meta"));
+            // Durations are decimal seconds in the playlist: within a microsecond.
+            assert!(
+                got.nseconds().abs_diff(want) < 1_000,
+                "buffer {i}: {got} != {want} ns"
+            );
+            want += (d * 1e9).round() as u64;
+        }
+        // Without the tag: no meta.
+        let raw = capture_raw(&o.url(SEQ_MEDIA), &[], Duration::from_secs(20));
+        assert!(raw.pads[0].unix_times.iter().all(Option::is_none));
+    });
+}
+
 #[test]
 fn byterange_single_file_matches_hlsdemux() {
     guard(|| {

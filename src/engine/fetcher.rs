@@ -200,6 +200,7 @@ impl Fetcher {
                 duration: segment.duration,
                 discont: discont || segment.discontinuity,
                 media_offset_ns: segment.media_offset_ns.unwrap_or(0),
+                program_date_time_ns: segment.program_date_time_ns,
             };
             if !self.push(OutputItem::Fragment(fragment)).await {
                 gst::debug!(CAT, "{kind:?}: flushed, stopping (a seek restarts us)");

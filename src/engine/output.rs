@@ -22,6 +22,9 @@ pub struct Fragment {
     /// Container (media) time minus `start`, in ns: DASH `presentationTimeOffset − Period@start`
     /// (the `tfdt` demuxers read is in media time), 0 for HLS.
     pub media_offset_ns: i64,
+    /// Wall-clock time of the first sample, ns since the Unix epoch (HLS
+    /// EXT-X-PROGRAM-DATE-TIME): a `GstReferenceTimestampMeta` on the fragment's buffers.
+    pub program_date_time_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +219,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             discont: false,
             media_offset_ns: 0,
+            program_date_time_ns: None,
         })
     }
 

@@ -380,6 +380,7 @@ pub fn segments_from_sidx(
                 gap: false,
                 start_seconds: Some(unscaled_f / sidx.timescale as f64 + timestamp_offset_f),
                 media_offset_ns: None,
+                program_date_time_ns: None,
             });
         }
         unscaled += i128::from(r.subsegment_duration);
@@ -1683,6 +1684,7 @@ impl<'a> Builder<'a> {
                 gap: false,
                 start_seconds: Some(s.start_f),
                 media_offset_ns: None,
+                program_date_time_ns: None,
             });
         }
         Ok(out)

@@ -296,6 +296,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
     let mut pending_range: Option<(usize, u64, Option<u64>)> = None;
     let mut pending_discontinuity = false;
     let mut pending_gap = false;
+    let mut pending_date_time: Option<i64> = None;
     // State that applies until changed.
     let mut key = KeyState::default();
     // EXT-X-MAP in force, with the key that encrypts it (if any).
@@ -370,7 +371,11 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
                     let map_key = key.for_init_section();
                     init = Some((map, map_key));
                 }
-                // PROGRAM-DATE-TIME, DATERANGE, START, LL-HLS tags, comments: not needed.
+                // A malformed date is ignored, as players do: it only loses the wall clock.
+                "#EXT-X-PROGRAM-DATE-TIME" => {
+                    pending_date_time = parse_program_date_time(value.unwrap_or(""))
+                }
+                // DATERANGE, START, LL-HLS tags, comments: not needed.
                 _ => {}
             }
             continue;
@@ -427,6 +432,17 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
                 limit: repeated_budget,
             });
         }
+        // RFC 8216 4.3.2.6: a segment without the tag follows the previous one's time by that
+        // one's duration, unless a discontinuity lies between them.
+        let program_date_time_ns = pending_date_time.take().or_else(|| {
+            segments
+                .last()
+                .filter(|_| !pending_discontinuity)
+                .and_then(|p| {
+                    let d = i64::try_from(p.duration.as_nanos()).ok()?;
+                    p.program_date_time_ns?.checked_add(d)
+                })
+        });
         segments.push(Segment {
             resource: Resource {
                 url: seg_url,
@@ -443,6 +459,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             start_seconds: None,
             media_offset_ns: None,
             gap: pending_gap,
+            program_date_time_ns,
         });
         t += duration;
         pending_discontinuity = false;
@@ -588,6 +605,32 @@ fn parse_map(value: &str, base: &Url, line: usize) -> Result<Resource, ManifestE
 }
 
 /// `#EXTINF:<duration>,[<title>]`
+/// EXT-X-PROGRAM-DATE-TIME (ISO 8601 with a time zone, e.g. `2026-12-03T10:00:00.000Z`,
+/// `…+01:00` or `…+0100`) as ns since the Unix epoch; `None` if it is not one.
+fn parse_program_date_time(value: &str) -> Option<i64> {
+    let v = value.trim();
+    // chrono's RFC 3339 wants `+hh:mm`; encoders also write `+hhmm`.
+    let with_colon;
+    let v = match v
+        .len()
+        .checked_sub(5)
+        .and_then(|i| v.get(..i).zip(v.get(i..)))
+    {
+        Some((head, tz))
+            if head.contains('T')
+                && (tz.starts_with('+') || tz.starts_with('-'))
+                && tz[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            with_colon = format!("{head}{}:{}", &tz[..3], &tz[3..]);
+            with_colon.as_str()
+        }
+        _ => v,
+    };
+    v.parse::<dash_mpd::XsDatetime>()
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
 fn parse_extinf(value: &str, line: usize) -> Result<Duration, ManifestError> {
     let raw = value.split(',').next().unwrap_or("").trim();
     parse_decimal_duration(raw)
@@ -1001,6 +1044,38 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("https://cdn.example.com/live/stream/index.m3u8?token=abc").unwrap()
+    }
+
+    #[test]
+    fn program_date_time_is_tagged_carried_and_reset_by_a_discontinuity() {
+        let p = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T10:00:00.250Z\n#EXTINF:4,\na.ts\n\
+             #EXTINF:2.5,\nb.ts\n\
+             #EXTINF:4,\nc.ts\n\
+             #EXT-X-DISCONTINUITY\n#EXTINF:4,\nd.ts\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T11:00:00+0100\n#EXTINF:4,\ne.ts\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T10:00:10-05:00\n#EXTINF:4,\nf.ts\n\
+             #EXT-X-PROGRAM-DATE-TIME:yesterday\n#EXTINF:4,\ng.ts\n",
+        );
+        // 2026-12-03T10:00:00Z
+        const T: i64 = 1_796_292_000 * 1_000_000_000;
+        let got: Vec<Option<i64>> = p.segments.iter().map(|s| s.program_date_time_ns).collect();
+        assert_eq!(
+            got,
+            [
+                Some(T + 250_000_000),
+                Some(T + 4_250_000_000),
+                Some(T + 6_750_000_000),
+                // After a discontinuity without a tag: unknown, not extrapolated.
+                None,
+                // +hhmm without a colon, as some encoders write it.
+                Some(T),
+                Some(T + 5 * 3600 * 1_000_000_000 + 10_000_000_000),
+                // A malformed date is ignored: the previous one carried on.
+                Some(T + 5 * 3600 * 1_000_000_000 + 14_000_000_000),
+            ]
+        );
     }
 
     fn media(text: &str) -> MediaPlaylist {

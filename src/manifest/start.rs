@@ -85,6 +85,7 @@ mod tests {
             gap: false,
             start_seconds: None,
             media_offset_ns: None,
+            program_date_time_ns: None,
         }
     }
 

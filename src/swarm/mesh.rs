@@ -543,6 +543,7 @@ impl Mesh {
                 gap: false,
                 start_seconds: None,
                 media_offset_ns: None,
+                program_date_time_ns: None,
             })
             .collect();
         let p = MediaPlaylist {

@@ -519,6 +519,7 @@ mod by_hand {
                     gap: false,
                     start_seconds: None,
                     media_offset_ns: None,
+                    program_date_time_ns: None,
                 })
                 .collect(),
             lost_sync: false,

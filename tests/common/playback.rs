@@ -704,6 +704,8 @@ pub struct RawPad {
     /// Buffers flagged DISCONT.
     pub discont: usize,
     pub segment: Option<gst::Segment>,
+    /// Per buffer: its `GstReferenceTimestampMeta` for `timestamp/x-unix` (wall clock), if any.
+    pub unix_times: Vec<Option<gst::ClockTime>>,
 }
 
 pub struct RawOutcome {
@@ -758,6 +760,7 @@ pub fn capture_raw_from(
                     buffers: 0,
                     discont: 0,
                     segment: None,
+                    unix_times: Vec::new(),
                 });
                 p.len() - 1
             };
@@ -774,6 +777,15 @@ pub fn capture_raw_from(
                     match &info.data {
                         Some(gst::PadProbeData::Buffer(b)) => {
                             rp.buffers += 1;
+                            rp.unix_times.push(
+                                b.iter_meta::<gst::ReferenceTimestampMeta>()
+                                    .find(|m| {
+                                        m.reference()
+                                            .structure(0)
+                                            .is_some_and(|s| s.name() == "timestamp/x-unix")
+                                    })
+                                    .map(|m| m.timestamp()),
+                            );
                             if b.flags().contains(gst::BufferFlags::DISCONT) {
                                 rp.discont += 1;
                             }

@@ -20,6 +20,10 @@ use crate::engine::task;
 use crate::engine::{EngineError, ErrorKind, Protocol};
 use crate::media::MediaType;
 
+/// The reference of the wall-clock `GstReferenceTimestampMeta` on output buffers.
+static UNIX_TIMESTAMP_CAPS: LazyLock<gst::Caps> =
+    LazyLock::new(|| gst::Caps::new_empty_simple("timestamp/x-unix"));
+
 /// What a subclass tells the base in `constructed()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Kind {
@@ -751,9 +755,23 @@ impl P2pMediaSrc {
             buffers.push(gst::Buffer::from_slice(init));
         }
         buffers.push(gst::Buffer::from_slice(f.data));
+        // The wall clock of the fragment's first sample, for media servers that align live
+        // streams to it (caps `timestamp/x-unix`, as GStreamer's NTP/PTP and RTSP sources use).
+        let wall = f
+            .program_date_time_ns
+            .and_then(|t| u64::try_from(t).ok())
+            .map(gst::ClockTime::from_nseconds);
         // Like adaptivedemux: the fragment timestamp on its first buffer only.
         for (i, mut buffer) in buffers.into_iter().enumerate() {
             let b = buffer.get_mut().expect("new buffer is writable");
+            if let Some(wall) = wall {
+                gst::ReferenceTimestampMeta::add(
+                    b,
+                    &UNIX_TIMESTAMP_CAPS,
+                    wall,
+                    gst::ClockTime::from_nseconds(f.duration.as_nanos() as u64),
+                );
+            }
             if i == 0 {
                 b.set_pts(pts);
                 if f.discont {
