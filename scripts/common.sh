@@ -157,25 +157,32 @@ CARGO_C_VERSION=0.10.24+cargo-0.98.0
 CARGO_C_ROOT=${CARGO_C_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/cargo-c-$CARGO_C_VERSION}
 
 install_cargo_c() {
-  # The stamp is written only after a complete install of the pinned version.
-  if [ -x "$CARGO_C_ROOT/bin/cargo-cinstall" ] &&
-    [ "$(cat "$CARGO_C_ROOT/.p2pmedia-version" 2>/dev/null)" = "$CARGO_C_VERSION" ]; then
-    step "cargo-c $CARGO_C_VERSION present in $CARGO_C_ROOT, skipping"
-  else
-    step "cargo install --locked cargo-c $CARGO_C_VERSION (once; cached in $CARGO_C_ROOT)"
-    clear_tool_root "$CARGO_C_ROOT"
-    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --debug --quiet --root "$CARGO_C_ROOT" \
-      --target-dir "$CARGO_C_ROOT.build" --version "=$CARGO_C_VERSION" cargo-c
-    rm -rf "$CARGO_C_ROOT.build"
-    echo "$CARGO_C_VERSION" >"$CARGO_C_ROOT/.p2pmedia-version"
-  fi
+  install_cached_crate cargo-c "$CARGO_C_VERSION" "$CARGO_C_ROOT" cargo-cinstall --debug
   PATH="$CARGO_C_ROOT/bin:$PATH"
 }
 
+# install_cached_crate CRATE VERSION ROOT BIN [CARGO INSTALL ARGS...]: `cargo install --locked`
+# the pinned VERSION into ROOT once; later calls skip while ROOT/bin/BIN exists and the stamp
+# (written only after a complete install) says VERSION.
+install_cached_crate() {
+  local crate=$1 version=$2 root=$3 binary=$4
+  shift 4
+  if [ -x "$root/bin/$binary" ] && [ "$(cat "$root/.p2pmedia-version" 2>/dev/null)" = "$version" ]; then
+    step "$crate $version present in $root, skipping"
+  else
+    step "cargo install --locked $* $crate $version (once; cached in $root)"
+    clear_tool_root "$root"
+    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --quiet "$@" --root "$root" \
+      --target-dir "$root.build" --version "=$version" "$crate"
+    rm -rf "$root.build"
+    echo "$version" >"$root/.p2pmedia-version"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
-# aquatic_ws, the Rust WebTorrent tracker (tests/aquatic.rs: the element swarms and a browser
+# aquatic_ws, the Rust WebTorrent tracker (tests/common/aquatic.rs: element swarms and a browser
 # run through it), pinned. Built from crates.io once with `cargo install --locked
-# --no-default-features` (no io_uring, no Prometheus; about 10 minutes on 2 cores) into a cache
+# --no-default-features` (no io_uring, no Prometheus; about 3 minutes on 2 cores) into a cache
 # outside the repository, reused while the stamp says the pinned version. AQUATIC_ROOT overrides
 # the cache directory; tests find the binary through AQUATIC_WS.
 # ---------------------------------------------------------------------------------------------
@@ -183,17 +190,7 @@ AQUATIC_VERSION=0.9.0
 AQUATIC_ROOT=${AQUATIC_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/p2pmedia/aquatic_ws-$AQUATIC_VERSION}
 
 install_aquatic_ws() {
-  if [ -x "$AQUATIC_ROOT/bin/aquatic_ws" ] &&
-    [ "$(cat "$AQUATIC_ROOT/.p2pmedia-version" 2>/dev/null)" = "$AQUATIC_VERSION" ]; then
-    step "aquatic_ws $AQUATIC_VERSION present in $AQUATIC_ROOT, skipping"
-  else
-    step "cargo install --locked --no-default-features aquatic_ws $AQUATIC_VERSION (once; cached in $AQUATIC_ROOT)"
-    clear_tool_root "$AQUATIC_ROOT"
-    bounded 1800 env -u CARGO_TARGET_DIR cargo install --locked --no-default-features --quiet \
-      --root "$AQUATIC_ROOT" --target-dir "$AQUATIC_ROOT.build" --version "=$AQUATIC_VERSION" aquatic_ws
-    rm -rf "$AQUATIC_ROOT.build"
-    echo "$AQUATIC_VERSION" >"$AQUATIC_ROOT/.p2pmedia-version"
-  fi
+  install_cached_crate aquatic_ws "$AQUATIC_VERSION" "$AQUATIC_ROOT" aquatic_ws --no-default-features
   export AQUATIC_WS="$AQUATIC_ROOT/bin/aquatic_ws"
 }
 

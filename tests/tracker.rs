@@ -508,47 +508,32 @@ async fn socket_drop_with_tracker_alive_rejoins_every_swarm(start: Start) {
     );
 }
 
-// One test per tracker for each scenario above.
+// Each scenario above once per tracker: `<scenario>::bittorrent_tracker` and
+// `<scenario>::strict_tracker`.
+macro_rules! on_both_trackers {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_answer_bittorrent_tracker() {
-    offer_answer_through_real_tracker(TrackerProcess::start).await;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bittorrent_tracker() {
+                super::$scenario(TrackerProcess::start).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn strict_tracker() {
+                super::$scenario(TrackerProcess::start_strict).await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_answer_strict_tracker() {
-    offer_answer_through_real_tracker(TrackerProcess::start_strict).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offers_expire_and_leave_sends_stopped_bittorrent_tracker() {
-    offers_expire_and_leave_sends_stopped(TrackerProcess::start).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offers_expire_and_leave_sends_stopped_strict_tracker() {
-    offers_expire_and_leave_sends_stopped(TrackerProcess::start_strict).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_and_reannounces_after_tracker_restart_bittorrent_tracker() {
-    reconnects_and_reannounces_after_tracker_restart(TrackerProcess::start).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_and_reannounces_after_tracker_restart_strict_tracker() {
-    reconnects_and_reannounces_after_tracker_restart(TrackerProcess::start_strict).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_drop_with_tracker_alive_rejoins_every_swarm_bittorrent_tracker() {
-    socket_drop_with_tracker_alive_rejoins_every_swarm(TrackerProcess::start).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_drop_with_tracker_alive_rejoins_every_swarm_strict_tracker() {
-    socket_drop_with_tracker_alive_rejoins_every_swarm(TrackerProcess::start_strict).await;
-}
+on_both_trackers!(
+    offer_answer_through_real_tracker,
+    offers_expire_and_leave_sends_stopped,
+    reconnects_and_reannounces_after_tracker_restart,
+    socket_drop_with_tracker_alive_rejoins_every_swarm,
+);
 
 /// The strict tracker is only worth its zero if it sees what it is there for: each rule broken
 /// by a raw WebSocket client gives its `VIOLATION` line.

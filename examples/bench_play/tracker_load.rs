@@ -15,20 +15,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use crate::procfs::cpu_ms;
+use crate::procfs::{cpu_ms, rss_kib};
 use crate::swarm::{self, Kind};
 use crate::Result;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 pub fn tracker_load(args: &[String]) -> Result<()> {
     let (mut n, mut secs, mut interval_s, mut window_s) = (50usize, 180u64, 20u64, 30u64);
@@ -130,7 +119,7 @@ pub fn tracker_load(args: &[String]) -> Result<()> {
             })
             .count();
         let pcs = gstp2pmedia::net::rtc::live_peer_connections();
-        let rss = rss_kib() as f64 / 1024.0;
+        let rss = rss_kib()? as f64 / 1024.0;
         println!(
             "{:>8.0}  {offers:>16}  {other:>10}  {per_min:>17.2}  {cpu_pct:>5.1}  {rss:>7.1}  {pcs:>16}  {errors:>6}",
             now.duration_since(t0).as_secs_f64()

@@ -24,12 +24,26 @@ pub fn stat_ms(path: &str) -> Option<(String, u64)> {
 
 /// Peak resident set size (VmHWM) of this process, in KiB.
 pub fn peak_rss_kib() -> Result<u64> {
+    status_kib("VmHWM")
+}
+
+/// Resident set size now (VmRSS) of this process, in KiB.
+pub fn rss_kib() -> Result<u64> {
+    status_kib("VmRSS")
+}
+
+/// A `<field>: N kB` line of /proc/self/status.
+fn status_kib(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| format!("bad {field}"))?
+        .parse()?)
 }
 
 /// Where this process's resident memory is now, from /proc/self/smaps, as `key=KiB` fields:
