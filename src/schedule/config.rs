@@ -10,7 +10,16 @@ pub enum Policy {
     /// rescue/switch, live spread jitter and swarm-size-aware random HTTP seeding. Identical to
     /// `Pml`'s HTTP behaviour when no peer is around.
     Ours,
+    /// A seeder (`mode=seeder`): nobody watches, so there is no playhead and no deadline.
+    /// Every segment of the playlist (live: of the last [`SEED_LIVE_SPAN_MS`] or four
+    /// segments) is fetched from the origin once, as soon as it is listed, newest first on
+    /// live; never from peers, never twice.
+    Seed,
 }
+
+/// How far back from a live playlist's end a seeder fetches: where players join (hls.js
+/// starts 3 target durations back, PML's high-demand window is 15 s). At least four segments.
+pub const SEED_LIVE_SPAN_MS: u64 = 15_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchedulerConfig {
@@ -108,10 +117,19 @@ impl SchedulerConfig {
         }
     }
 
+    /// A seeder's: PML's limits (two HTTP downloads at once), the seed policy.
+    pub fn seed() -> Self {
+        SchedulerConfig {
+            policy: Policy::Seed,
+            ..Self::pml()
+        }
+    }
+
     pub fn for_policy(policy: Policy) -> Self {
         match policy {
             Policy::Pml => Self::pml(),
             Policy::Ours => Self::ours(),
+            Policy::Seed => Self::seed(),
         }
     }
 }
@@ -142,7 +160,8 @@ impl SchedulerConfig {
                 let base = match value {
                     "pml" => Self::pml(),
                     "ours" => Self::ours(),
-                    _ => return Err(format!("policy: pml or ours, not {value}")),
+                    "seed" => Self::seed(),
+                    _ => return Err(format!("policy: pml, ours or seed, not {value}")),
                 };
                 *self = base;
             }

@@ -80,6 +80,9 @@ pub struct NodeSpec {
     pub behaviour: Behaviour,
     /// Counted in results (misbehaving nodes usually are not).
     pub measured: bool,
+    /// Runs the seeder's scheduler (`Policy::Seed`), as `mode=seeder` does; its player still
+    /// plays, as the element's output does.
+    pub seeder: bool,
 }
 
 impl NodeSpec {
@@ -93,6 +96,7 @@ impl NodeSpec {
             latency_ms: 10,
             behaviour: Behaviour::Honest,
             measured: true,
+            seeder: false,
         }
     }
 }
@@ -216,6 +220,8 @@ pub struct NodeResult {
     pub refused_banned: u64,
     /// P2P bytes stored, by the node they came from.
     pub received_from: BTreeMap<u32, u64>,
+    /// Origin GETs this node's swarm made, per segment sequence.
+    pub origin_gets: BTreeMap<u64, u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -764,6 +770,9 @@ impl Mesh {
         let inc = n.inc;
         let mut cfg = self.cfg.swarm.clone();
         cfg.label = format!("node{i}");
+        if n.spec.seeder {
+            cfg.scheduler = crate::schedule::SchedulerConfig::seed();
+        }
         n.swarm = Some(Swarm::new(
             cfg,
             self.cfg.seed.wrapping_mul(1000) + i as u64 * 7 + inc as u64,
@@ -1023,6 +1032,11 @@ impl Mesh {
 
     fn http_start(&mut self, i: u32, xfer: TransferId, sequence: u64) {
         *self.origin_gets.entry(sequence).or_default() += 1;
+        *self.nodes[i as usize]
+            .res
+            .origin_gets
+            .entry(sequence)
+            .or_default() += 1;
         let total = self.bytes(sequence).0.len() as u64;
         let dur = self.http_duration(i, sequence).max(1);
         let now = self.now;

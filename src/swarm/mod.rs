@@ -36,7 +36,7 @@ use crate::payload::sniff::sniff;
 use crate::payload::verify::{Doubt, DoubtKind, Place, Plausibility};
 use crate::payload::SegmentBuf;
 use crate::schedule::{
-    Command, PeerKey, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
+    Command, PeerKey, Policy, Scheduler, SchedulerConfig, SegmentBytes, SegmentId, SegmentInfo,
     SegmentStore, Source, StreamId, TransferError, TransferId,
 };
 
@@ -223,6 +223,8 @@ pub struct SwarmStats {
     pub p2p_bytes: u64,
     pub p2p_segments: u64,
     pub upload_bytes: u64,
+    /// Uploads sent to their last byte.
+    pub served_segments: u64,
     pub wasted_http_bytes: u64,
     pub rejected_segments: u64,
     /// Connections refused because the peer id or address is banned.
@@ -522,8 +524,42 @@ impl<D: SegmentData> Swarm<D> {
             self.live,
             self.cfg.scheduler.high_demand_time_window_ms,
         );
+        if self.seeding() && self.live {
+            // A seeder keeps the whole live window (no playhead evicts for it), and no more.
+            let first = infos.iter().map(|i| i.id).min();
+            let gone: Vec<SegmentId> = self
+                .store
+                .ids(STREAM)
+                .into_iter()
+                .filter(|id| first.is_none_or(|f| *id < f))
+                .collect();
+            for id in &gone {
+                self.store.remove(STREAM, *id);
+            }
+            let gone: Vec<(StreamId, SegmentId)> =
+                gone.into_iter().map(|id| (STREAM, id)).collect();
+            self.note_evicted(now, &gone);
+            self.note_store_room(now);
+        }
         self.sched.handle_segments(now, self.live, &infos);
         self.drive(now);
+    }
+
+    /// Seeder (`Policy::Seed`): no playhead, no deadline, every listed segment fetched once.
+    fn seeding(&self) -> bool {
+        self.cfg.scheduler.policy == Policy::Seed
+    }
+
+    /// A seeder's store has no playhead to evict by: it stops fetching when full, so the
+    /// scheduler hears how full it is.
+    fn note_store_room(&mut self, now: u64) {
+        let limit = self.store.limit_bytes();
+        let free = if limit == 0 {
+            0.0
+        } else {
+            1.0 - (self.store.used_bytes() as f64 / limit as f64).min(1.0)
+        };
+        self.sched.handle_storage_free_ratio(now, free);
     }
 
     /// The player wants the segment with this media sequence number next. A `Deliver` or
@@ -606,6 +642,10 @@ impl<D: SegmentData> Swarm<D> {
 
     /// Playback position on the segments' timeline.
     pub fn handle_playhead(&mut self, now: u64, position_ms: u64) {
+        if self.seeding() {
+            // What a seeder's output plays says nothing of what its peers will ask for.
+            return;
+        }
         self.sched.handle_playback(now, position_ms, 1.0, true);
         let evicted = self.store.set_playhead(STREAM, position_ms);
         self.note_evicted(now, &evicted);
@@ -916,6 +956,9 @@ impl<D: SegmentData> Swarm<D> {
             return;
         }
         self.sched.handle_segment_stored(now, id);
+        if self.seeding() {
+            self.note_store_room(now);
+        }
         self.out.push_back(Output::Event(SwarmEvent::Stored {
             id,
             bytes,
@@ -1101,6 +1144,9 @@ impl<D: SegmentData> Swarm<D> {
                 };
                 self.budget.debit(chunk.len());
                 self.stats.upload_bytes += chunk.len() as u64;
+                if !p.session.is_uploading() {
+                    self.stats.served_segments += 1;
+                }
                 if p.backlog == 0 {
                     p.backlog_since = Some(now);
                 }

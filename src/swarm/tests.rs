@@ -763,3 +763,63 @@ mod by_hand {
         assert!(answered(&outs, false), "{outs:?}");
     }
 }
+
+/// `mode=seeder` in the mesh: a seeder that joined first fetches each live segment from the
+/// origin once, as soon as it is listed, and the viewers take nearly everything from the
+/// swarm — where alone they fetch the live edge themselves. Nobody stalls either way.
+#[test]
+fn a_live_seeder_feeds_the_viewers_and_fetches_each_segment_once() {
+    let cfg = MeshConfig {
+        max_conns: 12,
+        swarm: SwarmConfig {
+            max_upload_rate: 0,
+            ..SwarmConfig::default()
+        },
+        ..live()
+    };
+    let viewers = |first_ms: u64| (0..4).map(move |i| NodeSpec::new(first_ms + i * 2000));
+    let alone = Mesh::new(cfg.clone(), viewers(5000).collect()).run();
+    let mut specs = vec![NodeSpec {
+        seeder: true,
+        measured: false,
+        up_kbps: 50_000,
+        ..NodeSpec::new(0)
+    }];
+    specs.extend(viewers(5000));
+    let seeded = Mesh::new(cfg, specs).run();
+    assert_clean(&alone, 10);
+    assert_clean(&seeded, 10);
+    let gets = |r: &MeshResult| r.origin_gets.values().map(|g| *g as u64).sum::<u64>();
+    let distinct = |r: &MeshResult| r.origin_gets.len() as u64;
+    eprintln!(
+        "live, 4 viewers: alone P2P {:.2}, origin {} GETs of {} segments; with a seeder P2P \
+         {:.2}, origin {} GETs of {} segments",
+        share(&alone),
+        gets(&alone),
+        distinct(&alone),
+        share(&seeded),
+        gets(&seeded),
+        distinct(&seeded)
+    );
+    let seeder = &seeded.nodes[0];
+    assert!(
+        seeder.origin_gets.values().all(|g| *g == 1),
+        "the seeder fetched a segment twice: {:?}",
+        seeder.origin_gets
+    );
+    assert!(share(&seeded) >= 0.85, "P2P share {:.2}", share(&seeded));
+    assert!(share(&seeded) > share(&alone) + 0.1);
+    // The seeder's own pulls and little else: all the viewers together fetch less than a
+    // fifth of one viewer's stream from the origin.
+    let viewer_gets: u64 = measured(&seeded)
+        .map(|n| n.origin_gets.values().map(|g| *g as u64).sum::<u64>())
+        .sum();
+    let one_stream = measured(&seeded)
+        .map(|n| n.segments_played)
+        .min()
+        .unwrap_or(0);
+    assert!(
+        viewer_gets * 5 <= one_stream,
+        "viewers fetched {viewer_gets} segments from the origin, one viewer played {one_stream}"
+    );
+}

@@ -2,8 +2,9 @@
 //!
 //! Feed it with `handle_*` calls (each takes `now_ms`), then drain [`Scheduler::poll_command`]
 //! and arm a timer for [`Scheduler::poll_timeout`] (call [`Scheduler::handle_timeout`] when it
-//! fires). The algorithm is PML 2.3's `HybridLoader` (`Policy::Pml`) or our deadline-aware
-//! variant (`Policy::Ours`); see `process_pml` / `process_ours`.
+//! fires). The algorithm is PML 2.3's `HybridLoader` (`Policy::Pml`), our deadline-aware
+//! variant (`Policy::Ours`) or a seeder's (`Policy::Seed`); see `process_pml` /
+//! `process_ours` / `process_seed`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -15,6 +16,7 @@ use super::{Command, PeerKey, SegmentId, SegmentInfo, Source, TransferError, Tra
 mod ours;
 mod pml;
 mod queue;
+mod seed;
 
 #[derive(Debug, Clone)]
 struct Transfer {
@@ -95,6 +97,11 @@ pub struct Scheduler {
     /// inactivity timeout (the wait for the first byte excluded): how long a peer's upload
     /// towards us stalled, whatever the cause (SCTP recovery, its pacing).
     longest_p2p_gap_ms: u64,
+    /// Live: when each segment was first listed (see `random_ours`).
+    listed: BTreeMap<SegmentId, u64>,
+    /// `Policy::Seed`: segments fetched once already (a seeder never fetches one twice, even
+    /// after its store let it go).
+    seeded: BTreeSet<SegmentId>,
 }
 
 impl Scheduler {
@@ -108,6 +115,8 @@ impl Scheduler {
             first_seen: BTreeMap::new(),
             salt,
             longest_p2p_gap_ms: 0,
+            seeded: BTreeSet::new(),
+            listed: BTreeMap::new(),
             now_ms,
             created_ms: now_ms,
             live: false,
@@ -161,6 +170,20 @@ impl Scheduler {
         let segs = &self.segments;
         self.first_seen
             .retain(|id, _| segs.binary_search_by_key(id, |s| s.id).is_ok());
+        if live {
+            let now = self.now_ms;
+            for s in &self.segments {
+                self.listed.entry(s.id).or_insert(now);
+            }
+            let segs = &self.segments;
+            self.listed
+                .retain(|id, _| segs.binary_search_by_key(id, |s| s.id).is_ok());
+        }
+        // Live ids only grow: those below the window never come back.
+        if let (true, Some(first)) = (live, self.segments.first()) {
+            let first = first.id;
+            self.seeded.retain(|id| *id >= first);
+        }
     }
 
     /// Playback position on the segments' timeline. `playing` = the position advances at
@@ -335,6 +358,9 @@ impl Scheduler {
         }
         self.failures.remove(&t.id);
         self.stored.insert(t.id);
+        if self.cfg.policy == Policy::Seed {
+            self.seeded.insert(t.id);
+        }
         Some((t.id, t.source))
     }
 
@@ -430,7 +456,7 @@ impl Scheduler {
                 // PML: 1000 + random·1000·connectedPeers.
                 Policy::Pml => self.rng.next_f64() * base * peers,
                 // Ours: the probability already scales with the swarm; keep the tick rate.
-                Policy::Ours => self.rng.next_f64() * base,
+                Policy::Ours | Policy::Seed => self.rng.next_f64() * base,
             };
             self.next_random_ms = now.saturating_add((base + jitter) as u64);
         }
@@ -673,6 +699,11 @@ impl Scheduler {
     fn process(&mut self) {
         self.dirty = false;
         self.next_wake_ms = None;
+        if self.cfg.policy == Policy::Seed {
+            self.process_seed();
+            self.dirty = false;
+            return;
+        }
         let pos = self.position_at(self.now_ms);
 
         if let Some(id) = self.pending_request {
@@ -700,6 +731,7 @@ impl Scheduler {
         match self.cfg.policy {
             Policy::Pml => self.process_pml(&queue),
             Policy::Ours => self.process_ours(&queue),
+            Policy::Seed => {} // returned above
         }
         // Commands emitted above changed state that the next pass must see, but nothing new
         // arrived from outside: don't loop.
@@ -773,7 +805,8 @@ impl Scheduler {
         if self.http_active >= lim || self.peers.is_empty() || !self.http_allowed() {
             return;
         }
-        if self.storage_free_ratio <= 0.10 {
+        // A seeder fetches everything already, in its own order.
+        if self.storage_free_ratio <= 0.10 || self.cfg.policy == Policy::Seed {
             return;
         }
         let pos = self.position_at(self.now_ms);
@@ -793,7 +826,7 @@ impl Scheduler {
         }
         match self.cfg.policy {
             Policy::Pml => self.random_pml(&cands),
-            Policy::Ours => self.random_ours(cands),
+            Policy::Ours | Policy::Seed => self.random_ours(cands),
         }
     }
 }
