@@ -50,6 +50,9 @@ const HELP: &str = "swarm-sim: deterministic P2P Media Loader swarm simulator
   --uplink-kbps K      every peer's uplink (overrides --up-mbps)
   --downlink-kbps K    every peer's downlink (overrides --down-mbps)
   --liars N            extra peers sending garbage of the right size (not measured)
+  --seeders N          seeders (mode=seeder: Policy::Seed) joining first, not measured; the
+                       origin figures count their pulls
+  --seeder-up-mbps M   a seeder's uplink (100)
   --drip N             extra peers sending one payload byte every 1.9 s (not measured)
   --payload-scale S    stored bytes are S times fewer than simulated ones (default 64)
   --playhead-taken     report the playhead as the element did before it was fixed (the start
@@ -149,6 +152,8 @@ fn parse_args() -> Result<(Params, bool, bool), String> {
             "--uplink-kbps" => p.uplink_kbps = Some(v.parse().map_err(|_| bad(v))?),
             "--downlink-kbps" => p.downlink_kbps = Some(v.parse().map_err(|_| bad(v))?),
             "--liars" => p.liars = v.parse().map_err(|_| bad(v))?,
+            "--seeders" => p.seeders = v.parse().map_err(|_| bad(v))?,
+            "--seeder-up-mbps" => p.seeder_up_mbps = v.parse().map_err(|_| bad(v))?,
             "--drip" => p.drip = v.parse().map_err(|_| bad(v))?,
             "--payload-scale" => p.payload_scale = v.parse().map_err(|_| bad(v))?,
             "--set" => {

@@ -47,6 +47,7 @@ impl SimPolicy {
         match self {
             SimPolicy::Sched(Policy::Pml) => "pml",
             SimPolicy::Sched(Policy::Ours) => "ours",
+            SimPolicy::Sched(Policy::Seed) => "seed",
             SimPolicy::HttpOnly => "http",
         }
     }
@@ -87,6 +88,10 @@ pub struct Params {
     pub downlink_kbps: Option<u64>,
     /// Extra peers that send garbage of the right size / one byte every 1.9 s (not measured).
     pub liars: usize,
+    /// Seeders (`mode=seeder`) joining first, not counted as viewers.
+    pub seeders: usize,
+    /// A seeder's uplink (a server's, not a viewer's).
+    pub seeder_up_mbps: u64,
     pub drip: usize,
     /// Report the playhead as the element did before the fix (calibration).
     pub playhead_taken: bool,
@@ -129,6 +134,8 @@ impl Default for Params {
             uplink_kbps: None,
             downlink_kbps: None,
             liars: 0,
+            seeders: 0,
+            seeder_up_mbps: 100,
             drip: 0,
             payload_scale: 64,
             playhead_taken: false,

@@ -23,6 +23,8 @@ pub struct PeerResult {
 pub struct SimResult {
     pub peers: Vec<PeerResult>,
     pub unique_bytes: u64,
+    /// Origin bytes of the seeders (`--seeders`): not viewers, but the origin served them.
+    pub seeder_http_bytes: u64,
     pub events: u64,
     pub sim_ms: u64,
 }
@@ -52,7 +54,8 @@ pub struct Summary {
 impl SimResult {
     pub fn summary(&self, policy: &str, wall_ms: u64) -> Summary {
         let n = self.peers.len();
-        let origin: u64 = self.peers.iter().map(|p| p.http_bytes).sum();
+        let viewers_origin: u64 = self.peers.iter().map(|p| p.http_bytes).sum();
+        let origin = viewers_origin + self.seeder_http_bytes;
         let p2p: u64 = self.peers.iter().map(|p| p.p2p_bytes).sum();
         let mut startups: Vec<u64> = self.peers.iter().filter_map(|p| p.startup_ms).collect();
         startups.sort_unstable();
@@ -64,8 +67,9 @@ impl SimResult {
         Summary {
             policy: policy.to_string(),
             peers: n,
-            p2p_share: if origin + p2p > 0 {
-                p2p as f64 / (origin + p2p) as f64
+            // The viewers' share: what they took from the swarm of what they played.
+            p2p_share: if viewers_origin + p2p > 0 {
+                p2p as f64 / (viewers_origin + p2p) as f64
             } else {
                 0.0
             },

@@ -17,6 +17,7 @@ pub fn run(p: &Params) -> SimResult {
     let scheduler = match p.policy {
         SimPolicy::Sched(Policy::Pml) | SimPolicy::HttpOnly => SchedulerConfig::pml(),
         SimPolicy::Sched(Policy::Ours) => SchedulerConfig::ours(),
+        SimPolicy::Sched(Policy::Seed) => SchedulerConfig::seed(),
     };
     let mut scheduler = scheduler;
     for (k, v) in &p.overrides {
@@ -88,7 +89,16 @@ pub fn run(p: &Params) -> SimResult {
         n.latency_ms = rng.range(p.latency_ms.0, p.latency_ms.1);
         n
     };
-    let mut specs = Vec::with_capacity(p.peers + p.liars + p.drip);
+    let mut specs = Vec::with_capacity(p.seeders + p.peers + p.liars + p.drip);
+    // Seeders (`mode=seeder`) join first, run `Policy::Seed` and are not viewers.
+    for _ in 0..p.seeders {
+        let mut n = node(0, &mut rng);
+        n.seeder = true;
+        n.up_kbps = p.seeder_up_mbps * 1000;
+        n.down_kbps = n.down_kbps.max(n.up_kbps);
+        n.measured = false;
+        specs.push(n);
+    }
     for i in 0..p.peers {
         let t = (i as f64 * p.stagger_s * 1000.0) as u64;
         let mut n = node(t, &mut rng);
@@ -133,9 +143,16 @@ pub fn run(p: &Params) -> SimResult {
             wrong_segments: n.wrong_segments,
         })
         .collect();
+    let seeder_http_bytes = res
+        .nodes
+        .iter()
+        .take(p.seeders)
+        .map(|n| n.http_bytes * scale)
+        .sum();
     SimResult {
         peers,
         unique_bytes: res.unique_bytes * scale,
+        seeder_http_bytes,
         events: res.events,
         sim_ms: duration_ms,
     }
