@@ -195,7 +195,14 @@ impl Peer {
             .build()
             .expect("p2phlssrc");
         for (k, v) in props {
-            src.set_property_from_value(k, v);
+            // Enums (mode, compat) as their nicks, as gst-launch-1.0 gives them.
+            let is_enum = src
+                .find_property(k)
+                .is_some_and(|p| p.value_type().is_a(glib::Type::ENUM));
+            match v.get::<&str>() {
+                Ok(nick) if is_enum => src.set_property_from_str(k, nick),
+                _ => src.set_property_from_value(k, v),
+            }
         }
         pipeline.add(&src).unwrap();
         let cap: Arc<Mutex<Capture>> = Arc::default();
@@ -749,6 +756,95 @@ fn live_swarm(tracker: fn() -> Option<TestTracker>) {
         }
         for p in &peers[1..] {
             assert!(p.stat("p2p-bytes") > 0, "no P2P bytes: {}", p.summary());
+        }
+    });
+}
+
+/// `mode=seeder` (issue 15): a seeder started first takes each live segment from the origin
+/// once, as soon as it is listed, and the players that join take their segments from it.
+#[test]
+fn live_seeder_feeds_the_players_and_fetches_each_segment_once() {
+    if !common::have_element() {
+        return;
+    }
+    let Some(tracker) = TestTracker::strict() else {
+        return;
+    };
+    common::guard_for(Duration::from_secs(100), move || {
+        let origin = Origin::serve_dir(fixture_root());
+        origin.live(LIVE_MEDIA, live_spec(false));
+        let url = origin.url(LIVE_MEDIA);
+        let segs: Vec<_> = vod_segments().into_iter().take(LIVE_SEGMENTS).collect();
+        let last = segs.last().unwrap().1.clone();
+        const SEEDER_UA: &str = "p2pmedia-seeder-test";
+        let mut props = p2p_props(&tracker.url());
+        props.push(("mode", "seeder".to_send_value()));
+        props.push(("user-agent", SEEDER_UA.to_send_value()));
+        let mut peers = vec![Peer::start("seeder", &url, &props)];
+        assert_eq!(
+            peers[0].src.property::<u32>("max-peers"),
+            100,
+            "a seeder's own default"
+        );
+        // The seeder has the live edge before anyone asks.
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            peers[0].poll();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let players = start_live_peers(2, Duration::from_secs(2), &url, &tracker.url());
+        peers.extend(players);
+        wait_for(
+            &mut peers,
+            Duration::from_secs(60),
+            "both players to play the last segment",
+            |p| {
+                p[1..].iter().all(|p| {
+                    p.stopped || p.pushed().first().is_some_and(|(_, b)| b.ends_with(&last))
+                })
+            },
+        );
+        for p in &peers {
+            eprintln!("{}", p.summary());
+        }
+        let seeder = peers[0].stats();
+        eprintln!("seeder stats: {seeder}");
+        for p in peers.iter_mut() {
+            assert!(
+                p.errors.is_empty() && !p.stopped,
+                "{}: {:?}",
+                p.name,
+                p.errors
+            );
+            p.stop();
+        }
+        // Each segment from the origin once, by the seeder.
+        let mut by_seeder: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in origin.log() {
+            if r.header("user-agent") == Some(SEEDER_UA) && r.path.ends_with(".ts") {
+                *by_seeder.entry(r.path.clone()).or_default() += 1;
+            }
+        }
+        assert!(!by_seeder.is_empty(), "the seeder fetched nothing");
+        assert!(
+            by_seeder.values().all(|n| *n == 1),
+            "the seeder fetched a segment twice: {by_seeder:?}"
+        );
+        assert_eq!(seeder.get::<String>("mode").unwrap(), "seeder");
+        assert!(stat(&seeder, "seeded-segments") >= 4, "{seeder}");
+        assert!(stat(&seeder, "served-segments") >= 4, "{seeder}");
+        for p in &peers[1..] {
+            let seen = split_into_segments(&p.pushed()[0].1, &segs, &p.name);
+            assert_eq!(seen.last(), Some(&(LIVE_SEGMENTS - 1)), "{}", p.name);
+            // Everything but the live start from the swarm. A player's first two live
+            // segments still go to the origin when the playhead makes the second urgent
+            // before any peer connected (known; not the seeder's doing).
+            assert!(
+                stat(&p.stats(), "http-segments") <= 2 && stat(&p.stats(), "p2p-segments") >= 3,
+                "{} took more than its start from the origin: {}",
+                p.name,
+                p.summary()
+            );
         }
     });
 }

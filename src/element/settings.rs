@@ -8,7 +8,7 @@ use gst::prelude::*;
 
 use crate::abr::AbrSettings;
 use crate::engine::p2p::{P2pConfig, DEFAULT_TRACKERS};
-use crate::engine::{EngineConfig, LiveFreeze, LiveFreezeAction};
+use crate::engine::{EngineConfig, LiveFreeze, LiveFreezeAction, SeedVariants};
 use crate::net::http::HttpConfig;
 use crate::p2p::identity::Compat;
 use crate::schedule::{Policy, SchedulerConfig};
@@ -37,6 +37,29 @@ pub enum SchedulerMode {
     #[enum_value(name = "P2P Media Loader 2.3 HybridLoader behaviour", nick = "pml")]
     Pml,
 }
+
+/// What the element is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
+#[enum_type(name = "GstP2pMediaMode")]
+pub enum Mode {
+    /// Plays one variant in real time, as a player does.
+    #[default]
+    #[enum_value(
+        name = "Player: play the stream, share what was played",
+        nick = "player"
+    )]
+    Player,
+    /// Fetches every seeded variant from the origin once and serves the swarms; the output
+    /// never holds it back.
+    #[enum_value(
+        name = "Seeder: follow every variant, fetch each segment once, serve the swarms",
+        nick = "seeder"
+    )]
+    Seeder,
+}
+
+/// `max-peers` of a seeder unless set: it is there to serve whole audiences.
+pub const SEEDER_MAX_PEERS: u32 = 100;
 
 /// What a live stream whose playlist stopped growing does after `live-freeze-timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
@@ -115,9 +138,14 @@ pub struct Settings {
     pub scheduler: SchedulerMode,
     /// Knob overrides by property name (values as `SchedulerConfig::set` parses them).
     pub knobs: std::collections::BTreeMap<String, f64>,
-    pub max_peers: u32,
-    /// Bytes per second, 0 = unlimited.
-    pub max_upload_rate: u64,
+    /// `None`: the mode's default (20 for a player, [`SEEDER_MAX_PEERS`] for a seeder).
+    pub max_peers: Option<u32>,
+    /// Bytes per second, 0 = unlimited; `None`: the mode's default (a player's
+    /// `DEFAULT_MAX_UPLOAD_RATE`, a seeder's unlimited).
+    pub max_upload_rate: Option<u64>,
+    pub mode: Mode,
+    /// `seed-variants` as set (`all` or bitrates), checked when the element starts.
+    pub seed_variants: String,
     pub max_segment_size: u64,
     /// Bytes; the segment store of each stream's swarm.
     pub max_store_size: u64,
@@ -156,8 +184,10 @@ impl Default for Settings {
             compat: CompatMode::default(),
             scheduler: SchedulerMode::default(),
             knobs: Default::default(),
-            max_peers: P2pConfig::default().max_peers as u32,
-            max_upload_rate: crate::engine::p2p::DEFAULT_MAX_UPLOAD_RATE,
+            max_peers: None,
+            max_upload_rate: None,
+            mode: Mode::default(),
+            seed_variants: "all".to_string(),
             max_segment_size: P2pConfig::default().max_segment_bytes,
             max_store_size: P2pConfig::default().store_limit,
             tracker_origin: None,
@@ -317,14 +347,30 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("max-peers")
             .nick("Maximum peers")
-            .blurb("Connections per swarm (0 = unlimited)")
-            .default_value(d.max_peers)
+            .blurb("Connections per swarm (0 = unlimited; default 20, 100 with mode=seeder)")
+            .default_value(d.effective_max_peers())
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt64::builder("max-upload-rate")
             .nick("Maximum upload rate")
-            .blurb("Upload limit of each stream's swarm, shared fairly among its peers, in bytes per second (0 = unlimited; the default, 2 MB/s, is 16 Mbit/s)")
-            .default_value(d.max_upload_rate)
+            .blurb("Upload limit of each stream's swarm, shared fairly among its peers, in bytes per second (0 = unlimited; the default, 2 MB/s, is 16 Mbit/s; unlimited with mode=seeder)")
+            .default_value(d.effective_max_upload_rate())
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder::<Mode>("mode")
+            .nick("Mode")
+            .blurb("player: play the stream; seeder: an always-on super-peer that follows every \
+                    variant in seed-variants, fetches each segment from the origin once as soon \
+                    as it is listed, keeps the live window and serves the swarms (its output \
+                    never blocks it and never ends: run it with ! fakesink)")
+            .default_value(d.mode)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("seed-variants")
+            .nick("Seeded variants")
+            .blurb("mode=seeder: \"all\", or a comma-separated list of variant bitrates \
+                    (BANDWIDTH, bit/s) to seed; a stream with none of them seeds its highest")
+            .default_value(Some(d.seed_variants.as_str()))
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt64::builder("max-segment-size")
@@ -382,10 +428,12 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
-            .blurb("Transfer statistics: http-bytes, http-segments, p2p-bytes, p2p-upload-bytes, \
-                    p2p-segments, p2p-longest-stall-ms, peers, trackers-connected, trackers (url, \
-                    state, last-error, peers-seen), swarms, variant-bitrate, bandwidth, \
-                    buffered-time")
+            .blurb("Transfer statistics: mode, seeded-segments (stored from the origin by the \
+                    swarms), served-segments (uploaded whole), http-bytes, http-segments, \
+                    p2p-bytes, p2p-upload-bytes, p2p-segments, p2p-longest-stall-ms, peers, \
+                    trackers-connected, trackers (url, state, last-error, peers-seen), swarms \
+                    (info-hash, type, peers, store-bytes, upload-bytes, http-segments, \
+                    served-segments), variant-bitrate, bandwidth, buffered-time")
             .read_only()
             .build(),
     ]
@@ -455,8 +503,17 @@ impl Settings {
             "swarm-id" => self.swarm_id = value.get().expect("type checked upstream"),
             "compat" => self.compat = value.get().expect("type checked upstream"),
             "scheduler" => self.scheduler = value.get().expect("type checked upstream"),
-            "max-peers" => self.max_peers = value.get().expect("type checked upstream"),
-            "max-upload-rate" => self.max_upload_rate = value.get().expect("type checked upstream"),
+            "max-peers" => self.max_peers = Some(value.get().expect("type checked upstream")),
+            "max-upload-rate" => {
+                self.max_upload_rate = Some(value.get().expect("type checked upstream"))
+            }
+            "mode" => self.mode = value.get().expect("type checked upstream"),
+            "seed-variants" => {
+                self.seed_variants = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
             "max-store-size" => self.max_store_size = value.get().expect("type checked upstream"),
             "max-segment-size" => {
                 self.max_segment_size = value.get().expect("type checked upstream")
@@ -506,8 +563,10 @@ impl Settings {
             "swarm-id" => self.swarm_id.to_value(),
             "compat" => self.compat.to_value(),
             "scheduler" => self.scheduler.to_value(),
-            "max-peers" => self.max_peers.to_value(),
-            "max-upload-rate" => self.max_upload_rate.to_value(),
+            "max-peers" => self.effective_max_peers().to_value(),
+            "max-upload-rate" => self.effective_max_upload_rate().to_value(),
+            "mode" => self.mode.to_value(),
+            "seed-variants" => self.seed_variants.to_value(),
             "max-store-size" => self.max_store_size.to_value(),
             "max-segment-size" => self.max_segment_size.to_value(),
             "tracker-origin" => self.tracker_origin.to_value(),
@@ -523,6 +582,28 @@ impl Settings {
                 .to_value(),
             _ => return None,
         })
+    }
+
+    pub fn effective_max_peers(&self) -> u32 {
+        self.max_peers.unwrap_or(match self.mode {
+            Mode::Player => P2pConfig::default().max_peers as u32,
+            Mode::Seeder => SEEDER_MAX_PEERS,
+        })
+    }
+
+    pub fn effective_max_upload_rate(&self) -> u64 {
+        self.max_upload_rate.unwrap_or(match self.mode {
+            Mode::Player => crate::engine::p2p::DEFAULT_MAX_UPLOAD_RATE,
+            Mode::Seeder => 0,
+        })
+    }
+
+    /// `mode=seeder`'s variants, or an error naming the bad `seed-variants`.
+    pub fn seeder(&self) -> Result<Option<SeedVariants>, String> {
+        match self.mode {
+            Mode::Player => Ok(None),
+            Mode::Seeder => SeedVariants::parse(&self.seed_variants).map(Some),
+        }
     }
 
     pub fn abr(&self) -> AbrSettings {
@@ -561,13 +642,16 @@ impl Settings {
             abr: self.abr(),
             max_buffering_time: Duration::from_nanos(self.max_buffering_time.nseconds()),
             p2p: self.p2p_enabled.then(|| self.p2p_config()),
+            // A bad list was refused when the element started (`seeder()`).
+            seeder: self.seeder().ok().flatten(),
         }
     }
 
     pub fn p2p_config(&self) -> P2pConfig {
-        let mut scheduler = SchedulerConfig::for_policy(match self.scheduler {
-            SchedulerMode::Ours => Policy::Ours,
-            SchedulerMode::Pml => Policy::Pml,
+        let mut scheduler = SchedulerConfig::for_policy(match (self.mode, self.scheduler) {
+            (Mode::Seeder, _) => Policy::Seed,
+            (_, SchedulerMode::Ours) => Policy::Ours,
+            (_, SchedulerMode::Pml) => Policy::Pml,
         });
         for (name, value) in &self.knobs {
             // Property ranges keep values valid; `set` parses integers for counts and ms.
@@ -589,8 +673,8 @@ impl Settings {
                 CompatMode::Pml22 => Compat::Pml22,
             },
             scheduler,
-            max_peers: self.max_peers as usize,
-            max_upload_rate: self.max_upload_rate,
+            max_peers: self.effective_max_peers() as usize,
+            max_upload_rate: self.effective_max_upload_rate(),
             max_segment_bytes: self.max_segment_size,
             store_limit: self.max_store_size,
             // Browsers always send an Origin, and wt-tracker and OpenWebTorrent may refuse a
@@ -671,6 +755,26 @@ mod tests {
         assert!(s.set(&(8u64 << 20).to_value(), &pspec));
         assert_eq!(s.p2p_config().store_limit, 8 << 20);
         assert_eq!(s.get(&pspec).unwrap().get::<u64>().unwrap(), 8 << 20);
+    }
+
+    #[test]
+    fn a_seeder_gets_its_own_defaults_unless_told_otherwise() {
+        let mut s = Settings::default();
+        assert_eq!(s.p2p_config().max_peers, 20);
+        assert_eq!(s.p2p_config().scheduler.policy, Policy::Ours);
+        assert_eq!(s.seeder(), Ok(None));
+        s.mode = Mode::Seeder;
+        let c = s.p2p_config();
+        assert_eq!(c.max_peers, SEEDER_MAX_PEERS as usize);
+        assert_eq!(c.max_upload_rate, 0);
+        assert_eq!(c.scheduler.policy, Policy::Seed);
+        assert_eq!(s.seeder(), Ok(Some(SeedVariants::All)));
+        s.max_peers = Some(7);
+        s.max_upload_rate = Some(1000);
+        assert_eq!(s.p2p_config().max_peers, 7);
+        assert_eq!(s.p2p_config().max_upload_rate, 1000);
+        s.seed_variants = "730400,nope".into();
+        assert!(s.seeder().is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub(super) struct Fetcher {
     /// What the origin's decrypted segments taught, by playlist: decrypted peer data is
     /// judged by it (clear peer data was judged by the swarm).
     plausibility: Mutex<HashMap<Url, Plausibility>>,
+    /// `mode=seeder`: output that found no room was dropped; the next fragment is a
+    /// discontinuity.
+    dropped: AtomicBool,
 }
 
 impl Fetcher {
@@ -54,6 +58,7 @@ impl Fetcher {
             stream,
             generation,
             plausibility: Mutex::new(HashMap::new()),
+            dropped: AtomicBool::new(false),
         }
     }
 
@@ -66,9 +71,39 @@ impl Fetcher {
         lock(&self.stream).kind
     }
 
+    fn seeder(&self) -> bool {
+        self.shared.config.seeder.is_some()
+    }
+
+    /// Hands `item` to the output; false once flushed (a seek restarts us). A seeder's output
+    /// never waits for downstream (what finds no room is dropped) and never ends: the
+    /// seeder goes on serving until the pipeline stops.
     async fn push(&self, item: OutputItem) -> bool {
         let queue = lock(&self.stream).queue.clone();
-        queue.push(self.generation, item).await.is_ok()
+        if !self.seeder() {
+            return queue.push(self.generation, item).await.is_ok();
+        }
+        if matches!(item, OutputItem::Eos) {
+            gst::info!(
+                CAT,
+                "{:?}: end of the stream; seeding goes on until the pipeline stops",
+                self.kind()
+            );
+            return true;
+        }
+        match queue.try_push(self.generation, item) {
+            Ok(true) => true,
+            Ok(false) => {
+                gst::trace!(
+                    CAT,
+                    "{:?}: seeder output full, fragment dropped",
+                    self.kind()
+                );
+                self.dropped.store(true, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     pub async fn run(&mut self, start: Start) -> Result<(), EngineError> {
@@ -198,7 +233,9 @@ impl Fetcher {
                 data,
                 start: segment.start,
                 duration: segment.duration,
-                discont: discont || segment.discontinuity,
+                discont: discont
+                    || segment.discontinuity
+                    || self.dropped.swap(false, Ordering::Relaxed),
                 media_offset_ns: segment.media_offset_ns.unwrap_or(0),
                 program_date_time_ns: segment.program_date_time_ns,
             };
@@ -446,6 +483,10 @@ impl Fetcher {
     /// Picks the variant for the next segment; fetches its playlist if it changed.
     /// Returns true when the stream switched.
     async fn maybe_switch(&self) -> bool {
+        // A seeder's output stays on the variant it was given: ABR would only move swarms.
+        if self.seeder() {
+            return false;
+        }
         let (bandwidths, current, variant, track, cached, from, est) = {
             let st = lock(&self.stream);
             if st.variants.len() < 2 {
@@ -498,7 +539,7 @@ impl Fetcher {
             .origin
             .stats
             .variant_bitrate
-            .store(bandwidths[current], std::sync::atomic::Ordering::Relaxed);
+            .store(bandwidths[current], Ordering::Relaxed);
         true
     }
 

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod output;
 pub mod p2p;
 pub mod runtime;
+mod seed;
 pub mod session;
 pub mod stats;
 mod stream;
@@ -49,6 +50,51 @@ pub struct EngineConfig {
     pub p2p: Option<p2p::P2pConfig>,
     /// What a live playlist that stops growing leads to.
     pub live_freeze: LiveFreeze,
+    /// `mode=seeder`: which variants to seed (`None`: a player).
+    pub seeder: Option<SeedVariants>,
+}
+
+/// `seed-variants`: the variants (and DASH Representations) a seeder follows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SeedVariants {
+    #[default]
+    All,
+    /// Those of these bitrates (BANDWIDTH, bit/s); a stream with none of them seeds its
+    /// highest.
+    Bitrates(Vec<u64>),
+}
+
+impl SeedVariants {
+    /// Parses `all` or a comma-separated list of bitrates.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case("all") {
+            return Ok(SeedVariants::All);
+        }
+        text.split(',')
+            .map(|b| {
+                b.trim().parse::<u64>().map_err(|_| {
+                    format!("seed-variants: not a bitrate: {b:?} (all, or bit/s values)")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(SeedVariants::Bitrates)
+    }
+
+    /// Indices of `bandwidths` to seed, highest bitrate first (never empty if any exist).
+    pub fn pick(&self, bandwidths: &[u64]) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..bandwidths.len())
+            .filter(|i| match self {
+                SeedVariants::All => true,
+                SeedVariants::Bitrates(b) => b.contains(&bandwidths[*i]),
+            })
+            .collect();
+        if idx.is_empty() {
+            idx.extend((0..bandwidths.len()).max_by_key(|i| bandwidths[*i]));
+        }
+        idx.sort_by_key(|i| std::cmp::Reverse(bandwidths[*i]));
+        idx
+    }
 }
 
 /// `live-freeze-timeout` / `live-freeze-action`: a live playlist that stops growing gets a
@@ -121,6 +167,21 @@ fn manifest_error(e: ManifestError, url: &url::Url) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seed_variants_parse_and_pick() {
+        assert_eq!(SeedVariants::parse("all"), Ok(SeedVariants::All));
+        assert_eq!(SeedVariants::parse(""), Ok(SeedVariants::All));
+        let two = SeedVariants::parse("730400, 200000").unwrap();
+        assert_eq!(two, SeedVariants::Bitrates(vec![730400, 200000]));
+        assert!(SeedVariants::parse("high").is_err());
+        let bw = [200000, 730400, 400000];
+        assert_eq!(SeedVariants::All.pick(&bw), vec![1, 2, 0]);
+        assert_eq!(two.pick(&bw), vec![1, 0]);
+        // None listed in this stream (an audio rendition): its highest.
+        assert_eq!(SeedVariants::Bitrates(vec![1]).pick(&bw), vec![1]);
+        assert_eq!(SeedVariants::All.pick(&[]), Vec::<usize>::new());
+    }
 
     #[test]
     fn live_freeze_limits() {

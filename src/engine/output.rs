@@ -127,6 +127,24 @@ impl OutputQueue {
         }
     }
 
+    /// Queues `item` only if there is room now (`mode=seeder`: downstream must never hold
+    /// the fetching back). Ok(false): dropped, no room or not started.
+    pub fn try_push(&self, generation: u64, item: OutputItem) -> Result<bool, Stale> {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return Err(Stale);
+        }
+        let room = inner.queued < self.max_time && inner.queued_bytes < MAX_QUEUED_BYTES;
+        if inner.flushing || !(inner.items.is_empty() || room) {
+            return Ok(false);
+        }
+        inner.queued += item.duration();
+        inner.queued_bytes += item.size();
+        inner.items.push_back(item);
+        self.available.notify_all();
+        Ok(true)
+    }
+
     /// Blocks the pad task until an item arrives; `None` once flushing.
     pub fn pop_blocking(&self) -> Option<OutputItem> {
         let mut inner = self.lock();
@@ -248,6 +266,23 @@ mod tests {
         q.set_flushing(true);
         t.join().unwrap();
         assert_eq!(rt.block_on(q.push(g, frag(1))), Err(Stale));
+    }
+
+    #[test]
+    fn try_push_never_waits() {
+        let q = OutputQueue::new(Duration::from_secs(4));
+        let g = q.generation();
+        // Not started (flushing): dropped, not an error.
+        assert_eq!(q.try_push(g, frag(2)), Ok(false));
+        q.set_flushing(false);
+        let g = q.generation();
+        assert_eq!(q.try_push(g, frag(2)), Ok(true));
+        assert_eq!(q.try_push(g, frag(2)), Ok(true));
+        assert_eq!(q.try_push(g, frag(2)), Ok(false));
+        assert!(q.pop_blocking().is_some());
+        assert_eq!(q.try_push(g, frag(2)), Ok(true));
+        q.set_flushing(true);
+        assert_eq!(q.try_push(g, frag(2)), Err(Stale));
     }
 
     #[test]

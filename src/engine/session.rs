@@ -23,6 +23,7 @@ use super::front::Front;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pHub, P2pObserver, SegmentValidator};
+use super::seed;
 use super::stats::Stats;
 use super::stream::{NewStream, StreamState};
 use super::task;
@@ -37,6 +38,8 @@ pub struct Engine {
     shared: Arc<Shared>,
     front: Arc<Front>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// `mode=seeder`'s variant followers: a seek restarts the fetch loops, not these.
+    seeds: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -74,6 +77,7 @@ impl Engine {
             shared,
             front: Arc::new(Front::new(protocol)),
             tasks: Mutex::new(Vec::new()),
+            seeds: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&engine);
         let on_panic = panicked(&engine.shared, "opening the stream");
@@ -164,15 +168,19 @@ impl Engine {
 
     fn new_stream(&self, s: NewStream, swarm: &str) -> (Arc<Mutex<StreamState>>, Option<String>) {
         let mut playlists = HashMap::new();
-        if let Some(p) = s.playlist {
-            playlists.insert(s.current, Arc::new(p));
-        }
+        let given = s.current;
         let compat = self
             .shared
             .config
             .p2p
             .as_ref()
             .map_or(Compat::Pml23, |p| p.compat);
+        // A seeder's output plays the highest seeded variant; the others are followed for
+        // their swarms alone (`seed::follow`).
+        let mut current = s.current;
+        if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants)).first() {
+            current = top;
+        }
         let swarm_ids = match &self.shared.hub {
             Some(_) => s
                 .swarms
@@ -186,10 +194,13 @@ impl Engine {
                 .collect(),
             None => Vec::new(),
         };
+        if let Some(p) = s.playlist.filter(|_| given == current) {
+            playlists.insert(current, Arc::new(p));
+        }
         let state = Arc::new(Mutex::new(StreamState {
             kind: s.kind,
             variants: s.variants,
-            current: s.current,
+            current,
             track: s.track,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
@@ -276,6 +287,20 @@ impl Engine {
         self.shared.events.streams_ready(specs, start);
         let mut tasks = lock(&self.tasks);
         for s in states {
+            let (current, seeded) = {
+                let st = lock(&s);
+                (
+                    st.current,
+                    seed::seeded(&self.shared, &bandwidths(&st.variants)),
+                )
+            };
+            for index in seeded.into_iter().filter(|i| *i != current) {
+                let (shared, front, stream) = (self.shared.clone(), self.front.clone(), s.clone());
+                lock(&self.seeds).push(task::spawn_logged(
+                    "seed",
+                    seed::follow(shared, front, stream, index),
+                ));
+            }
             tasks.push(self.spawn_fetcher(s, begin));
         }
         Ok(())
@@ -302,6 +327,10 @@ impl Engine {
     }
 }
 
+fn bandwidths(variants: &[crate::media::Variant]) -> Vec<u64> {
+    variants.iter().map(|v| v.bandwidth).collect()
+}
+
 /// A panicked fetch task stops its stream for good: one clear element error, not a stall.
 /// Weak, so a panic handler never keeps a stopped session alive.
 fn panicked(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(String) + Send + 'static {
@@ -320,6 +349,9 @@ fn panicked(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(String) + S
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop();
+        for t in lock(&self.seeds).drain(..) {
+            t.abort();
+        }
         if let Some(hub) = &self.shared.hub {
             hub.shutdown();
         }

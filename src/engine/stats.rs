@@ -17,6 +17,10 @@ pub struct Stats {
     pub bandwidth: AtomicU64,
     /// Longest stall inside one P2P download, over all swarms, ms.
     pub p2p_longest_stall_ms: AtomicU64,
+    /// Segments the swarms stored from the origin (a seeder's pulls).
+    pub seeded_segments: AtomicU64,
+    /// Segments uploaded to peers to their last byte.
+    pub served_segments: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,8 @@ pub struct StatsSnapshot {
     pub variant_bitrate: u64,
     pub bandwidth: u64,
     pub p2p_longest_stall_ms: u64,
+    pub seeded_segments: u64,
+    pub served_segments: u64,
 }
 
 impl Stats {
@@ -42,6 +48,8 @@ impl Stats {
             variant_bitrate: self.variant_bitrate.load(Relaxed),
             bandwidth: self.bandwidth.load(Relaxed),
             p2p_longest_stall_ms: self.p2p_longest_stall_ms.load(Relaxed),
+            seeded_segments: self.seeded_segments.load(Relaxed),
+            served_segments: self.served_segments.load(Relaxed),
         }
     }
 

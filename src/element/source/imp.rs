@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use url::Url;
 
-use crate::element::settings::{self, Settings};
+use crate::element::settings::{self, Mode, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
@@ -322,6 +322,18 @@ impl P2pMediaSrc {
             );
             gst::StateChangeError
         })?;
+        if let Err(e) = settings.seeder() {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
+            return Err(gst::StateChangeError);
+        }
+        if settings.mode == Mode::Seeder && !settings.p2p_enabled {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ("mode=seeder needs p2p-enabled=true: a seeder without P2P serves nobody")
+            );
+            return Err(gst::StateChangeError);
+        }
         let session = {
             let mut state = lock(&self.state);
             state.session += 1;
@@ -984,6 +996,8 @@ impl P2pMediaSrc {
     }
 
     fn stats(&self) -> gst::Structure {
+        // Settings first, never under the state lock.
+        let mode = lock(&self.settings).mode;
         let state = lock(&self.state);
         let engine = state.engine.as_ref();
         let stats = engine.map(|e| e.stats().snapshot()).unwrap_or_default();
@@ -1000,6 +1014,9 @@ impl P2pMediaSrc {
                     .field("type", s.stream_type.as_str())
                     .field("peers", s.peers as u32)
                     .field("store-bytes", s.store_bytes)
+                    .field("upload-bytes", s.upload_bytes)
+                    .field("http-segments", s.http_segments)
+                    .field("served-segments", s.served_segments)
                     .build()
                     .to_send_value()
             },
@@ -1019,6 +1036,16 @@ impl P2pMediaSrc {
                 }),
         );
         gst::Structure::builder("p2pmedia-stats")
+            .field(
+                "mode",
+                if mode == Mode::Seeder {
+                    "seeder"
+                } else {
+                    "player"
+                },
+            )
+            .field("seeded-segments", stats.seeded_segments)
+            .field("served-segments", stats.served_segments)
             .field("http-bytes", stats.http_bytes)
             .field("http-segments", stats.http_segments)
             .field("p2p-bytes", stats.p2p_bytes)

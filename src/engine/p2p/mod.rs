@@ -7,6 +7,7 @@ mod link;
 mod swarm;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -136,6 +137,11 @@ pub struct SwarmInfo {
     pub peers: usize,
     /// Bytes in this swarm's segment store (`max-store-size` bounds it).
     pub store_bytes: u64,
+    pub upload_bytes: u64,
+    /// Segments stored from the origin.
+    pub http_segments: u64,
+    /// Uploads sent to their last byte.
+    pub served_segments: u64,
 }
 
 /// One tracker as `stats` shows it.
@@ -372,6 +378,9 @@ impl P2pHub {
                 stream_type: h.stream_type,
                 peers: h.peer_count(),
                 store_bytes: h.store_bytes(),
+                upload_bytes: h.totals().upload_bytes.load(Relaxed),
+                http_segments: h.totals().http_segments.load(Relaxed),
+                served_segments: h.totals().served_segments.load(Relaxed),
             })
             .collect()
     }

@@ -115,11 +115,23 @@ pub struct SwarmHandle {
     pub stream_type: StreamType,
     peers: Arc<AtomicUsize>,
     store_bytes: Arc<AtomicU64>,
+    /// Running totals of this swarm, for `stats`.
+    totals: Arc<SwarmTotals>,
     /// 0 while in use; otherwise the token of the pending release.
     released: Arc<AtomicU64>,
 }
 
 static RELEASE_TOKENS: AtomicU64 = AtomicU64::new(1);
+
+/// One swarm's running totals, written by its actor.
+#[derive(Debug, Default)]
+pub struct SwarmTotals {
+    pub upload_bytes: AtomicU64,
+    /// Segments stored from the origin.
+    pub http_segments: AtomicU64,
+    /// Uploads sent to their last byte.
+    pub served_segments: AtomicU64,
+}
 
 impl SwarmHandle {
     pub fn set_segments(&self, playlist: Arc<MediaPlaylist>) {
@@ -171,6 +183,10 @@ impl SwarmHandle {
         self.store_bytes.load(Relaxed)
     }
 
+    pub fn totals(&self) -> &SwarmTotals {
+        &self.totals
+    }
+
     pub fn same_swarm(&self, other: &SwarmHandle) -> bool {
         self.info_hash == other.info_hash
     }
@@ -204,6 +220,7 @@ pub(super) fn spawn(
     let (tx, rx) = mpsc::unbounded_channel();
     let peers = Arc::new(AtomicUsize::new(0));
     let store_bytes = Arc::new(AtomicU64::new(0));
+    let totals = Arc::new(SwarmTotals::default());
     let handle = SwarmHandle {
         tx: tx.clone(),
         info_hash,
@@ -211,6 +228,7 @@ pub(super) fn spawn(
         stream_type,
         peers: peers.clone(),
         store_bytes: store_bytes.clone(),
+        totals: totals.clone(),
         released: Arc::new(AtomicU64::new(0)),
     };
     let now = hub.origin.now_ms();
@@ -246,6 +264,7 @@ pub(super) fn spawn(
         playhead,
         peer_count: peers,
         store_bytes,
+        totals,
         uploaded: 0,
     };
     let (hub, info_hash) = (actor.hub.clone(), actor.info_hash_str.clone());
@@ -282,6 +301,7 @@ struct Actor {
     playhead: Arc<OutputQueue>,
     peer_count: Arc<AtomicUsize>,
     store_bytes: Arc<AtomicU64>,
+    totals: Arc<SwarmTotals>,
     /// Upload bytes already added to the element's stats.
     uploaded: u64,
 }
@@ -533,6 +553,17 @@ impl Actor {
         }
         self.peer_count.store(self.swarm.peer_count(), Relaxed);
         self.store_bytes.store(stats.store_bytes, Relaxed);
+        let element = &self.hub.origin.stats;
+        let t = &self.totals;
+        let seeded = t.http_segments.swap(stats.http_segments, Relaxed);
+        element
+            .seeded_segments
+            .fetch_add(stats.http_segments.saturating_sub(seeded), Relaxed);
+        let served = t.served_segments.swap(stats.served_segments, Relaxed);
+        element
+            .served_segments
+            .fetch_add(stats.served_segments.saturating_sub(served), Relaxed);
+        t.upload_bytes.store(stats.upload_bytes, Relaxed);
     }
 
     fn source_name(&self, source: Source) -> String {

@@ -699,13 +699,6 @@ impl Scheduler {
     fn process(&mut self) {
         self.dirty = false;
         self.next_wake_ms = None;
-        if self.cfg.policy == Policy::Seed {
-            self.process_seed();
-            self.dirty = false;
-            return;
-        }
-        let pos = self.position_at(self.now_ms);
-
         if let Some(id) = self.pending_request {
             if self.stored.contains(&id) {
                 self.pending_request = None;
@@ -713,6 +706,12 @@ impl Scheduler {
                 self.out.push_back(Command::Deliver { id });
             }
         }
+        if self.cfg.policy == Policy::Seed {
+            self.process_seed();
+            self.dirty = false;
+            return;
+        }
+        let pos = self.position_at(self.now_ms);
 
         let queue = self.build_queue(pos);
 

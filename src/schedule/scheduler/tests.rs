@@ -485,3 +485,58 @@ fn ours_silent_tracker_delays_startup_only_briefly() {
     s.handle_tracker_unavailable(10);
     assert_eq!(http_ids(&drain(&mut s)), vec![0, 1]);
 }
+
+/// `Policy::Seed`: the request of the seeder's own output is fetched first and delivered;
+/// live, the newest segments come next; nothing is fetched twice, nothing from a peer.
+#[test]
+fn seed_fetches_each_listed_segment_once_and_delivers_the_outputs_request() {
+    let mut s = Scheduler::new(SchedulerConfig::seed(), 1, 0);
+    let segs: Vec<SegmentInfo> = (10..20)
+        .map(|id| SegmentInfo {
+            id,
+            start_ms: id * 2000,
+            duration_ms: 2000,
+            size_hint: None,
+        })
+        .collect();
+    s.handle_segments(0, true, &segs);
+    s.handle_peer_connected(0, PeerKey(1));
+    s.handle_peer_announce(0, PeerKey(1), &[17, 18, 19], &[]);
+    s.handle_player_request(0, 12);
+    let mut fetches = Vec::new();
+    let mut xfers = Vec::new();
+    let mut delivered = Vec::new();
+    for round in 0..20 {
+        while let Some(c) = s.poll_command() {
+            match c {
+                Command::HttpFetch { xfer, id } => {
+                    fetches.push(id);
+                    xfers.push(xfer);
+                }
+                Command::P2pRequest { .. } => panic!("a seeder never downloads from peers"),
+                Command::Deliver { id } => delivered.push(id),
+                _ => {}
+            }
+        }
+        let now = 100 * (round + 1);
+        for x in std::mem::take(&mut xfers) {
+            s.handle_transfer_done(now, x, 1000);
+        }
+    }
+    // The output's request first, then newest first within the live span (15 s = 8 of
+    // these 2-s segments, at least 4), and each once.
+    assert_eq!(fetches[0], 12);
+    assert_eq!(&fetches[1..4], &[19, 18, 17]);
+    let mut sorted = fetches.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), fetches.len(), "{fetches:?}");
+    assert!(!fetches.contains(&10), "outside the span: {fetches:?}");
+    assert_eq!(delivered, vec![12]);
+    // Evicted and listed again: not fetched again.
+    s.handle_segments_evicted(5000, &[19]);
+    s.handle_segments(5000, true, &segs);
+    assert!(
+        std::iter::from_fn(|| s.poll_command()).all(|c| !matches!(c, Command::HttpFetch { .. }))
+    );
+}

@@ -1,0 +1,122 @@
+//! `mode=seeder`: besides the output stream's own variant (played by its fetch loop, whose
+//! pushes never wait), every other seeded variant gets a loop that keeps its swarm's
+//! playlist fresh. The swarm itself (`Policy::Seed`) fetches each listed segment from the
+//! origin once and serves it; nothing here touches segment data.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::context::{lock, Shared};
+use super::front::Front;
+use super::stream::StreamState;
+use super::{EngineError, ErrorKind, CAT};
+use crate::media::MediaPlaylist;
+
+/// Longest pause between attempts at a variant playlist that keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Variant indices of a stream a seeder follows, the output's first (its highest).
+pub(super) fn seeded(shared: &Shared, bandwidths: &[u64]) -> Vec<usize> {
+    shared
+        .config
+        .seeder
+        .as_ref()
+        .map(|s| s.pick(bandwidths))
+        .unwrap_or_default()
+}
+
+/// Follows variant `index` of `stream` for its swarm, for as long as the session runs: the
+/// whole playlist once (VOD), or every refresh (live). A playlist that cannot be had is
+/// retried with backoff and reported once as a warning: the other variants go on.
+pub(super) async fn follow(
+    shared: Arc<Shared>,
+    front: Arc<Front>,
+    stream: Arc<Mutex<StreamState>>,
+    index: usize,
+) {
+    let (variant, track, kind, ids, queue) = {
+        let st = lock(&stream);
+        (
+            st.variants[index].clone(),
+            st.track,
+            st.kind,
+            st.swarm_ids.get(index).cloned(),
+            st.queue.clone(),
+        )
+    };
+    let (Some(hub), Some((hash, stream_type))) = (shared.hub.clone(), ids) else {
+        return;
+    };
+    // The swarm stays in the hub, never released: a seeder serves until it stops.
+    let Some(swarm) = hub.swarm(&hash, stream_type, queue) else {
+        return;
+    };
+    let mut failures = 0u32;
+    let mut warned = false;
+    let mut report = |e: &EngineError, failures: &mut u32| {
+        *failures += 1;
+        gst::warning!(
+            CAT,
+            "seeder: {kind:?} variant {index} ({} bit/s): {} (attempt {failures})",
+            variant.bandwidth,
+            e.message
+        );
+        if !warned {
+            warned = true;
+            shared.warn(EngineError {
+                kind: ErrorKind::Read,
+                message: format!("Cannot seed variant {index}: {}", e.message),
+                debug: e.debug.clone(),
+            });
+        }
+        MAX_BACKOFF.min(Duration::from_secs(1 << (*failures).min(5)))
+    };
+    let mut playlist: MediaPlaylist = loop {
+        match front.load_playlist(&shared, track, &variant, index).await {
+            Ok(p) => break p,
+            Err(e) => {
+                let wait = report(&e, &mut failures);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
+    gst::info!(
+        CAT,
+        "seeder: {kind:?} variant {index} ({} bit/s), swarm {hash}: {} segments{}",
+        variant.bandwidth,
+        playlist.segments.len(),
+        if playlist.is_live() { ", live" } else { "" }
+    );
+    swarm.set_segments(Arc::new(playlist.clone()));
+    let mut attempts = 0;
+    let mut changed = true;
+    while playlist.is_live() {
+        tokio::time::sleep(front.reload_wait(&playlist, changed)).await;
+        changed = false;
+        match front
+            .reload(&shared, track, index, &playlist, &mut attempts)
+            .await
+        {
+            Ok(Some((p, _))) => {
+                changed = p.segments.last().map(|s| s.sequence)
+                    != playlist.segments.last().map(|s| s.sequence)
+                    || p.end_list != playlist.end_list;
+                playlist = p;
+                if changed {
+                    gst::debug!(
+                        CAT,
+                        "seeder: {kind:?} variant {index}: up to segment {:?}",
+                        playlist.segments.last().map(|s| s.sequence)
+                    );
+                    swarm.set_segments(Arc::new(playlist.clone()));
+                }
+                failures = 0;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let wait = report(&e, &mut failures);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
