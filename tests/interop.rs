@@ -200,15 +200,19 @@ fn fixtures() -> &'static Path {
 /// One ffmpeg run into `dir`: the test pattern at 640x360 and scaled to 320x180 (`[a]`, `[c]`)
 /// plus a sine (`1:a`), H.264 main 600k/200k with a key frame every 2 s, AAC 64k; `maps` picks
 /// the streams, `output` is the muxer part.
-#[rustfmt::skip]
 fn encode(dir: &Path, maps: &[&str], output: &[&str]) {
+    encode_secs(dir, VOD_SECS, maps, output)
+}
+
+#[rustfmt::skip]
+fn encode_secs(dir: &Path, secs: u32, maps: &[&str], output: &[&str]) {
     std::fs::create_dir_all(dir).unwrap();
     let out = Command::new("ffmpeg")
         .current_dir(dir)
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &VOD_SECS.to_string()])
+        .args(["-t", &secs.to_string()])
         .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=320:180[c]"])
         .args(maps)
         .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main"])
@@ -225,6 +229,37 @@ fn encode(dir: &Path, maps: &[&str], output: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[rustfmt::skip]
+/// A longer HLS stream beside the others (`long/`, [`LONG_SECS`], the two levels of `vod/`):
+/// its live view grows for over a minute, long enough for a live swarm to settle.
+fn long_fixture() -> &'static str {
+    static LONG: OnceLock<()> = OnceLock::new();
+    LONG.get_or_init(|| {
+        let dir = fixtures().join("long");
+        if dir.join("master.m3u8").exists() {
+            return;
+        }
+        let t = Instant::now();
+        encode_secs(
+            &dir,
+            LONG_SECS,
+            &["-map", "[a]", "-map", "1:a", "-map", "[c]", "-map", "1:a"],
+            &[
+                "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+                "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
+                "-master_pl_name", "master.m3u8",
+                "-var_stream_map", "v:0,a:0,name:360p v:1,a:1,name:180p",
+                "-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8",
+            ],
+        );
+        eprintln!("long fixture generated in {:.1}s", t.elapsed().as_secs_f64());
+    });
+    "live/long/master.m3u8"
+}
+
+/// Length of the `long/` fixture.
+const LONG_SECS: u32 = 130;
 
 /// One runner invocation.
 struct RunSpec<'a> {
@@ -249,6 +284,9 @@ struct RunSpec<'a> {
     /// Another tracker instead of the runner's own (`--tracker-cmd`: run in the namespace with
     /// TRACKER_PORT and INTEROP_OUT set); the result then has no tracker record.
     tracker_cmd: Option<String>,
+    /// Segments in a live view's sliding window (`--live-window`; the runner's default, 6,
+    /// when `None`).
+    live_window: Option<u32>,
 }
 
 /// Runs the swarm and returns `result.json`. Browser runs never overlap (2 cores).
@@ -288,6 +326,9 @@ fn run(spec: &RunSpec) -> Value {
     }
     if let Some(t) = &spec.tracker_cmd {
         cmd.arg("--tracker-cmd").arg(t);
+    }
+    if let Some(w) = spec.live_window {
+        cmd.args(["--live-window", &w.to_string()]);
     }
     let t = Instant::now();
     let o = cmd.output().expect("start tests/interop/netns.sh");
@@ -596,6 +637,7 @@ fn browser_baseline_vod() {
         late_externals: &[],
         until_externals: false,
         tracker_cmd: None,
+        live_window: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let file = fixtures().join(VOD_MASTER);
@@ -621,6 +663,7 @@ fn browser_baseline_live() {
         late_externals: &[],
         until_externals: false,
         tracker_cmd: None,
+        live_window: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false, 0);
@@ -798,6 +841,7 @@ fn browser_baseline_dash() {
         late_externals: &[],
         until_externals: false,
         tracker_cmd: None,
+        live_window: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     // Shaka asks PML for the whole 30-s VOD within about a second, so on a loaded 2-core
@@ -839,6 +883,7 @@ fn browser_baseline_dash_live() {
         late_externals: &[],
         until_externals: false,
         tracker_cmd: None,
+        live_window: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 0);
@@ -1097,6 +1142,7 @@ fn element_run_via(
         )],
         until_externals: true,
         tracker_cmd,
+        live_window: None,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
@@ -1401,4 +1447,116 @@ fn element_dash_pml22() {
             );
         }
     }
+}
+
+// ------------------------------------------------------------------ issue 15: mode=seeder
+
+/// Bytes (http, p2p) of an external element's last `FINAL`/`STATS` line, and that line.
+fn element_bytes(log: &ElementLog) -> (u64, u64, String) {
+    let line = log
+        .text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("FINAL ") || l.starts_with("STATS "))
+        .unwrap_or_default()
+        .to_owned();
+    let g = |key: &str| -> u64 {
+        line.split(&format!("{key}=(guint64)"))
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (g("http-bytes"), g("p2p-bytes"), line)
+}
+
+/// One seeder (`mode=seeder`, started first), two element players and one PML 2.3.1 browser
+/// on a live stream: the players and the browser take at least 80 % of their bytes from the
+/// swarm, and the seeder fetched no segment twice.
+#[test]
+fn seeder_feeds_element_players_and_a_browser_live() {
+    if !prerequisites() {
+        return;
+    }
+    let stream = long_fixture();
+    let seeder = peer_cmd(
+        stream,
+        "--stay --duration 100 --prop mode=seeder \
+         --prop extra-headers=h,x-interop-peer=seeder",
+    );
+    let player = |delay: u32| {
+        format!(
+            "sleep {delay}; {}",
+            peer_cmd(stream, "--sync --stay --duration 85")
+        )
+    };
+    let r = run(&RunSpec {
+        name: "seeder-live",
+        stream,
+        browsers: 1,
+        pml: &["23"],
+        until_p2p: 0,
+        // A browser fills its first 15 s of buffer over HTTP (high demand), whatever the
+        // swarm holds: 90 s of playback make that start a small part of what it plays.
+        duration: 90,
+        externals: &[seeder, player(3), player(5)],
+        late_externals: &[],
+        until_externals: false,
+        tracker_cmd: None,
+        // PML's hls.js integration plays as far behind the live edge as the window allows
+        // (liveSyncDurationCount near its length) and fetches a segment over HTTP first once
+        // it is within 15 s of the playhead: with a 12-segment window (24 s) a new segment
+        // can come from the swarm before it is that close (the browser-swarm harness's
+        // window too).
+        live_window: Some(12),
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
+    // The seeder: each segment file from the origin at most once.
+    let mut by_seeder: BTreeMap<String, u64> = BTreeMap::new();
+    let origin_log = std::fs::read_to_string(work_dir().join("seeder-live/origin.jsonl")).unwrap();
+    for line in origin_log.lines() {
+        let j: Value = serde_json::from_str(line).unwrap();
+        if j["peer"].as_str() == Some("seeder") && s(&j["path"]).ends_with(".ts") {
+            *by_seeder.entry(s(&j["path"]).to_owned()).or_default() += 1;
+        }
+    }
+    assert!(!by_seeder.is_empty(), "the seeder fetched nothing");
+    assert!(
+        by_seeder.values().all(|n| *n == 1),
+        "the seeder fetched a segment twice: {by_seeder:?}"
+    );
+    let (_, _, seeder_line) = element_bytes(&logs[0]);
+    assert!(
+        seeder_line.contains("mode=(string)seeder"),
+        "seeder stats: {seeder_line}"
+    );
+    let mut shares = Vec::new();
+    for (k, log) in logs.iter().enumerate().skip(1) {
+        let (http, p2p, line) = element_bytes(log);
+        let share = p2p as f64 / (http + p2p).max(1) as f64;
+        shares.push(format!("element {k}: {:.0} %", 100.0 * share));
+        assert!(
+            share >= 0.8,
+            "element player {k}: {:.2} from the swarm: {line}",
+            share
+        );
+    }
+    for b in r["browsers"].as_array().unwrap() {
+        let (http, p2p) = (n(&b["httpBytes"]), n(&b["p2pBytes"]));
+        let share = p2p as f64 / (http + p2p).max(1) as f64;
+        shares.push(format!("{}: {:.0} %", s(&b["label"]), 100.0 * share));
+        assert!(!b["fatal"].as_bool().unwrap(), "{}", b["errors"]);
+        assert!(
+            share >= 0.8,
+            "{}: {:.2} from the swarm (http {http}, p2p {p2p}): {}",
+            s(&b["label"]),
+            share,
+            b["downloadedFromPeer"]
+        );
+    }
+    eprintln!(
+        "seeder-live: seeder fetched {} segment files once each; P2P shares {shares:?}",
+        by_seeder.len()
+    );
 }
