@@ -1,0 +1,90 @@
+#!/bin/sh
+# Seeder benchmark (issue 15; prints figures, asserts nothing): a live stream (130-s fixture,
+# 12-segment window as P2P Media Loader deployments use, 2-s segments) watched by N PML 2.3.1
+# browsers pinned to the 360p level, (a) alone and (b) with one seeder started first
+# (`p2phlssrc mode=seeder seed-variants=730400` via examples/interop_peer, release build), for
+# N = 4 and N = 8. Per run: origin egress (.ts bytes the origin served, all peers) as a multiple
+# of one viewer's stream (the mean bytes a browser played), the browsers' P2P share, their
+# time to first frame (page start -> "playing", median/max), the segments browsers took from
+# the seeder vs from each other, and the seeder's CPU and peak RSS.
+#
+#   bench/seeder.sh [OUT_DIR] [DURATION_S]       (needs root, chromium, ffmpeg, npm ci)
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${1:-$TARGET/tmp/seeder-bench}
+DUR=${2:-80}
+FX=$OUT/fixtures
+mkdir -p "$OUT"
+if [ ! -f "$FX/long/master.m3u8" ]; then
+  mkdir -p "$FX/long" && cd "$FX/long"
+  ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i testsrc2=size=640x360:rate=25 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 130 \
+    -filter_complex '[0:v]split=2[a][b];[b]scale=320:180[c]' -map '[a]' -map 1:a -map '[c]' -map 1:a \
+    -c:v libx264 -preset veryfast -profile:v main -pix_fmt yuv420p -g 50 -keyint_min 50 -sc_threshold 0 \
+    -b:v:0 600k -maxrate:v:0 660k -bufsize:v:0 1200k -b:v:1 200k -maxrate:v:1 220k -bufsize:v:1 400k \
+    -c:a aac -b:a 64k -ac 2 -f hls -hls_time 2 -hls_playlist_type vod \
+    -hls_flags independent_segments -hls_segment_type mpegts -master_pl_name master.m3u8 \
+    -var_stream_map 'v:0,a:0,name:360p v:1,a:1,name:180p' \
+    -hls_segment_filename 'v%v/seg%03d.ts' 'v%v/index.m3u8'
+  cd "$ROOT"
+fi
+(cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --locked --release --example interop_peer)
+SEEDER="exec $TARGET/release/examples/interop_peer --stay --duration $((DUR + 60)) --prop mode=seeder \
+  --prop seed-variants=730400 --prop extra-headers=h,x-interop-peer=seeder"
+RUN="$ROOT/tests/interop/netns.sh -t $((DUR + 300)) node $ROOT/tests/interop/run.mjs --fixtures $FX \
+  --stream live/long/master.m3u8 --live-window 12 --pml 23 --duration $DUR --deadline $((DUR + 280))"
+
+for n in 4 8; do
+  $RUN --out "$OUT/alone-$n" --browsers "$n" > "$OUT/alone-$n.log"
+  $RUN --out "$OUT/seeder-$n" --browsers "$n" --external "$SEEDER" --external-lead 3 > "$OUT/seeder-$n.log"
+done
+
+python3 - "$OUT" <<'PY'
+import json, os, re, statistics, sys
+out = sys.argv[1]
+rows = []
+for n in [4, 8]:
+    for kind in ["alone", "seeder"]:
+        d = os.path.join(out, f"{kind}-{n}")
+        r = json.load(open(os.path.join(d, "result.json")))
+        bs = r["browsers"]
+        origin = seeder_origin = 0
+        for line in open(os.path.join(d, "origin.jsonl")):
+            j = json.loads(line)
+            if j["path"].endswith(".ts"):
+                origin += j["bytes"]
+                if j.get("peer") == "seeder": seeder_origin += j["bytes"]
+        played = [b["httpBytes"] + b["p2pBytes"] for b in bs]
+        one = statistics.mean(played) if played else 1
+        http = sum(b["httpBytes"] for b in bs); p2p = sum(b["p2pBytes"] for b in bs)
+        ttff = sorted(b["firstFrameAt"] for b in bs if b.get("firstFrameAt") is not None)
+        seeder_ids = set(r["tracker"]["otherPeerIds"]) if kind == "seeder" else set()
+        from_seeder = from_browsers = 0
+        for b in bs:
+            for e in b["segmentLog"]:
+                if e["src"] != "p2p": continue
+                if e["peer"] in seeder_ids: from_seeder += 1
+                else: from_browsers += 1
+        cpu = rss = "-"
+        if kind == "seeder":
+            for e in r["externals"]:
+                for l in open(e["log"]).read().splitlines():
+                    if l.startswith("RUSAGE "):
+                        ru = json.loads(l[7:])
+                        cpu = f"{100 * ru['cpu_ms'] / max(1, ru['wall_ms']):.1f}"
+                        rss = f"{ru['peak_rss_kib'] / 1024:.1f}"
+        rows.append([f"{n} browsers", kind, f"{origin / 1e6:.2f}", f"{one / 1e6:.2f}",
+                     f"{origin / one:.2f}", f"{seeder_origin / one:.2f}",
+                     f"{100 * p2p / max(1, http + p2p):.1f}",
+                     " ".join(f"{100 * b['p2pBytes'] / max(1, b['httpBytes'] + b['p2pBytes']):.0f}" for b in bs),
+                     f"{ttff[len(ttff) // 2] / 1000:.2f}/{ttff[-1] / 1000:.2f}" if ttff else "-",
+                     f"{from_seeder}/{from_browsers}", cpu, rss])
+head = ["audience", "run", "origin MB", "one stream MB", "origin x stream", "seeder pulls x",
+        "browsers P2P %", "per browser P2P %", "first frame s med/max", "P2P segs from seeder/browsers",
+        "seeder CPU %", "seeder RSS MiB"]
+w = [max(len(str(x[c])) for x in [head] + rows) for c in range(len(head))]
+for x in [head] + rows:
+    print("  ".join(str(c).ljust(w[k]) for k, c in enumerate(x)))
+print("SEEDER_BENCH " + json.dumps([dict(zip(head, x)) for x in rows]))
+PY
