@@ -8,6 +8,12 @@
 # time to first frame (page start -> "playing", median/max), the segments browsers took from
 # the seeder vs from each other, and the seeder's CPU and peak RSS.
 #
+# HLS_CONFIG (JSON, default {"liveSyncDurationCount":11}) goes to every page's hls.js: what
+# P2P Media Loader sets itself on the first level update, but only when it wins a race with
+# hls.js's start position; a browser that loses it plays at the live edge, where PML fetches
+# every segment over HTTP first (high demand), seeder or not. HLS_CONFIG= leaves it to PML.
+# "at edge": browsers that started with fewer than 6 segments in their first second.
+#
 #   bench/seeder.sh [OUT_DIR] [DURATION_S]       (needs root, chromium, ffmpeg, npm ci)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +21,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${1:-$TARGET/tmp/seeder-bench}
 DUR=${2:-80}
 FX=$OUT/fixtures
+HLS_CONFIG=${HLS_CONFIG-'{"liveSyncDurationCount":11}'}
 mkdir -p "$OUT"
 if [ ! -f "$FX/long/master.m3u8" ]; then
   mkdir -p "$FX/long" && cd "$FX/long"
@@ -36,8 +43,9 @@ RUN="$ROOT/tests/interop/netns.sh -t $((DUR + 300)) node $ROOT/tests/interop/run
   --stream live/long/master.m3u8 --live-window 12 --pml 23 --duration $DUR --deadline $((DUR + 280))"
 
 for n in 4 8; do
-  $RUN --out "$OUT/alone-$n" --browsers "$n" > "$OUT/alone-$n.log"
-  $RUN --out "$OUT/seeder-$n" --browsers "$n" --external "$SEEDER" --external-lead 3 > "$OUT/seeder-$n.log"
+  $RUN --out "$OUT/alone-$n" --browsers "$n" ${HLS_CONFIG:+--hls "$HLS_CONFIG"} > "$OUT/alone-$n.log"
+  $RUN --out "$OUT/seeder-$n" --browsers "$n" ${HLS_CONFIG:+--hls "$HLS_CONFIG"} \
+    --external "$SEEDER" --external-lead 3 > "$OUT/seeder-$n.log"
 done
 
 python3 - "$OUT" <<'PY'
@@ -58,6 +66,7 @@ for n in [4, 8]:
         played = [b["httpBytes"] + b["p2pBytes"] for b in bs]
         one = statistics.mean(played) if played else 1
         http = sum(b["httpBytes"] for b in bs); p2p = sum(b["p2pBytes"] for b in bs)
+        edge = sum(1 for b in bs if sum(1 for e in b["segmentLog"] if e["t"] < 1000) < 6)
         ttff = sorted(b["firstFrameAt"] for b in bs if b.get("firstFrameAt") is not None)
         seeder_ids = set(r["tracker"]["otherPeerIds"]) if kind == "seeder" else set()
         from_seeder = from_browsers = 0
@@ -76,12 +85,12 @@ for n in [4, 8]:
                         rss = f"{ru['peak_rss_kib'] / 1024:.1f}"
         rows.append([f"{n} browsers", kind, f"{origin / 1e6:.2f}", f"{one / 1e6:.2f}",
                      f"{origin / one:.2f}", f"{seeder_origin / one:.2f}",
-                     f"{100 * p2p / max(1, http + p2p):.1f}",
+                     f"{100 * p2p / max(1, http + p2p):.1f}", str(edge),
                      " ".join(f"{100 * b['p2pBytes'] / max(1, b['httpBytes'] + b['p2pBytes']):.0f}" for b in bs),
                      f"{ttff[len(ttff) // 2] / 1000:.2f}/{ttff[-1] / 1000:.2f}" if ttff else "-",
                      f"{from_seeder}/{from_browsers}", cpu, rss])
 head = ["audience", "run", "origin MB", "one stream MB", "origin x stream", "seeder pulls x",
-        "browsers P2P %", "per browser P2P %", "first frame s med/max", "P2P segs from seeder/browsers",
+        "browsers P2P %", "at edge", "per browser P2P %", "first frame s med/max", "P2P segs from seeder/browsers",
         "seeder CPU %", "seeder RSS MiB"]
 w = [max(len(str(x[c])) for x in [head] + rows) for c in range(len(head))]
 for x in [head] + rows:

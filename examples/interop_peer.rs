@@ -3,7 +3,7 @@
 //! at `TRACKER_URL` (both set by `tests/interop/run.mjs --external`), prints the element's
 //! `stats` as one line every second (`STATS <structure>`) and at the end (`FINAL <structure>`),
 //! and exits at EOS or after `--duration` (0, after printing FINAL) or on an error (1).
-//! SIGTERM (how the runner stops it) just ends it: the last STATS line is at most 1 s old.
+//! SIGTERM (how the runner stops it) ends it as `--duration` does: FINAL, DIGEST, RUSAGE.
 //! A driver rather than a gst-launch-1.0 line (which can set `trackers=<"ws://…">` too): it
 //! prints the element's `stats` as it goes.
 //!
@@ -24,6 +24,8 @@
 //! Last, `RUSAGE {"cpu_ms":..,"wall_ms":..,"peak_rss_kib":..}` for the benchmarks' tables.
 #[path = "common/procfs.rs"]
 mod procfs;
+#[path = "common/signals.rs"]
+mod signals;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -168,6 +170,16 @@ fn main() {
         glib::ControlFlow::Continue
     });
 
+    // SIGTERM (the runner stopping us): end as `--duration` does, with the last lines.
+    signals::install();
+    let l = main_loop.clone();
+    glib::timeout_add_local(Duration::from_millis(100), move || {
+        if signals::received() != 0 {
+            l.quit();
+            return glib::ControlFlow::Break;
+        }
+        glib::ControlFlow::Continue
+    });
     pipeline.set_state(gst::State::Playing).unwrap();
     main_loop.run();
     println!("FINAL {}", src.property::<gst::Structure>("stats"));

@@ -146,6 +146,8 @@ pub struct Settings {
     pub mode: Mode,
     /// `seed-variants` as set (`all` or bitrates), checked when the element starts.
     pub seed_variants: String,
+    /// `mode=seeder`: origin pulls in bytes per second on average, 0 = unlimited.
+    pub max_download_rate: u64,
     pub max_segment_size: u64,
     /// Bytes; the segment store of each stream's swarm.
     pub max_store_size: u64,
@@ -188,6 +190,7 @@ impl Default for Settings {
             max_upload_rate: None,
             mode: Mode::default(),
             seed_variants: "all".to_string(),
+            max_download_rate: 0,
             max_segment_size: P2pConfig::default().max_segment_bytes,
             max_store_size: P2pConfig::default().store_limit,
             tracker_origin: None,
@@ -373,6 +376,14 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(Some(d.seed_variants.as_str()))
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt64::builder("max-download-rate")
+            .nick("Maximum download rate")
+            .blurb("mode=seeder: the seeder's origin pulls, in bytes per second on average \
+                    (0 = unlimited), e.g. to spread a VOD seeder's fetch of a whole presentation; \
+                    the output's own segment is never held back")
+            .default_value(d.max_download_rate)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecUInt64::builder("max-segment-size")
             .nick("Maximum segment size")
             .blurb("Largest segment size a peer may claim when the playlist gives none (bytes)")
@@ -508,6 +519,9 @@ impl Settings {
                 self.max_upload_rate = Some(value.get().expect("type checked upstream"))
             }
             "mode" => self.mode = value.get().expect("type checked upstream"),
+            "max-download-rate" => {
+                self.max_download_rate = value.get().expect("type checked upstream")
+            }
             "seed-variants" => {
                 self.seed_variants = value
                     .get::<Option<String>>()
@@ -566,6 +580,7 @@ impl Settings {
             "max-peers" => self.effective_max_peers().to_value(),
             "max-upload-rate" => self.effective_max_upload_rate().to_value(),
             "mode" => self.mode.to_value(),
+            "max-download-rate" => self.max_download_rate.to_value(),
             "seed-variants" => self.seed_variants.to_value(),
             "max-store-size" => self.max_store_size.to_value(),
             "max-segment-size" => self.max_segment_size.to_value(),
@@ -662,6 +677,7 @@ impl Settings {
             };
             let _ = scheduler.set(name, &text);
         }
+        scheduler.seed_download_rate = self.max_download_rate;
         P2pConfig {
             enabled: self.p2p_enabled,
             upload: self.p2p_upload,

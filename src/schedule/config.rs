@@ -73,6 +73,11 @@ pub struct SchedulerConfig {
     /// segment); in small swarms it scales PML's per-tick lottery (capped at 1). Swarm size is
     /// the tracker's count, not only our neighbours as in PML.
     pub swarm_http_seeds: f64,
+
+    // ---- Seed only ----
+    /// `max-download-rate`: a seeder's origin pulls at most this many bytes per second on
+    /// average (0 = unlimited): what a VOD seeder fetching a whole presentation may take.
+    pub seed_download_rate: u64,
 }
 
 impl SchedulerConfig {
@@ -98,6 +103,7 @@ impl SchedulerConfig {
             rarest_first: false,
             p2p_spread_jitter_ms: 0,
             swarm_http_seeds: 1.0,
+            seed_download_rate: 0,
         }
     }
 

@@ -17,6 +17,7 @@
 //   --pml LIST            library family per browser, cycled: 23 | 22 | 23,22,... (23; 22 for shaka)
 //   --level L             max | min | auto | <index> level pin (max)
 //   --core JSON           extra p2p-media-loader core config for every browser
+//   --hls JSON            extra hls.js config for every hls.js page (e.g. {"liveSyncDurationCount":11})
 //   --external CMD        external peer command (repeatable); runs `sh -c CMD` in this namespace
 //                         with TRACKER_URL STREAM_URL ORIGIN_URL INTEROP_PEER_INDEX INTEROP_OUT
 //   --external-after-browser K:CMD  an external peer started once browser K is ready (launched,
@@ -85,6 +86,7 @@ const PML = String(opts.pml ?? (PLAYER === 'shaka' ? '22' : '23')).split(',').ma
 const LEVEL = opts.level ?? 'max'
 const UNTIL_EXTERNALS = opts['until-externals'] === '1'
 const CORE = opts.core ?? ''
+const HLS = opts.hls ?? ''
 const EXTERNAL_LEAD = Number(opts['external-lead'] ?? 0)
 const WAIT_EXTERNAL = (opts['wait-external'] ?? '1') !== '0' && opts.external.length + opts.late.length > 0
 const UNTIL_P2P = Number(opts['until-p2p'] ?? 0)
@@ -474,7 +476,7 @@ async function launchBrowser (i) {
   b.consoleLog = consoleLog
   page.on('console', (m) => consoleLog.write(`[${secs()}] ${m.type()}: ${m.text()}\n`))
   page.on('pageerror', (e) => { consoleLog.write(`[${secs()}] pageerror: ${e.message}\n`); b.problems.push(`pageerror: ${e.message}`) })
-  const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}) })
+  const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}), ...(HLS ? { hls: HLS } : {}) })
   b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? 'shaka' : 'index'}.html?${q}`
   b.launchedAt = Number(secs())
   await page.goto(b.url, { waitUntil: 'load' })
@@ -623,7 +625,7 @@ function writeResult (per, extra = {}) {
     elapsedS: Number(secs()),
     versions,
     chromium: sharedBrowser?.version?.() ?? browsers[0]?.context?.browser?.()?.version?.() ?? null,
-    options: { STREAM, PLAYER, BROWSERS, PML, LEVEL, CORE, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
+    options: { STREAM, PLAYER, BROWSERS, PML, LEVEL, CORE, HLS, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
     trackerUrl: TRACKER_URL,
     originUrl: ORIGIN,
     streamUrl: STREAM_URL,

@@ -326,11 +326,11 @@ impl P2pMediaSrc {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
             return Err(gst::StateChangeError);
         }
-        if settings.mode == Mode::Seeder && !settings.p2p_enabled {
+        if settings.mode == Mode::Seeder && !(settings.p2p_enabled && settings.p2p_upload) {
             gst::element_imp_error!(
                 self,
                 gst::ResourceError::Settings,
-                ("mode=seeder needs p2p-enabled=true: a seeder without P2P serves nobody")
+                ("mode=seeder needs p2p-enabled=true and p2p-upload=true: it is there to serve peers")
             );
             return Err(gst::StateChangeError);
         }

@@ -97,6 +97,8 @@ pub struct Scheduler {
     /// inactivity timeout (the wait for the first byte excluded): how long a peer's upload
     /// towards us stalled, whatever the cause (SCTP recovery, its pacing).
     longest_p2p_gap_ms: u64,
+    /// `Policy::Seed` with `seed_download_rate`: no new download before this.
+    seed_next_ms: u64,
     /// Live: when each segment was first listed (see `random_ours`).
     listed: BTreeMap<SegmentId, u64>,
     /// `Policy::Seed`: segments fetched once already (a seeder never fetches one twice, even
@@ -117,6 +119,7 @@ impl Scheduler {
             longest_p2p_gap_ms: 0,
             seeded: BTreeSet::new(),
             listed: BTreeMap::new(),
+            seed_next_ms: 0,
             now_ms,
             created_ms: now_ms,
             live: false,
@@ -360,6 +363,11 @@ impl Scheduler {
         self.stored.insert(t.id);
         if self.cfg.policy == Policy::Seed {
             self.seeded.insert(t.id);
+            if let (Source::Http, rate @ 1..) = (t.source, self.cfg.seed_download_rate) {
+                // Each download's bytes cost their time at the rate, from when it started.
+                let cost = bytes.saturating_mul(1000) / rate;
+                self.seed_next_ms = self.seed_next_ms.max(t.started_ms).saturating_add(cost);
+            }
         }
         Some((t.id, t.source))
     }

@@ -28,8 +28,14 @@ impl Scheduler {
             return;
         }
         let wanted = self.seed_order();
+        let paced_until = self.seed_next_ms;
         for id in wanted {
             if self.http_active >= self.cfg.simultaneous_http_downloads {
+                break;
+            }
+            // `max-download-rate`: the output's own request is never held back.
+            if self.now_ms < paced_until && Some(id) != self.pending_request {
+                self.wake_in(paced_until - self.now_ms);
                 break;
             }
             self.start_http(id);

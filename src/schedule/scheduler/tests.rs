@@ -540,3 +540,51 @@ fn seed_fetches_each_listed_segment_once_and_delivers_the_outputs_request() {
         std::iter::from_fn(|| s.poll_command()).all(|c| !matches!(c, Command::HttpFetch { .. }))
     );
 }
+
+/// `max-download-rate`: a seeder's pulls are spread so their bytes average the rate; the
+/// output's request is not held back.
+#[test]
+fn seed_download_rate_paces_the_pulls() {
+    let mut cfg = SchedulerConfig::seed();
+    cfg.seed_download_rate = 100_000; // a 100-kB segment per second
+    cfg.simultaneous_http_downloads = 1;
+    let mut s = Scheduler::new(cfg, 1, 0);
+    let segs: Vec<SegmentInfo> = (0..10)
+        .map(|id| SegmentInfo {
+            id,
+            start_ms: id * 2000,
+            duration_ms: 2000,
+            size_hint: None,
+        })
+        .collect();
+    s.handle_segments(0, false, &segs);
+    let mut starts = Vec::new();
+    let mut now = 0;
+    while now <= 5_000 {
+        while let Some(c) = s.poll_command() {
+            if let Command::HttpFetch { xfer, id } = c {
+                starts.push((now, id));
+                // Done at once: the rate, not the transfer time, spaces them.
+                s.handle_transfer_done(now, xfer, 100_000);
+            }
+        }
+        now += 50;
+        s.handle_timeout(now);
+    }
+    assert_eq!(starts[0], (0, 0));
+    // One 100-kB segment per second: 6 starts in 0..=5 s, each at least ~1 s after the last.
+    assert_eq!(starts.len(), 6, "{starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[1].0 - w[0].0 >= 950),
+        "{starts:?}"
+    );
+    // The output's request jumps the pacing.
+    s.handle_player_request(now, 9);
+    let fetched: Vec<SegmentId> = std::iter::from_fn(|| s.poll_command())
+        .filter_map(|c| match c {
+            Command::HttpFetch { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetched, vec![9]);
+}

@@ -1,5 +1,6 @@
 // One P2P Media Loader peer (hls.js + p2p-media-loader-hlsjs/-core, 2.3.x or 2.2.x) for the
-// interop runner. Query: src, tracker, peer (label), level (max|min|auto|<n>), core (JSON).
+// interop runner. Query: src, tracker, peer (label), level (max|min|auto|<n>), core (JSON),
+// hls (JSON: extra hls.js config).
 // Counters, logs and runner events: stats.mjs (shared with the Shaka page, shaka.mjs).
 import Hls from "hls.js";
 import { HlsJsP2PEngine } from "p2p-media-loader-hlsjs";
@@ -10,12 +11,14 @@ const src = q.get("src");
 const tracker = q.get("tracker");
 const levelParam = q.get("level") || "max";
 const extraCore = q.get("core") ? JSON.parse(q.get("core")) : {};
+const extraHls = q.get("hls") ? JSON.parse(q.get("hls")) : {};
 S.label = q.get("peer") || "?";
 S.player = { name: "hls.js", version: Hls.version };
 
 const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
 const video = document.getElementById("v");
 const hls = new HlsWithP2P({
+  ...extraHls,
   autoStartLoad: false, // started once the level is pinned (MANIFEST_PARSED)
   p2p: {
     core: {
