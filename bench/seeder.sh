@@ -14,6 +14,10 @@
 # every segment over HTTP first (high demand), seeder or not. HLS_CONFIG= leaves it to PML.
 # "at edge": browsers that started with fewer than 6 segments in their first second.
 #
+# "after start": the same from 16 s after the last browser launched (each browser fills its
+# first 15 s of buffer over HTTP whatever the swarm holds: PML's high-demand rule).
+# REPORT_ONLY=1 prints the tables of the runs already in OUT_DIR.
+#
 #   bench/seeder.sh [OUT_DIR] [DURATION_S]       (needs root, chromium, ffmpeg, npm ci)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,13 +40,14 @@ if [ ! -f "$FX/long/master.m3u8" ]; then
     -hls_segment_filename 'v%v/seg%03d.ts' 'v%v/index.m3u8'
   cd "$ROOT"
 fi
-(cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --locked --release --example interop_peer)
+[ -n "${REPORT_ONLY:-}" ] || (cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --locked --release --example interop_peer)
 SEEDER="exec $TARGET/release/examples/interop_peer --stay --duration $((DUR + 60)) --prop mode=seeder \
   --prop seed-variants=730400 --prop extra-headers=h,x-interop-peer=seeder"
 RUN="$ROOT/tests/interop/netns.sh -t $((DUR + 300)) node $ROOT/tests/interop/run.mjs --fixtures $FX \
   --stream live/long/master.m3u8 --live-window 12 --pml 23 --duration $DUR --deadline $((DUR + 280))"
 
 for n in 4 8; do
+  [ -n "${REPORT_ONLY:-}" ] && continue
   $RUN --out "$OUT/alone-$n" --browsers "$n" ${HLS_CONFIG:+--hls "$HLS_CONFIG"} > "$OUT/alone-$n.log"
   $RUN --out "$OUT/seeder-$n" --browsers "$n" ${HLS_CONFIG:+--hls "$HLS_CONFIG"} \
     --external "$SEEDER" --external-lead 3 > "$OUT/seeder-$n.log"
@@ -64,6 +69,16 @@ for n in [4, 8]:
                 origin += j["bytes"]
                 if j.get("peer") == "seeder": seeder_origin += j["bytes"]
         played = [b["httpBytes"] + b["p2pBytes"] for b in bs]
+        # After start: from 16 s after the last launch (runner seconds; page times are ms
+        # since the page started, about when it was launched).
+        cut = max(b["launchedAt"] for b in bs) + 16
+        late = [(sum(e["bytes"] for e in b["segmentLog"] if b["launchedAt"] + e["t"] / 1000 > cut and e["src"] == "http"),
+                 sum(e["bytes"] for e in b["segmentLog"] if b["launchedAt"] + e["t"] / 1000 > cut and e["src"] == "p2p"))
+                for b in bs]
+        late_origin = sum(json.loads(l)["bytes"] for l in open(os.path.join(d, "origin.jsonl"))
+                          if json.loads(l)["path"].endswith(".ts") and float(json.loads(l)["t"]) > cut)
+        late_one = statistics.mean(h + p for h, p in late) if late else 1
+        late_p2p = 100 * sum(p for _, p in late) / max(1, sum(h + p for h, p in late))
         one = statistics.mean(played) if played else 1
         http = sum(b["httpBytes"] for b in bs); p2p = sum(b["p2pBytes"] for b in bs)
         edge = sum(1 for b in bs if sum(1 for e in b["segmentLog"] if e["t"] < 1000) < 6)
@@ -86,11 +101,12 @@ for n in [4, 8]:
         rows.append([f"{n} browsers", kind, f"{origin / 1e6:.2f}", f"{one / 1e6:.2f}",
                      f"{origin / one:.2f}", f"{seeder_origin / one:.2f}",
                      f"{100 * p2p / max(1, http + p2p):.1f}", str(edge),
+                     f"{late_origin / max(1, late_one):.2f}", f"{late_p2p:.1f}",
                      " ".join(f"{100 * b['p2pBytes'] / max(1, b['httpBytes'] + b['p2pBytes']):.0f}" for b in bs),
                      f"{ttff[len(ttff) // 2] / 1000:.2f}/{ttff[-1] / 1000:.2f}" if ttff else "-",
                      f"{from_seeder}/{from_browsers}", cpu, rss])
 head = ["audience", "run", "origin MB", "one stream MB", "origin x stream", "seeder pulls x",
-        "browsers P2P %", "at edge", "per browser P2P %", "first frame s med/max", "P2P segs from seeder/browsers",
+        "browsers P2P %", "at edge", "after start: origin x stream", "after start: P2P %", "per browser P2P %", "first frame s med/max", "P2P segs from seeder/browsers",
         "seeder CPU %", "seeder RSS MiB"]
 w = [max(len(str(x[c])) for x in [head] + rows) for c in range(len(head))]
 for x in [head] + rows:

@@ -106,16 +106,17 @@ fn main() {
     });
     signals::install();
     let l = main_loop.clone();
-    glib::timeout_add_local(Duration::from_millis(100), move || {
-        match signals::received() {
+    glib::timeout_add_local(
+        Duration::from_millis(100),
+        move || match signals::received() {
             0 => glib::ControlFlow::Continue,
             signal => {
                 eprintln!("signal {signal}: stopping");
                 l.quit();
                 glib::ControlFlow::Break
             }
-        }
-    });
+        },
+    );
     main_loop.run();
     for ch in channels.borrow_mut().iter_mut() {
         println!("{} (final)", status(ch));
@@ -147,11 +148,17 @@ fn start(ch: &mut Channel, trackers: &[String], props: &[(String, String)]) {
         src.set_property("trackers", gst::Array::new(trackers));
     }
     for (k, v) in props {
-        if src.find_property(k).is_none() {
+        let Some(pspec) = src.find_property(k) else {
             eprintln!("[{}] {factory} has no property {k}", ch.name);
             std::process::exit(2);
+        };
+        match glib::Value::deserialize_with_pspec(v, &pspec) {
+            Ok(value) => src.set_property_from_value(k, &value),
+            Err(e) => {
+                eprintln!("[{}] {k}={v}: {e}", ch.name);
+                std::process::exit(2);
+            }
         }
-        src.set_property_from_str(k, v);
     }
     let pipeline = gst::Pipeline::with_name(&ch.name);
     pipeline.add(&src).expect("add the source");

@@ -1482,7 +1482,9 @@ fn element_bytes(log: &ElementLog) -> (u64, u64, String) {
 
 /// One seeder (`mode=seeder`, started first), two element players and one PML 2.3.1 browser
 /// on a live stream: the players and the browser take at least 80 % of their bytes from the
-/// swarm, and the seeder fetched no segment twice.
+/// swarm, and the seeder fetched no segment twice. The browser plays behind the live edge as
+/// PML means it to (`liveSyncDurationCount` given, see below): at the edge PML fetches every
+/// segment over HTTP first, whoever holds it (`bench/seeder.sh` measures both).
 #[test]
 fn seeder_feeds_element_players_and_a_browser_live() {
     if !prerequisites() {

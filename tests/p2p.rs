@@ -786,12 +786,16 @@ fn live_seeder_feeds_the_players_and_fetches_each_segment_once() {
             100,
             "a seeder's own default"
         );
-        // The seeder has the live edge before anyone asks.
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
-            peers[0].poll();
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // The seeder has the live edge, and the tracker knows it, before anyone asks.
+        wait_for(
+            &mut peers,
+            Duration::from_secs(20),
+            "the seeder to hold the live edge",
+            |p| {
+                let s = p[0].stats();
+                stat(&s, "seeded-segments") >= 4 && stat(&s, "trackers-connected") >= 1
+            },
+        );
         let players = start_live_peers(2, Duration::from_secs(2), &url, &tracker.url());
         peers.extend(players);
         wait_for(

@@ -47,6 +47,9 @@ pub(super) struct Fetcher {
     /// `mode=seeder`: output that found no room was dropped; the next fragment is a
     /// discontinuity.
     dropped: AtomicBool,
+    /// `mode=seeder`: when the output's first fragment went out, and its start: the output
+    /// goes no faster than real time (its requests are the swarm's only unpaced pulls).
+    paced_from: Mutex<Option<(tokio::time::Instant, Duration)>>,
 }
 
 impl Fetcher {
@@ -59,6 +62,7 @@ impl Fetcher {
             generation,
             plausibility: Mutex::new(HashMap::new()),
             dropped: AtomicBool::new(false),
+            paced_from: Mutex::new(None),
         }
     }
 
@@ -248,12 +252,32 @@ impl Fetcher {
                 "{kind:?}: pushed segment {} ({bytes} bytes) {source}",
                 segment.sequence
             );
+            if self.seeder() {
+                self.pace(&segment).await;
+            }
             discont = false;
             let Some(n) = segment.sequence.checked_add(1) else {
                 return self.end_of_sequence_space().await;
             };
             next_seq = n;
         }
+    }
+
+    /// `mode=seeder`: waits until real time reaches the end of `segment` on the output's
+    /// timeline. Nobody consumes a seeder's output in real time, so without this it would ask
+    /// the swarm for a whole VOD at once, past `max-download-rate` and `max-store-size`.
+    async fn pace(&self, segment: &Segment) {
+        let until = {
+            let mut from = lock(&self.paced_from);
+            let (t0, start) = *from.get_or_insert((tokio::time::Instant::now(), segment.start));
+            if segment.start < start {
+                // A new timeline (a seek, a rebased live stream): start over from here.
+                *from = Some((tokio::time::Instant::now(), segment.start));
+                return;
+            }
+            t0 + segment.end().saturating_sub(start)
+        };
+        tokio::time::sleep_until(until).await;
     }
 
     /// Segment `u64::MAX` was the last: no segment can follow it (a live playlist would have
@@ -457,7 +481,11 @@ impl Fetcher {
             }
         };
         if fresh {
-            handle.set_segments(playlist.clone());
+            // A seeder's swarms hear their playlists from their followers (`seed::follow`)
+            // alone: this loop, paced to real time, may hold an older one.
+            if self.shared.config.seeder.is_none() {
+                handle.set_segments(playlist.clone());
+            }
             st.swarm = Some((handle.clone(), playlist.clone()));
         }
         Some(handle)
@@ -543,11 +571,40 @@ impl Fetcher {
         true
     }
 
+    /// How long to wait before looking at a live playlist again: a seeder's output looks at
+    /// what its follower (`seed::follow`) last loaded, often; a player reloads as the
+    /// front-end says.
+    fn refresh_wait(&self, p: &MediaPlaylist, changed: bool) -> Duration {
+        if self.seeder() {
+            Duration::from_millis(250)
+        } else {
+            self.front.reload_wait(p, changed)
+        }
+    }
+
+    /// `mode=seeder`: the playlist the variant's follower loaded, if it moved on from `old`
+    /// (the follower is its only reloader: two reloaders of one URL would each see the
+    /// other's news as "unchanged").
+    fn followed(&self, old: &MediaPlaylist) -> Option<(MediaPlaylist, Refresh)> {
+        let p = self.playlist();
+        let last = |p: &MediaPlaylist| p.segments.last().map(|s| s.sequence);
+        if last(&p) == last(old) && p.end_list == old.end_list {
+            return None;
+        }
+        // Only an encoder restart takes a live playlist's last sequence number down.
+        let outcome = if last(&p) < last(old) {
+            Refresh::Rebased
+        } else {
+            Refresh::Continued
+        };
+        Some(((*p).clone(), outcome))
+    }
+
     /// Live: waits for the playlist to grow, reloading it as its front-end says. A playlist
     /// that stops growing gets a warning after 3 target durations and, after
     /// `live-freeze-timeout`, an error or (`live-freeze-action=eos`) [`Refresh::Ended`].
     async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
-        let mut wait = self.front.reload_wait(old, true);
+        let mut wait = self.refresh_wait(old, true);
         let mut attempts = 0;
         let since = tokio::time::Instant::now();
         let freeze = self.shared.config.live_freeze;
@@ -559,12 +616,15 @@ impl Fetcher {
                 let st = lock(&self.stream);
                 (st.track, st.current)
             };
-            let reloaded = self
-                .front
-                .reload(&self.shared, track, current, old, &mut attempts)
-                .await?;
+            let reloaded = if self.seeder() {
+                self.followed(old)
+            } else {
+                self.front
+                    .reload(&self.shared, track, current, old, &mut attempts)
+                    .await?
+            };
             if reloaded.is_none() {
-                wait = self.front.reload_wait(old, false);
+                wait = self.refresh_wait(old, false);
             }
             if let Some((updated, outcome)) = reloaded {
                 let grew = updated.segments.last().map(|s| s.sequence)
@@ -590,7 +650,7 @@ impl Fetcher {
                     );
                     return Ok(outcome);
                 }
-                wait = self.front.reload_wait(&updated, false);
+                wait = self.refresh_wait(&updated, false);
                 gst::debug!(
                     CAT,
                     "{:?}: playlist unchanged, again in {wait:?}",

@@ -287,18 +287,21 @@ impl Engine {
         self.shared.events.streams_ready(specs, start);
         let mut tasks = lock(&self.tasks);
         for s in states {
-            let (current, seeded) = {
+            let (current, seeded, loaded) = {
                 let st = lock(&s);
                 (
                     st.current,
                     seed::seeded(&self.shared, &bandwidths(&st.variants)),
+                    st.playlists.get(&st.current).cloned(),
                 )
             };
-            for index in seeded.into_iter().filter(|i| *i != current) {
+            for index in seeded {
                 let (shared, front, stream) = (self.shared.clone(), self.front.clone(), s.clone());
+                // The output's variant too: its fetch loop never tells a seeder's swarm.
+                let initial = loaded.clone().filter(|_| index == current);
                 lock(&self.seeds).push(task::spawn_logged(
                     "seed",
-                    seed::follow(shared, front, stream, index),
+                    seed::follow(shared, front, stream, index, initial),
                 ));
             }
             tasks.push(self.spawn_fetcher(s, begin));

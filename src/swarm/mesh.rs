@@ -589,9 +589,15 @@ impl Mesh {
                     self.swarm(i).handle_playlist(now, &p);
                     self.player_step(i);
                     self.after(i);
-                    let t = now + self.cfg.segment_ms;
+                    // A seeder polls its playlist four times a segment (the engine's
+                    // `SEED_RELOAD_DIVISOR`): it should hear of a segment before the viewers.
+                    let period = if self.nodes[i as usize].spec.seeder {
+                        self.cfg.segment_ms / 4
+                    } else {
+                        self.cfg.segment_ms
+                    };
                     if self.cfg.live {
-                        self.push(t, Ev::Refresh(i, inc));
+                        self.push(now + period.max(1), Ev::Refresh(i, inc));
                     }
                 }
             }

@@ -524,20 +524,19 @@ impl<D: SegmentData> Swarm<D> {
             self.live,
             self.cfg.scheduler.high_demand_time_window_ms,
         );
-        if self.seeding() && self.live {
-            // A seeder keeps the whole live window (no playhead evicts for it), and no more.
-            let first = infos.iter().map(|i| i.id).min();
-            let gone: Vec<SegmentId> = self
+        if self.seeding() && self.live && !self.segments.is_empty() {
+            // A seeder keeps the live window (no playhead evicts for it), and no more: what
+            // left the playlist goes, by membership (a rebased timeline reuses lower ids).
+            let gone: Vec<(StreamId, SegmentId)> = self
                 .store
                 .ids(STREAM)
                 .into_iter()
-                .filter(|id| first.is_none_or(|f| *id < f))
+                .filter(|id| !self.segments.contains_key(id))
+                .map(|id| (STREAM, id))
                 .collect();
-            for id in &gone {
+            for (_, id) in &gone {
                 self.store.remove(STREAM, *id);
             }
-            let gone: Vec<(StreamId, SegmentId)> =
-                gone.into_iter().map(|id| (STREAM, id)).collect();
             self.note_evicted(now, &gone);
             self.note_store_room(now);
         }
@@ -548,6 +547,27 @@ impl<D: SegmentData> Swarm<D> {
     /// Seeder (`Policy::Seed`): no playhead, no deadline, every listed segment fetched once.
     fn seeding(&self) -> bool {
         self.cfg.scheduler.policy == Policy::Seed
+    }
+
+    /// A seeder's store has no playhead to evict by: over `store_limit` (a long DVR window, an
+    /// EVENT playlist, the output going through a VOD) the oldest segments go, never `keep`
+    /// (just stored: the output may be waiting for it).
+    fn seed_evict_over_limit(&mut self, now: u64, keep: SegmentId) {
+        if self.store.used_bytes() <= self.store.limit_bytes() {
+            return;
+        }
+        let mut ids = self.store.ids(STREAM);
+        ids.sort_unstable();
+        let mut gone = Vec::new();
+        for id in ids {
+            if self.store.used_bytes() <= self.store.limit_bytes() {
+                break;
+            }
+            if id != keep && self.store.remove(STREAM, id) {
+                gone.push((STREAM, id));
+            }
+        }
+        self.note_evicted(now, &gone);
     }
 
     /// A seeder's store has no playhead to evict by: it stops fetching when full, so the
@@ -957,6 +977,7 @@ impl<D: SegmentData> Swarm<D> {
         }
         self.sched.handle_segment_stored(now, id);
         if self.seeding() {
+            self.seed_evict_over_limit(now, id);
             self.note_store_room(now);
         }
         self.out.push_back(Output::Event(SwarmEvent::Stored {

@@ -809,17 +809,19 @@ fn a_live_seeder_feeds_the_viewers_and_fetches_each_segment_once() {
     );
     assert!(share(&seeded) >= 0.85, "P2P share {:.2}", share(&seeded));
     assert!(share(&seeded) > share(&alone) + 0.1);
-    // The seeder's own pulls and little else: all the viewers together fetch less than a
-    // fifth of one viewer's stream from the origin.
+    // The seeder's own pulls and little else: besides one startup segment each (fetched
+    // before any peer connected), the viewers together fetch under a tenth of one viewer's
+    // stream from the origin (their random lottery still races the seeder now and then).
     let viewer_gets: u64 = measured(&seeded)
         .map(|n| n.origin_gets.values().map(|g| *g as u64).sum::<u64>())
         .sum();
+    let viewers = measured(&seeded).count() as u64;
     let one_stream = measured(&seeded)
         .map(|n| n.segments_played)
         .min()
         .unwrap_or(0);
     assert!(
-        viewer_gets * 5 <= one_stream,
+        viewer_gets <= viewers + one_stream / 10,
         "viewers fetched {viewer_gets} segments from the origin, one viewer played {one_stream}"
     );
 }

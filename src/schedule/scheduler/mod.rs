@@ -99,8 +99,6 @@ pub struct Scheduler {
     longest_p2p_gap_ms: u64,
     /// `Policy::Seed` with `seed_download_rate`: no new download before this.
     seed_next_ms: u64,
-    /// Live: when each segment was first listed (see `random_ours`).
-    listed: BTreeMap<SegmentId, u64>,
     /// `Policy::Seed`: segments fetched once already (a seeder never fetches one twice, even
     /// after its store let it go).
     seeded: BTreeSet<SegmentId>,
@@ -118,7 +116,6 @@ impl Scheduler {
             salt,
             longest_p2p_gap_ms: 0,
             seeded: BTreeSet::new(),
-            listed: BTreeMap::new(),
             seed_next_ms: 0,
             now_ms,
             created_ms: now_ms,
@@ -173,19 +170,11 @@ impl Scheduler {
         let segs = &self.segments;
         self.first_seen
             .retain(|id, _| segs.binary_search_by_key(id, |s| s.id).is_ok());
-        if live {
-            let now = self.now_ms;
-            for s in &self.segments {
-                self.listed.entry(s.id).or_insert(now);
-            }
+        if live && !self.segments.is_empty() {
+            // By membership, not by id order: a rebased timeline reuses lower ids.
             let segs = &self.segments;
-            self.listed
-                .retain(|id, _| segs.binary_search_by_key(id, |s| s.id).is_ok());
-        }
-        // Live ids only grow: those below the window never come back.
-        if let (true, Some(first)) = (live, self.segments.first()) {
-            let first = first.id;
-            self.seeded.retain(|id| *id >= first);
+            self.seeded
+                .retain(|id| segs.binary_search_by_key(id, |s| s.id).is_ok());
         }
     }
 

@@ -327,19 +327,6 @@ impl Scheduler {
         let swarm = neighbourhood.max(self.swarm_total.unwrap_or(0));
         let seeds = self.cfg.swarm_http_seeds.max(0.0);
         let large = swarm > 2 * neighbourhood;
-        // A live segment listed less than its own duration ago is left to the swarm for that
-        // long: a seeder (or a peer whose playlist reload came first) announces it as loading
-        // within one reload, and the lottery would only race it. Nobody here needs it sooner
-        // (urgent segments go to HTTP through the queue, not this lottery).
-        if self.live {
-            let now = self.now_ms;
-            cands.retain(|(id, _)| {
-                let dur = self.segment(*id).map_or(0, |s| s.duration_ms);
-                self.listed
-                    .get(id)
-                    .is_none_or(|t| now >= t.saturating_add(dur))
-            });
-        }
         self.rng.shuffle(&mut cands);
         for (id, hd) in cands {
             if self.http_active >= lim {

@@ -30,11 +30,17 @@ impl Scheduler {
         let wanted = self.seed_order();
         let paced_until = self.seed_next_ms;
         for id in wanted {
+            // The output's own request (one segment per segment duration: the fetch loop
+            // paces it) neither waits for a slot nor for `max-download-rate`: a wait past the
+            // fetch loop's patience would make it fetch the segment a second time itself.
+            if Some(id) == self.pending_request {
+                self.start_http(id);
+                continue;
+            }
             if self.http_active >= self.cfg.simultaneous_http_downloads {
                 break;
             }
-            // `max-download-rate`: the output's own request is never held back.
-            if self.now_ms < paced_until && Some(id) != self.pending_request {
+            if self.now_ms < paced_until {
                 self.wake_in(paced_until - self.now_ms);
                 break;
             }
