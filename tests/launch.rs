@@ -48,6 +48,7 @@ fn string_value(e: &gst::Element, pspec: &glib::ParamSpec) -> String {
         return match name {
             "location" => "http://127.0.0.1:9/launch/master.m3u8".into(),
             "proxy" => "http://127.0.0.1:9".into(),
+            "seed-variants" => "730400,290400".into(),
             _ => format!("launch-{name}"),
         };
     }
@@ -244,7 +245,13 @@ fn gst_launch_sets_every_writable_property() {
             let e = gst::ElementFactory::make(element).build().unwrap();
             let mut args = vec![element.to_string()];
             for pspec in writable(&e) {
-                args.push(format!("{}={}", pspec.name(), string_value(&e, &pspec)));
+                // A seeder needs P2P, which this line turns off (`p2p-enabled=false`): it
+                // would refuse to start (one clear error) instead of trying its location.
+                let value = match pspec.name() {
+                    "mode" => "player".to_string(),
+                    _ => string_value(&e, &pspec),
+                };
+                args.push(format!("{}={value}", pspec.name()));
             }
             args.extend(["!", "fakesink"].map(String::from));
             let out = gst_launch(&args, Duration::from_secs(20));
