@@ -1,7 +1,8 @@
-//! `mode=seeder`: besides the output stream's own variant (played by its fetch loop, whose
-//! pushes never wait), every other seeded variant gets a loop that keeps its swarm's
-//! playlist fresh. The swarm itself (`Policy::Seed`) fetches each listed segment from the
-//! origin once and serves it; nothing here touches segment data.
+//! `mode=seeder`: every seeded variant (the output's too) gets a follower that keeps its
+//! swarm's playlist fresh; the output's fetch loop, paced to real time and never waiting for
+//! downstream, reads that playlist instead of reloading it. The swarm itself (`Policy::Seed`)
+//! fetches each listed segment from the origin once and serves it; nothing here touches
+//! segment data.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

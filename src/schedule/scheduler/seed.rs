@@ -48,7 +48,7 @@ impl Scheduler {
         }
     }
 
-    /// Segments to fetch, most useful first: the one a player asked for, then (live) the
+    /// Segments to fetch, most useful first: the one the seeder's output asked for, then (live) the
     /// newest inside the seed span or (VOD, while the store has room) the earliest.
     fn seed_order(&self) -> Vec<SegmentId> {
         let missing = |id: SegmentId| {
