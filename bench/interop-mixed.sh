@@ -20,19 +20,8 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 FX=${1:-$TARGET/tmp/interop-bench/fixtures}
 OUT=${2:-$TARGET/tmp/interop-bench/out}
 mkdir -p "$OUT"
-if [ ! -f "$FX/vod/master.m3u8" ]; then
-  mkdir -p "$FX/vod" && cd "$FX/vod"
-  ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i testsrc2=size=640x360:rate=25 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
-    -filter_complex '[0:v]split=2[a][b];[b]scale=320:180[c]' -map '[a]' -map 1:a -map '[c]' -map 1:a \
-    -c:v libx264 -preset veryfast -profile:v main -pix_fmt yuv420p -g 50 -keyint_min 50 -sc_threshold 0 \
-    -b:v:0 600k -maxrate:v:0 660k -bufsize:v:0 1200k -b:v:1 200k -maxrate:v:1 220k -bufsize:v:1 400k \
-    -c:a aac -b:a 64k -ac 2 -f hls -hls_time 2 -hls_playlist_type vod \
-    -hls_flags independent_segments -hls_segment_type mpegts -master_pl_name master.m3u8 \
-    -var_stream_map 'v:0,a:0,name:360p v:1,a:1,name:180p' \
-    -hls_segment_filename 'v%v/seg%03d.ts' 'v%v/index.m3u8'
-  cd "$ROOT"
-fi
+. "$ROOT/bench/fixture.sh"
+bench_fixture "$FX/vod" 30
 # The release profile, as deployed: the elements' RSS and CPU columns are about it.
 (cd "$ROOT" && scripts/patch-crates.sh && cargo build -q --locked --release --example interop_peer)
 E="exec $TARGET/release/examples/interop_peer --sync --duration 40 --prop min-bitrate=700000 --prop start-bitrate=100000000"

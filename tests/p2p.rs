@@ -399,6 +399,19 @@ impl Drop for Peer {
     }
 }
 
+/// Stops every peer, each of which must still be playing without an error.
+fn stop_all_still_playing(peers: &mut [Peer]) {
+    for p in peers.iter_mut() {
+        assert!(
+            p.errors.is_empty() && !p.stopped,
+            "{}: {:?}",
+            p.name,
+            p.errors
+        );
+        p.stop();
+    }
+}
+
 /// Poll `peers` until all have finished, failing after `limit`. `each` runs every 100 ms.
 fn run_until_done(peers: &mut [Peer], limit: Duration, mut each: impl FnMut(&mut [Peer])) {
     let deadline = Instant::now() + limit;
@@ -742,15 +755,7 @@ fn live_swarm(tracker: fn() -> Option<TestTracker>) {
                 p.longest_frame_gap().as_secs_f64()
             );
         }
-        for p in peers.iter_mut() {
-            assert!(
-                p.errors.is_empty() && !p.stopped,
-                "{}: {:?}",
-                p.name,
-                p.errors
-            );
-            p.stop();
-        }
+        stop_all_still_playing(&mut peers);
         for p in &peers {
             // The same bytes as HTTP delivers: whole segment files, in order, to the end.
             let pushed = p.pushed();
@@ -825,15 +830,7 @@ fn live_seeder_feeds_the_players_and_fetches_each_segment_once() {
         }
         let seeder = peers[0].stats();
         eprintln!("seeder stats: {seeder}");
-        for p in peers.iter_mut() {
-            assert!(
-                p.errors.is_empty() && !p.stopped,
-                "{}: {:?}",
-                p.name,
-                p.errors
-            );
-            p.stop();
-        }
+        stop_all_still_playing(&mut peers);
         // Each segment from the origin once, by the seeder.
         let mut by_seeder: std::collections::BTreeMap<String, usize> = Default::default();
         for r in origin.log() {

@@ -491,15 +491,8 @@ fn ours_silent_tracker_delays_startup_only_briefly() {
 #[test]
 fn seed_fetches_each_listed_segment_once_and_delivers_the_outputs_request() {
     let mut s = Scheduler::new(SchedulerConfig::seed(), 1, 0);
-    let segs: Vec<SegmentInfo> = (10..20)
-        .map(|id| SegmentInfo {
-            id,
-            start_ms: id * 2000,
-            duration_ms: 2000,
-            size_hint: None,
-        })
-        .collect();
-    s.handle_segments(0, true, &segs);
+    let listed = segs(20)[10..].to_vec();
+    s.handle_segments(0, true, &listed);
     s.handle_peer_connected(0, PeerKey(1));
     s.handle_peer_announce(0, PeerKey(1), &[17, 18, 19], &[]);
     s.handle_player_request(0, 12);
@@ -536,7 +529,7 @@ fn seed_fetches_each_listed_segment_once_and_delivers_the_outputs_request() {
     assert_eq!(delivered, vec![12]);
     // Evicted and listed again: not fetched again.
     s.handle_segments_evicted(5000, &[19]);
-    s.handle_segments(5000, true, &segs);
+    s.handle_segments(5000, true, &listed);
     assert!(
         std::iter::from_fn(|| s.poll_command()).all(|c| !matches!(c, Command::HttpFetch { .. }))
     );
@@ -550,15 +543,7 @@ fn seed_download_rate_paces_the_pulls() {
     cfg.seed_download_rate = 100_000; // a 100-kB segment per second
     cfg.simultaneous_http_downloads = 1;
     let mut s = Scheduler::new(cfg, 1, 0);
-    let segs: Vec<SegmentInfo> = (0..10)
-        .map(|id| SegmentInfo {
-            id,
-            start_ms: id * 2000,
-            duration_ms: 2000,
-            size_hint: None,
-        })
-        .collect();
-    s.handle_segments(0, false, &segs);
+    s.handle_segments(0, false, &segs(10));
     let mut starts = Vec::new();
     let mut now = 0;
     while now <= 5_000 {
