@@ -53,6 +53,8 @@ const HELP: &str = "swarm-sim: deterministic P2P Media Loader swarm simulator
   --seeders N          seeders (mode=seeder: Policy::Seed) joining first, not measured; the
                        origin figures count their pulls
   --seeder-up-mbps M   a seeder's uplink (100)
+  --compat F           pml-2 (binary commands, default) | pml-0.6 (JSON commands, string
+                       ids, completion by byte count, 10 offers per announce)
   --drip N             extra peers sending one payload byte every 1.9 s (not measured)
   --payload-scale S    stored bytes are S times fewer than simulated ones (default 64)
   --playhead-taken     report the playhead as the element did before it was fixed (the start
@@ -154,6 +156,16 @@ fn parse_args() -> Result<(Params, bool, bool), String> {
             "--liars" => p.liars = v.parse().map_err(|_| bad(v))?,
             "--seeders" => p.seeders = v.parse().map_err(|_| bad(v))?,
             "--seeder-up-mbps" => p.seeder_up_mbps = v.parse().map_err(|_| bad(v))?,
+            "--compat" => {
+                p.pml06 = match v {
+                    "pml-0.6" => true,
+                    "pml-2" => false,
+                    _ => return Err(bad(v)),
+                };
+                if p.pml06 {
+                    p.offers = 10;
+                }
+            }
             "--drip" => p.drip = v.parse().map_err(|_| bad(v))?,
             "--payload-scale" => p.payload_scale = v.parse().map_err(|_| bad(v))?,
             "--set" => {

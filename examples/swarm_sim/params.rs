@@ -92,6 +92,8 @@ pub struct Params {
     pub seeders: usize,
     /// A seeder's uplink (a server's, not a viewer's).
     pub seeder_up_mbps: u64,
+    /// Peers speak PML 0.6's protocol (JSON commands, string ids, completion by count).
+    pub pml06: bool,
     pub drip: usize,
     /// Report the playhead as the element did before the fix (calibration).
     pub playhead_taken: bool,
@@ -136,6 +138,7 @@ impl Default for Params {
             liars: 0,
             seeders: 0,
             seeder_up_mbps: 100,
+            pml06: false,
             drip: 0,
             payload_scale: 64,
             playhead_taken: false,

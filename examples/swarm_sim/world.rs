@@ -2,6 +2,7 @@
 //! (`gstp2pmedia::swarm::mesh`, the same harness the unit tests use), run, and summarised.
 //! No scheduler command is executed here: the `Swarm` the element runs does that.
 
+use gstp2pmedia::p2p::WireFamily;
 use gstp2pmedia::schedule::{Policy, Rng, SchedulerConfig};
 use gstp2pmedia::swarm::mesh::{Behaviour, Mesh, MeshConfig, NodeSpec, PlayheadReport};
 use gstp2pmedia::swarm::SwarmConfig;
@@ -76,6 +77,13 @@ pub fn run(p: &Params) -> SimResult {
             // as the scheduler needs it (one message per segment would look like a silent
             // peer; one per 64 KiB costs four times the events).
             max_message_size: (4 * 65_535 / scale as usize).max(256),
+            family: if p.pml06 {
+                WireFamily::V06 {
+                    stream_swarm_id: "http://sim/master.m3u8+V0".into(),
+                }
+            } else {
+                WireFamily::V2
+            },
             ..SwarmConfig::default()
         },
     };

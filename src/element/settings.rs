@@ -25,6 +25,11 @@ pub enum CompatMode {
         nick = "pml-2.2"
     )]
     Pml22,
+    #[enum_value(
+        name = "P2P Media Loader 0.6.x and PeerTube's 1.0.x fork (JSON commands; HLS video only)",
+        nick = "pml-0.6"
+    )]
+    Pml06,
 }
 
 /// Scheduling algorithm.
@@ -687,6 +692,7 @@ impl Settings {
             compat: match self.compat {
                 CompatMode::Pml23 => Compat::Pml23,
                 CompatMode::Pml22 => Compat::Pml22,
+                CompatMode::Pml06 => Compat::Pml06,
             },
             scheduler,
             max_peers: self.effective_max_peers() as usize,

@@ -469,8 +469,8 @@ impl Fetcher {
     fn swarm_for(&self, playlist: &Arc<MediaPlaylist>) -> Option<SwarmHandle> {
         let hub = self.shared.hub.as_ref()?;
         let mut st = lock(&self.stream);
-        let (hash, kind) = st.swarm_ids.get(st.current)?.clone();
-        let handle = hub.swarm(&hash, kind, st.queue.clone())?;
+        let key = st.swarm_ids.get(st.current)?.clone();
+        let handle = hub.swarm(&key, st.queue.clone())?;
         let fresh = match &st.swarm {
             Some((old, told)) if old.same_swarm(&handle) => !Arc::ptr_eq(told, playlist),
             _ => {

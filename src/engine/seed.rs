@@ -66,9 +66,8 @@ fn swarm_of(
         let st = lock(stream);
         (st.swarm_ids.get(index).cloned(), st.queue.clone())
     };
-    let (hash, stream_type) = ids?;
     // The swarm stays in the hub, never released: a seeder serves until it stops.
-    shared.hub.as_ref()?.swarm(&hash, stream_type, queue)
+    shared.hub.as_ref()?.swarm(&ids?, queue)
 }
 
 async fn follow_from(

@@ -22,7 +22,7 @@ use super::fetcher::Fetcher;
 use super::front::Front;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
-use super::p2p::{P2pHub, P2pObserver, SegmentValidator};
+use super::p2p::{P2pHub, P2pObserver, SegmentValidator, SwarmKey};
 use super::seed;
 use super::stats::Stats;
 use super::stream::{NewStream, StreamState};
@@ -154,7 +154,12 @@ impl Engine {
 
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {
         let opened = self.front.open(&self.shared, &location).await?;
-        let swarm = self.shared.swarm_id(&opened.manifest_url);
+        let compat = self.shared.config.p2p.as_ref().map(|p| p.compat);
+        // 0.6 names the swarm after the URL hls.js asked for, 2.x after the final one.
+        let swarm = match compat {
+            Some(c) if c.swarm_from_requested_url() => self.shared.swarm_id(&location),
+            _ => self.shared.swarm_id(&opened.manifest_url),
+        };
         if self.shared.hub.is_some() {
             gst::debug!(CAT, "swarm id {swarm}");
         }
@@ -185,11 +190,14 @@ impl Engine {
             Some(_) => s
                 .swarms
                 .iter()
+                .filter(|(kind, _, _)| compat.shares(*kind))
                 .map(|(kind, props, position)| {
-                    (
-                        stream_swarm(compat, swarm, *kind, props, *position).info_hash,
-                        *kind,
-                    )
+                    let sw = stream_swarm(compat, swarm, *kind, props, *position);
+                    SwarmKey {
+                        info_hash: sw.info_hash,
+                        stream_swarm_id: sw.stream_swarm_id,
+                        stream_type: *kind,
+                    }
                 })
                 .collect(),
             None => Vec::new(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::output::OutputQueue;
-use super::p2p::SwarmHandle;
+use super::p2p::{SwarmHandle, SwarmKey};
 use crate::media::{MediaPlaylist, MediaType, Variant};
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
@@ -59,8 +59,9 @@ pub(super) struct StreamState {
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     pub playlists: HashMap<usize, Arc<MediaPlaylist>>,
     pub queue: Arc<OutputQueue>,
-    /// Info-hash of each variant's swarm (parallel to `variants`); empty without P2P.
-    pub swarm_ids: Vec<(String, P2pStreamType)>,
+    /// Each variant's swarm (parallel to `variants`); empty without P2P, or when the
+    /// family shares no stream of this kind.
+    pub swarm_ids: Vec<SwarmKey>,
     /// The swarm of the current variant, and the playlist it was last told about.
     pub swarm: Option<(SwarmHandle, Arc<MediaPlaylist>)>,
 }

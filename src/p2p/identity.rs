@@ -1,5 +1,6 @@
 //! Swarm identity (§1, §2): swarm id, stream swarm id, the 20-character
-//! info-hash of PML 2.2 and 2.3, the 2.3 hashed stream index, and peer ids.
+//! info-hash of PML 2.2 and 2.3 (and the binary one of 0.6), the 2.3 hashed
+//! stream index, and peer ids.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -9,9 +10,12 @@ use sha1::Sha1;
 use super::js;
 use super::rng::SplitMix64;
 
-/// Which PML population to meet; 2.2 and 2.3 land in disjoint swarms.
+/// Which PML population to meet; 0.6, 2.2 and 2.3 land in disjoint swarms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compat {
+    /// 0.6.x and PeerTube's fork of it (§1.2, §4.2): `<master>+V<i>` swarms hashed to a
+    /// raw SHA-1, JSON commands with string segment ids, video variants only.
+    Pml06,
     /// 1.0.4 ..= 2.2.x: MD5-based info-hash, ordinal stream index.
     Pml22,
     /// 2.3.x: SHA-1-based info-hash, hashed stream-properties index.
@@ -22,9 +26,37 @@ impl Compat {
     /// The peer-id prefix PML itself uses for this family.
     pub fn pml_peer_id_prefix(self) -> &'static str {
         match self {
+            // A WebTorrent client's prefix, so trackers that filter clients let 0.6 in.
+            Compat::Pml06 => "-WW0006-",
             Compat::Pml22 => "-PM0202-",
             Compat::Pml23 => "-PM0203-",
         }
+    }
+
+    /// 0.6 uses one peer id for all its swarms; 2.x one per swarm (wt-tracker evicts an id
+    /// seen on another connection, and 2.x shares one socket per tracker).
+    pub fn peer_id_per_swarm(self) -> bool {
+        self != Compat::Pml06
+    }
+
+    /// Offers per announce (`numwant`): 0.6.2's bittorrent-tracker 9 sends 10, 2.x sends 5.
+    pub fn offers_per_announce(self) -> usize {
+        match self {
+            Compat::Pml06 => 10,
+            Compat::Pml22 | Compat::Pml23 => 5,
+        }
+    }
+
+    /// Whether streams of this type get a swarm: 0.6 shares video variants only (its
+    /// hls.js integration leaves audio renditions to HTTP).
+    pub fn shares(self, stream_type: StreamType) -> bool {
+        self != Compat::Pml06 || stream_type == StreamType::Main
+    }
+
+    /// The master swarm id is the manifest URL the player asked for in 0.6 (hls.js's request
+    /// URL), the one after redirects in 2.x.
+    pub fn swarm_from_requested_url(self) -> bool {
+        self == Compat::Pml06
     }
 }
 
@@ -189,12 +221,12 @@ pub fn stream_short_id(p: &StreamProperties) -> String {
     STANDARD.encode(Sha1::digest(normalized_stream_properties(p).as_bytes()))
 }
 
-/// `Stream.index` for the family: 2.3 hashes `props`, 2.2 uses `position`
+/// `Stream.index` for the family: 2.3 hashes `props`, 2.2 (and 0.6) use `position`
 /// (0-based order of the level / audio track as the integration saw it).
 pub fn stream_index(compat: Compat, props: &StreamProperties, position: usize) -> String {
     match compat {
         Compat::Pml23 => stream_short_id(props),
-        Compat::Pml22 => position.to_string(),
+        Compat::Pml22 | Compat::Pml06 => position.to_string(),
     }
 }
 
@@ -203,20 +235,33 @@ pub fn stream_swarm_id(swarm_id: &str, stream_type: StreamType, index: &str) -> 
     format!("v2-{swarm_id}-{}-{index}", stream_type.as_str())
 }
 
-/// The 20-character ASCII info-hash (sent verbatim as `info_hash` in tracker JSON).
+/// 0.6 stream swarm id of the variant at `position` in the master playlist:
+/// `<master swarm id>+V<position>` (§1.2).
+pub fn v06_stream_swarm_id(swarm_id: &str, position: usize) -> String {
+    format!("{swarm_id}+V{position}")
+}
+
+/// The 20-character info-hash as it goes into tracker JSON: ASCII for 2.x; for 0.6 the raw
+/// SHA-1 of `"2" + id` as a JS binary string (one char U+0000..=U+00FF per byte).
 pub fn info_hash(compat: Compat, stream_swarm_id: &str) -> String {
     match compat {
         Compat::Pml23 => STANDARD.encode(&Sha1::digest(stream_swarm_id.as_bytes())[..15]),
         Compat::Pml22 => STANDARD.encode(&Md5::digest(stream_swarm_id.as_bytes())[1..16]),
+        Compat::Pml06 => {
+            let mut h = Sha1::new();
+            h.update(b"2");
+            h.update(stream_swarm_id.as_bytes());
+            h.finalize().iter().map(|&b| char::from(b)).collect()
+        }
     }
 }
 
 /// A stream's swarm identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSwarm {
-    /// `v2-…` string that was hashed.
+    /// The string that was hashed (`v2-…`, or `<master>+V<i>` for 0.6).
     pub stream_swarm_id: String,
-    /// 20-character info-hash.
+    /// 20-character info-hash (see [`info_hash`]).
     pub info_hash: String,
 }
 
@@ -228,8 +273,14 @@ pub fn stream_swarm(
     props: &StreamProperties,
     position: usize,
 ) -> StreamSwarm {
-    let index = stream_index(compat, props, position);
-    let stream_swarm_id = stream_swarm_id(swarm_id, stream_type, &index);
+    let stream_swarm_id = match compat {
+        Compat::Pml06 => v06_stream_swarm_id(swarm_id, position),
+        _ => stream_swarm_id(
+            swarm_id,
+            stream_type,
+            &stream_index(compat, props, position),
+        ),
+    };
     let info_hash = info_hash(compat, &stream_swarm_id);
     StreamSwarm {
         stream_swarm_id,
@@ -437,6 +488,59 @@ mod tests {
             );
             assert_eq!(sw.info_hash, want);
         }
+    }
+
+    fn hex(binary: &str) -> String {
+        binary
+            .chars()
+            .map(|c| format!("{:02x}", u32::from(c)))
+            .collect()
+    }
+
+    /// §1.2 and peertube.md §4: 0.6's raw SHA-1 of `"2" + <master>+V<i>`.
+    #[test]
+    fn v06_vectors() {
+        let p = StreamProperties::default();
+        let sw = stream_swarm(Compat::Pml06, SWARM, StreamType::Main, &p, 0);
+        assert_eq!(
+            sw.stream_swarm_id,
+            "https://example.com/live/master.m3u8+V0"
+        );
+        assert_eq!(sw.info_hash.chars().count(), 20);
+        assert_eq!(
+            hex(&sw.info_hash),
+            "ae9cd6bf657a583a6f33711f1cae11fa25c19b43"
+        );
+        // The reference's JSON form: bytes ≥ 0x80 are code points, controls are escaped.
+        assert_eq!(
+            serde_json::to_string(&sw.info_hash).unwrap(),
+            "\"®\u{9c}Ö¿ezX:o3q\\u001f\\u001c®\\u0011ú%Á\u{9b}C\""
+        );
+        let sw = stream_swarm(Compat::Pml06, SWARM, StreamType::Main, &p, 1);
+        assert_eq!(
+            hex(&sw.info_hash),
+            "5a2494fff7ac76977cc7032e97ab684b8a345af4"
+        );
+        // A PeerTube master (what its database stores, hex).
+        let pt = "https://peertube.example/static/streaming-playlists/hls/\
+                  9c9de5e8-0a1e-484a-b099-e80766180a6d/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d-master.m3u8";
+        let h = |i| hex(&stream_swarm(Compat::Pml06, pt, StreamType::Main, &p, i).info_hash);
+        assert_eq!(h(0), "440a6cc5bf8fed3639fe3c77ca351c0f62f8fc16");
+        assert_eq!(h(1), "481b97b97f0c70507ee51b1ffc31363d379322fe");
+        // The properties play no part, the position does; audio gets no swarm.
+        let rich = StreamProperties {
+            bitrate: 9,
+            codecs: s("avc1.64001f"),
+            ..Default::default()
+        };
+        assert_eq!(
+            stream_swarm(Compat::Pml06, pt, StreamType::Main, &rich, 1).info_hash,
+            { stream_swarm(Compat::Pml06, pt, StreamType::Main, &p, 1).info_hash }
+        );
+        assert!(!Compat::Pml06.shares(StreamType::Secondary));
+        assert!(Compat::Pml22.shares(StreamType::Secondary));
+        assert_eq!(Compat::Pml06.offers_per_announce(), 10);
+        assert!(!Compat::Pml06.peer_id_per_swarm());
     }
 
     #[test]

@@ -40,7 +40,23 @@ use std::sync::Arc;
 use super::rng::SplitMix64;
 use super::segment_id::WireSegmentId;
 use super::wire::{self, Command, Decoder, Incoming};
+use super::wire06::{self, Command06, Id06, Incoming06};
 use crate::payload::SegmentBuf;
+
+/// Which data-channel protocol the remote speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WireFamily {
+    /// PML 1.0.4 ..= 2.3: binary framed commands with request ids (§4.1).
+    #[default]
+    V2,
+    /// PML 0.6 and PeerTube's fork (§4.2): JSON commands naming segments
+    /// `<stream swarm id>+<n>`, no request ids, completion by byte count, and no command
+    /// may reach the peer while we upload to it (it would abort its download).
+    V06 {
+        /// `<master>+V<i>` of this connection's swarm.
+        stream_swarm_id: Arc<str>,
+    },
+}
 
 /// Session limits; defaults are PML's (`webRtcMaxMessageSize`,
 /// `p2pNotReceivingBytesTimeoutMs`, `p2pErrorRetries`).
@@ -59,6 +75,8 @@ pub struct PeerConfig {
     pub error_retries: u32,
     /// Largest (joined) command body accepted from the peer.
     pub max_command_bytes: usize,
+    /// The remote's protocol family.
+    pub family: WireFamily,
 }
 
 impl Default for PeerConfig {
@@ -69,6 +87,7 @@ impl Default for PeerConfig {
             not_receiving_bytes_timeout_ms: 2000,
             error_retries: 3,
             max_command_bytes: wire::DEFAULT_MAX_COMMAND_BYTES,
+            family: WireFamily::V2,
         }
     }
 }
@@ -260,6 +279,12 @@ pub struct PeerSession {
     remote_http_loading: HashSet<WireSegmentId>,
     timeout_strikes: u32,
     closed: bool,
+    /// 0.6: commands held back while an upload's payload is going out, sent after it.
+    held: VecDeque<Vec<u8>>,
+    /// 0.6: the newest announcement held back (a snapshot: older ones are dropped).
+    held_announcement: Option<Vec<u8>>,
+    /// 0.6: request ids we give the peer's requests (it sends none).
+    next_remote_request: i64,
 }
 
 impl PeerSession {
@@ -279,6 +304,9 @@ impl PeerSession {
             remote_http_loading: HashSet::new(),
             timeout_strikes: 0,
             closed: false,
+            held: VecDeque::new(),
+            held_announcement: None,
+            next_remote_request: 0,
         }
     }
 
@@ -331,8 +359,33 @@ impl PeerSession {
     }
 
     fn send(&mut self, cmd: &Command) {
-        self.transmit
-            .extend(wire::encode_command(cmd, self.config.max_message_size));
+        let WireFamily::V06 { stream_swarm_id } = &self.config.family else {
+            self.transmit
+                .extend(wire::encode_command(cmd, self.config.max_message_size));
+            return;
+        };
+        let Some(msg) = wire06::encode(cmd, stream_swarm_id) else {
+            return;
+        };
+        let announcement = matches!(cmd, Command::SegmentsAnnouncement { .. });
+        self.send06(msg, announcement);
+    }
+
+    fn send06(&mut self, msg: Vec<u8>, announcement: bool) {
+        if self.upload.is_none() {
+            self.transmit.push_back(msg);
+        } else if announcement {
+            self.held_announcement = Some(msg);
+        } else {
+            self.held.push_back(msg);
+        }
+    }
+
+    /// The upload ended (sent, replaced or cancelled): what waited for it may go.
+    fn upload_ended(&mut self) {
+        self.upload = None;
+        self.transmit.extend(self.held.drain(..));
+        self.transmit.extend(self.held_announcement.take());
     }
 
     /// Sends a full snapshot of what we store / fetch over HTTP.
@@ -476,14 +529,22 @@ impl PeerSession {
         let mut n = rest.len().min(chunk_size.max(1));
         // Never let a payload chunk look like a framed command: the receiver
         // would misparse it (PML accepts that risk; shortening is free).
-        while n >= 8 && wire::is_command_chunk(&rest[..n]) {
+        let v06 = matches!(self.config.family, WireFamily::V06 { .. });
+        let ambiguous = |c: &[u8]| {
+            if v06 {
+                wire06::chunk_is_ambiguous(c)
+            } else {
+                c.len() >= 8 && wire::is_command_chunk(c)
+            }
+        };
+        while n > 1 && ambiguous(&rest[..n]) {
             n -= 1;
         }
         let chunk = rest[..n].to_vec();
         up.pos += n;
         if up.pos >= bytes.len() {
             let (id, request_id) = (up.id, up.request_id);
-            self.upload = None;
+            self.upload_ended();
             self.send(&Command::SegmentDataSendingCompleted { id, request_id });
         }
         Some(chunk)
@@ -492,6 +553,14 @@ impl PeerSession {
     /// Handles one incoming data-channel message.
     pub fn on_message(&mut self, msg: &[u8], now_ms: u64) {
         if self.closed {
+            return;
+        }
+        if let WireFamily::V06 { stream_swarm_id } = &self.config.family {
+            match wire06::decode(msg, stream_swarm_id, self.config.max_command_bytes) {
+                Incoming06::Payload => self.on_payload(msg, now_ms),
+                Incoming06::Command(c) => self.on_command06(c, now_ms),
+                Incoming06::Dropped => {}
+            }
             return;
         }
         match self.decoder.push(msg) {
@@ -540,7 +609,95 @@ impl PeerSession {
             received: d.data.len() as u64,
             expected,
         };
+        let complete = d.data.len() as u64 == expected;
         self.events.push_back(ev);
+        if complete && matches!(self.config.family, WireFamily::V06 { .. }) {
+            self.download_complete();
+        }
+    }
+
+    fn download_complete(&mut self) {
+        if let Some(d) = self.download.take() {
+            self.timeout_strikes = 0;
+            self.events.push_back(Event::SegmentReceived {
+                id: d.id,
+                data: d.data,
+            });
+        }
+    }
+
+    /// A 0.6 command, as the 2.x command it means: the peer's segments are ours when named
+    /// `<our stream swarm id>+<n>`, and request ids are the ones we hold.
+    fn on_command06(&mut self, cmd: Command06, now_ms: u64) {
+        let downloading = |s: &Self, id: WireSegmentId| {
+            s.download
+                .as_ref()
+                .filter(|d| d.id == id)
+                .map(|d| d.request_id)
+        };
+        let cmd = match cmd {
+            Command06::SegmentsMap {
+                loaded,
+                http_loading,
+            } => Command::SegmentsAnnouncement {
+                loaded,
+                http_loading,
+            },
+            Command06::SegmentRequest { id: Id06::Ours(id) } => {
+                let request_id = self.next_remote_request;
+                self.next_remote_request += 1;
+                Command::SegmentRequest {
+                    id,
+                    request_id,
+                    byte_offset: 0,
+                }
+            }
+            Command06::SegmentRequest {
+                id: Id06::Foreign(id),
+            } => {
+                // Another variant's segment (0.6 maps list every variant): not in this swarm.
+                self.send06(wire06::encode_absent_foreign(&id), false);
+                return;
+            }
+            Command06::SegmentData {
+                id: Id06::Ours(id),
+                size: Some(size),
+            } => {
+                let Some(request_id) = downloading(self, id) else {
+                    return;
+                };
+                Command::SegmentData {
+                    id,
+                    request_id,
+                    size,
+                }
+            }
+            Command06::SegmentAbsent { id: Id06::Ours(id) } => {
+                let Some(request_id) = downloading(self, id) else {
+                    return;
+                };
+                Command::SegmentAbsent { id, request_id }
+            }
+            Command06::CancelSegmentRequest { id: Id06::Ours(id) } => {
+                let request_id = self
+                    .upload
+                    .as_ref()
+                    .map(|u| (u.id, u.request_id))
+                    .or(self.pending_upload.map(|p| (p.id, p.request_id)))
+                    .filter(|(uid, _)| *uid == id)
+                    .map(|(_, r)| r);
+                let Some(request_id) = request_id else {
+                    return;
+                };
+                Command::CancelSegmentRequest { id, request_id }
+            }
+            // A header without a numeric size is ignored, as PeerTube's fork does (the
+            // request then times out); foreign ids are not ours to hear about.
+            Command06::SegmentData { .. }
+            | Command06::SegmentAbsent { .. }
+            | Command06::CancelSegmentRequest { .. } => return,
+        };
+        self.on_command(cmd, now_ms);
     }
 
     fn on_command(&mut self, cmd: Command, now_ms: u64) {
@@ -565,9 +722,10 @@ impl PeerSession {
                 // would (and is counted as one: request loops are not free either).
                 let old = self
                     .upload
-                    .take()
+                    .as_ref()
                     .map(|u| (u.id, u.request_id))
                     .or_else(|| self.pending_upload.take().map(|p| (p.id, p.request_id)));
+                self.upload_ended();
                 if let Some((id, request_id)) = old {
                     self.events
                         .push_back(Event::UploadCancelled { id, request_id });
@@ -627,7 +785,7 @@ impl PeerSession {
                 // PML matches on the request id only.
                 if let Some(up) = self.upload.as_ref().filter(|u| u.request_id == request_id) {
                     let id = up.id;
-                    self.upload = None;
+                    self.upload_ended();
                     self.events
                         .push_back(Event::UploadCancelled { id, request_id });
                 } else if let Some(p) = self.pending_upload.filter(|p| p.request_id == request_id) {
@@ -669,6 +827,10 @@ impl PeerSession {
             Ok(s) => {
                 d.expected = Some(s);
                 d.deadline = now_ms.saturating_add(timeout);
+                // 0.6 completes by byte count: an empty segment is complete at its header.
+                if s == 0 && matches!(self.config.family, WireFamily::V06 { .. }) {
+                    self.download_complete();
+                }
             }
             Err(reason) => {
                 // PML sends a cancel before dropping a peer over a bad size.
@@ -714,6 +876,8 @@ impl PeerSession {
             });
         }
         self.upload = None;
+        self.held.clear();
+        self.held_announcement = None;
         self.pending_upload = None;
         self.decoder = Decoder::new(0);
         self.events.push_back(Event::Disconnect { reason });

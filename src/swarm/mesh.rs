@@ -32,6 +32,7 @@ use url::Url;
 use super::{Output, Remote, Swarm, SwarmConfig};
 use crate::media::{Aes128Key, MediaPlaylist, PlaylistKind, Resource, Segment};
 use crate::p2p::wire::{self, Command as WireCommand};
+use crate::p2p::WireFamily;
 use crate::payload::decrypt::aes128_cbc_decrypt;
 use crate::payload::sniff::sniff;
 use crate::payload::verify::{Place, Plausibility};
@@ -1066,7 +1067,7 @@ impl Mesh {
 
     fn send(&mut self, from: u32, to: u32, data: Vec<u8>) {
         let behaviour = self.nodes[from as usize].spec.behaviour;
-        let payload = !wire::is_command_chunk(&data);
+        let payload = is_payload(&self.cfg.swarm.family, &data);
         let data = match (behaviour, payload) {
             (Behaviour::LiarGarbage, true) => {
                 let mut v = data;
@@ -1124,7 +1125,7 @@ impl Mesh {
             link.dripping = false;
             return;
         };
-        let payload = !wire::is_command_chunk(&front);
+        let payload = is_payload(&self.cfg.swarm.family, &front);
         let (msg, wait) = if payload && front.len() > 1 {
             let rest = front[1..].to_vec();
             link.held.push_front(rest);
@@ -1393,4 +1394,12 @@ fn add_stats(a: &mut super::SwarmStats, b: super::SwarmStats) {
     a.wasted_http_bytes += b.wasted_http_bytes;
     a.rejected_segments += b.rejected_segments;
     a.refused_banned += b.refused_banned;
+}
+
+/// Segment bytes rather than a command, by the family's own test.
+fn is_payload(family: &WireFamily, data: &[u8]) -> bool {
+    match family {
+        WireFamily::V2 => !wire::is_command_chunk(data),
+        WireFamily::V06 { .. } => !(data.starts_with(b"{\"") && data.ends_with(b"}")),
+    }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::media::{MediaPlaylist, Resource, Segment};
 use crate::p2p::peer::{
     DisconnectReason, DownloadRequest, Event as PeerEvent, Output as PeerOutput, PeerConfig,
-    PeerSession,
+    PeerSession, WireFamily,
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
 use crate::payload::sniff::sniff;
@@ -124,6 +124,9 @@ pub struct SwarmConfig {
     /// The info-hash, as the validator and the logs name the swarm.
     pub label: String,
     pub validator: Option<SegmentValidator>,
+    /// The peers' protocol family (2.x, or 0.6 with this swarm's stream swarm id); it also
+    /// decides how segments are numbered.
+    pub family: WireFamily,
 }
 
 impl Default for SwarmConfig {
@@ -139,6 +142,7 @@ impl Default for SwarmConfig {
             upload_chunk_size: UPLOAD_CHUNK_SIZE,
             label: String::new(),
             validator: None,
+            family: WireFamily::V2,
         }
     }
 }
@@ -375,12 +379,23 @@ pub struct Swarm<D> {
 
 /// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
 /// hls.js numbers them (sequence number while live, position once the list has ENDLIST).
-pub fn segment_id(playlist: &MediaPlaylist, index: usize) -> Option<SegmentId> {
+/// 0.6 numbers HLS segments by sequence number, live or not (its own m3u8 parser's
+/// `mediaSequence + index`); its DASH ids (`start.toFixed(3)`) are not supported.
+pub fn segment_id(
+    playlist: &MediaPlaylist,
+    index: usize,
+    family: &WireFamily,
+) -> Option<SegmentId> {
     let seg = playlist.segments.get(index)?;
-    let id = match seg.start_seconds {
-        Some(start) => dash_segment_id(start)?,
-        None => hls_segment_id(
-            HlsIdScheme::HlsJs,
+    let scheme = match family {
+        WireFamily::V2 => HlsIdScheme::HlsJs,
+        WireFamily::V06 { .. } => HlsIdScheme::Shaka,
+    };
+    let id = match (seg.start_seconds, family) {
+        (Some(start), WireFamily::V2) => dash_segment_id(start)?,
+        (Some(_), WireFamily::V06 { .. }) => return None,
+        (None, _) => hls_segment_id(
+            scheme,
             playlist.end_list,
             playlist.media_sequence,
             index as u64,
@@ -479,7 +494,7 @@ impl<D: SegmentData> Swarm<D> {
             // renumbering by position would give stored segments another segment's id.
             let id = match (self.ever_live, s.start_seconds) {
                 (true, None) => Some(s.sequence),
-                _ => segment_id(p, i),
+                _ => segment_id(p, i, &self.cfg.family),
             };
             let Some(id) = id else {
                 continue;
@@ -707,6 +722,7 @@ impl<D: SegmentData> Swarm<D> {
             error_retries: self.cfg.scheduler.p2p_error_retries,
             max_message_size: self.cfg.max_message_size,
             upload_chunk_size: self.cfg.upload_chunk_size,
+            family: self.cfg.family.clone(),
             ..PeerConfig::default()
         };
         let mut session = PeerSession::new(config, self.seed ^ peer.0);

@@ -145,6 +145,43 @@ fn slow_http_with_bytes_flowing_is_never_aborted() {
     }
 }
 
+/// The same swarm speaking PML 0.6 (JSON commands, `<swarm>+V0+<n>` ids, completion by byte
+/// count, nothing sent to a peer mid-upload): shares as 2.x does, every byte right, no stall.
+fn pml06(mut cfg: MeshConfig) -> MeshConfig {
+    cfg.swarm.family = crate::p2p::WireFamily::V06 {
+        stream_swarm_id: "http://mesh/master.m3u8+V0".into(),
+    };
+    cfg
+}
+
+#[test]
+fn pml06_vod_swarm_shares_and_every_byte_is_right() {
+    let r = Mesh::new(pml06(vod()), nodes(4, 3000)).run();
+    assert_clean(&r, 15);
+    assert!(share(&r) > 0.5, "P2P share {:.2}", share(&r));
+    let gets: u32 = r.origin_gets.values().sum();
+    assert!(gets <= 15 + 3, "origin served {gets} GETs for 15 segments");
+    assert_eq!(removed_for(&r, "protocol: TooManyBytes"), 0, "{r:?}");
+}
+
+#[test]
+fn pml06_live_swarm_shares_without_stalls() {
+    let r = Mesh::new(pml06(live()), nodes(4, 4000)).run();
+    assert_clean(&r, 20);
+    assert!(share(&r) > 0.5, "P2P share {:.2}", share(&r));
+}
+
+#[test]
+fn pml06_liar_sending_garbage_is_dropped() {
+    let r = Mesh::new(pml06(vod()), with_first(Behaviour::LiarGarbage, 3)).run();
+    assert_clean(&r, 15);
+    assert_eq!(measured(&r).map(|n| n.rejected_by_player).sum::<u64>(), 0);
+    assert!(
+        removed_for(&r, "sent data that failed the checks") >= 1,
+        "{r:?}"
+    );
+}
+
 fn with_first(b: Behaviour, honest: usize) -> Vec<NodeSpec> {
     let mut v = vec![NodeSpec {
         behaviour: b,
@@ -640,14 +677,14 @@ mod by_hand {
         s.handle_tracker_counts(0, 0, 3);
         assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
         assert!(s.handle_peer_opened(0, PeerKey(2), remote(2)));
-        let id = super::super::segment_id(&p, 4).unwrap();
+        let id = super::super::segment_id(&p, 4, &crate::p2p::WireFamily::V2).unwrap();
         let send = |s: &mut Swarm<Bytes>, now, peer, cmd: &Command| {
             for m in wire::encode_command(cmd, 16 * 1024) {
                 s.handle_peer_message(now, PeerKey(peer), &m);
             }
         };
         let all: Vec<i64> = (0..10)
-            .map(|i| super::super::segment_id(&p, i).unwrap() as i64)
+            .map(|i| super::super::segment_id(&p, i, &crate::p2p::WireFamily::V2).unwrap() as i64)
             .collect();
         let announce = Command::SegmentsAnnouncement {
             loaded: all,

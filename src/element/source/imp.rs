@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use url::Url;
 
-use crate::element::settings::{self, Mode, Settings};
+use crate::element::settings::{self, CompatMode, Mode, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
@@ -324,6 +324,18 @@ impl P2pMediaSrc {
         })?;
         if let Err(e) = settings.seeder() {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
+            return Err(gst::StateChangeError);
+        }
+        if settings.compat == CompatMode::Pml06
+            && settings.p2p_enabled
+            && self.kind().protocol == Protocol::Dash
+        {
+            // Shaka 2.x's stream identities and `start.toFixed(3)` ids are not built yet.
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ("compat=pml-0.6 is not supported by p2pdashsrc yet (HLS only)")
+            );
             return Err(gst::StateChangeError);
         }
         if settings.mode == Mode::Seeder && !(settings.p2p_enabled && settings.p2p_upload) {

@@ -24,6 +24,7 @@ use crate::net::tracker::{
     InfoHash, PeerId, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle,
 };
 use crate::p2p::identity::{Compat, StreamType};
+use crate::p2p::WireFamily;
 use crate::schedule::SchedulerConfig;
 
 /// PML 2.3's default trackers.
@@ -31,6 +32,16 @@ pub const DEFAULT_TRACKERS: &[&str] = &[
     "wss://tracker.novage.com.ua",
     "wss://tracker.openwebtorrent.com",
 ];
+
+/// A stream's swarm as the engine names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmKey {
+    /// 20 chars as they go to the tracker (see `identity::info_hash`).
+    pub info_hash: String,
+    /// What was hashed (0.6 peers name segments after it).
+    pub stream_swarm_id: String,
+    pub stream_type: StreamType,
+}
 
 /// Everything the element's P2P properties configure.
 #[derive(Debug, Clone)]
@@ -271,6 +282,8 @@ pub(crate) struct HubShared {
     pub trackers: TrackerBoard,
     pub observer: Option<P2pObserver>,
     pub validator: Option<SegmentValidator>,
+    /// The one peer id of all our swarms when the family uses one (0.6).
+    pub peer_id: Option<PeerId>,
 }
 
 impl HubShared {
@@ -300,6 +313,7 @@ impl P2pHub {
         let tracker_config = TrackerConfig {
             announce_urls: config.trackers.clone(),
             origin: config.tracker_origin.clone(),
+            offers_per_announce: config.compat.offers_per_announce(),
             ..TrackerConfig::default()
         };
         let (tracker, events) =
@@ -311,13 +325,15 @@ impl P2pHub {
         };
         let board = TrackerBoard::new(&tracker.trackers());
         let shared = Arc::new(HubShared {
-            config,
             origin,
             tracker,
             rtc: Arc::new(WebRtcFactory::new(rtc)),
             trackers: board,
             observer,
             validator,
+            peer_id: (!config.compat.peer_id_per_swarm())
+                .then(|| PeerId::random_with_prefix(config.compat.pml_peer_id_prefix())),
+            config,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
         let router =
@@ -331,23 +347,26 @@ impl P2pHub {
     }
 
     /// The swarm for a stream, created (and joined) on first use.
-    pub fn swarm(
-        &self,
-        info_hash: &str,
-        stream_type: StreamType,
-        playhead: Arc<OutputQueue>,
-    ) -> Option<SwarmHandle> {
-        let hash = InfoHash::from_bytes(info_hash.as_bytes())?;
+    pub fn swarm(&self, key: &SwarmKey, playhead: Arc<OutputQueue>) -> Option<SwarmHandle> {
+        let hash = InfoHash::from_binary_str(&key.info_hash)?;
         let mut swarms = lock(&self.swarms);
         if let Some(h) = swarms.get(&hash) {
             h.keep();
             return Some(h.clone());
         }
+        let family = match self.shared.config.compat {
+            Compat::Pml06 => WireFamily::V06 {
+                stream_swarm_id: key.stream_swarm_id.as_str().into(),
+            },
+            Compat::Pml22 | Compat::Pml23 => WireFamily::V2,
+        };
+        // Display: 2.x hashes as they are, 0.6's binary ones in hex.
         let handle = swarm::spawn(
             self.shared.clone(),
             hash,
-            info_hash.to_string(),
-            stream_type,
+            hash.to_string(),
+            key.stream_type,
+            family,
             playhead,
         );
         swarms.insert(hash, handle.clone());

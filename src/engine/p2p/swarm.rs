@@ -21,6 +21,7 @@ use crate::media::MediaPlaylist;
 use crate::net::rtc::{sdp_remote_addr, DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
 use crate::p2p::identity::StreamType;
+use crate::p2p::WireFamily;
 use crate::schedule::{PeerKey, Source, TransferId};
 use crate::swarm::{Output, Remote, Swarm, SwarmConfig, SwarmEvent};
 
@@ -215,6 +216,7 @@ pub(super) fn spawn(
     info_hash: InfoHash,
     info_hash_str: String,
     stream_type: StreamType,
+    family: WireFamily,
     playhead: Arc<OutputQueue>,
 ) -> SwarmHandle {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -244,8 +246,11 @@ pub(super) fn spawn(
         upload_chunk_size: crate::swarm::UPLOAD_CHUNK_SIZE,
         label: info_hash_str.clone(),
         validator: hub.validator.clone(),
+        family,
     };
-    let peer_id = PeerId::random_with_prefix(c.compat.pml_peer_id_prefix());
+    let peer_id = hub
+        .peer_id
+        .unwrap_or_else(|| PeerId::random_with_prefix(c.compat.pml_peer_id_prefix()));
     let actor = Actor {
         swarm: Swarm::new(config, rand::random(), now),
         hub,

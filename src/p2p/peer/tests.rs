@@ -852,3 +852,201 @@ fn a_claimed_size_is_reserved_only_as_bytes_arrive() {
     assert_eq!(capacity(&s), 16 << 20);
     assert!(!s.is_closed());
 }
+
+// ------------------------------------------------------------------ 0.6 (§4.2)
+
+const SSID06: &str = "http://127.0.0.1:8080/vod/master.m3u8+V0";
+
+fn session06() -> PeerSession {
+    PeerSession::new(
+        PeerConfig {
+            family: WireFamily::V06 {
+                stream_swarm_id: SSID06.into(),
+            },
+            ..PeerConfig::default()
+        },
+        1,
+    )
+}
+
+fn json(m: &[u8]) -> Option<serde_json::Value> {
+    (m.starts_with(b"{\"") && m.ends_with(b"}"))
+        .then(|| serde_json::from_slice(m).ok())
+        .flatten()
+}
+
+/// A 0.6 transfer as a 0.6 browser sees it: JSON map, string ids, header with `s`, raw
+/// chunks and no completion command; the download completes by byte count.
+#[test]
+fn v06_transfer_completes_by_byte_count() {
+    let (mut a, mut b) = (session06(), session06());
+    b.announce(&[5, 6], &[7]);
+    let (sent, _) = drain(&mut b);
+    assert_eq!(
+        sent,
+        vec![format!(r#"{{"c":2,"m":{{"{SSID06}":["5|6|7",[0,0,1]]}}}}"#).into_bytes()]
+    );
+    a.on_message(&sent[0], 0);
+    let (_, ev) = drain(&mut a);
+    assert_eq!(
+        ev,
+        vec![Event::PeerAnnounced {
+            loaded: vec![5, 6],
+            http_loading: vec![7]
+        }]
+    );
+    assert!(a.remote_has(6) && a.remote_http_loading(7));
+
+    a.request(req(6), 0).unwrap();
+    let (sent, _) = drain(&mut a);
+    assert_eq!(
+        sent,
+        vec![format!(r#"{{"c":3,"i":"{SSID06}+6"}}"#).into_bytes()]
+    );
+    b.on_message(&sent[0], 0);
+    let (_, ev) = drain(&mut b);
+    let [Event::UploadRequested {
+        id: 6,
+        request_id,
+        byte_offset: 0,
+    }] = ev[..]
+    else {
+        panic!("{ev:?}");
+    };
+    let data = pattern(150_000);
+    assert!(b.upload(request_id, Arc::new(data.clone())));
+    let (sent, _) = drain_all(&mut b);
+    assert_eq!(
+        sent[0],
+        format!(r#"{{"c":0,"i":"{SSID06}+6","s":150000}}"#).into_bytes()
+    );
+    // Header, then payload only: 0.6 has no "completed" command.
+    assert!(sent[1..].iter().all(|m| json(m).is_none()));
+    assert_eq!(sent[1..].iter().map(Vec::len).sum::<usize>(), 150_000);
+    let mut got = None;
+    for m in &sent {
+        a.on_message(m, 1);
+        let (_, ev) = drain(&mut a);
+        for e in ev {
+            if let Event::SegmentReceived { id, data } = e {
+                got = Some((id, data.to_vec()));
+            }
+        }
+    }
+    assert_eq!(got, Some((6, data)));
+    assert_eq!(a.current_download(), None);
+}
+
+/// 0.6 aborts a download on any command received mid-payload: while we upload to a peer,
+/// nothing else goes to it; a held announcement is replaced by newer ones.
+#[test]
+fn v06_holds_commands_while_uploading() {
+    let mut b = session06();
+    b.on_message(format!(r#"{{"c":3,"i":"{SSID06}+6"}}"#).as_bytes(), 0);
+    let (_, ev) = drain(&mut b);
+    let [Event::UploadRequested { request_id, .. }] = ev[..] else {
+        panic!("{ev:?}");
+    };
+    assert!(b.upload(request_id, Arc::new(pattern(200_000))));
+    let (header, _) = drain(&mut b);
+    assert_eq!(header.len(), 1);
+    let first = b.poll_upload_chunk().unwrap();
+    assert!(json(&first).is_none());
+    b.announce(&[1], &[]);
+    b.announce(&[1, 2], &[]);
+    b.request(req(9), 0).unwrap();
+    b.on_message(format!(r#"{{"c":3,"i":"{SSID06}9"}}"#).as_bytes(), 0); // not ours: absent
+    let (sent, _) = drain(&mut b);
+    assert!(sent.is_empty(), "a command went out mid-upload: {sent:?}");
+    let (rest, _) = drain_all(&mut b);
+    let commands: Vec<_> = rest.iter().filter_map(|m| json(m)).collect();
+    let payload: usize = rest
+        .iter()
+        .filter(|m| json(m).is_none())
+        .map(Vec::len)
+        .sum();
+    assert_eq!(payload + first.len(), 200_000);
+    // Everything held follows the last chunk: the request, the absent, the newest map.
+    assert!(rest[..rest.len() - 3].iter().all(|m| json(m).is_none()));
+    assert_eq!(
+        commands,
+        vec![
+            serde_json::json!({"c": 3, "i": format!("{SSID06}+9")}),
+            serde_json::json!({"c": 1, "i": format!("{SSID06}9")}),
+            serde_json::json!({"c": 2, "m": {SSID06: ["1|2", [0, 0]]}}),
+        ]
+    );
+}
+
+/// A peer's new request replaces the upload in progress; what was held goes out before the
+/// new header. A cancel (code 4) stops the upload.
+#[test]
+fn v06_new_request_and_cancel_end_the_upload() {
+    let mut b = session06();
+    let ask = |b: &mut PeerSession, id: u32| {
+        b.on_message(format!(r#"{{"c":3,"i":"{SSID06}+{id}"}}"#).as_bytes(), 0);
+        drain(b)
+    };
+    let (_, ev) = ask(&mut b, 6);
+    let [Event::UploadRequested { request_id: r6, .. }] = ev[..] else {
+        panic!("{ev:?}");
+    };
+    assert!(b.upload(r6, Arc::new(pattern(100_000))));
+    drain(&mut b);
+    b.poll_upload_chunk().unwrap();
+    b.announce(&[6], &[]);
+    let (sent, ev) = ask(&mut b, 7);
+    // The held map goes out as soon as the upload it waited for is over.
+    assert_eq!(sent.len(), 1);
+    assert_eq!(json(&sent[0]).unwrap()["c"], 2);
+    assert_eq!(
+        ev[0],
+        Event::UploadCancelled {
+            id: 6,
+            request_id: r6
+        }
+    );
+    let Event::UploadRequested { request_id: r7, .. } = ev[1] else {
+        panic!("{ev:?}");
+    };
+    assert_ne!(r6, r7);
+    assert!(b.upload(r7, Arc::new(pattern(10))));
+    let (sent, _) = drain(&mut b);
+    assert_eq!(json(&sent[0]).unwrap()["c"], 0);
+    b.on_message(format!(r#"{{"c":4,"i":"{SSID06}+7"}}"#).as_bytes(), 0);
+    let (_, ev) = drain(&mut b);
+    assert_eq!(
+        ev,
+        vec![Event::UploadCancelled {
+            id: 7,
+            request_id: r7
+        }]
+    );
+    assert!(!b.is_uploading());
+}
+
+/// Size rules hold for 0.6 too: more bytes than `s` disconnects; a header for another
+/// segment, or without a numeric size, is ignored; absent ends the download.
+#[test]
+fn v06_downloader_checks() {
+    let mut a = session06();
+    a.request(req(3), 0).unwrap();
+    drain(&mut a);
+    a.on_message(format!(r#"{{"c":0,"i":"{SSID06}+4","s":5}}"#).as_bytes(), 1);
+    a.on_message(
+        format!(r#"{{"c":0,"i":"{SSID06}+3","s":"5"}}"#).as_bytes(),
+        1,
+    );
+    a.on_message(b"abc", 1);
+    assert_eq!(a.current_download(), Some(3));
+    a.on_message(format!(r#"{{"c":1,"i":"{SSID06}+3"}}"#).as_bytes(), 2);
+    let (_, ev) = drain(&mut a);
+    assert_eq!(ev, vec![Event::SegmentAbsent { id: 3 }]);
+    a.request(req(3), 3).unwrap();
+    a.on_message(format!(r#"{{"c":0,"i":"{SSID06}+3","s":2}}"#).as_bytes(), 4);
+    a.on_message(b"abc", 4);
+    let (_, ev) = drain(&mut a);
+    assert!(ev.contains(&Event::Disconnect {
+        reason: DisconnectReason::TooManyBytes
+    }));
+}
