@@ -484,6 +484,16 @@ fn assert_segment_errors(r: &Value, b: &Value, max_browser_timeouts: usize) {
     }
 }
 
+/// The runner's `--pml` family name as our `Compat`.
+fn compat_of(pml: &str) -> Compat {
+    match pml {
+        "23" => Compat::Pml23,
+        "22" => Compat::Pml22,
+        "06" => Compat::Pml06,
+        _ => panic!("unknown family {pml}"),
+    }
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -497,11 +507,7 @@ fn n(v: &Value) -> u64 {
 /// Segment errors: none towards an element, and at most `max_timeouts` bytes-receiving-timeouts
 /// per browser between browsers (`assert_segment_errors`).
 fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_timeouts: usize) {
-    let compat = if pml == "23" {
-        Compat::Pml23
-    } else {
-        Compat::Pml22
-    };
+    let compat = compat_of(pml);
     let prefix = compat.pml_peer_id_prefix();
     let browsers: Vec<&Value> = r["browsers"]
         .as_array()
@@ -1157,11 +1163,7 @@ fn element_run_via(
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
     let browsers = r["browsers"].as_array().unwrap();
-    let prefix = if pml == "23" {
-        Compat::Pml23.pml_peer_id_prefix()
-    } else {
-        Compat::Pml22.pml_peer_id_prefix()
-    };
+    let prefix = compat_of(pml).pml_peer_id_prefix();
     for b in browsers {
         let label = s(&b["label"]);
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
@@ -1352,6 +1354,19 @@ fn element_vod_pml22() {
     }
     let (r, _) = element_run("element-vod-22", "22", "--prop compat=pml-2.2", VOD_MASTER);
     check_family(&r, "22", &fixtures().join(VOD_MASTER), false, 1);
+}
+
+/// The same against P2P Media Loader 0.6.2 browsers (hls.js 0.14.17), the element in
+/// `compat=pml-0.6`: JSON commands with string ids, completion by byte count, the raw SHA-1
+/// info-hash of `"2" + <master>+V<i>` (compared with the browsers' through the tracker record
+/// in `check_family`), one `-WW0006-` peer id per element.
+#[test]
+fn element_vod_pml06() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, _) = element_run("element-vod-06", "06", "--prop compat=pml-0.6", VOD_MASTER);
+    check_family(&r, "06", &fixtures().join(VOD_MASTER), false, 1);
 }
 
 /// Alternate audio (video-only variants + an EXT-X-MEDIA audio rendition with a URI): the

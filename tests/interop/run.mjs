@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Interop runner: a real WebTorrent tracker (bittorrent-tracker 11.2.3 Server, WebSocket only), a
 // static origin for the fixture streams and the peer page, N headless-Chromium P2P Media Loader
-// peers (hls.js + PML 2.3.1 or 2.2.2, or Shaka Player + PML 2.2.2) and optional external peer
-// commands (the element), all on 127.0.0.1.
+// peers (hls.js + PML 2.3.1 or 2.2.2, hls.js 0.14.17 + PML 0.6.2, or Shaka Player + PML 2.2.2)
+// and optional external peer commands (the element), all on 127.0.0.1.
 //
 // Run it only inside a private network namespace whose only interface is loopback
 // (tests/interop/netns.sh does `unshare --net --pid --fork` + `ip link set lo up`); it refuses
@@ -14,9 +14,11 @@
 //   --player hls|shaka    the page's player: hls.js + p2p-media-loader-hlsjs, or Shaka Player +
 //                         p2p-media-loader-shaka (family 22 only) (shaka for a .mpd, else hls)
 //   --browsers N          browser peers (2)
-//   --pml LIST            library family per browser, cycled: 23 | 22 | 23,22,... (23; 22 for shaka)
+//   --pml LIST            library family per browser, cycled: 23 | 22 | 06 | 23,22,06,... (23; 22
+//                         for shaka). 06 = P2P Media Loader 0.6.2 + hls.js 0.14.17 (www/page06.html)
 //   --level L             max | min | auto | <index> level pin (max)
-//   --core JSON           extra p2p-media-loader core config for every browser
+//   --core JSON           extra p2p-media-loader core config for every browser (06: `loader`
+//                         settings; its "segments" key goes to the engine's `segments`)
 //   --hls JSON            extra hls.js config for every hls.js page (e.g. {"liveSyncDurationCount":11})
 //   --external CMD        external peer command (repeatable); runs `sh -c CMD` in this namespace
 //                         with TRACKER_URL STREAM_URL ORIGIN_URL INTEROP_PEER_INDEX INTEROP_OUT
@@ -72,7 +74,7 @@ for (let i = 0; i < argv.length; i++) {
 }
 function usage (msg) {
   if (msg) console.error(msg)
-  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 41).join('\n'))
+  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 45).join('\n'))
   process.exit(msg ? 2 : 0)
 }
 if (opts.help) usage()
@@ -97,7 +99,7 @@ const LIVE_WINDOW = Number(opts['live-window'] ?? 6)
 const MODE = opts.mode ?? 'context'
 const ORIGIN_PORT = Number(opts['origin-port'] ?? 8080)
 const TRACKER_PORT = Number(opts['tracker-port'] ?? 8000)
-for (const v of PML) if (v !== '23' && v !== '22') usage(`--pml: unknown family ${v}`)
+for (const v of PML) if (!['23', '22', '06'].includes(v)) usage(`--pml: unknown family ${v}`)
 if (!['hls', 'shaka'].includes(PLAYER)) usage('--player: hls or shaka')
 if (PLAYER === 'shaka' && PML.some((v) => v !== '22')) usage('--player shaka: only --pml 22 (p2p-media-loader-shaka 2.2.2)')
 if (!['process', 'context'].includes(MODE)) usage('--mode: process or context')
@@ -113,7 +115,8 @@ if (ifaces.length && !opts['allow-host-net']) {
 
 for (const need of ['bittorrent-tracker/server.js', 'playwright-core/package.json', 'hls.js/dist/hls.mjs',
   'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
-  'shaka-player/dist/shaka-player.compiled.js', 'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']) {
+  'shaka-player/dist/shaka-player.compiled.js', 'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js',
+  'hls.js-0/dist/hls.js', 'p2p-media-loader-core-06/build/p2p-media-loader-core.js', 'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js']) {
   if (!fs.existsSync(path.join(NM, need))) {
     console.error(`missing ${need}: run \`npm ci --ignore-scripts --prefix tests/interop\``)
     process.exit(2)
@@ -168,6 +171,9 @@ const trackerViolations = [] // rules of deployed trackers broken, by peer id (r
 const { socketState, checkOpen, checkMessage } = await import(path.join(HERE, '../tracker/rules.mjs'))
 const bin2str = (s) => (typeof s === 'string' ? s : null)
 const hex = (s) => (typeof s === 'string' ? Buffer.from(s, 'latin1').toString('hex') : undefined)
+// An info_hash / peer_id for a log line: as it is when printable ASCII (2.x), else `hex:` + its
+// 40 hex digits (0.6 info-hashes are raw SHA-1 bytes sent as a latin1 "binary string").
+const printable = (s) => (typeof s === 'string' && !/^[\x20-\x7e]*$/.test(s) ? `hex:${hex(s)}` : s)
 // --tracker-cmd: another tracker (aquatic_ws) started here, in this namespace, instead of ours;
 // then nothing is logged of what it sees (announces and events stay empty).
 let trackerServer = null
@@ -246,6 +252,7 @@ for (const ev of ['start', 'update', 'complete', 'stop']) {
       t: Number(secs()),
       event: ev,
       info_hash: p?.info_hash ? Buffer.from(p.info_hash, 'hex').toString('latin1') : null,
+      info_hash_hex: p?.info_hash ?? null,
       peer_id: p?.peer_id ? Buffer.from(p.peer_id, 'hex').toString('latin1') : null
     }
     trackerEvents.push(rec)
@@ -272,12 +279,16 @@ fs.rmSync(VENDOR, { recursive: true, force: true })
 for (const [dir, files] of [['', ['hls.js/dist/hls.mjs', 'shaka-player/dist/shaka-player.compiled.js']],
   ['pml23', ['p2p-media-loader-core/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js']],
   ['pml22', ['p2p-media-loader-core-22/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
-    'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']]]) {
+    'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']],
+  // The 0.6.2 family: classic-script builds (page06.html), hls.js 0.x beside them.
+  ['pml06', ['hls.js-0/dist/hls.js', 'p2p-media-loader-core-06/build/p2p-media-loader-core.js',
+    'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js']]]) {
   fs.mkdirSync(path.join(VENDOR, dir), { recursive: true })
   for (const f of files) fs.copyFileSync(path.join(NM, f), path.join(VENDOR, dir, path.basename(f)))
 }
 const versions = Object.fromEntries(['hls.js', 'p2p-media-loader-core', 'p2p-media-loader-hlsjs', 'p2p-media-loader-core-22',
-  'p2p-media-loader-hlsjs-22', 'shaka-player', 'p2p-media-loader-shaka', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
+  'p2p-media-loader-hlsjs-22', 'shaka-player', 'p2p-media-loader-shaka', 'hls.js-0', 'p2p-media-loader-core-06',
+  'p2p-media-loader-hlsjs-06', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
 
 const originLog = fs.createWriteStream(path.join(OUT, 'origin.jsonl'))
 const originBytes = {} // X-Interop-Peer label -> bytes of media served
@@ -467,7 +478,7 @@ async function launchBrowser (i) {
   await context.exposeFunction('__interopEvent', (ev) => {
     ev.ms = Date.now() - t0 // when the runner heard of it, on the tracker's clock
     b.events.push(ev)
-    if (ev.ev !== 'segment') log(`${label}: ${ev.ev}${ev.peer ? ' ' + ev.peer : ''}${ev.info_hash ? ' ' + ev.info_hash + ' as ' + ev.peer_id : ''}${ev.details ? ' ' + ev.details : ''}`)
+    if (ev.ev !== 'segment') log(`${label}: ${ev.ev}${ev.peer ? ' ' + ev.peer : ''}${ev.info_hash ? ' ' + printable(ev.info_hash) + ' as ' + printable(ev.peer_id) : ''}${ev.details ? ' ' + ev.details : ''}`)
     for (const w of [...b.waiters]) w(ev)
   })
   const page = context.pages()[0] || await context.newPage()
@@ -477,7 +488,7 @@ async function launchBrowser (i) {
   page.on('console', (m) => consoleLog.write(`[${secs()}] ${m.type()}: ${m.text()}\n`))
   page.on('pageerror', (e) => { consoleLog.write(`[${secs()}] pageerror: ${e.message}\n`); b.problems.push(`pageerror: ${e.message}`) })
   const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}), ...(HLS ? { hls: HLS } : {}) })
-  b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? 'shaka' : 'index'}.html?${q}`
+  b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? 'shaka' : pml === '06' ? 'page06' : 'index'}.html?${q}`
   b.launchedAt = Number(secs())
   await page.goto(b.url, { waitUntil: 'load' })
   log(`${label} launched`)
@@ -603,6 +614,13 @@ async function collectBrowsers () {
       // own announces, from the page's WebSocket: info_hash -> the peer id it used there
       ownPeerIds: Object.fromEntries((ws || []).filter((a) => a.event === 'started').map((a) => [a.info_hash, a.peer_id])),
       announcedInfoHashes: [...new Set((ws || []).map((a) => a.info_hash))],
+      // the same as 40 hex digits (0.6 info-hashes are raw bytes: announcedInfoHashes holds them
+      // as latin1 "binary strings")
+      announcedInfoHashesHex: [...new Set((ws || []).map((a) => hex(a.info_hash)))],
+      // 0.6 pages: the stream swarm ids of the segments loaded ("<master URL>+V<i>")
+      ...(s.swarmIds ? { swarmIds: s.swarmIds } : {}),
+      // 0.6 pages: data channel messages sent/received as text or binary, JSON commands, samples
+      ...(s.dataChannel ? { dataChannel: s.dataChannel } : {}),
       errors: { player: s.playerErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), page: stats?.error ? [stats.error] : [] },
       fatal: (s.playerErrors ?? []).some((e) => e.fatal),
       levels: s.levels ?? [],
@@ -636,6 +654,7 @@ function writeResult (per, extra = {}) {
       events: trackerEvents,
       violations: trackerViolations,
       infoHashes: [...new Set(announces.map((a) => a.info_hash))],
+      infoHashesHex: [...new Set(announces.map((a) => a.info_hash_hex))],
       // announcers that are not one of our browsers: the external peers (element)
       otherPeerIds: [...new Set(announces.map((a) => a.peer_id))].filter((id) => !per.some((b) => Object.values(b.ownPeerIds).includes(id)))
     },
@@ -669,7 +688,7 @@ for (const b of result.browsers) {
 }
 const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
 for (const r of rows) console.log(r.map((c, k) => c.padEnd(w[k])).join('  '))
-console.log(`tracker: ${result.tracker.announces.length} announces; info_hashes ${result.tracker.infoHashes.join(' ')}; externals ${result.externals.length}; ${result.elapsedS}s`)
+console.log(`tracker: ${result.tracker.announces.length} announces; info_hashes ${result.tracker.infoHashes.map(printable).join(' ')}; externals ${result.externals.length}; ${result.elapsedS}s`)
 console.log(`udp: RcvbufErrors ${result.udp.counters?.RcvbufErrors ?? '?'}; drops ${result.udp.sockets.map((d) => `${d.owner ?? '?'} :${d.port} ${d.drops} (${d.firstAt}-${d.lastAt ?? d.firstAt}s)`).join(', ') || 'none'}`)
 console.log(`INTEROP_RESULT ${path.join(OUT, 'result.json')}`)
 process.exit(infraError ? 3 : 0)

@@ -1,7 +1,7 @@
-// What every interop peer page (hls.js in page.mjs, Shaka in shaka.mjs) reports, in one place so
-// run.mjs reads both the same way. Everything the runner asserts on is kept in window.__stats;
-// milestones are also pushed to the runner through window.__interopEvent (a Playwright binding)
-// so it can wait on events, not sleeps.
+// What every interop peer page (hls.js in page.mjs, Shaka in shaka.mjs, PML 0.6 in page06.mjs)
+// reports, in one place so run.mjs reads them all the same way. Everything the runner asserts on
+// is kept in window.__stats; milestones are also pushed to the runner through
+// window.__interopEvent (a Playwright binding) so it can wait on events, not sleeps.
 const t0 = Date.now();
 export const now = () => Date.now() - t0;
 const MAX_LOG = 2000;
@@ -114,4 +114,55 @@ export function pickLevel(levels, param) {
   if (param === "min") return by((a, b) => a < b);
   if (param === "auto") return -1;
   return Number(param);
+}
+
+/// P2P Media Loader 0.6 (`p2pml.hlsjs.Engine`, a Node-style EventEmitter) seen through the 2.x
+/// event API above, so hookEngine counts it the same way. 0.6 events: piece_bytes_downloaded
+/// (method, bytes, peerId?), piece_bytes_uploaded (method, bytes, peerId), segment_loaded
+/// (segment, peerId?: absent = HTTP), segment_error (segment, error, peerId?), peer_connect
+/// ({id, remoteAddress}), peer_close (peerId). Remote peer ids come as 40 hex chars
+/// (bittorrent-tracker 9's binaryToHex); they are turned back into the 20-char peer id string
+/// (`-WW0006-...`), as the 2.x pages report them and as the runner's ownPeerIds hold them.
+/// 0.6 has no peer/tracker error events: peer errors are not seen; tracker errors are taken
+/// from the engine's P2P manager (not public API) when it is there. Each segment's stream swarm
+/// id (the segment id without its "+<sequence>") is kept in S.swarmIds.
+export function hookEngine06(engine) {
+  const peer = (h) => (typeof h === "string" && /^[0-9a-f]{40}$/i.test(h)
+    ? String.fromCharCode(...h.match(/../g).map((x) => parseInt(x, 16)))
+    : h ?? undefined);
+  const type = (segment) => segment?.streamId ?? null;
+  S.swarmIds = [];
+  const on = {
+    onChunkDownloaded: (fn) => engine.on("piece_bytes_downloaded", (method, bytes, id) => fn(bytes, method, peer(id))),
+    onChunkUploaded: (fn) => engine.on("piece_bytes_uploaded", (_method, bytes, id) => fn(bytes, peer(id))),
+    onSegmentLoaded: (fn) => engine.on("segment_loaded", (segment, id) => {
+      const swarm = String(segment.id).replace(/\+[^+]*$/, "");
+      if (!S.swarmIds.includes(swarm)) S.swarmIds.push(swarm);
+      fn({
+        segmentUrl: segment.url,
+        bytesLength: segment.data?.byteLength ?? 0,
+        downloadSource: id ? "p2p" : "http",
+        peerId: peer(id),
+        streamType: type(segment),
+      });
+    }),
+    onSegmentError: (fn) => engine.on("segment_error", (segment, error, id) => fn({
+      error: { type: typeof error === "string" ? error : error?.name, message: String(error?.message ?? error) },
+      segment,
+      downloadSource: id ? "p2p" : "http",
+      peerId: peer(id),
+      streamType: type(segment),
+    })),
+    onPeerConnect: (fn) => engine.on("peer_connect", (p) => fn({ peerId: peer(p?.id), streamType: null })),
+    onPeerClose: (fn) => engine.on("peer_close", (id) => fn({ peerId: peer(id), streamType: null })),
+    onPeerError: () => {},
+    onTrackerError: (fn) => {
+      const pm = engine.loader?.p2pManager;
+      if (!pm || typeof pm.onTrackerError !== "function") return;
+      // Read by createClient() at each swarm change, so replacing the bound handlers works.
+      const err = pm.onTrackerError;
+      pm.onTrackerError = (e) => { fn({ streamType: null, error: e }); err(e); };
+    },
+  };
+  hookEngine({ addEventListener: (name, fn) => on[name]?.(fn) });
 }
