@@ -1812,3 +1812,89 @@ fn playbin3_seek_after_preroll_completes() {
         );
     });
 }
+
+/// PeerTube's `segments-sha256.json` for a byte-range playlist: `{file: {"start-end": hex}}`.
+fn peertube_hashes(f: &Fixtures, media: &str, file: &str, corrupt: Option<usize>) -> String {
+    use sha2::{Digest, Sha256};
+    let data = f.read(file);
+    let name = file.rsplit('/').next().unwrap();
+    let mut ranges = serde_json::Map::new();
+    let lines = f.read_string(media);
+    let ranges_in: Vec<(usize, usize)> = lines
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-BYTERANGE:"))
+        .map(|r| {
+            let (len, off) = r.split_once('@').expect("offsets in the fixture");
+            (off.parse().unwrap(), len.parse().unwrap())
+        })
+        .collect();
+    assert!(ranges_in.len() > 2, "{media}: no byte ranges");
+    for (i, (off, len)) in ranges_in.into_iter().enumerate() {
+        let mut d = Sha256::digest(&data[off..off + len]).to_vec();
+        if corrupt == Some(i) {
+            d[0] ^= 1;
+        }
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        ranges.insert(format!("{}-{}", off, off + len - 1), hex.into());
+    }
+    serde_json::json!({ name: ranges }).to_string()
+}
+
+/// `segment-hashes-url` (PeerTube): with the right table playback is bit-exact (every segment
+/// matched its SHA-256, the init section is not listed and not checked); with one wrong hash
+/// the element posts one clear error and never pushes that segment's bytes.
+#[test]
+fn segment_hashes_url_checks_every_segment() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        let good = peertube_hashes(f, FMP4_BYTES_MEDIA, FMP4_BYTES_FILE, None);
+        let bad = peertube_hashes(f, FMP4_BYTES_MEDIA, FMP4_BYTES_FILE, Some(2));
+        o.route("good-sha256.json", move |_| {
+            Response::new(200, "application/json", good.clone())
+        });
+        o.route("bad-sha256.json", move |_| {
+            Response::new(200, "application/json", bad.clone())
+        });
+        let with = |table: &str| {
+            let props = [("segment-hashes-url", o.url(table).to_send_value())];
+            capture_raw(&o.url(FMP4_BYTES_MEDIA), &props, Duration::from_secs(30))
+        };
+        let raw = with("good-sha256.json");
+        assert!(raw.eos && raw.errors.is_empty(), "{:?}", raw.errors);
+        assert!(raw.pads[0].bytes == f.read(FMP4_BYTES_FILE));
+
+        let raw = with("bad-sha256.json");
+        assert!(!raw.eos, "played to the end past a wrong hash");
+        assert_eq!(raw.errors.len(), 1, "{:?}", raw.errors);
+        let e = &raw.errors[0];
+        assert!(
+            e.stream && e.message.contains("does not match its SHA-256"),
+            "{e:?}"
+        );
+        // What went downstream is the file's first two segments (and init), never the third.
+        let file = f.read(FMP4_BYTES_FILE);
+        let pushed = &raw.pads[0].bytes;
+        assert!(file.starts_with(pushed), "wrong bytes downstream");
+        let third: usize = f
+            .read_string(FMP4_BYTES_MEDIA)
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-BYTERANGE:"))
+            .nth(2)
+            .map(|r| r.split_once('@').unwrap().1.parse().unwrap())
+            .unwrap();
+        assert!(pushed.len() <= third, "{} > {third}", pushed.len());
+
+        // A table that cannot be read stops the start with one error.
+        o.route("broken-sha256.json", |_| {
+            Response::new(200, "application/json", "{")
+        });
+        let raw = with("broken-sha256.json");
+        assert_eq!(raw.errors.len(), 1, "{:?}", raw.errors);
+        assert!(
+            raw.errors[0].message.contains("segment-hashes-url"),
+            "{:?}",
+            raw.errors
+        );
+    });
+}

@@ -49,6 +49,7 @@ fn string_value(e: &gst::Element, pspec: &glib::ParamSpec) -> String {
             "location" => "http://127.0.0.1:9/launch/master.m3u8".into(),
             "proxy" => "http://127.0.0.1:9".into(),
             "seed-variants" => "730400,290400".into(),
+            "segment-hashes-url" => "http://127.0.0.1:9/launch/segments-sha256.json".into(),
             _ => format!("launch-{name}"),
         };
     }

@@ -139,6 +139,8 @@ pub struct Settings {
     pub trackers: Vec<String>,
     pub ice_servers: Vec<String>,
     pub swarm_id: Option<String>,
+    /// PeerTube's `segments-sha256.json`: every segment is checked against it.
+    pub segment_hashes_url: Option<String>,
     pub compat: CompatMode,
     pub scheduler: SchedulerMode,
     /// Knob overrides by property name (values as `SchedulerConfig::set` parses them).
@@ -188,6 +190,7 @@ impl Default for Settings {
             trackers: DEFAULT_TRACKERS.iter().map(|s| s.to_string()).collect(),
             ice_servers: P2pConfig::default().ice_servers,
             swarm_id: None,
+            segment_hashes_url: None,
             compat: CompatMode::default(),
             scheduler: SchedulerMode::default(),
             knobs: Default::default(),
@@ -339,6 +342,15 @@ pub fn properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("swarm-id")
             .nick("Swarm id")
             .blurb("Custom swarm id (default: the manifest URL without its query)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("segment-hashes-url")
+            .nick("Segment hashes URL")
+            .blurb(
+                "PeerTube's segments-sha256.json: every segment, from the origin or a peer, must \
+                 match its SHA-256 before it is used or shared (a peer's mismatch drops and bans \
+                 the peer; the origin's is an error)",
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder::<CompatMode>("compat")
@@ -517,6 +529,12 @@ impl Settings {
             "trackers" => self.trackers = strings(value),
             "ice-servers" => self.ice_servers = strings(value),
             "swarm-id" => self.swarm_id = value.get().expect("type checked upstream"),
+            "segment-hashes-url" => {
+                self.segment_hashes_url = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
             "compat" => self.compat = value.get().expect("type checked upstream"),
             "scheduler" => self.scheduler = value.get().expect("type checked upstream"),
             "max-peers" => self.max_peers = Some(value.get().expect("type checked upstream")),
@@ -580,6 +598,7 @@ impl Settings {
             "trackers" => array(&self.trackers).to_value(),
             "ice-servers" => array(&self.ice_servers).to_value(),
             "swarm-id" => self.swarm_id.to_value(),
+            "segment-hashes-url" => self.segment_hashes_url.to_value(),
             "compat" => self.compat.to_value(),
             "scheduler" => self.scheduler.to_value(),
             "max-peers" => self.effective_max_peers().to_value(),
@@ -626,6 +645,17 @@ impl Settings {
         }
     }
 
+    /// `segment-hashes-url` as an absolute http(s) URL (refused at start otherwise).
+    pub fn segment_hashes(&self) -> Result<Option<url::Url>, String> {
+        let Some(text) = self.segment_hashes_url.as_deref() else {
+            return Ok(None);
+        };
+        match url::Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(u)),
+            _ => Err(format!("segment-hashes-url: not an http(s) URL: {text:?}")),
+        }
+    }
+
     pub fn abr(&self) -> AbrSettings {
         AbrSettings {
             connection_speed_bps: self.connection_speed as u64 * 1000,
@@ -662,8 +692,9 @@ impl Settings {
             abr: self.abr(),
             max_buffering_time: Duration::from_nanos(self.max_buffering_time.nseconds()),
             p2p: self.p2p_enabled.then(|| self.p2p_config()),
-            // A bad list was refused when the element started (`seeder()`).
+            // A bad list or URL was refused when the element started.
             seeder: self.seeder().ok().flatten(),
+            segment_hashes: self.segment_hashes().ok().flatten(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::hashes::HashBook;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pEvent, P2pHub, SegmentCheck};
@@ -69,6 +70,8 @@ pub trait EngineEvents: Send + Sync + 'static {
 pub(super) struct Shared {
     pub origin: Arc<Origin>,
     pub hub: Option<Arc<P2pHub>>,
+    /// `segment-hashes-url`'s table, when set.
+    pub hashes: Option<Arc<HashBook>>,
     /// ABR limits can change while playing (hlsdemux2's properties are mutable in PLAYING).
     abr: Mutex<AbrSettings>,
     pub config: EngineConfig,
@@ -87,12 +90,14 @@ impl Shared {
     pub fn new(
         origin: Arc<Origin>,
         hub: Option<Arc<P2pHub>>,
+        hashes: Option<Arc<HashBook>>,
         config: EngineConfig,
         events: Arc<dyn EngineEvents>,
     ) -> Self {
         Shared {
             origin,
             hub,
+            hashes,
             abr: Mutex::new(config.abr),
             config,
             events,

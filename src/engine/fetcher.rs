@@ -23,6 +23,7 @@ use crate::manifest::start::{start_point, Start};
 use crate::media::{Aes128Key, MediaPlaylist, MediaType, Resource, Segment};
 use crate::net::http::BodyKind;
 use crate::payload::decrypt::aes128_cbc_decrypt;
+use crate::payload::hashes::HashVerdict;
 use crate::payload::sniff::sniff;
 use crate::payload::verify::Plausibility;
 use crate::payload::SegmentBuf;
@@ -366,7 +367,11 @@ impl Fetcher {
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
-            match self.decode(playlist, segment, fetched.data, false).await {
+            let checked = match self.check_hash(segment, &fetched.data) {
+                Ok(()) => self.decode(playlist, segment, fetched.data, false).await,
+                Err(e) => Err(e),
+            };
+            match checked {
                 Ok(data) => return Ok(data),
                 Err(e) if e.kind != ErrorKind::Format => return Err(e),
                 Err(e) => {
@@ -377,6 +382,34 @@ impl Fetcher {
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The origin's bytes against `segment-hashes-url` (the swarm checks what goes through
+    /// it): a mismatch is bad data, retried and then an error; a segment the table does not
+    /// list is used, as a player without the table would.
+    fn check_hash(&self, segment: &Segment, data: &[u8]) -> Result<(), EngineError> {
+        let Some(book) = &self.shared.hashes else {
+            return Ok(());
+        };
+        match book.current().verdict(&segment.resource, data) {
+            HashVerdict::Mismatch => {
+                gst::warning!(
+                    CAT,
+                    "segment {} ({}) from the origin does not match its published SHA-256",
+                    segment.sequence,
+                    segment.resource.url
+                );
+                Err(EngineError {
+                    kind: ErrorKind::Format,
+                    message: format!(
+                        "{} (range {:?}) does not match its SHA-256 in segment-hashes-url",
+                        segment.resource.url, segment.resource.range
+                    ),
+                    debug: String::new(),
+                })
+            }
+            HashVerdict::Match | HashVerdict::Unknown => Ok(()),
         }
     }
 

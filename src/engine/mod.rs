@@ -5,6 +5,7 @@ mod context;
 mod dash;
 mod fetcher;
 mod front;
+mod hashes;
 mod hls;
 pub mod origin;
 pub mod output;
@@ -52,6 +53,8 @@ pub struct EngineConfig {
     pub live_freeze: LiveFreeze,
     /// `mode=seeder`: which variants to seed (`None`: a player).
     pub seeder: Option<SeedVariants>,
+    /// `segment-hashes-url`: every segment is checked against these published SHA-256s.
+    pub segment_hashes: Option<url::Url>,
 }
 
 /// `seed-variants`: the variants (and DASH Representations) a seeder follows.

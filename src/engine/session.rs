@@ -20,6 +20,7 @@ pub use super::context::{EngineEvents, Presentation, StreamSpec};
 use super::context::{lock, Shared};
 use super::fetcher::Fetcher;
 use super::front::Front;
+use super::hashes::HashBook;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pHub, P2pObserver, SegmentValidator, SwarmKey};
@@ -51,6 +52,10 @@ impl Engine {
     ) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone(), &location).map_err(http_error)?;
         let origin = Arc::new(Origin::new(http));
+        let hashes = config
+            .segment_hashes
+            .clone()
+            .map(|url| HashBook::new(url, origin.clone()));
         let hub = match config.p2p.as_ref().filter(|p| p.enabled) {
             Some(p2p) => Some(
                 P2pHub::start(
@@ -58,6 +63,7 @@ impl Engine {
                     origin.clone(),
                     Some(observer(&events)),
                     Some(validator(&events)),
+                    hashes.clone(),
                 )
                 .map_err(|e| EngineError {
                     kind: ErrorKind::Settings,
@@ -72,7 +78,7 @@ impl Engine {
             "{protocol:?} session for {location}, P2P {}",
             if hub.is_some() { "on" } else { "off" }
         );
-        let shared = Arc::new(Shared::new(origin, hub, config, events));
+        let shared = Arc::new(Shared::new(origin, hub, hashes, config, events));
         let engine = Arc::new(Engine {
             shared,
             front: Arc::new(Front::new(protocol)),
@@ -153,6 +159,9 @@ impl Engine {
     }
 
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {
+        if let Some(book) = &self.shared.hashes {
+            book.load().await?;
+        }
         let opened = self.front.open(&self.shared, &location).await?;
         let compat = self.shared.config.p2p.as_ref().map(|p| p.compat);
         // 0.6 names the swarm after the URL hls.js asked for, 2.x after the final one.

@@ -1,7 +1,8 @@
-//! Segment bytes: decryption and container sanity checks. Pure functions, no I/O.
+//! Segment bytes: decryption, container sanity checks and published hashes. Pure functions, no I/O.
 
 pub mod buf;
 pub mod decrypt;
+pub mod hashes;
 pub mod sniff;
 pub mod verify;
 

@@ -24,6 +24,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +35,7 @@ use crate::media::{Aes128Key, MediaPlaylist, PlaylistKind, Resource, Segment};
 use crate::p2p::wire::{self, Command as WireCommand};
 use crate::p2p::WireFamily;
 use crate::payload::decrypt::aes128_cbc_decrypt;
+use crate::payload::hashes::SegmentHashes;
 use crate::payload::sniff::sniff;
 use crate::payload::verify::{Place, Plausibility};
 use crate::schedule::{PeerKey, Rng, Source, TransferId};
@@ -150,6 +152,8 @@ pub struct MeshConfig {
     pub trace: bool,
     /// The tracker accepts no announces in these intervals (restarts).
     pub tracker_down: Vec<(u64, u64)>,
+    /// Every node checks segments against published SHA-256s (PeerTube's hash file).
+    pub segment_hashes: bool,
     pub swarm: SwarmConfig,
 }
 
@@ -182,6 +186,7 @@ impl Default for MeshConfig {
             playhead_report: PlayheadReport::Exact,
             trace: false,
             tracker_down: Vec::new(),
+            segment_hashes: false,
             swarm: SwarmConfig::default(),
         }
     }
@@ -476,6 +481,25 @@ impl Mesh {
         let mut iv = [0u8; 16];
         iv[8..].copy_from_slice(&n.to_be_bytes());
         iv
+    }
+
+    /// The published SHA-256 of every segment the run can list, as PeerTube's file has them.
+    fn hash_table(cfg: &MeshConfig) -> Arc<SegmentHashes> {
+        use sha2::{Digest as _, Sha256};
+        let count = if cfg.live {
+            cfg.duration_ms / cfg.segment_ms.max(1) + cfg.live_window + 10
+        } else {
+            cfg.vod_segments
+        };
+        let table: serde_json::Map<String, serde_json::Value> = (0..count)
+            .map(|n| {
+                let d = Sha256::digest(Self::origin_bytes(cfg, n));
+                let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+                (format!("seg{n}.ts"), hex.into())
+            })
+            .collect();
+        let json = serde_json::to_vec(&table).unwrap_or_default();
+        Arc::new(SegmentHashes::parse(&json).unwrap_or_default())
     }
 
     /// What the origin serves for segment `n`.
@@ -780,11 +804,15 @@ impl Mesh {
         if n.spec.seeder {
             cfg.scheduler = crate::schedule::SchedulerConfig::seed();
         }
-        n.swarm = Some(Swarm::new(
+        let mut swarm = Swarm::new(
             cfg,
             self.cfg.seed.wrapping_mul(1000) + i as u64 * 7 + inc as u64,
             now,
-        ));
+        );
+        if self.cfg.segment_hashes {
+            swarm.handle_segment_hashes(now, Self::hash_table(&self.cfg));
+        }
+        n.swarm = Some(swarm);
         n.player = Player::default();
         n.timer_at = None;
         n.joined_at = now;

@@ -32,6 +32,7 @@ use crate::p2p::peer::{
     PeerSession, WireFamily,
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
+use crate::payload::hashes::{HashVerdict, SegmentHashes};
 use crate::payload::sniff::sniff;
 use crate::payload::verify::{Doubt, DoubtKind, Place, Plausibility};
 use crate::payload::SegmentBuf;
@@ -346,6 +347,8 @@ pub struct Swarm<D> {
     unverified: HashSet<SegmentId>,
     /// What the origin's segments taught about the stream, to judge peers' data by.
     plausibility: Plausibility,
+    /// Published segment hashes (PeerTube's `segments-sha256.json`), when configured.
+    hashes: Option<Arc<SegmentHashes>>,
     /// Segments whose peer data failed downstream: fetched from the origin only.
     origin_only: HashSet<SegmentId>,
     /// Discontinuities the origin has served a segment of: for encrypted segments, which the
@@ -422,6 +425,7 @@ impl<D: SegmentData> Swarm<D> {
             sources: HashMap::new(),
             unverified: HashSet::new(),
             plausibility: Plausibility::default(),
+            hashes: None,
             origin_only: HashSet::new(),
             origin_discontinuities: HashSet::new(),
             live: false,
@@ -478,6 +482,13 @@ impl<D: SegmentData> Swarm<D> {
     }
 
     // ------------------------------------------------------------------ inputs
+
+    /// The newest published segment hashes: from now on every segment, from the origin or a
+    /// peer, must match its hash before it is used or shared.
+    pub fn handle_segment_hashes(&mut self, now: u64, hashes: Arc<SegmentHashes>) {
+        self.now = self.now.max(now);
+        self.hashes = Some(hashes);
+    }
 
     /// The stream's current media playlist (full replacement; live playlists slide).
     pub fn handle_playlist(&mut self, now: u64, p: &MediaPlaylist) {
@@ -947,6 +958,25 @@ impl<D: SegmentData> Swarm<D> {
                     bytes.len(),
                     r.length
                 )));
+            }
+        }
+        if let Some(hashes) = &self.hashes {
+            match hashes.verdict(&seg.resource, bytes) {
+                HashVerdict::Match => {}
+                HashVerdict::Mismatch => {
+                    return Err(bad(format!(
+                        "segment {id}: does not match its published SHA-256"
+                    )))
+                }
+                // Not listed (yet): a peer's copy cannot be checked, so the origin's instead,
+                // and no blame; the origin's copy is used as a player without hashes would.
+                HashVerdict::Unknown if from_peer => {
+                    return Err(Doubt {
+                        reason: format!("segment {id}: no published SHA-256 to check it by"),
+                        kind: DoubtKind::Unanchored,
+                    })
+                }
+                HashVerdict::Unknown => {}
             }
         }
         if seg.key.is_none() {

@@ -234,6 +234,35 @@ fn plausible_garbage_on_an_encrypted_stream_is_refetched_from_the_origin() {
     assert!(share(&r) > 0.3, "P2P share {:.2}", share(&r));
 }
 
+/// With published hashes (PeerTube's `segments-sha256.json`) the swarm catches what the
+/// container checks cannot: plausible garbage on an encrypted stream never reaches the player;
+/// its sender is dropped. Honest peers share as before (no false rejection).
+#[test]
+fn published_hashes_catch_plausible_garbage_before_the_player() {
+    let cfg = MeshConfig {
+        encrypted: true,
+        segment_hashes: true,
+        ..vod()
+    };
+    let r = Mesh::new(cfg.clone(), with_first(Behaviour::LiarPlausibleTs, 3)).run();
+    assert_clean(&r, 15);
+    assert_eq!(measured(&r).map(|n| n.rejected_by_player).sum::<u64>(), 0);
+    assert!(
+        removed_for(&r, "sent data that failed the checks") >= 1,
+        "{r:?}"
+    );
+    let r = Mesh::new(
+        MeshConfig {
+            encrypted: false,
+            ..cfg
+        },
+        nodes(4, 3000),
+    )
+    .run();
+    assert_clean(&r, 15);
+    assert!(share(&r) > 0.5, "P2P share {:.2}", share(&r));
+}
+
 /// On a clear stream, MPEG-TS-looking garbage fails the swarm's own checks (headers and
 /// continuity counters), before anything reaches the player.
 #[test]

@@ -322,7 +322,7 @@ impl P2pMediaSrc {
             );
             gst::StateChangeError
         })?;
-        if let Err(e) = settings.seeder() {
+        if let Err(e) = settings.seeder().and(settings.segment_hashes()) {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
             return Err(gst::StateChangeError);
         }

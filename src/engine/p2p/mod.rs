@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 pub use swarm::{LoadError, SwarmHandle};
 
+use super::hashes::HashBook;
 use super::origin::Origin;
 use super::output::OutputQueue;
 use super::runtime::RUNTIME;
@@ -282,6 +283,8 @@ pub(crate) struct HubShared {
     pub trackers: TrackerBoard,
     pub observer: Option<P2pObserver>,
     pub validator: Option<SegmentValidator>,
+    /// `segment-hashes-url`'s table: every swarm checks segments against it.
+    pub hashes: Option<Arc<HashBook>>,
     /// The one peer id of all our swarms when the family uses one (0.6).
     pub peer_id: Option<PeerId>,
 }
@@ -303,11 +306,12 @@ pub struct P2pHub {
 }
 
 impl P2pHub {
-    pub fn start(
+    pub(crate) fn start(
         config: P2pConfig,
         origin: Arc<Origin>,
         observer: Option<P2pObserver>,
         validator: Option<SegmentValidator>,
+        hashes: Option<Arc<HashBook>>,
     ) -> Result<Arc<Self>, String> {
         let _guard = RUNTIME.enter();
         let tracker_config = TrackerConfig {
@@ -331,6 +335,7 @@ impl P2pHub {
             trackers: board,
             observer,
             validator,
+            hashes,
             peer_id: (!config.compat.peer_id_per_swarm())
                 .then(|| PeerId::random_with_prefix(config.compat.pml_peer_id_prefix())),
             config,

@@ -22,6 +22,7 @@ use crate::net::rtc::{sdp_remote_addr, DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
 use crate::p2p::identity::StreamType;
 use crate::p2p::WireFamily;
+use crate::payload::hashes::SegmentHashes;
 use crate::schedule::{PeerKey, Source, TransferId};
 use crate::swarm::{Output, Remote, Swarm, SwarmConfig, SwarmEvent};
 
@@ -284,6 +285,22 @@ pub(super) fn spawn(
     handle
 }
 
+/// The next table of `segment-hashes-url`, or never without one.
+async fn next_table(
+    rx: &mut Option<tokio::sync::watch::Receiver<Arc<SegmentHashes>>>,
+) -> Option<Arc<SegmentHashes>> {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The book is gone (session ending): nothing more will come.
+                std::future::pending::<()>().await;
+            }
+            Some(rx.borrow_and_update().clone())
+        }
+        None => std::future::pending().await,
+    }
+}
+
 struct Actor {
     hub: Arc<HubShared>,
     swarm: Swarm<Bytes>,
@@ -320,6 +337,11 @@ impl Actor {
         gst::debug!(CAT, "{}: joining as {}", self.info_hash_str, self.peer_id);
         self.hub.tracker.join(self.info_hash, self.peer_id);
         let mut next_tick = self.now();
+        let mut hashes = self.hub.hashes.as_ref().map(|b| b.subscribe());
+        if let Some(h) = hashes.as_mut() {
+            let table = h.borrow_and_update().clone();
+            self.swarm.handle_segment_hashes(self.now(), table);
+        }
         loop {
             let now = self.now();
             let wake = self
@@ -332,6 +354,10 @@ impl Actor {
                     None | Some(SwarmMsg::Shutdown) => break,
                     Some(m) => self.handle(m),
                 },
+                Some(table) = next_table(&mut hashes) => {
+                    let now = self.now();
+                    self.swarm.handle_segment_hashes(now, table);
+                }
                 _ = tokio::time::sleep(sleep) => {}
             }
             // Timers run whatever woke us: a steady stream of messages must not starve them.
@@ -373,7 +399,14 @@ impl Actor {
     fn handle(&mut self, msg: SwarmMsg) {
         let now = self.now();
         match msg {
-            SwarmMsg::Segments(p) => self.swarm.handle_playlist(now, &p),
+            SwarmMsg::Segments(p) => {
+                // A live table lags the playlist: have it fetched again until it lists the
+                // newest segment (peers' copies wait for it; the origin's do not).
+                if let (Some(book), Some(newest)) = (&self.hub.hashes, p.segments.last()) {
+                    book.want(&newest.resource);
+                }
+                self.swarm.handle_playlist(now, &p)
+            }
             SwarmMsg::Load { sequence, reply } => {
                 // A new request replaces one the fetch loop stopped waiting for (seek).
                 self.pending = Some((sequence, reply));
