@@ -1369,6 +1369,91 @@ fn element_vod_pml06() {
     check_family(&r, "06", &fixtures().join(VOD_MASTER), false, 1);
 }
 
+/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first), two 0.6.2 browsers, element
+/// E1 (after them), all `compat=pml-0.6` on a live window of 12 segments: the elements announce
+/// the browsers' info-hash with one `-WW0006-` peer id each, segments move between elements and
+/// browsers over the JSON protocol (ids `<master>+V0+<media sequence>`) with no segment error
+/// towards an element, and the late element takes whole segments from the swarm.
+#[test]
+fn element_live_pml06() {
+    if !prerequisites() {
+        return;
+    }
+    let stream = long_fixture();
+    let element = |extra: &str| peer_cmd(stream, &format!("--stay --prop compat=pml-0.6 {extra}"));
+    let r = run(&RunSpec {
+        name: "element-live-06",
+        stream,
+        browsers: 2,
+        pml: &["06"],
+        until_p2p: 0,
+        duration: 40,
+        externals: &[element("--duration 50")],
+        late_externals: &[(1, format!("sleep 3; {}", element("--duration 35")))],
+        until_externals: true,
+        tracker_cmd: None,
+        live_window: Some(12),
+        hls: None,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    let logs: Vec<ElementLog> = (0..2).map(|k| element_log(&r, k)).collect();
+    let browsers = r["browsers"].as_array().unwrap();
+    let ids = element_ids(&r);
+    let browser_hashes: BTreeSet<&str> = browsers
+        .iter()
+        .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
+        .collect();
+    assert_eq!(
+        ids.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        browser_hashes,
+        "element vs browser info-hashes"
+    );
+    let elements: BTreeSet<&str> = ids.values().flatten().map(String::as_str).collect();
+    assert_eq!(elements.len(), 2, "{ids:?}");
+    assert!(elements
+        .iter()
+        .all(|id| id.len() == 20 && id.starts_with("-WW0006-")));
+    let browser_ids: BTreeSet<&str> = browsers
+        .iter()
+        .flat_map(|b| b["ownPeerIds"].as_object().unwrap().values().map(s))
+        .collect();
+    let mut to_browsers = 0;
+    for b in browsers {
+        let label = s(&b["label"]);
+        assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
+        assert_segment_errors(&r, b, 1);
+        to_browsers += b["downloadedFromPeer"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| elements.contains(id.as_str()))
+            .map(|(_, v)| n(v))
+            .sum::<u64>();
+    }
+    let from_browsers: u64 = logs
+        .iter()
+        .flat_map(|l| l.p2p_from())
+        .filter(|(id, _)| browser_ids.contains(id.as_str()))
+        .map(|(_, b)| b)
+        .sum();
+    let late: u64 = logs[1].p2p_from().values().sum();
+    eprintln!(
+        "element-live-06: elements {ids:?}; browsers got {to_browsers} B from elements, \
+         elements {from_browsers} B from browsers; E1 {late} B over P2P: {:?}",
+        logs[1].p2p_from()
+    );
+    assert!(late > 0, "the late element took nothing from the swarm");
+    assert!(to_browsers > 0, "no browser got anything from an element");
+    assert!(from_browsers > 0, "no element got anything from a browser");
+    for (k, l) in logs.iter().enumerate() {
+        assert!(
+            !l.text.contains("ERROR "),
+            "element {k} posted an error:\n{}",
+            l.text
+        );
+    }
+}
+
 /// Alternate audio (video-only variants + an EXT-X-MEDIA audio rendition with a URI): the
 /// element and the browsers meet in the `secondary` swarm too (same info-hash, data channels),
 /// and segments move there from the element to a browser (browser -> element is printed).

@@ -33,7 +33,7 @@ mkdir -p "$DIR"
 # segment is 4 s; PeerTube's HLS options per output.
 HLS=(-f hls -hls_time 4 -hls_list_size 0 -hls_playlist_type vod -hls_segment_type fmp4 -hls_flags single_file)
 (cd "$DIR" && ffmpeg -hide_banner -loglevel error -nostdin -y \
-  -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$SECS" \
+  -f lavfi -t "$SECS" -i "testsrc2=size=640x360:rate=25" -f lavfi -t "$SECS" -i "sine=frequency=440:sample_rate=48000" \
   -filter_complex '[0:v]split=2[a][b];[b]scale=320:180[c]' \
   -map '[a]' -map 1:a -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -r 25 \
     -g 100 -keyint_min 100 -sc_threshold 0 -b:v 600k -maxrate 660k -bufsize 1200k -c:a aac -b:a 64k -ac 2 \
