@@ -86,6 +86,18 @@ fn string_value(e: &gst::Element, pspec: &glib::ParamSpec) -> String {
             .nick()
             .to_string();
     }
+    if let Some(p) = pspec.downcast_ref::<glib::ParamSpecFlags>() {
+        // The first flag not set now (compat: pml-2.2, which both elements take alone).
+        let set = current.transform::<u32>().unwrap().get::<u32>().unwrap();
+        return p
+            .flags_class()
+            .values()
+            .iter()
+            .find(|v| v.value() & set == 0)
+            .unwrap_or_else(|| panic!("{name}: every flag set by default"))
+            .nick()
+            .to_string();
+    }
     if ty == gst::Array::static_type() {
         return match name {
             "trackers" => r#"<"ws://127.0.0.1:9/a", "wss://127.0.0.1:9/b">"#.into(),

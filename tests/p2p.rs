@@ -204,10 +204,10 @@ impl Peer {
             .build()
             .expect("p2phlssrc");
         for (k, v) in props {
-            // Enums (mode, compat) as their nicks, as gst-launch-1.0 gives them.
-            let is_enum = src
-                .find_property(k)
-                .is_some_and(|p| p.value_type().is_a(glib::Type::ENUM));
+            // Enums and flags (mode, compat) as their nicks, as gst-launch-1.0 gives them.
+            let is_enum = src.find_property(k).is_some_and(|p| {
+                p.value_type().is_a(glib::Type::ENUM) || p.value_type().is_a(glib::Type::FLAGS)
+            });
             match v.get::<&str>() {
                 Ok(nick) if is_enum => src.set_property_from_str(k, nick),
                 _ => src.set_property_from_value(k, v),
@@ -671,6 +671,103 @@ fn vod_swarm(tracker: fn() -> Option<TestTracker>) {
             events.iter().all(|(_, ih, _)| *ih == want),
             "an unexpected info-hash was announced (want {want}): {events:#?}"
         );
+    });
+}
+
+/// `compat=pml-2.3+pml-0.6`, a bridge: the first peer plays through its 2.3 swarm and hands
+/// every segment it plays to its 0.6 swarm, which fetches nothing; a 0.6-only peer and a
+/// 2.3-only peer joining later both take segments from it, each in its own protocol, and the
+/// origin serves the stream about once. Everybody's output is bit-exact to HTTP-only playback.
+#[test]
+fn a_bridge_serves_two_families_what_it_played() {
+    let _one = one_swarm_at_a_time();
+    if !common::have_element() {
+        return;
+    }
+    let Some(tracker) = TestTracker::strict() else {
+        return;
+    };
+    common::guard_for(Duration::from_secs(120), move || {
+        let origin = Origin::serve_dir(fixture_root());
+        let url = origin.url(VOD_MEDIA);
+        let reference = http_only_reference(&url);
+        let s = stream_bytes();
+        let before = origin_segment_bytes(&origin);
+        let with = |compat: &str| {
+            let mut p = p2p_props(&tracker.url());
+            p.push(("compat", compat.to_send_value()));
+            p
+        };
+        let mut peers = vec![Peer::start("bridge", &url, &with("pml-2.3+pml-0.6"))];
+        for (name, compat) in [("pml06", "pml-0.6"), ("pml23", "pml-2.3")] {
+            let until = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < until {
+                for p in peers.iter_mut() {
+                    p.poll();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peers.push(Peer::start(name, &url, &with(compat)));
+        }
+        run_until_done(&mut peers, Duration::from_secs(80), |_| {});
+        let origin_bytes = origin_segment_bytes(&origin) - before;
+        eprintln!(
+            "bridge: origin served {origin_bytes} segment bytes for a {s}-byte stream ({:.2} ×)",
+            origin_bytes as f64 / s as f64
+        );
+        for p in &peers {
+            eprintln!("{}", p.summary());
+            p.assert_complete();
+            assert_same_bytes(&reference, p);
+        }
+        for p in &peers[1..] {
+            assert!(
+                p.p2p_share() >= 0.5,
+                "{} got only {:.0} % over P2P: {}",
+                p.name,
+                100.0 * p.p2p_share(),
+                p.summary()
+            );
+        }
+        assert!(origin_bytes <= 2 * s, "origin sent {origin_bytes} for {s}");
+        // The bridge is in both swarms; each joiner in its own family's.
+        let swarm = |compat| {
+            let sw = stream_swarm(
+                compat,
+                &swarm_id(&url, None),
+                StreamType::Main,
+                &StreamProperties::default(),
+                0,
+            );
+            hex(&sw.info_hash.chars().map(|c| c as u8).collect::<Vec<_>>())
+        };
+        let hashes = |p: &Peer| -> std::collections::BTreeSet<String> {
+            p.stats()
+                .get::<gst::Array>("swarms")
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    let h = v
+                        .get::<gst::Structure>()
+                        .unwrap()
+                        .get::<String>("info-hash")
+                        .unwrap();
+                    // 2.x hashes are text, 0.6's are shown in hex.
+                    if h.len() == 40 {
+                        h
+                    } else {
+                        hex(h.as_bytes())
+                    }
+                })
+                .collect()
+        };
+        let (h23, h06) = (swarm(Compat::Pml23), swarm(Compat::Pml06));
+        assert_eq!(
+            hashes(&peers[0]),
+            std::collections::BTreeSet::from([h23.clone(), h06.clone()])
+        );
+        assert_eq!(hashes(&peers[1]), std::collections::BTreeSet::from([h06]));
+        assert_eq!(hashes(&peers[2]), std::collections::BTreeSet::from([h23]));
     });
 }
 

@@ -48,6 +48,7 @@ impl SimPolicy {
             SimPolicy::Sched(Policy::Pml) => "pml",
             SimPolicy::Sched(Policy::Ours) => "ours",
             SimPolicy::Sched(Policy::Seed) => "seed",
+            SimPolicy::Sched(Policy::Mirror) => "mirror",
             SimPolicy::HttpOnly => "http",
         }
     }

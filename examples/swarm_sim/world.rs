@@ -19,6 +19,7 @@ pub fn run(p: &Params) -> SimResult {
         SimPolicy::Sched(Policy::Pml) | SimPolicy::HttpOnly => SchedulerConfig::pml(),
         SimPolicy::Sched(Policy::Ours) => SchedulerConfig::ours(),
         SimPolicy::Sched(Policy::Seed) => SchedulerConfig::seed(),
+        SimPolicy::Sched(Policy::Mirror) => SchedulerConfig::mirror(),
     };
     let mut scheduler = scheduler;
     for (k, v) in &p.overrides {
@@ -69,6 +70,7 @@ pub fn run(p: &Params) -> SimResult {
             PlayheadReport::Exact
         },
         tracker_down: Vec::new(),
+        segment_hashes: false,
         swarm: SwarmConfig {
             scheduler,
             max_peers: p.max_conns,

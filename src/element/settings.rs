@@ -13,23 +13,45 @@ use crate::net::http::HttpConfig;
 use crate::p2p::identity::Compat;
 use crate::schedule::{Policy, SchedulerConfig};
 
-/// Which P2P Media Loader family to meet (their swarms are disjoint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, glib::Enum, Default)]
-#[enum_type(name = "GstP2pMediaCompat")]
-pub enum CompatMode {
-    #[default]
-    #[enum_value(name = "P2P Media Loader 2.3.x (SHA-1 info-hashes)", nick = "pml-2.3")]
-    Pml23,
-    #[enum_value(
+/// Which P2P Media Loader families to meet (their swarms are disjoint). With several, the
+/// element plays through the newest family's swarms and hands every segment it plays to the
+/// others' swarms, which serve it and fetch nothing (a bridge: one origin fetch, three
+/// audiences).
+#[glib::flags(name = "GstP2pMediaCompat")]
+pub enum CompatFlags {
+    #[flags_value(name = "P2P Media Loader 2.3.x (SHA-1 info-hashes)", nick = "pml-2.3")]
+    PML23 = 0b001,
+    #[flags_value(
         name = "P2P Media Loader 1.0.4 to 2.2.x (MD5 info-hashes)",
         nick = "pml-2.2"
     )]
-    Pml22,
-    #[enum_value(
+    PML22 = 0b010,
+    #[flags_value(
         name = "P2P Media Loader 0.6.x and PeerTube's 1.0.x fork (JSON commands; HLS video only)",
         nick = "pml-0.6"
     )]
-    Pml06,
+    PML06 = 0b100,
+}
+
+impl Default for CompatFlags {
+    fn default() -> Self {
+        CompatFlags::PML23
+    }
+}
+
+impl CompatFlags {
+    /// The families, newest first: the first is the one played through.
+    pub fn families(self) -> Vec<Compat> {
+        [
+            (CompatFlags::PML23, Compat::Pml23),
+            (CompatFlags::PML22, Compat::Pml22),
+            (CompatFlags::PML06, Compat::Pml06),
+        ]
+        .into_iter()
+        .filter(|(f, _)| self.contains(*f))
+        .map(|(_, c)| c)
+        .collect()
+    }
 }
 
 /// Scheduling algorithm.
@@ -141,7 +163,7 @@ pub struct Settings {
     pub swarm_id: Option<String>,
     /// PeerTube's `segments-sha256.json`: every segment is checked against it.
     pub segment_hashes_url: Option<String>,
-    pub compat: CompatMode,
+    pub compat: CompatFlags,
     pub scheduler: SchedulerMode,
     /// Knob overrides by property name (values as `SchedulerConfig::set` parses them).
     pub knobs: std::collections::BTreeMap<String, f64>,
@@ -191,7 +213,7 @@ impl Default for Settings {
             ice_servers: P2pConfig::default().ice_servers,
             swarm_id: None,
             segment_hashes_url: None,
-            compat: CompatMode::default(),
+            compat: CompatFlags::default(),
             scheduler: SchedulerMode::default(),
             knobs: Default::default(),
             max_peers: None,
@@ -353,9 +375,12 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             )
             .mutable_ready()
             .build(),
-        glib::ParamSpecEnum::builder::<CompatMode>("compat")
+        glib::ParamSpecFlags::builder::<CompatFlags>("compat")
             .nick("Compatibility")
-            .blurb("Which P2P Media Loader family's swarms to join")
+            .blurb(
+                "Which P2P Media Loader families' swarms to join (pml-2.3+pml-2.2+pml-0.6: \
+                 play through the newest, serve every segment to all)",
+            )
             .default_value(d.compat)
             .mutable_ready()
             .build(),
@@ -699,6 +724,7 @@ impl Settings {
     }
 
     pub fn p2p_config(&self) -> P2pConfig {
+        let families = self.compat.families();
         let mut scheduler = SchedulerConfig::for_policy(match (self.mode, self.scheduler) {
             (Mode::Seeder, _) => Policy::Seed,
             (_, SchedulerMode::Ours) => Policy::Ours,
@@ -720,11 +746,8 @@ impl Settings {
             trackers: self.trackers.clone(),
             ice_servers: self.ice_servers.clone(),
             swarm_id: self.swarm_id.clone(),
-            compat: match self.compat {
-                CompatMode::Pml23 => Compat::Pml23,
-                CompatMode::Pml22 => Compat::Pml22,
-                CompatMode::Pml06 => Compat::Pml06,
-            },
+            compat: families.first().copied().unwrap_or(Compat::Pml23),
+            bridge: families.iter().skip(1).copied().collect(),
             scheduler,
             max_peers: self.effective_max_peers() as usize,
             max_upload_rate: self.effective_max_upload_rate(),

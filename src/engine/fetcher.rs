@@ -325,11 +325,12 @@ impl Fetcher {
                         break;
                     }
                     Ok(Ok(loaded)) => match self
-                        .decode(playlist, segment, loaded.data, loaded.from_peer)
+                        .decode(playlist, segment, loaded.data.clone(), loaded.from_peer)
                         .await
                     {
                         Ok(data) => {
                             swarm.verified(segment.sequence);
+                            self.give_mirrors(segment, loaded.data);
                             return Ok(data);
                         }
                         // Not the data's fault (the key server failed): no one to blame.
@@ -367,12 +368,16 @@ impl Fetcher {
                 .fetch(&segment.resource, true)
                 .await
                 .map_err(http_error)?;
+            let raw = fetched.data.clone();
             let checked = match self.check_hash(segment, &fetched.data) {
                 Ok(()) => self.decode(playlist, segment, fetched.data, false).await,
                 Err(e) => Err(e),
             };
             match checked {
-                Ok(data) => return Ok(data),
+                Ok(data) => {
+                    self.give_mirrors(segment, raw);
+                    return Ok(data);
+                }
                 Err(e) if e.kind != ErrorKind::Format => return Err(e),
                 Err(e) => {
                     bad += 1;
@@ -382,6 +387,14 @@ impl Fetcher {
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The bridged families' swarms (`compat` with several) get each segment the player used,
+    /// as it came (still encrypted, if it is): they serve it and fetch nothing themselves.
+    fn give_mirrors(&self, segment: &Segment, raw: Bytes) {
+        for m in &lock(&self.stream).mirrors {
+            m.give(segment.sequence, raw.clone());
         }
     }
 
@@ -504,20 +517,35 @@ impl Fetcher {
         let mut st = lock(&self.stream);
         let key = st.swarm_ids.get(st.current)?.clone();
         let handle = hub.swarm(&key, st.queue.clone())?;
-        let fresh = match &st.swarm {
-            Some((old, told)) if old.same_swarm(&handle) => !Arc::ptr_eq(told, playlist),
+        let (fresh, moved) = match &st.swarm {
+            Some((old, told)) if old.same_swarm(&handle) => (!Arc::ptr_eq(told, playlist), false),
             _ => {
                 if let Some((old, _)) = st.swarm.take() {
                     hub.release(&old);
                 }
-                true
+                (true, true)
             }
         };
+        if moved {
+            // The bridged families' swarms follow the variant too.
+            for old in std::mem::take(&mut st.mirrors) {
+                hub.release(&old);
+            }
+            let keys = st.bridge_ids.get(st.current).cloned().unwrap_or_default();
+            let queue = st.queue.clone();
+            st.mirrors = keys
+                .iter()
+                .filter_map(|k| hub.swarm(k, queue.clone()))
+                .collect();
+        }
         if fresh {
             // A seeder's swarms hear their playlists from their followers (`seed::follow`)
             // alone: this loop, paced to real time, may hold an older one.
             if self.shared.config.seeder.is_none() {
                 handle.set_segments(playlist.clone());
+                for m in &st.mirrors {
+                    m.set_segments(playlist.clone());
+                }
             }
             st.swarm = Some((handle.clone(), playlist.clone()));
         }

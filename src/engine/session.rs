@@ -163,41 +163,58 @@ impl Engine {
             book.load().await?;
         }
         let opened = self.front.open(&self.shared, &location).await?;
-        let compat = self.shared.config.p2p.as_ref().map(|p| p.compat);
         // 0.6 names the swarm after the URL hls.js asked for, 2.x after the final one.
-        let swarm = match compat {
-            Some(c) if c.swarm_from_requested_url() => self.shared.swarm_id(&location),
-            _ => self.shared.swarm_id(&opened.manifest_url),
+        let swarms = SwarmIds {
+            requested: self.shared.swarm_id(&location),
+            fin: self.shared.swarm_id(&opened.manifest_url),
         };
         if self.shared.hub.is_some() {
-            gst::debug!(CAT, "swarm id {swarm}");
+            gst::debug!(
+                CAT,
+                "swarm id {} (requested URL: {})",
+                swarms.fin,
+                swarms.requested
+            );
         }
         let states = opened
             .streams
             .into_iter()
-            .map(|s| self.new_stream(s, &swarm))
+            .map(|s| self.new_stream(s, &swarms))
             .collect();
         self.run(states, opened.live_start).await
     }
 
-    fn new_stream(&self, s: NewStream, swarm: &str) -> (Arc<Mutex<StreamState>>, Option<String>) {
+    fn new_stream(
+        &self,
+        s: NewStream,
+        swarms: &SwarmIds,
+    ) -> (Arc<Mutex<StreamState>>, Option<String>) {
         let mut playlists = HashMap::new();
         let given = s.current;
-        let compat = self
+        let (compat, bridge) = self
             .shared
             .config
             .p2p
             .as_ref()
-            .map_or(Compat::Pml23, |p| p.compat);
+            .map_or((Compat::Pml23, Vec::new()), |p| {
+                (p.compat, p.bridge.clone())
+            });
         // A seeder's output plays the highest seeded variant; the others are followed for
         // their swarms alone (`seed::follow`).
         let mut current = s.current;
         if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants)).first() {
             current = top;
         }
-        let swarm_ids = match &self.shared.hub {
-            Some(_) => s
-                .swarms
+        // Per variant, the family's swarm (none if the family shares no stream of this kind).
+        let keys = |compat: Compat| -> Vec<SwarmKey> {
+            if self.shared.hub.is_none() {
+                return Vec::new();
+            }
+            let swarm = match compat.swarm_from_requested_url() {
+                true => &swarms.requested,
+                false => &swarms.fin,
+            };
+            s.swarms
                 .iter()
                 .filter(|(kind, _, _)| compat.shares(*kind))
                 .map(|(kind, props, position)| {
@@ -206,11 +223,18 @@ impl Engine {
                         info_hash: sw.info_hash,
                         stream_swarm_id: sw.stream_swarm_id,
                         stream_type: *kind,
+                        compat,
                     }
                 })
-                .collect(),
-            None => Vec::new(),
+                .collect()
         };
+        let swarm_ids = keys(compat);
+        let bridged: Vec<Vec<SwarmKey>> = bridge.iter().map(|c| keys(*c)).collect();
+        // Per variant: every bridged family's key for it (a family sharing no stream of this
+        // kind adds none).
+        let bridge_ids = (0..s.variants.len())
+            .map(|v| bridged.iter().filter_map(|k| k.get(v).cloned()).collect())
+            .collect();
         if let Some(p) = s.playlist.filter(|_| given == current) {
             playlists.insert(current, Arc::new(p));
         }
@@ -222,6 +246,8 @@ impl Engine {
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
             swarm_ids,
+            bridge_ids,
+            mirrors: Vec::new(),
             swarm: None,
         }));
         (state, s.language)
@@ -394,4 +420,11 @@ fn validator(events: &Arc<dyn EngineEvents>) -> SegmentValidator {
         weak.upgrade()
             .is_none_or(|e| e.validate_segment(check, data))
     })
+}
+
+/// The master swarm id both ways: 0.6 names swarms after the URL the player asked for, 2.x
+/// after the one it got the manifest from (both without their query, or `swarm-id`).
+struct SwarmIds {
+    requested: String,
+    fin: String,
 }

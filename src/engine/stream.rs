@@ -62,6 +62,10 @@ pub(super) struct StreamState {
     /// Each variant's swarm (parallel to `variants`); empty without P2P, or when the
     /// family shares no stream of this kind.
     pub swarm_ids: Vec<SwarmKey>,
+    /// Each variant's swarms of the bridged families (parallel to `variants`).
+    pub bridge_ids: Vec<Vec<SwarmKey>>,
+    /// The bridged families' swarms of the current variant, told the same playlist as `swarm`.
+    pub mirrors: Vec<SwarmHandle>,
     /// The swarm of the current variant, and the playlist it was last told about.
     pub swarm: Option<(SwarmHandle, Arc<MediaPlaylist>)>,
 }

@@ -15,6 +15,10 @@ pub enum Policy {
     /// segments) is fetched from the origin once, as soon as it is listed, newest first on
     /// live; never from peers, never twice.
     Seed,
+    /// Another family's swarm of a stream a bridge plays (`compat` with several families):
+    /// its segments are handed over by the swarm of the family it plays through, once that one
+    /// has them; it never fetches, from the origin or from peers, and only serves.
+    Mirror,
 }
 
 /// How far back from a live playlist's end a seeder fetches: where players join (hls.js
@@ -131,11 +135,20 @@ impl SchedulerConfig {
         }
     }
 
+    /// A bridge's other families: serve what is handed over, fetch nothing.
+    pub fn mirror() -> Self {
+        SchedulerConfig {
+            policy: Policy::Mirror,
+            ..Self::pml()
+        }
+    }
+
     pub fn for_policy(policy: Policy) -> Self {
         match policy {
             Policy::Pml => Self::pml(),
             Policy::Ours => Self::ours(),
             Policy::Seed => Self::seed(),
+            Policy::Mirror => Self::mirror(),
         }
     }
 }

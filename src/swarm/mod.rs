@@ -571,8 +571,10 @@ impl<D: SegmentData> Swarm<D> {
     }
 
     /// Seeder (`Policy::Seed`): no playhead, no deadline, every listed segment fetched once.
+    /// A bridge's mirror (`Policy::Mirror`) keeps its store the same way: it has no playhead
+    /// either.
     fn seeding(&self) -> bool {
-        self.cfg.scheduler.policy == Policy::Seed
+        matches!(self.cfg.scheduler.policy, Policy::Seed | Policy::Mirror)
     }
 
     /// A seeder's store has no playhead to evict by: over `store_limit` (a long DVR window, an
@@ -640,6 +642,21 @@ impl<D: SegmentData> Swarm<D> {
     pub fn handle_load_cancel(&mut self, now: u64) {
         self.pending = None;
         self.sched.handle_player_cancel(now);
+        self.drive(now);
+    }
+
+    /// A bridge's mirror (`Policy::Mirror`): the segment with this sequence number, as the
+    /// swarm of the family the player plays through got it and the player used it. Stored
+    /// and served as if fetched here; ignored unless listed, new and of the listed size.
+    pub fn handle_segment_given(&mut self, now: u64, sequence: u64, data: D) {
+        self.now = self.now.max(now);
+        let Some(&id) = self.by_sequence.get(&sequence) else {
+            return;
+        };
+        if self.store.contains(STREAM, id) || self.check(id, &data, false).is_err() {
+            return;
+        }
+        self.store_segment(now, id, data, Source::Http, 0);
         self.drive(now);
     }
 

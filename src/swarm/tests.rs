@@ -695,6 +695,109 @@ mod by_hand {
         assert_eq!(s.stats().store_bytes, len);
     }
 
+    /// A bridge's mirror (`Policy::Mirror`, here the 0.6 family beside a 2.x one) never
+    /// fetches, whatever its peers and the tracker say; a segment handed over is announced
+    /// and uploaded to its peers in the mirror's own protocol.
+    #[test]
+    fn a_mirror_fetches_nothing_and_serves_what_it_is_given() {
+        use crate::p2p::{PeerConfig, PeerSession, WireFamily};
+        let family = WireFamily::V06 {
+            stream_swarm_id: "http://o.invalid/m.m3u8+V0".into(),
+        };
+        let cfg = SwarmConfig {
+            scheduler: crate::schedule::SchedulerConfig::mirror(),
+            family: family.clone(),
+            ..SwarmConfig::default()
+        };
+        let p = playlist(0, 10, false);
+        let mut s: Swarm<Bytes> = Swarm::new(cfg, 7, 0);
+        s.handle_playlist(0, &p);
+        s.handle_tracker_counts(0, 0, 3);
+        assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
+        let mut outs = Vec::new();
+        for t in (0..20_000).step_by(500) {
+            let o = run(&mut s, t, 499);
+            for x in &o {
+                if let Output::Transmit { data, .. } = x {
+                    s.handle_peer_drained(t, PeerKey(1), data.len());
+                }
+            }
+            outs.extend(o);
+        }
+        assert!(
+            !outs.iter().any(|o| matches!(o, Output::HttpFetch { .. })),
+            "a mirror fetched: {outs:?}"
+        );
+        // The peer at the other end of the data channel, speaking 0.6.
+        let mut peer = PeerSession::new(
+            PeerConfig {
+                family,
+                ..PeerConfig::default()
+            },
+            3,
+        );
+        let deliver = |peer: &mut PeerSession, outs: &[Output<Bytes>]| {
+            for o in outs {
+                if let Output::Transmit { data, .. } = o {
+                    peer.on_message(data, 0);
+                }
+            }
+            let mut events = Vec::new();
+            while let Some(o) = peer.poll_output() {
+                if let crate::p2p::Output::Event(e) = o {
+                    events.push(e);
+                }
+            }
+            events
+        };
+        deliver(&mut peer, &outs);
+        let cfg = super::MeshConfig::default();
+        let data = Bytes::from(Mesh::plaintext(&cfg, 3));
+        s.handle_segment_given(20_000, 3, data.clone());
+        // Not listed: ignored.
+        s.handle_segment_given(20_000, 99, data.clone());
+        let outs = run(&mut s, 20_000, 100);
+        deliver(&mut peer, &outs);
+        assert!(
+            peer.remote_has(3),
+            "segment 3 was not announced: {outs:?} {:?}",
+            s.stats()
+        );
+        peer.request(
+            crate::p2p::DownloadRequest {
+                id: 3,
+                byte_offset: 0,
+                total_bytes: None,
+                max_segment_bytes: 1 << 24,
+            },
+            20_200,
+        )
+        .unwrap();
+        let mut got = None;
+        let mut now = 20_200;
+        while got.is_none() && now < 25_000 {
+            while let Some(o) = peer.poll_output() {
+                if let crate::p2p::Output::Send(m) = o {
+                    s.handle_peer_message(now, PeerKey(1), &m);
+                }
+            }
+            let outs = run(&mut s, now, 50);
+            for o in &outs {
+                if let Output::Transmit { data, .. } = o {
+                    s.handle_peer_drained(now, PeerKey(1), data.len());
+                }
+            }
+            for e in deliver(&mut peer, &outs) {
+                if let crate::p2p::Event::SegmentReceived { id, data } = e {
+                    got = Some((id, data.to_vec()));
+                }
+            }
+            now += 50;
+        }
+        assert_eq!(got, Some((3, data.to_vec())));
+        assert_eq!(s.stats().http_bytes, 0);
+    }
+
     /// A segment that came from a peer is neither announced nor uploaded until the player
     /// has used it: a liar's data, if it passed every check, goes no further than one hop.
     #[test]

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Interop runner: a real WebTorrent tracker (bittorrent-tracker 11.2.3 Server, WebSocket only), a
 // static origin for the fixture streams and the peer page, N headless-Chromium P2P Media Loader
-// peers (hls.js + PML 2.3.1 or 2.2.2, hls.js 0.14.17 + PML 0.6.2, or Shaka Player + PML 2.2.2)
+// peers (hls.js + PML 2.3.1 or 2.2.2, hls.js 0.14.17 + PML 0.6.2, Shaka Player + PML 2.2.2, or
+// Shaka Player 2.5.1 + PML 0.6.2)
 // and optional external peer commands (the element), all on 127.0.0.1.
 //
 // Run it only inside a private network namespace whose only interface is loopback
@@ -12,10 +13,18 @@
 //   --stream PATH         playlist/MPD path under the origin (vod/master.m3u8); live/... = live
 //                         view (HLS: sliding window; MPD: dynamic, $Number$ templates only)
 //   --player hls|shaka    the page's player: hls.js + p2p-media-loader-hlsjs, or Shaka Player +
-//                         p2p-media-loader-shaka (family 22 only) (shaka for a .mpd, else hls)
+//                         p2p-media-loader-shaka (families 22, 06) (shaka for a .mpd, else hls);
+//                         shaka + 06 = Shaka Player 2.5.1 + PML 0.6.2 (www/shaka06.html)
 //   --browsers N          browser peers (2)
-//   --pml LIST            library family per browser, cycled: 23 | 22 | 06 | 23,22,06,... (23; 22
-//                         for shaka). 06 = P2P Media Loader 0.6.2 + hls.js 0.14.17 (www/page06.html)
+//   --pml LIST            library family per browser, cycled: 23 | 22 | 06 | pt | pt22 | 23,22,... (23;
+//                         22 for shaka). 06 = P2P Media Loader 0.6.2 + hls.js 0.14.17 (www/page06.html);
+//                         pt = PeerTube's player of the fork era: @peertube/p2p-media-loader 1.0.20 +
+//                         hls.js 1.5.20 (www/pagept.html); pt22 = PeerTube's player of the 2.x era:
+//                         PML 2.2.2 with PeerTube's settings (swarmId = the master URL; index.html)
+//   --sha PATH|URL        PeerTube's segments-sha256 JSON (path under the origin, or a URL): every
+//                         page validates its segments with it (PeerTube's segment validator)
+//   --liar LIST           browser indexes (0,2) whose uploads are garbled (?liar=1): same lengths,
+//                         random bytes; labels get "-liar"
 //   --level L             max | min | auto | <index> level pin (max)
 //   --core JSON           extra p2p-media-loader core config for every browser (06: `loader`
 //                         settings; its "segments" key goes to the engine's `segments`)
@@ -37,8 +46,13 @@
 //   --live-window N       segments in the live sliding window (6)
 //   --mode process|context  one Chromium per browser, or one Chromium with N contexts (context)
 //   --origin-port P / --tracker-port P  (8080 / 8000; 0 = any free port)
-//   --tracker-cmd CMD     run this tracker instead of ours (`sh -c CMD`, with TRACKER_PORT and
-//                         INTEROP_OUT set; it must listen on 127.0.0.1:TRACKER_PORT, not 0)
+//   --tracker-cmd CMD     run this tracker instead of ours (`sh -c CMD`, once the origin listens,
+//                         with TRACKER_PORT, INTEROP_OUT, STREAM_URL, ORIGIN_URL set; it must listen
+//                         on 127.0.0.1:TRACKER_PORT, not 0), e.g. a PeerTube tracker:
+//                         'node tests/interop/peertube-tracker.mjs --era fork'
+//   --tracker-path P      path of TRACKER_URL (ws://127.0.0.1:PORT/P), e.g. /tracker/socket (PeerTube)
+//   --tracker-record FILE what a --tracker-cmd tracker saw, read into result.json's `tracker`
+//                         (peertube-tracker.mjs's format; default OUT/tracker-record.jsonl if there)
 // Output: OUT/result.json, OUT/tracker.jsonl, OUT/origin.jsonl, OUT/browser-<i>.console.log,
 // OUT/external-<k>.log, a table on stdout and a last line `INTEROP_RESULT <path>`.
 // Exit code 0 when the run completed (assertions are the caller's job), 2 on bad usage,
@@ -74,7 +88,8 @@ for (let i = 0; i < argv.length; i++) {
 }
 function usage (msg) {
   if (msg) console.error(msg)
-  console.error(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 45).join('\n'))
+  const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1)
+  console.error(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).join('\n')) // the header comment
   process.exit(msg ? 2 : 0)
 }
 if (opts.help) usage()
@@ -99,9 +114,13 @@ const LIVE_WINDOW = Number(opts['live-window'] ?? 6)
 const MODE = opts.mode ?? 'context'
 const ORIGIN_PORT = Number(opts['origin-port'] ?? 8080)
 const TRACKER_PORT = Number(opts['tracker-port'] ?? 8000)
-for (const v of PML) if (!['23', '22', '06'].includes(v)) usage(`--pml: unknown family ${v}`)
+for (const v of PML) if (!['23', '22', '06', 'pt', 'pt22'].includes(v)) usage(`--pml: unknown family ${v}`)
+const SHA = opts.sha ?? ''
+const LIARS = new Set(String(opts.liar ?? '').split(',').filter((x) => x !== '').map(Number))
+const TRACKER_PATH = opts['tracker-path'] ?? ''
+if (TRACKER_PATH && !TRACKER_PATH.startsWith('/')) usage('--tracker-path: a path starting with /')
 if (!['hls', 'shaka'].includes(PLAYER)) usage('--player: hls or shaka')
-if (PLAYER === 'shaka' && PML.some((v) => v !== '22')) usage('--player shaka: only --pml 22 (p2p-media-loader-shaka 2.2.2)')
+if (PLAYER === 'shaka' && PML.some((v) => v !== '22' && v !== '06')) usage('--player shaka: only --pml 22 (p2p-media-loader-shaka 2.2.2) or 06 (0.6.2 + Shaka Player 2.5.1, www/shaka06.html)')
 if (!['process', 'context'].includes(MODE)) usage('--mode: process or context')
 
 // Browsers must never see a real network: WebRTC would gather candidates on every interface.
@@ -116,7 +135,9 @@ if (ifaces.length && !opts['allow-host-net']) {
 for (const need of ['bittorrent-tracker/server.js', 'playwright-core/package.json', 'hls.js/dist/hls.mjs',
   'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
   'shaka-player/dist/shaka-player.compiled.js', 'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js',
-  'hls.js-0/dist/hls.js', 'p2p-media-loader-core-06/build/p2p-media-loader-core.js', 'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js']) {
+  'hls.js-0/dist/hls.js', 'p2p-media-loader-core-06/build/p2p-media-loader-core.js', 'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js',
+  'shaka-player-2/dist/shaka-player.compiled.js', 'p2p-media-loader-shaka-06/build/p2p-media-loader-shaka.js',
+  'hls.js-15/dist/hls.mjs', '@peertube/p2p-media-loader-core/dist/index.js', '@peertube/p2p-media-loader-hlsjs/dist/index.js']) {
   if (!fs.existsSync(path.join(NM, need))) {
     console.error(`missing ${need}: run \`npm ci --ignore-scripts --prefix tests/interop\``)
     process.exit(2)
@@ -142,7 +163,13 @@ async function stopAll () {
   // A browser that did not close: kill it by its PID (known from launch).
   for (const b of browsers) if (b.browserPid) try { process.kill(b.browserPid, 'SIGKILL') } catch {}
   await new Promise((resolve) => trackerServer ? trackerServer.close(() => resolve()) : resolve())
-  if (trackerProc && trackerProc.exitCode === null) try { process.kill(-trackerProc.pid, 'SIGKILL') } catch {}
+  if (trackerProc && trackerProc.exitCode === null) {
+    // SIGTERM first: a tracker that keeps a record (peertube-tracker.mjs) flushes it then.
+    try { process.kill(-trackerProc.pid, 'SIGTERM') } catch {}
+    const until = Date.now() + 3000
+    while (trackerProc.exitCode === null && trackerProc.signalCode === null && Date.now() < until) await sleep(50)
+    if (trackerProc.exitCode === null && trackerProc.signalCode === null) try { process.kill(-trackerProc.pid, 'SIGKILL') } catch {}
+  }
   await new Promise((resolve) => originServer ? originServer.close(() => resolve()) : resolve())
   originServer?.closeAllConnections?.()
 }
@@ -174,34 +201,78 @@ const hex = (s) => (typeof s === 'string' ? Buffer.from(s, 'latin1').toString('h
 // An info_hash / peer_id for a log line: as it is when printable ASCII (2.x), else `hex:` + its
 // 40 hex digits (0.6 info-hashes are raw SHA-1 bytes sent as a latin1 "binary string").
 const printable = (s) => (typeof s === 'string' && !/^[\x20-\x7e]*$/.test(s) ? `hex:${hex(s)}` : s)
-// --tracker-cmd: another tracker (aquatic_ws) started here, in this namespace, instead of ours;
-// then nothing is logged of what it sees (announces and events stay empty).
+// What a tracker saw, from our own (below) or, after the run, from a --tracker-cmd tracker's
+// record (--tracker-record, e.g. peertube-tracker.mjs's): `at` = when (Date.now()).
+const tOf = (at) => Number(((at - t0) / 1000).toFixed(1))
+const ruleStates = new Map() // conn -> rules.mjs per-socket state
+function trackerOpen (conn, origin, at = Date.now()) {
+  // The rules of the trackers people deploy (../tracker/rules.mjs), counted per peer id:
+  // bittorrent-tracker lets everything through, so this is where a breach would show.
+  ruleStates.set(conn, socketState())
+  for (const [rule, detail] of checkOpen(origin)) trackerViolations.push({ t: tOf(at), conn, peer_id: null, rule, detail })
+}
+function trackerIn (conn, data, isBinary, at = Date.now()) {
+  if (!ruleStates.has(conn)) ruleStates.set(conn, socketState())
+  const checked = checkMessage(ruleStates.get(conn), data, isBinary)
+  for (const [rule, detail] of checked.violations) trackerViolations.push({ t: tOf(at), conn, peer_id: bin2str(checked.m?.peer_id), rule, detail })
+  let m = null
+  try { m = JSON.parse(String(data)) } catch {}
+  if (m && m.action === 'announce') {
+    announces.push({
+      t: tOf(at),
+      ms: at - t0,
+      conn,
+      info_hash: bin2str(m.info_hash),
+      info_hash_hex: hex(m.info_hash),
+      peer_id: bin2str(m.peer_id),
+      peer_id_hex: hex(m.peer_id),
+      event: m.event ?? null,
+      offers: Array.isArray(m.offers) ? m.offers.length : 0,
+      answer: Boolean(m.answer),
+      to_peer_id: bin2str(m.to_peer_id) ?? undefined
+    })
+  }
+}
+// A --tracker-cmd tracker's record: peertube-tracker.mjs's JSONL (see its header), read once at
+// the end into the same announces/events/violations as our own tracker's, plus what only a
+// PeerTube tracker does (rejections, blocked upgrades, ignored paths, its whitelist); each line
+// is also copied into OUT/tracker.jsonl with the run's `t`.
+const TRACKER_RECORD = opts['tracker-record'] ? path.resolve(opts['tracker-record']) : path.join(OUT, 'tracker-record.jsonl')
+if (opts['tracker-cmd'] && !opts['tracker-record']) fs.rmSync(TRACKER_RECORD, { force: true })
+const trackerExtra = { source: opts['tracker-cmd'] ? null : 'run.mjs', rejections: [], blocked: [], ignoredUpgrades: [], whitelist: null }
+let trackerRecordRead = false
+function readTrackerRecord () {
+  if (trackerRecordRead || !opts['tracker-cmd']) return
+  trackerRecordRead = true
+  let lines = []
+  try { lines = fs.readFileSync(TRACKER_RECORD, 'utf8').split('\n').filter(Boolean) } catch { return }
+  trackerExtra.source = TRACKER_RECORD
+  const latin1 = (h) => (typeof h === 'string' ? Buffer.from(h, 'hex').toString('latin1') : null)
+  const copy = []
+  for (const line of lines) {
+    let r
+    try { r = JSON.parse(line) } catch { continue }
+    const at = r.wall ?? Date.now()
+    const t = tOf(at)
+    if (r.dir === 'open') trackerOpen(r.conn, r.origin, at)
+    else if (r.dir === 'in') trackerIn(r.conn, r.raw, Boolean(r.binary), at)
+    else if (r.dir === 'event') trackerEvents.push({ t, event: r.event, info_hash: latin1(r.info_hash_hex), info_hash_hex: r.info_hash_hex, peer_id: latin1(r.peer_id_hex) })
+    else if (r.dir === 'reject') trackerExtra.rejections.push({ t, conn: r.conn, ip: r.ip, info_hash: latin1(r.info_hash_hex), info_hash_hex: r.info_hash_hex, peer_id: latin1(r.peer_id_hex), reason: r.reason })
+    else if (r.dir === 'blocked') trackerExtra.blocked.push({ t, ip: r.ip, url: r.url })
+    else if (r.dir === 'ignored') trackerExtra.ignoredUpgrades.push({ t, ip: r.ip, url: r.url })
+    else if (r.dir === 'listening') trackerExtra.whitelist = { era: r.era, master: r.master, count: r.count, blockMs: r.blockMs, hashes: r.whitelist }
+    const { wall: _w, ...rest } = r
+    copy.push(JSON.stringify({ t, ...rest }) + '\n')
+  }
+  // Synchronously: the runner exits right after the result is written.
+  fs.appendFileSync(path.join(OUT, 'tracker.jsonl'), copy.join(''))
+}
+// --tracker-cmd: another tracker (aquatic_ws, peertube-tracker.mjs) started here, in this
+// namespace, instead of ours; what it sees is known only from its record, if it writes one.
 let trackerServer = null
 let trackerProc = null
 let TRACKER_URL
-if (opts['tracker-cmd']) {
-  const logFd = fs.openSync(path.join(OUT, 'tracker.log'), 'w')
-  trackerProc = spawn('sh', ['-c', opts['tracker-cmd']], {
-    detached: true,
-    stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, TRACKER_PORT: String(TRACKER_PORT), INTEROP_OUT: OUT }
-  })
-  const { connect } = await import('node:net')
-  const until = Date.now() + 15000
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = connect(TRACKER_PORT, '127.0.0.1', () => { c.destroy(); resolve(true) })
-      c.on('error', () => resolve(false))
-    })
-    if (ok) break
-    if (Date.now() > until || trackerProc.exitCode !== null) {
-      console.error(`[interop] --tracker-cmd never listened on ${TRACKER_PORT}`)
-      process.exit(3)
-    }
-    await sleep(100)
-  }
-  TRACKER_URL = `ws://127.0.0.1:${TRACKER_PORT}`
-} else {
+if (!opts['tracker-cmd']) {
 const { default: TrackerServer } = await import(path.join(NM, 'bittorrent-tracker/server.js'))
 trackerServer = new TrackerServer({ http: false, udp: false, ws: true, stats: false, interval: 10 * 60 * 1000 })
 let trackerConns = 0
@@ -209,33 +280,10 @@ const origOnConn = trackerServer.onWebSocketConnection.bind(trackerServer)
 trackerServer.onWebSocketConnection = (socket, o) => {
   const conn = ++trackerConns
   trackerLog.write(JSON.stringify({ t: secs(), dir: 'open', conn }) + '\n')
-  // The rules of the trackers people deploy (../tracker/rules.mjs), counted per peer id:
-  // bittorrent-tracker lets everything through, so this is where a breach would show.
-  const ruleState = socketState()
-  const breach = (peerId, [rule, detail]) => trackerViolations.push({ t: Number(secs()), conn, peer_id: peerId, rule, detail })
-  for (const b of checkOpen(socket.upgradeReq?.headers?.origin)) breach(null, b)
+  trackerOpen(conn, socket.upgradeReq?.headers?.origin)
   socket.on('message', (data, isBinary) => {
-    const checked = checkMessage(ruleState, data, isBinary)
-    for (const b of checked.violations) breach(bin2str(checked.m?.peer_id), b)
-    const raw = String(data)
-    let m = null
-    try { m = JSON.parse(raw) } catch {}
-    trackerLog.write(JSON.stringify({ t: secs(), dir: 'in', conn, raw }) + '\n')
-    if (m && m.action === 'announce') {
-      announces.push({
-        t: Number(secs()),
-        ms: Date.now() - t0,
-        conn,
-        info_hash: bin2str(m.info_hash),
-        info_hash_hex: hex(m.info_hash),
-        peer_id: bin2str(m.peer_id),
-        peer_id_hex: hex(m.peer_id),
-        event: m.event ?? null,
-        offers: Array.isArray(m.offers) ? m.offers.length : 0,
-        answer: Boolean(m.answer),
-        to_peer_id: bin2str(m.to_peer_id) ?? undefined
-      })
-    }
+    trackerLog.write(JSON.stringify({ t: secs(), dir: 'in', conn, raw: String(data) }) + '\n')
+    trackerIn(conn, data, isBinary)
   })
   socket.on('close', (code) => trackerLog.write(JSON.stringify({ t: secs(), dir: 'close', conn, code }) + '\n'))
   const origSend = socket.send.bind(socket)
@@ -265,7 +313,7 @@ await new Promise((resolve, reject) => {
   trackerServer.once('error', reject)
   trackerServer.listen(TRACKER_PORT, '127.0.0.1', resolve)
 })
-TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}`
+TRACKER_URL = `ws://127.0.0.1:${trackerServer.ws.address().port}${TRACKER_PATH}`
 }
 
 // ------------------------------------------------------------------ origin
@@ -280,15 +328,23 @@ for (const [dir, files] of [['', ['hls.js/dist/hls.mjs', 'shaka-player/dist/shak
   ['pml23', ['p2p-media-loader-core/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.js']],
   ['pml22', ['p2p-media-loader-core-22/dist/p2p-media-loader-core.es.js', 'p2p-media-loader-hlsjs-22/dist/p2p-media-loader-hlsjs.es.js',
     'p2p-media-loader-shaka/dist/p2p-media-loader-shaka.es.js']],
-  // The 0.6.2 family: classic-script builds (page06.html), hls.js 0.x beside them.
+  // The 0.6.2 family: classic-script builds (page06.html, shaka06.html), hls.js 0.x and Shaka
+  // Player 2.5.1 beside them.
   ['pml06', ['hls.js-0/dist/hls.js', 'p2p-media-loader-core-06/build/p2p-media-loader-core.js',
-    'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js']]]) {
+    'p2p-media-loader-hlsjs-06/build/p2p-media-loader-hlsjs.js', 'shaka-player-2/dist/shaka-player.compiled.js',
+    'p2p-media-loader-shaka-06/build/p2p-media-loader-shaka.js']]]) {
   fs.mkdirSync(path.join(VENDOR, dir), { recursive: true })
   for (const f of files) fs.copyFileSync(path.join(NM, f), path.join(VENDOR, dir, path.basename(f)))
 }
+// PeerTube's fork era (pagept.html): hls.js 1.5.20 + the @peertube/p2p-media-loader ESM bundles
+// (both dist/index.js: renamed; the importmap maps the bare names onto them).
+fs.mkdirSync(path.join(VENDOR, 'pt'), { recursive: true })
+for (const [f, name] of [['hls.js-15/dist/hls.mjs', 'hls.mjs'], ['@peertube/p2p-media-loader-core/dist/index.js', 'p2p-media-loader-core.js'],
+  ['@peertube/p2p-media-loader-hlsjs/dist/index.js', 'p2p-media-loader-hlsjs.js']]) fs.copyFileSync(path.join(NM, f), path.join(VENDOR, 'pt', name))
 const versions = Object.fromEntries(['hls.js', 'p2p-media-loader-core', 'p2p-media-loader-hlsjs', 'p2p-media-loader-core-22',
   'p2p-media-loader-hlsjs-22', 'shaka-player', 'p2p-media-loader-shaka', 'hls.js-0', 'p2p-media-loader-core-06',
-  'p2p-media-loader-hlsjs-06', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
+  'p2p-media-loader-hlsjs-06', 'shaka-player-2', 'p2p-media-loader-shaka-06', 'hls.js-15', '@peertube/p2p-media-loader-core', '@peertube/p2p-media-loader-hlsjs',
+  '@peertube/bittorrent-tracker-server', 'playwright-core', 'bittorrent-tracker'].map((n) => [n, JSON.parse(fs.readFileSync(path.join(NM, n, 'package.json'), 'utf8')).version]))
 
 const originLog = fs.createWriteStream(path.join(OUT, 'origin.jsonl'))
 const originBytes = {} // X-Interop-Peer label -> bytes of media served
@@ -338,6 +394,14 @@ const originServer = http.createServer((req, res) => {
   let p = decodeURIComponent(u.pathname)
   let file = null; let body = null; let type
   if (p.includes('..')) return end(400)
+  // /redirect/<path>: a 302 to /<path> (query kept): which manifest URL a library takes, the one
+  // it asked for or the one it got (0.6: requested; 2.x: response).
+  if (p.startsWith('/redirect/')) {
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    res.setHeader('Location', p.slice(9) + u.search)
+    originLog.write(JSON.stringify({ t: secs(), path: u.pathname, status: 302, bytes: 0, peer }) + '\n')
+    return end(302)
+  }
   if (p === '/app/index.html' || p === '/app/shaka.html') {
     const pml = u.searchParams.get('pml') === '22' ? '22' : '23'
     body = Buffer.from(fs.readFileSync(path.join(HERE, 'www', p.slice(5)), 'utf8').replaceAll('__PML__', pml))
@@ -389,6 +453,33 @@ const originServer = http.createServer((req, res) => {
 await new Promise((resolve, reject) => { originServer.once('error', reject); originServer.listen(ORIGIN_PORT, '127.0.0.1', resolve) })
 const ORIGIN = `http://127.0.0.1:${originServer.address().port}`
 const STREAM_URL = `${ORIGIN}/${STREAM}`
+const SHA_URL = !SHA ? '' : /^https?:/.test(SHA) ? SHA : `${ORIGIN}/${SHA.replace(/^\//, '')}`
+// --tracker-cmd: started now that the origin listens, so it can be told the stream's URL (a
+// PeerTube tracker whitelists the info-hashes of that master playlist).
+async function startTrackerCmd () {
+  const logFd = fs.openSync(path.join(OUT, 'tracker.log'), 'w')
+  trackerProc = spawn('sh', ['-c', opts['tracker-cmd']], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, TRACKER_PORT: String(TRACKER_PORT), INTEROP_OUT: OUT, STREAM_URL, ORIGIN_URL: ORIGIN }
+  })
+  const { connect } = await import('node:net')
+  const until = Date.now() + 15000
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = connect(TRACKER_PORT, '127.0.0.1', () => { c.destroy(); resolve(true) })
+      c.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (Date.now() > until || trackerProc.exitCode !== null) {
+      console.error(`[interop] --tracker-cmd never listened on ${TRACKER_PORT}`)
+      process.exit(3)
+    }
+    await sleep(100)
+  }
+  TRACKER_URL = `ws://127.0.0.1:${TRACKER_PORT}${TRACKER_PATH}`
+}
+if (opts['tracker-cmd']) await startTrackerCmd()
 log(`tracker ${TRACKER_URL}, origin ${ORIGIN}, stream ${STREAM_URL}`)
 
 // ------------------------------------------------------------------ external peers
@@ -451,8 +542,9 @@ function waitFor (b, pred, timeoutS, what) {
 
 async function launchBrowser (i) {
   const pml = PML[i % PML.length]
-  const label = PLAYER === 'shaka' ? `b${i}-shaka${pml}` : `b${i}-pml${pml}`
-  const b = { i, label, pml, player: PLAYER, events: [], waiters: new Set(), problems: [], browserPid: null }
+  const liar = LIARS.has(i)
+  const label = (PLAYER === 'shaka' ? `b${i}-shaka${pml}` : `b${i}-pml${pml}`) + (liar ? '-liar' : '')
+  const b = { i, label, pml, player: PLAYER, liar, events: [], waiters: new Set(), problems: [], browserPid: null }
   let context
   if (MODE === 'process') {
     const profile = path.join(OUT, 'profiles', label)
@@ -487,8 +579,11 @@ async function launchBrowser (i) {
   b.consoleLog = consoleLog
   page.on('console', (m) => consoleLog.write(`[${secs()}] ${m.type()}: ${m.text()}\n`))
   page.on('pageerror', (e) => { consoleLog.write(`[${secs()}] pageerror: ${e.message}\n`); b.problems.push(`pageerror: ${e.message}`) })
-  const q = new URLSearchParams({ pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL, ...(CORE ? { core: CORE } : {}), ...(HLS ? { hls: HLS } : {}) })
-  b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? 'shaka' : pml === '06' ? 'page06' : 'index'}.html?${q}`
+  // pt22 = index.html with the 2.2.2 build (pml=22) and PeerTube's settings (peertube=1).
+  const q = new URLSearchParams({ pml: pml === 'pt22' ? '22' : pml, src: STREAM_URL, tracker: TRACKER_URL, peer: label, level: LEVEL,
+    ...(pml === 'pt22' ? { peertube: '1' } : {}), ...(SHA_URL ? { sha: SHA_URL } : {}), ...(liar ? { liar: '1' } : {}),
+    ...(CORE ? { core: CORE } : {}), ...(HLS ? { hls: HLS } : {}) })
+  b.url = `${ORIGIN}/app/${PLAYER === 'shaka' ? (pml === '06' ? 'shaka06' : 'shaka') : pml === '06' ? 'page06' : pml === 'pt' ? 'pagept' : 'index'}.html?${q}`
   b.launchedAt = Number(secs())
   await page.goto(b.url, { waitUntil: 'load' })
   log(`${label} launched`)
@@ -599,6 +694,7 @@ async function collectBrowsers () {
       label: b.label,
       pml: b.pml,
       player: b.player,
+      liar: b.liar,
       url: b.url,
       launchedAt: b.launchedAt,
       readyAt: b.readyAt ?? null,
@@ -621,7 +717,21 @@ async function collectBrowsers () {
       ...(s.swarmIds ? { swarmIds: s.swarmIds } : {}),
       // 0.6 pages: data channel messages sent/received as text or binary, JSON commands, samples
       ...(s.dataChannel ? { dataChannel: s.dataChannel } : {}),
-      errors: { player: s.playerErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), page: stats?.error ? [stats.error] : [] },
+      // Shaka + 0.6 pages (shaka06): segment ids loaded (first 20) and their URLs, what the segment
+      // manager queued (swarm ids, first 20 segments), ids in the commands it sent, Shaka's streams
+      ...(s.segmentIds ? { segmentIds: s.segmentIds, segmentIdUrls: s.segmentIdUrls } : {}),
+      ...(s.queued ? { queued: s.queued } : {}),
+      ...(s.wire06 ? { wire06: s.wire06 } : {}),
+      ...(s.shakaStreams ? { shakaStreams: s.shakaStreams, assetUri: s.assetUri } : {}),
+      // PeerTube pages (pt, pt22, or any page given --sha): {era, swarmId, sha, liar}; the segment
+      // validator's counts {ok: {http, p2p}, failed: {http, p2p}, refetches}; a liar's garbling
+      // counts {chunks, bytes, commands}
+      ...(s.peertube ? { peertube: s.peertube } : {}),
+      ...(s.validation ? { validation: s.validation } : {}),
+      ...(s.liar ? { liarStats: s.liar } : {}),
+      // errors.validation: segments the validator refused (hash mismatch or unknown), each with
+      // src (http/p2p) and the remote `peer` id that sent it
+      errors: { player: s.playerErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), validation: s.validationErrors ?? [], page: stats?.error ? [stats.error] : [] },
       fatal: (s.playerErrors ?? []).some((e) => e.fatal),
       levels: s.levels ?? [],
       pinnedLevel: s.pinnedLevel ?? null,
@@ -638,12 +748,13 @@ async function collectBrowsers () {
 }
 
 function writeResult (per, extra = {}) {
+  readTrackerRecord()
   const result = {
     startedAt: new Date(t0).toISOString(),
     elapsedS: Number(secs()),
     versions,
     chromium: sharedBrowser?.version?.() ?? browsers[0]?.context?.browser?.()?.version?.() ?? null,
-    options: { STREAM, PLAYER, BROWSERS, PML, LEVEL, CORE, HLS, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL },
+    options: { STREAM, PLAYER, BROWSERS, PML, LEVEL, CORE, HLS, UNTIL_P2P, DURATION, MODE, LIVE_WINDOW, external: opts.external, externalAfterBrowser: opts.late, WAIT_EXTERNAL, SHA: SHA_URL, LIARS: [...LIARS], TRACKER_PATH, trackerCmd: opts['tracker-cmd'] ?? null },
     trackerUrl: TRACKER_URL,
     originUrl: ORIGIN,
     streamUrl: STREAM_URL,
@@ -656,8 +767,16 @@ function writeResult (per, extra = {}) {
       infoHashes: [...new Set(announces.map((a) => a.info_hash))],
       infoHashesHex: [...new Set(announces.map((a) => a.info_hash_hex))],
       // announcers that are not one of our browsers: the external peers (element)
-      otherPeerIds: [...new Set(announces.map((a) => a.peer_id))].filter((id) => !per.some((b) => Object.values(b.ownPeerIds).includes(id)))
+      otherPeerIds: [...new Set(announces.map((a) => a.peer_id))].filter((id) => !per.some((b) => Object.values(b.ownPeerIds).includes(id))),
+      // where this section comes from: 'run.mjs' (our tracker), a --tracker-cmd's record file, or
+      // null (a --tracker-cmd without one); then what only a PeerTube tracker does: rejected
+      // announces {t, conn, ip, info_hash, info_hash_hex, peer_id, reason}, 403'd upgrades of
+      // blocked IPs {t, ip, url}, upgrades on other paths {t, ip, url}, its whitelist {era, master,
+      // count, blockMs, hashes: [{era, i, swarm, info_hash_hex}]}
+      ...trackerExtra
     },
+    // every browser's own peer ids -> its label (to read peer ids in segment logs and errors)
+    peerLabels: Object.fromEntries(per.flatMap((b) => Object.values(b.ownPeerIds).map((id) => [id, b.label]))),
     originBytes,
     infraError,
     ...extra
@@ -688,6 +807,15 @@ for (const b of result.browsers) {
 }
 const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
 for (const r of rows) console.log(r.map((c, k) => c.padEnd(w[k])).join('  '))
+for (const b of result.browsers) {
+  if (b.validation) {
+    const from = {}
+    for (const e of b.errors.validation) { const k = result.peerLabels[e.peer] ?? e.peer ?? '?'; from[k] = (from[k] || 0) + 1 }
+    console.log(`${b.label}: validator ok http/p2p ${b.validation.ok.http}/${b.validation.ok.p2p}, refused http/p2p ${b.validation.failed.http}/${b.validation.failed.p2p}${Object.keys(from).length ? ' (from ' + Object.entries(from).map(([k, n]) => `${k}: ${n}`).join(', ') + ')' : ''}`)
+  }
+  if (b.liarStats) console.log(`${b.label}: liar, garbled ${b.liarStats.chunks} chunks / ${mb(b.liarStats.bytes)} MB uploaded`)
+}
+if (result.tracker.rejections?.length || result.tracker.blocked?.length) console.log(`tracker: rejected ${result.tracker.rejections.map((r) => `${r.ip} ${r.info_hash_hex}`).join(', ') || 'none'}; blocked upgrades ${result.tracker.blocked.length}`)
 console.log(`tracker: ${result.tracker.announces.length} announces; info_hashes ${result.tracker.infoHashes.map(printable).join(' ')}; externals ${result.externals.length}; ${result.elapsedS}s`)
 console.log(`udp: RcvbufErrors ${result.udp.counters?.RcvbufErrors ?? '?'}; drops ${result.udp.sockets.map((d) => `${d.owner ?? '?'} :${d.port} ${d.drops} (${d.firstAt}-${d.lastAt ?? d.firstAt}s)`).join(', ') || 'none'}`)
 console.log(`INTEROP_RESULT ${path.join(OUT, 'result.json')}`)

@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use url::Url;
 
-use crate::element::settings::{self, CompatMode, Mode, Settings};
+use crate::element::settings::{self, CompatFlags, Mode, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
@@ -326,7 +326,15 @@ impl P2pMediaSrc {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
             return Err(gst::StateChangeError);
         }
-        if settings.compat == CompatMode::Pml06
+        if settings.p2p_enabled && settings.compat.is_empty() {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ("compat names no family: pml-2.3, pml-2.2 or pml-0.6 (several with +)")
+            );
+            return Err(gst::StateChangeError);
+        }
+        if settings.compat.contains(CompatFlags::PML06)
             && settings.p2p_enabled
             && self.kind().protocol == Protocol::Dash
         {

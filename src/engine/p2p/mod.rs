@@ -42,6 +42,7 @@ pub struct SwarmKey {
     /// What was hashed (0.6 peers name segments after it).
     pub stream_swarm_id: String,
     pub stream_type: StreamType,
+    pub compat: Compat,
 }
 
 /// Everything the element's P2P properties configure.
@@ -53,7 +54,11 @@ pub struct P2pConfig {
     pub ice_servers: Vec<String>,
     /// Overrides the manifest URL as swarm id.
     pub swarm_id: Option<String>,
+    /// The family played through.
     pub compat: Compat,
+    /// Other families whose swarms get every segment played (mirrors: they serve, never
+    /// fetch).
+    pub bridge: Vec<Compat>,
     pub scheduler: SchedulerConfig,
     /// Connections per swarm; 0 = unlimited (PML has no cap).
     pub max_peers: usize,
@@ -82,6 +87,7 @@ impl Default for P2pConfig {
             ice_servers: RtcConfig::default().ice_servers,
             swarm_id: None,
             compat: Compat::Pml23,
+            bridge: Vec::new(),
             scheduler: SchedulerConfig::ours(),
             max_peers: 20,
             max_upload_rate: DEFAULT_MAX_UPLOAD_RATE,
@@ -285,7 +291,7 @@ pub(crate) struct HubShared {
     pub validator: Option<SegmentValidator>,
     /// `segment-hashes-url`'s table: every swarm checks segments against it.
     pub hashes: Option<Arc<HashBook>>,
-    /// The one peer id of all our swarms when the family uses one (0.6).
+    /// The one peer id of all the swarms of a family that uses one (0.6).
     pub peer_id: Option<PeerId>,
 }
 
@@ -317,7 +323,12 @@ impl P2pHub {
         let tracker_config = TrackerConfig {
             announce_urls: config.trackers.clone(),
             origin: config.tracker_origin.clone(),
-            offers_per_announce: config.compat.offers_per_announce(),
+            // One socket per tracker carries every family's swarms.
+            offers_per_announce: std::iter::once(config.compat)
+                .chain(config.bridge.iter().copied())
+                .map(Compat::offers_per_announce)
+                .max()
+                .unwrap_or(5),
             ..TrackerConfig::default()
         };
         let (tracker, events) =
@@ -336,8 +347,10 @@ impl P2pHub {
             observer,
             validator,
             hashes,
-            peer_id: (!config.compat.peer_id_per_swarm())
-                .then(|| PeerId::random_with_prefix(config.compat.pml_peer_id_prefix())),
+            peer_id: std::iter::once(config.compat)
+                .chain(config.bridge.iter().copied())
+                .find(|c| !c.peer_id_per_swarm())
+                .map(|c| PeerId::random_with_prefix(c.pml_peer_id_prefix())),
             config,
         });
         let swarms: Arc<Mutex<HashMap<InfoHash, SwarmHandle>>> = Default::default();
@@ -359,19 +372,21 @@ impl P2pHub {
             h.keep();
             return Some(h.clone());
         }
-        let family = match self.shared.config.compat {
+        let family = match key.compat {
             Compat::Pml06 => WireFamily::V06 {
                 stream_swarm_id: key.stream_swarm_id.as_str().into(),
             },
             Compat::Pml22 | Compat::Pml23 => WireFamily::V2,
         };
-        // Display: 2.x hashes as they are, 0.6's binary ones in hex.
+        // A bridged family's swarm serves what the played family's swarm got.
+        let mirror = key.compat != self.shared.config.compat;
         let handle = swarm::spawn(
             self.shared.clone(),
             hash,
-            hash.to_string(),
             key.stream_type,
+            key.compat,
             family,
+            mirror,
             playhead,
         );
         swarms.insert(hash, handle.clone());

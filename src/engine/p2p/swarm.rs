@@ -20,7 +20,7 @@ use crate::engine::task;
 use crate::media::MediaPlaylist;
 use crate::net::rtc::{sdp_remote_addr, DataChannelConn, PendingOffer};
 use crate::net::tracker::{InfoHash, OfferId, PeerId, TrackerEvent, TrackerId};
-use crate::p2p::identity::StreamType;
+use crate::p2p::identity::{Compat, StreamType};
 use crate::p2p::WireFamily;
 use crate::payload::hashes::SegmentHashes;
 use crate::schedule::{PeerKey, Source, TransferId};
@@ -75,6 +75,10 @@ pub(crate) enum SwarmMsg {
     },
     Verified {
         sequence: u64,
+    },
+    Given {
+        sequence: u64,
+        data: Bytes,
     },
     Rejected {
         sequence: u64,
@@ -162,6 +166,12 @@ impl SwarmHandle {
         result
     }
 
+    /// A bridged family's swarm (`Policy::Mirror`): the segment the player just used, as the
+    /// origin or a peer of the played family's swarm sent it; stored and served here.
+    pub fn give(&self, sequence: u64, data: Bytes) {
+        let _ = self.tx.send(SwarmMsg::Given { sequence, data });
+    }
+
     /// The segment decoded: peer data of an encrypted stream may be shared on.
     pub fn verified(&self, sequence: u64) {
         let _ = self.tx.send(SwarmMsg::Verified { sequence });
@@ -215,11 +225,14 @@ impl SwarmHandle {
 pub(super) fn spawn(
     hub: Arc<HubShared>,
     info_hash: InfoHash,
-    info_hash_str: String,
     stream_type: StreamType,
+    compat: Compat,
     family: WireFamily,
+    mirror: bool,
     playhead: Arc<OutputQueue>,
 ) -> SwarmHandle {
+    // Display: 2.x hashes as they are, 0.6's binary ones in hex.
+    let info_hash_str = info_hash.to_string();
     let (tx, rx) = mpsc::unbounded_channel();
     let peers = Arc::new(AtomicUsize::new(0));
     let store_bytes = Arc::new(AtomicU64::new(0));
@@ -236,8 +249,16 @@ pub(super) fn spawn(
     };
     let now = hub.origin.now_ms();
     let c = &hub.config;
+    let peer_id = match hub.peer_id {
+        Some(id) if !compat.peer_id_per_swarm() => id,
+        _ => PeerId::random_with_prefix(compat.pml_peer_id_prefix()),
+    };
     let config = SwarmConfig {
-        scheduler: c.scheduler.clone(),
+        scheduler: if mirror {
+            crate::schedule::SchedulerConfig::mirror()
+        } else {
+            c.scheduler.clone()
+        },
         upload: c.upload,
         max_peers: c.max_peers,
         max_upload_rate: c.max_upload_rate,
@@ -249,9 +270,6 @@ pub(super) fn spawn(
         validator: hub.validator.clone(),
         family,
     };
-    let peer_id = hub
-        .peer_id
-        .unwrap_or_else(|| PeerId::random_with_prefix(c.compat.pml_peer_id_prefix()));
     let actor = Actor {
         swarm: Swarm::new(config, rand::random(), now),
         hub,
@@ -419,6 +437,9 @@ impl Actor {
                 }
             }
             SwarmMsg::Verified { sequence } => self.swarm.handle_segment_verified(now, sequence),
+            SwarmMsg::Given { sequence, data } => {
+                self.swarm.handle_segment_given(now, sequence, data)
+            }
             SwarmMsg::Rejected { sequence, reason } => {
                 self.swarm.handle_segment_rejected(now, sequence, &reason)
             }

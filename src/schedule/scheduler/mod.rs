@@ -453,7 +453,7 @@ impl Scheduler {
                 // PML: 1000 + random·1000·connectedPeers.
                 Policy::Pml => self.rng.next_f64() * base * peers,
                 // Ours: the probability already scales with the swarm; keep the tick rate.
-                Policy::Ours | Policy::Seed => self.rng.next_f64() * base,
+                Policy::Ours | Policy::Seed | Policy::Mirror => self.rng.next_f64() * base,
             };
             self.next_random_ms = now.saturating_add((base + jitter) as u64);
         }
@@ -708,6 +708,11 @@ impl Scheduler {
             self.dirty = false;
             return;
         }
+        if self.cfg.policy == Policy::Mirror {
+            // Everything it holds was handed over; nothing is ever fetched.
+            self.dirty = false;
+            return;
+        }
         let pos = self.position_at(self.now_ms);
 
         let queue = self.build_queue(pos);
@@ -727,7 +732,7 @@ impl Scheduler {
         match self.cfg.policy {
             Policy::Pml => self.process_pml(&queue),
             Policy::Ours => self.process_ours(&queue),
-            Policy::Seed => {} // returned above
+            Policy::Seed | Policy::Mirror => {} // returned above
         }
         // Commands emitted above changed state that the next pass must see, but nothing new
         // arrived from outside: don't loop.
@@ -802,7 +807,9 @@ impl Scheduler {
             return;
         }
         // A seeder fetches everything already, in its own order.
-        if self.storage_free_ratio <= 0.10 || self.cfg.policy == Policy::Seed {
+        if self.storage_free_ratio <= 0.10
+            || matches!(self.cfg.policy, Policy::Seed | Policy::Mirror)
+        {
             return;
         }
         let pos = self.position_at(self.now_ms);
@@ -822,7 +829,7 @@ impl Scheduler {
         }
         match self.cfg.policy {
             Policy::Pml => self.random_pml(&cands),
-            Policy::Ours | Policy::Seed => self.random_ours(cands),
+            Policy::Ours | Policy::Seed | Policy::Mirror => self.random_ours(cands),
         }
     }
 }

@@ -2,9 +2,11 @@
 // from page06.html) for the interop runner. Query as page.mjs: src, tracker, peer (label), level
 // (max|min|auto|<n>), core (JSON: extra 0.6 `loader` settings; a "segments" key in it goes to
 // the engine's `segments` settings instead, e.g. forwardSegmentCount, swarmId), hls (JSON: extra
-// hls.js config); plus debug (see page06.html).
+// hls.js config); plus debug (see page06.html), liar (liar.js) and sha (the segments-sha256 JSON
+// URL: PeerTube's segment validator, peertube-validator.mjs).
 // Counters, logs and runner events: stats.mjs, through its 0.6 adapter (hookEngine06).
 import { S, now, report, hookEngine06, playerError, watchPlaying, pickLevel } from "/app/stats.mjs";
+import { segmentValidator } from "/app/peertube-validator.mjs";
 
 const { Hls, p2pml } = window;
 const q = new URLSearchParams(location.search);
@@ -23,6 +25,8 @@ const engine = new p2pml.hlsjs.Engine({
     trackerAnnounce: [tracker],
     // No STUN: inside the loopback-only namespace host candidates (127.0.0.1) are all there is.
     rtcConfig: { iceServers: [] },
+    // ?sha=URL: PeerTube's segment validator (PeerTube <= 3.x ran 0.6.2 with it)
+    ...(q.get("sha") ? { segmentValidator: segmentValidator(q.get("sha")).fork } : {}),
     ...extraCore,
   },
   segments: { ...extraSegments },
@@ -67,6 +71,7 @@ setInterval(() => {
     ended: video.ended,
     currentLevel: hls.currentLevel,
   };
-  S.dataChannel = window.__dc; // see page06.html
+  S.dataChannel = window.__dc; // see dc.js
+  if (window.__liar) S.liar = window.__liar; // ?liar=1, see liar.js
 }, 500);
 report({ ev: "page-started", hls: Hls.version, pml: S.pml });

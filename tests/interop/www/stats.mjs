@@ -78,6 +78,13 @@ export function hookEngine(e) {
     };
     push(S.segmentErrors, rec);
     report({ ev: "segment-error", ...rec });
+    // P2P Media Loader 2.x: a segment its validateP2PSegment/validateHTTPSegment refused
+    // (peertube-validator.mjs recorded it without a peer id: the validator is not told).
+    if (/segment-validation-failed/.test(rec.type ?? "") && S.validationErrors) {
+      const v = [...S.validationErrors].reverse().find((x) => x.peer === null && x.src === rec.src && !x.matched);
+      if (v) { v.peer = rec.peer; v.matched = true; v.type = rec.type; }
+      else push(S.validationErrors, { t: rec.t, src: rec.src, peer: rec.peer, file: rec.url?.split("/").pop(), type: rec.type, msg: rec.msg });
+    }
   });
   e.addEventListener("onPeerConnect", (d) => {
     if (!S.peersEverConnected.includes(d.peerId)) S.peersEverConnected.push(d.peerId);
@@ -116,8 +123,17 @@ export function pickLevel(levels, param) {
   return Number(param);
 }
 
+/// A 0.6-family remote peer id as the 20-char peer id string (`-WW0006-...`): the libraries hand
+/// them over as 40 hex chars (bittorrent-tracker's binaryToHex). Anything else unchanged; null for
+/// none.
+export const peerId20 = (h) => (typeof h === "string" && /^[0-9a-f]{40}$/i.test(h)
+  ? String.fromCharCode(...h.match(/../g).map((x) => parseInt(x, 16)))
+  : h ?? null);
+
 /// P2P Media Loader 0.6 (`p2pml.hlsjs.Engine`, a Node-style EventEmitter) seen through the 2.x
-/// event API above, so hookEngine counts it the same way. 0.6 events: piece_bytes_downloaded
+/// event API above, so hookEngine counts it the same way; also the PeerTube fork
+/// (@peertube/p2p-media-loader-hlsjs 1.0.x: the same events, piece_bytes_* with the segment as their
+/// second argument, told apart at run time). 0.6 events: piece_bytes_downloaded
 /// (method, bytes, peerId?), piece_bytes_uploaded (method, bytes, peerId), segment_loaded
 /// (segment, peerId?: absent = HTTP), segment_error (segment, error, peerId?), peer_connect
 /// ({id, remoteAddress}), peer_close (peerId). Remote peer ids come as 40 hex chars
@@ -127,14 +143,15 @@ export function pickLevel(levels, param) {
 /// from the engine's P2P manager (not public API) when it is there. Each segment's stream swarm
 /// id (the segment id without its "+<sequence>") is kept in S.swarmIds.
 export function hookEngine06(engine) {
-  const peer = (h) => (typeof h === "string" && /^[0-9a-f]{40}$/i.test(h)
-    ? String.fromCharCode(...h.match(/../g).map((x) => parseInt(x, 16)))
-    : h ?? undefined);
+  const peer = (h) => peerId20(h) ?? undefined;
   const type = (segment) => segment?.streamId ?? null;
   S.swarmIds = [];
   const on = {
-    onChunkDownloaded: (fn) => engine.on("piece_bytes_downloaded", (method, bytes, id) => fn(bytes, method, peer(id))),
-    onChunkUploaded: (fn) => engine.on("piece_bytes_uploaded", (_method, bytes, id) => fn(bytes, peer(id))),
+    // 0.6.2: (method, bytes, peerId); the PeerTube fork: (method, segment, bytes, peerId).
+    onChunkDownloaded: (fn) => engine.on("piece_bytes_downloaded", (method, a, b, c) =>
+      typeof a === "object" ? fn(b, method, peer(c)) : fn(a, method, peer(b))),
+    onChunkUploaded: (fn) => engine.on("piece_bytes_uploaded", (_method, a, b, c) =>
+      typeof a === "object" ? fn(b, peer(c)) : fn(a, peer(b))),
     onSegmentLoaded: (fn) => engine.on("segment_loaded", (segment, id) => {
       const swarm = String(segment.id).replace(/\+[^+]*$/, "");
       if (!S.swarmIds.includes(swarm)) S.swarmIds.push(swarm);
