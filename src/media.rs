@@ -73,6 +73,10 @@ pub struct Segment {
     /// segment id `trunc(start_seconds / 0.5)`. `start` is the exact value; this one reproduces
     /// Shaka's rounding so ids computed near a 0.5 s boundary agree with browsers.
     pub start_seconds: Option<f64>,
+    /// DASH only: the start within its Period as Shaka Player 2.x computes it (f64):
+    /// `(Number − startNumber) × duration / timescale`, or `(t − PTO) / timescale` on a
+    /// timeline; PML 0.6 names DASH segments `…+<this>.toFixed(3)`. `None` where unknown.
+    pub start_in_period_seconds: Option<f64>,
     /// DASH only: media time (what the fMP4 `tfdt` says) minus presentation time, in ns:
     /// `presentationTimeOffset − Period@start`. Demuxers timestamp fMP4 from `tfdt`, so the
     /// element maps its output segment by it. `None`: the container's times are `start`'s.

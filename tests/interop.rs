@@ -1559,6 +1559,46 @@ fn element_dash_pml22() {
     }
 }
 
+/// DASH with P2P Media Loader 0.6.2 (Shaka Player 2.5.1 + p2p-media-loader-shaka 0.6.2): the
+/// element (`p2pdashsrc compat=pml-0.6`) trades with the browsers both ways (`element_run`),
+/// in the one swarm they announce: video only, `<MPD URL>+V<Shaka 2.x stream id>` (the
+/// 640x360 Representation is stream 1), segments named by their start in the Period,
+/// `toFixed(3)`.
+#[test]
+fn element_dash_pml06() {
+    if !prerequisites() {
+        return;
+    }
+    let (r, _) = element_run("element-dash-06", "06", "--prop compat=pml-0.6", DASH_MPD);
+    let url = s(&r["streamUrl"]);
+    let want = stream_swarm(
+        Compat::Pml06,
+        &swarm_id_from_url(&url::Url::parse(url).unwrap(), None),
+        StreamType::Main,
+        &StreamProperties::default(),
+        1,
+    );
+    assert_eq!(
+        want.stream_swarm_id,
+        format!("{}+V1", url.split('?').next().unwrap())
+    );
+    for b in r["browsers"].as_array().unwrap() {
+        let announced: BTreeSet<&str> = b["announcedInfoHashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(s)
+            .collect();
+        assert_eq!(
+            announced,
+            BTreeSet::from([want.info_hash.as_str()]),
+            "{}: {}",
+            s(&b["label"]),
+            b["swarmIds"]
+        );
+    }
+}
+
 // ------------------------------------------------------------------ issue 15: mode=seeder
 
 /// Bytes (http, p2p) of an external element's last `FINAL`/`STATS` line, and that line.

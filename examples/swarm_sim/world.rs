@@ -82,6 +82,7 @@ pub fn run(p: &Params) -> SimResult {
             family: if p.pml06 {
                 WireFamily::V06 {
                     stream_swarm_id: "http://sim/master.m3u8+V0".into(),
+                    ids: gstp2pmedia::p2p::wire06::Ids06::Sequence,
                 }
             } else {
                 WireFamily::V2

@@ -27,7 +27,7 @@ pub enum CompatFlags {
     )]
     PML22 = 0b010,
     #[flags_value(
-        name = "P2P Media Loader 0.6.x and PeerTube's 1.0.x fork (JSON commands; HLS video only)",
+        name = "P2P Media Loader 0.6.x and PeerTube's 1.0.x fork (JSON commands; video only)",
         nick = "pml-0.6"
     )]
     PML06 = 0b100,

@@ -13,15 +13,15 @@ use url::Url;
 
 use super::context::{lock, Shared};
 use super::origin::http_error;
-use super::stream::{NewStream, Opened};
+use super::stream::{NewStream, Opened, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, Mpd, SegmentSource};
 use crate::manifest::tracks::{self, Track};
 use crate::manifest::ManifestError;
-use crate::media::{MediaPlaylist, Resource};
+use crate::media::{MediaPlaylist, MediaType, Resource};
 use crate::net::http::BodyKind;
-use crate::p2p::dash_streams::shaka_streams;
+use crate::p2p::dash_streams::{shaka2_stream_id, shaka_streams};
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
 /// Segment indexes kept (SegmentBase); each is small, a few per Representation.
@@ -101,15 +101,23 @@ impl DashFront {
                     identities
                         .iter()
                         .find(|s| s.adaptation_set == as_index && s.representation == i)
-                        .map(|s| (s.stream_type, s.props.clone(), s.position))
+                        .map(|s| SwarmSpec::new(s.stream_type, s.props.clone(), s.position))
                         .unwrap_or_else(|| {
                             let bitrate = variants[i].bandwidth;
                             let props = StreamProperties {
                                 bitrate,
                                 ..Default::default()
                             };
-                            (P2pStreamType::Main, props, i)
+                            SwarmSpec::new(P2pStreamType::Main, props, i)
                         })
+                })
+                .enumerate()
+                .map(|(i, mut spec)| {
+                    // PML 0.6 shares video only, named after Shaka 2.x's stream ids.
+                    if kind == MediaType::Video && period_index == 0 {
+                        spec.shaka2_id = shaka2_stream_id(period, as_index, i);
+                    }
+                    spec
                 })
                 .collect();
             streams.push(NewStream {

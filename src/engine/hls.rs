@@ -9,7 +9,7 @@ use bytes::Bytes;
 use url::Url;
 
 use super::context::{lock, Shared};
-use super::stream::{NewStream, Opened, Refresh};
+use super::stream::{NewStream, Opened, Refresh, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
@@ -56,7 +56,11 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         Playlist::Media(p) => {
             gst::info!(CAT, "{final_url}: a lone media playlist");
             let variant = Variant::with_uri(final_url.clone());
-            let swarms = vec![(P2pStreamType::Main, level_properties(&variant), 0)];
+            let swarms = vec![SwarmSpec::new(
+                P2pStreamType::Main,
+                level_properties(&variant),
+                0,
+            )];
             return Ok(Opened {
                 manifest_url: final_url,
                 streams: vec![NewStream {
@@ -93,7 +97,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         .variants
         .iter()
         .enumerate()
-        .map(|(i, v)| (P2pStreamType::Main, level_properties(v), i))
+        .map(|(i, v)| SwarmSpec::new(P2pStreamType::Main, level_properties(v), i))
         .collect();
     let mut streams = vec![NewStream {
         kind: MediaType::Video,
@@ -122,7 +126,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             )],
             current: 0,
             playlist: None,
-            swarms: vec![(P2pStreamType::Secondary, props, position)],
+            swarms: vec![SwarmSpec::new(P2pStreamType::Secondary, props, position)],
             track: 1,
         });
     }

@@ -64,6 +64,7 @@ impl Engine {
                     Some(observer(&events)),
                     Some(validator(&events)),
                     hashes.clone(),
+                    protocol,
                 )
                 .map_err(|e| EngineError {
                     kind: ErrorKind::Settings,
@@ -214,17 +215,23 @@ impl Engine {
                 true => &swarms.requested,
                 false => &swarms.fin,
             };
+            let dash = matches!(*self.front, Front::Dash(_));
             s.swarms
                 .iter()
-                .filter(|(kind, _, _)| compat.shares(*kind))
-                .map(|(kind, props, position)| {
-                    let sw = stream_swarm(compat, swarm, *kind, props, *position);
-                    SwarmKey {
+                .filter(|w| compat.shares(w.kind))
+                .map_while(|w| {
+                    // 0.6 on DASH: `<master>+V<Shaka 2.x stream id>`; none known, no swarm.
+                    let position = match (compat, dash) {
+                        (Compat::Pml06, true) => w.shaka2_id?,
+                        _ => w.position,
+                    };
+                    let sw = stream_swarm(compat, swarm, w.kind, &w.props, position);
+                    Some(SwarmKey {
                         info_hash: sw.info_hash,
                         stream_swarm_id: sw.stream_swarm_id,
-                        stream_type: *kind,
+                        stream_type: w.kind,
                         compat,
-                    }
+                    })
                 })
                 .collect()
         };

@@ -23,7 +23,7 @@ pub(super) struct NewStream {
     /// A playlist the front-end already has for `current`.
     pub playlist: Option<MediaPlaylist>,
     /// Swarm identity of each variant (parallel to `variants`).
-    pub swarms: Vec<(P2pStreamType, StreamProperties, usize)>,
+    pub swarms: Vec<SwarmSpec>,
     /// DASH: which track of the front-end this stream plays.
     pub track: usize,
 }
@@ -48,6 +48,28 @@ pub(super) enum Refresh {
     Rebased,
     /// Given up on (it stopped growing, `live-freeze-action=eos`): the stream ends.
     Ended,
+}
+
+/// What a variant's swarm identity is made of, in every family.
+pub(super) struct SwarmSpec {
+    pub kind: P2pStreamType,
+    /// 2.3's hashed properties.
+    pub props: StreamProperties,
+    /// 2.2's ordinal (and 0.6's HLS `V<i>`): the position the integration saw.
+    pub position: usize,
+    /// 0.6 with Shaka 2.x (DASH): Shaka's stream id, where known (first Period).
+    pub shaka2_id: Option<usize>,
+}
+
+impl SwarmSpec {
+    pub fn new(kind: P2pStreamType, props: StreamProperties, position: usize) -> Self {
+        SwarmSpec {
+            kind,
+            props,
+            position,
+            shaka2_id: None,
+        }
+    }
 }
 
 /// Per output stream state shared between restarts of its fetch loop (seeks).

@@ -381,6 +381,7 @@ pub fn segments_from_sidx(
                 start_seconds: Some(unscaled_f / sidx.timescale as f64 + timestamp_offset_f),
                 media_offset_ns: None,
                 program_date_time_ns: None,
+                start_in_period_seconds: None,
             });
         }
         unscaled += i128::from(r.subsegment_duration);
@@ -762,6 +763,8 @@ struct Seg {
     start_ns: i128,
     end_ns: i128,
     start_f: f64,
+    /// Shaka 2.x's start within the Period (what `start_f` adds the Period start to).
+    rel_f: f64,
     number: u64,
     url: Url,
     range: Option<ByteRange>,
@@ -963,6 +966,7 @@ impl Gen<'_> {
                     end_ns: ps_ns + re,
                     // segment_template.js: positionWithinPeriod * segmentDuration + periodStart
                     start_f: i as f64 * seg_f + ps_f,
+                    rel_f: i as f64 * seg_f,
                     number,
                     url,
                     range: None,
@@ -993,6 +997,7 @@ impl Gen<'_> {
                     end_ns: ps_ns + re,
                     // TimelineSegmentIndex.get: periodStart + (t − PTO)/timescale
                     start_f: ps_f + run_start_f(&runs[r], j) / *timescale as f64,
+                    rel_f: run_start_f(&runs[r], j) / *timescale as f64,
                     number,
                     url,
                     range: None,
@@ -1006,8 +1011,8 @@ impl Gen<'_> {
                 ps_f,
             } => {
                 let (url, range) = urls[i as usize].clone();
-                let start_f = match times {
-                    ListTimes::Duration { starts_f, .. } => ps_f + starts_f[i as usize],
+                let rel_f = match times {
+                    ListTimes::Duration { starts_f, .. } => starts_f[i as usize],
                     ListTimes::Timeline {
                         runs,
                         firsts,
@@ -1015,14 +1020,16 @@ impl Gen<'_> {
                         ..
                     } => {
                         let (_, _, r, j) = run_times(runs, firsts, i);
-                        ps_f + run_start_f(&runs[r], j) / *timescale as f64
+                        run_start_f(&runs[r], j) / *timescale as f64
                     }
-                    ListTimes::Single { .. } => ps_f + 0.0,
+                    ListTimes::Single { .. } => 0.0,
                 };
+                let start_f = ps_f + rel_f;
                 Ok(Seg {
                     start_ns: ps_ns + rs,
                     end_ns: ps_ns + re,
                     start_f,
+                    rel_f,
                     number: start_number.saturating_add(i),
                     url,
                     range,
@@ -1685,6 +1692,7 @@ impl<'a> Builder<'a> {
                 start_seconds: Some(s.start_f),
                 media_offset_ns: None,
                 program_date_time_ns: None,
+                start_in_period_seconds: Some(s.rel_f),
             });
         }
         Ok(out)

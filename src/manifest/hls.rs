@@ -457,6 +457,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             init: init.as_ref().map(|(r, _)| r.clone()),
             init_key: init_key.cloned(),
             start_seconds: None,
+            start_in_period_seconds: None,
             media_offset_ns: None,
             gap: pending_gap,
             program_date_time_ns,

@@ -86,6 +86,7 @@ mod tests {
             start_seconds: None,
             media_offset_ns: None,
             program_date_time_ns: None,
+            start_in_period_seconds: None,
         }
     }
 

@@ -402,6 +402,24 @@ fn video_codecs(codecs: &str) -> Option<String> {
     )
 }
 
+/// PML 0.6 with Shaka Player 2.x names a DASH stream's swarm `<master>+V<Shaka's stream id>`
+/// (0.6.2 `parser-segment.ts`, `manifest-parser-proxy.ts`). Shaka 2.5 numbers streams per
+/// `load` from 1: +1 per Representation in MPD order (AdaptationSets in order), and +1 after
+/// an AdaptationSet without `@id` (`dash_parser.js`); the Period's variants take the next
+/// numbers. So in the first Period the id of Representation `rep` of AdaptationSet `set` is
+/// known from the MPD alone (checked in a browser on the interop fixture: 640x360 = 1,
+/// 320x180 = 2, audio = 3). Later Periods: None (0.6 does not share them reliably either).
+pub fn shaka2_stream_id(period: &Period, set: usize, rep: usize) -> Option<usize> {
+    let mut id = 1;
+    for (i, s) in period.adaptation_sets.iter().enumerate() {
+        if i == set {
+            return (rep < s.representations.len()).then_some(id + rep);
+        }
+        id += s.representations.len() + usize::from(s.id.is_none());
+    }
+    None
+}
+
 /// Streams of one Period (the engine passes the first Period it plays) in the order
 /// Shaka/PML would enumerate them: videos, then audios (each type in Shaka's stream order;
 /// that is also the order of first appearance in `manifest.variants` per type).

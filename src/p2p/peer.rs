@@ -55,6 +55,8 @@ pub enum WireFamily {
     V06 {
         /// `<master>+V<i>` of this connection's swarm.
         stream_swarm_id: Arc<str>,
+        /// How segments are numbered after it.
+        ids: wire06::Ids06,
     },
 }
 
@@ -359,12 +361,16 @@ impl PeerSession {
     }
 
     fn send(&mut self, cmd: &Command) {
-        let WireFamily::V06 { stream_swarm_id } = &self.config.family else {
+        let WireFamily::V06 {
+            stream_swarm_id,
+            ids,
+        } = &self.config.family
+        else {
             self.transmit
                 .extend(wire::encode_command(cmd, self.config.max_message_size));
             return;
         };
-        let Some(msg) = wire06::encode(cmd, stream_swarm_id) else {
+        let Some(msg) = wire06::encode(cmd, stream_swarm_id, *ids) else {
             return;
         };
         let announcement = matches!(cmd, Command::SegmentsAnnouncement { .. });
@@ -555,8 +561,12 @@ impl PeerSession {
         if self.closed {
             return;
         }
-        if let WireFamily::V06 { stream_swarm_id } = &self.config.family {
-            match wire06::decode(msg, stream_swarm_id, self.config.max_command_bytes) {
+        if let WireFamily::V06 {
+            stream_swarm_id,
+            ids,
+        } = &self.config.family
+        {
+            match wire06::decode(msg, stream_swarm_id, *ids, self.config.max_command_bytes) {
                 Incoming06::Payload => self.on_payload(msg, now_ms),
                 Incoming06::Command(c) => self.on_command06(c, now_ms),
                 Incoming06::Dropped => {}

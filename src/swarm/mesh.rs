@@ -575,6 +575,7 @@ impl Mesh {
                 start_seconds: None,
                 media_offset_ns: None,
                 program_date_time_ns: None,
+                start_in_period_seconds: None,
             })
             .collect();
         let p = MediaPlaylist {

@@ -32,6 +32,7 @@ use crate::p2p::peer::{
     PeerSession, WireFamily,
 };
 use crate::p2p::segment_id::{dash_segment_id, hls_segment_id, HlsIdScheme};
+use crate::p2p::wire06::to_fixed3_millis;
 use crate::payload::hashes::{HashVerdict, SegmentHashes};
 use crate::payload::sniff::sniff;
 use crate::payload::verify::{Doubt, DoubtKind, Place, Plausibility};
@@ -383,7 +384,8 @@ pub struct Swarm<D> {
 /// PML's externalId of the segment at `index`: DASH from its Shaka start time, HLS as
 /// hls.js numbers them (sequence number while live, position once the list has ENDLIST).
 /// 0.6 numbers HLS segments by sequence number, live or not (its own m3u8 parser's
-/// `mediaSequence + index`); its DASH ids (`start.toFixed(3)`) are not supported.
+/// `mediaSequence + index`), DASH ones by their start within the Period in milliseconds
+/// (`start.toFixed(3)` on the wire).
 pub fn segment_id(
     playlist: &MediaPlaylist,
     index: usize,
@@ -396,7 +398,7 @@ pub fn segment_id(
     };
     let id = match (seg.start_seconds, family) {
         (Some(start), WireFamily::V2) => dash_segment_id(start)?,
-        (Some(_), WireFamily::V06 { .. }) => return None,
+        (Some(_), WireFamily::V06 { .. }) => to_fixed3_millis(seg.start_in_period_seconds?)?,
         (None, _) => hls_segment_id(
             scheme,
             playlist.end_list,

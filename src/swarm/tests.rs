@@ -150,6 +150,7 @@ fn slow_http_with_bytes_flowing_is_never_aborted() {
 fn pml06(mut cfg: MeshConfig) -> MeshConfig {
     cfg.swarm.family = crate::p2p::WireFamily::V06 {
         stream_swarm_id: "http://mesh/master.m3u8+V0".into(),
+        ids: crate::p2p::wire06::Ids06::Sequence,
     };
     cfg
 }
@@ -586,6 +587,7 @@ mod by_hand {
                     start_seconds: None,
                     media_offset_ns: None,
                     program_date_time_ns: None,
+                    start_in_period_seconds: None,
                 })
                 .collect(),
             lost_sync: false,
@@ -703,6 +705,7 @@ mod by_hand {
         use crate::p2p::{PeerConfig, PeerSession, WireFamily};
         let family = WireFamily::V06 {
             stream_swarm_id: "http://o.invalid/m.m3u8+V0".into(),
+            ids: crate::p2p::wire06::Ids06::Sequence,
         };
         let cfg = SwarmConfig {
             scheduler: crate::schedule::SchedulerConfig::mirror(),

@@ -729,6 +729,8 @@ async function collectBrowsers () {
       ...(s.peertube ? { peertube: s.peertube } : {}),
       ...(s.validation ? { validation: s.validation } : {}),
       ...(s.liar ? { liarStats: s.liar } : {}),
+      // pt pages: hls.js left the pinned level (after a refused segment) and was pinned back
+      ...(s.levelRepins ? { levelRepins: s.levelRepins } : {}),
       // errors.validation: segments the validator refused (hash mismatch or unknown), each with
       // src (http/p2p) and the remote `peer` id that sent it
       errors: { player: s.playerErrors ?? [], segment: s.segmentErrors ?? [], tracker: s.trackerErrors ?? [], peer: (s.peerEvents ?? []).filter((e) => e.ev === 'error'), validation: s.validationErrors ?? [], page: stats?.error ? [stats.error] : [] },

@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use url::Url;
 
-use crate::element::settings::{self, CompatFlags, Mode, Settings};
+use crate::element::settings::{self, Mode, Settings};
 use crate::engine::output::{Fragment, OutputItem, OutputQueue};
 use crate::engine::p2p::{P2pEvent, SegmentCheck};
 use crate::engine::session::{Engine, EngineEvents, StreamSpec};
@@ -331,18 +331,6 @@ impl P2pMediaSrc {
                 self,
                 gst::ResourceError::Settings,
                 ("compat names no family: pml-2.3, pml-2.2 or pml-0.6 (several with +)")
-            );
-            return Err(gst::StateChangeError);
-        }
-        if settings.compat.contains(CompatFlags::PML06)
-            && settings.p2p_enabled
-            && self.kind().protocol == Protocol::Dash
-        {
-            // Shaka 2.x's stream identities and `start.toFixed(3)` ids are not built yet.
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Settings,
-                ("compat=pml-0.6 is not supported by p2pdashsrc yet (HLS only)")
             );
             return Err(gst::StateChangeError);
         }

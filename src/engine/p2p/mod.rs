@@ -20,11 +20,13 @@ use super::origin::Origin;
 use super::output::OutputQueue;
 use super::runtime::RUNTIME;
 use super::task;
+use super::Protocol;
 use crate::net::rtc::{RtcConfig, RtcFactory, WebRtcFactory};
 use crate::net::tracker::{
     InfoHash, PeerId, TrackerClient, TrackerConfig, TrackerEvent, TrackerHandle,
 };
 use crate::p2p::identity::{Compat, StreamType};
+use crate::p2p::wire06::Ids06;
 use crate::p2p::WireFamily;
 use crate::schedule::SchedulerConfig;
 
@@ -289,6 +291,8 @@ pub(crate) struct HubShared {
     pub trackers: TrackerBoard,
     pub observer: Option<P2pObserver>,
     pub validator: Option<SegmentValidator>,
+    /// HLS or DASH: 0.6 names their segments differently.
+    pub protocol: Protocol,
     /// `segment-hashes-url`'s table: every swarm checks segments against it.
     pub hashes: Option<Arc<HashBook>>,
     /// The one peer id of all the swarms of a family that uses one (0.6).
@@ -318,6 +322,7 @@ impl P2pHub {
         observer: Option<P2pObserver>,
         validator: Option<SegmentValidator>,
         hashes: Option<Arc<HashBook>>,
+        protocol: Protocol,
     ) -> Result<Arc<Self>, String> {
         let _guard = RUNTIME.enter();
         let tracker_config = TrackerConfig {
@@ -347,6 +352,7 @@ impl P2pHub {
             observer,
             validator,
             hashes,
+            protocol,
             peer_id: std::iter::once(config.compat)
                 .chain(config.bridge.iter().copied())
                 .find(|c| !c.peer_id_per_swarm())
@@ -375,6 +381,10 @@ impl P2pHub {
         let family = match key.compat {
             Compat::Pml06 => WireFamily::V06 {
                 stream_swarm_id: key.stream_swarm_id.as_str().into(),
+                ids: match self.shared.protocol {
+                    Protocol::Hls => Ids06::Sequence,
+                    Protocol::Dash => Ids06::Millis,
+                },
             },
             Compat::Pml22 | Compat::Pml23 => WireFamily::V2,
         };

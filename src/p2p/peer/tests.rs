@@ -862,6 +862,7 @@ fn session06() -> PeerSession {
         PeerConfig {
             family: WireFamily::V06 {
                 stream_swarm_id: SSID06.into(),
+                ids: crate::p2p::wire06::Ids06::Sequence,
             },
             ..PeerConfig::default()
         },

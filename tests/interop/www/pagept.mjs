@@ -6,7 +6,7 @@
 // class as hls.js's global `loader` (the engine only knows playlists it loaded itself).
 // Query as page06.mjs: src, tracker, peer (label), level (max|min|auto|<n>), core (JSON: extra
 // `loader` settings; its "segments" key goes to the engine's `segments` settings), hls (JSON),
-// debug; plus sha (the segments-sha256 JSON URL: without it PeerTube turns P2P off; here it only
+// debug, repin (0: no re-pin after hls.js switches level on an error); plus sha (the segments-sha256 JSON URL: without it PeerTube turns P2P off; here it only
 // means no validator), swarm (segments.swarmId; default src, as PeerTube's playlistUrl) and liar.
 // Counters, logs and runner events: stats.mjs, through its 0.6 adapter (hookEngine06: the fork
 // has the 0.6 events).
@@ -87,6 +87,15 @@ hls.on(Hls.Events.MANIFEST_PARSED, () => {
   hls.startLoad(-1);
 });
 hls.on(Hls.Events.ERROR, (_e, d) => playerError({ type: d.type, details: d.details, fatal: d.fatal }));
+// A segment the validator refused reaches hls.js as a fragLoadError without a status, which
+// hls.js 1.5 answers by switching level even when one is pinned: that would move this peer to
+// another swarm. Pin it back (each time recorded in S.levelRepins); ?repin=0 leaves hls.js be.
+S.levelRepins = [];
+hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => {
+  if (q.get("repin") === "0" || S.pinnedLevel === null || S.pinnedLevel < 0 || d.level === S.pinnedLevel) return;
+  S.levelRepins.push({ t: now(), from: d.level, to: S.pinnedLevel });
+  setTimeout(() => { hls.loadLevel = S.pinnedLevel; }, 0);
+});
 watchPlaying(video);
 
 hls.attachMedia(video);
