@@ -34,7 +34,7 @@ pub enum Ids06 {
 /// larger on a tie (Rust's `{:.3}` rounds ties to even: 2.0625 is "2.063" in JS). None for
 /// negative, non-finite or huge values.
 pub fn to_fixed3_millis(x: f64) -> Option<WireSegmentId> {
-    if !x.is_finite() || x < 0.0 || x > 9.0e12 {
+    if !x.is_finite() || !(0.0..=9.0e12).contains(&x) {
         return None;
     }
     let bits = x.to_bits();
