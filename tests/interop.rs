@@ -289,6 +289,8 @@ struct RunSpec<'a> {
     live_window: Option<u32>,
     /// Extra hls.js config of every hls.js page (`--hls`, JSON).
     hls: Option<&'a str>,
+    /// More runner arguments (the PeerTube emulation's `--sha`, `--tracker-path`, `--liar`).
+    extra: &'a [String],
 }
 
 /// Runs the swarm and returns `result.json`. Browser runs never overlap (2 cores).
@@ -335,6 +337,7 @@ fn run(spec: &RunSpec) -> Value {
     if let Some(h) = spec.hls {
         cmd.args(["--hls", h]);
     }
+    cmd.args(spec.extra);
     let t = Instant::now();
     let o = cmd.output().expect("start tests/interop/netns.sh");
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -489,7 +492,8 @@ fn compat_of(pml: &str) -> Compat {
     match pml {
         "23" => Compat::Pml23,
         "22" => Compat::Pml22,
-        "06" => Compat::Pml06,
+        "06" | "pt" => Compat::Pml06,
+        "pt22" => Compat::Pml22,
         _ => panic!("unknown family {pml}"),
     }
 }
@@ -650,6 +654,7 @@ fn browser_baseline_vod() {
         tracker_cmd: None,
         live_window: None,
         hls: None,
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let file = fixtures().join(VOD_MASTER);
@@ -677,6 +682,7 @@ fn browser_baseline_live() {
         tracker_cmd: None,
         live_window: None,
         hls: None,
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_family(&r, "23", &fixtures().join("vod/master.m3u8"), false, 0);
@@ -856,6 +862,7 @@ fn browser_baseline_dash() {
         tracker_cmd: None,
         live_window: None,
         hls: None,
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     // Shaka asks PML for the whole 30-s VOD within about a second, so on a loaded 2-core
@@ -899,6 +906,7 @@ fn browser_baseline_dash_live() {
         tracker_cmd: None,
         live_window: None,
         hls: None,
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     check_dash_browsers(&r, &fixtures().join(DASH_MPD), false, 0);
@@ -985,6 +993,8 @@ fn is_newer_than_sources(bin: &Path) -> bool {
 
 /// Pins the element to the fixture's highest level (730400 bit/s), the one the pages pin.
 const PIN_MAX: &str = "--prop min-bitrate=700000 --prop start-bitrate=100000000";
+/// The PeerTube fixture's 360p (670 775 bit/s; 180p is 269 759).
+const PIN_MAX_PEERTUBE: &str = "--prop min-bitrate=600000 --prop start-bitrate=100000000";
 /// The same for the DASH fixture: the 640x360 Representation (600 kbit/s video, 664 kbit/s with
 /// the audio), not the 320x180 one (200/264 kbit/s).
 const PIN_MAX_DASH: &str = "--prop min-bitrate=500000 --prop start-bitrate=100000000";
@@ -994,6 +1004,8 @@ const PIN_MAX_DASH: &str = "--prop min-bitrate=500000 --prop start-bitrate=10000
 fn peer_cmd(stream: &str, args: &str) -> String {
     let pin = if stream.ends_with(".mpd") {
         PIN_MAX_DASH
+    } else if stream.contains("streaming-playlists") {
+        PIN_MAX_PEERTUBE
     } else {
         PIN_MAX
     };
@@ -1119,7 +1131,7 @@ fn element_ids(r: &Value) -> BTreeMap<String, Vec<String>> {
 ///   bytes-receiving-timeout towards an element was tolerated before issue 12), at most one
 ///   bytes-receiving-timeout between the two browsers.
 fn element_run(name: &str, pml: &str, compat_prop: &str, stream: &str) -> (Value, Vec<ElementLog>) {
-    element_run_via(name, pml, compat_prop, stream, None)
+    element_run_via(name, pml, compat_prop, stream, None, &[])
 }
 
 /// [`element_run`] through another tracker (`tracker_cmd`, see [`RunSpec`]): without its
@@ -1131,8 +1143,8 @@ fn element_run_via(
     compat_prop: &str,
     stream: &str,
     tracker_cmd: Option<String>,
+    extra: &[String],
 ) -> (Value, Vec<ElementLog>) {
-    let recorded = tracker_cmd.is_none();
     let r = run(&RunSpec {
         name,
         stream,
@@ -1159,8 +1171,13 @@ fn element_run_via(
         tracker_cmd,
         live_window: None,
         hls: None,
+        extra,
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    // Our tracker, or one that writes the same record (the PeerTube emulation's).
+    let recorded = r["tracker"]["announces"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
     let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();
     let browsers = r["browsers"].as_array().unwrap();
     let prefix = compat_of(pml).pml_peer_id_prefix();
@@ -1343,7 +1360,14 @@ fn element_vod_pml23_through_aquatic_ws() {
          > \"$INTEROP_OUT/aquatic.toml\" && exec '{}' -c \"$INTEROP_OUT/aquatic.toml\"",
         bin.display()
     );
-    element_run_via("element-vod-23-aquatic", "23", "", VOD_MASTER, Some(cmd));
+    element_run_via(
+        "element-vod-23-aquatic",
+        "23",
+        "",
+        VOD_MASTER,
+        Some(cmd),
+        &[],
+    );
 }
 
 /// The same against 2.2.2 browsers, the element in `compat=pml-2.2`.
@@ -1394,6 +1418,7 @@ fn element_live_pml06() {
         tracker_cmd: None,
         live_window: Some(12),
         hls: None,
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let logs: Vec<ElementLog> = (0..2).map(|k| element_log(&r, k)).collect();
@@ -1599,6 +1624,204 @@ fn element_dash_pml06() {
     }
 }
 
+// ------------------------------------------------------------------ PeerTube (issue 13)
+
+/// A PeerTube-emulated VOD (`tests/interop/peertube-fixture.sh`, peertube.md §5): one
+/// single-file fMP4 per resolution in 4-s byte ranges, the master listing 180p first, its
+/// `segments-sha256.json`. Paths under `fixtures()`.
+struct PeerTubeVideo {
+    master: String,
+    sha: String,
+}
+
+fn peertube_video() -> &'static PeerTubeVideo {
+    static PT: OnceLock<PeerTubeVideo> = OnceLock::new();
+    PT.get_or_init(|| {
+        let dir = fixtures().join("pt");
+        let t = Instant::now();
+        let o = Command::new(interop_dir().join("peertube-fixture.sh"))
+            .arg(&dir)
+            .arg("30")
+            .output()
+            .expect("run tests/interop/peertube-fixture.sh");
+        assert!(
+            o.status.success(),
+            "peertube-fixture.sh: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("peertube.json")).unwrap())
+                .unwrap();
+        eprintln!(
+            "PeerTube fixture generated in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        PeerTubeVideo {
+            master: format!("pt/{}", s(&j["master"])),
+            sha: format!("pt/{}", s(&j["sha"])),
+        }
+    })
+}
+
+/// Runner arguments of a PeerTube run: the hash file for the pages, the tracker's one path,
+/// the browsers that lie.
+fn peertube_args(v: &PeerTubeVideo, liars: &str) -> Vec<String> {
+    let mut extra = vec![
+        "--sha".to_owned(),
+        v.sha.clone(),
+        "--tracker-path".to_owned(),
+        "/tracker/socket".to_owned(),
+    ];
+    if !liars.is_empty() {
+        extra.extend(["--liar".to_owned(), liars.to_owned()]);
+    }
+    extra
+}
+
+/// PeerTube's tracker (`/tracker/socket` only, an info-hash whitelist for `era`; an unknown
+/// hash closes the socket and blocks the address for 3 minutes).
+fn peertube_tracker(era: &str) -> String {
+    format!(
+        "exec node '{}' --era {era}",
+        interop_dir().join("peertube-tracker.mjs").display()
+    )
+}
+
+/// The element as PeerTube's web player is configured: the swarm id is the master playlist
+/// URL, every segment is checked against the published hashes.
+fn peertube_props(v: &PeerTubeVideo, compat: &str) -> String {
+    format!(
+        "--prop compat={compat} --prop swarm-id=\"$STREAM_URL\" \
+         --prop segment-hashes-url=\"$ORIGIN_URL/{}\"",
+        v.sha
+    )
+}
+
+/// Nobody was refused by the PeerTube tracker: the elements announced only listed hashes.
+fn assert_no_tracker_rejections(r: &Value) {
+    let rejected = &r["tracker"]["rejections"];
+    assert!(
+        rejected.as_array().is_some_and(|a| a.is_empty()),
+        "the PeerTube tracker refused: {rejected}"
+    );
+}
+
+/// PeerTube from about v3.4 to v7.0: its fork of PML 0.6 (`@peertube/p2p-media-loader-*`
+/// 1.0.20, hls.js 1.5.20, commands as text messages) configured as PeerTube's player, its
+/// tracker with the info-hash whitelist. The element (`compat=pml-0.6`, `swarm-id` = master
+/// URL, `segment-hashes-url`) trades with the browsers both ways (`element_run_via`), its
+/// output is bit-exact, the tracker never refused it.
+#[test]
+fn element_peertube_fork_era() {
+    if !prerequisites() {
+        return;
+    }
+    let v = peertube_video();
+    let extra = peertube_args(v, "");
+    let (r, _) = element_run_via(
+        "peertube-fork",
+        "pt",
+        &peertube_props(v, "pml-0.6"),
+        &v.master,
+        Some(peertube_tracker("fork")),
+        &extra,
+    );
+    assert_no_tracker_rejections(&r);
+}
+
+/// PeerTube ≥ 7.1: upstream PML 2.2 with `swarmId` = the master URL and the same hash checks;
+/// the element in `compat=pml-2.2` with `swarm-id`.
+#[test]
+fn element_peertube_pml22_era() {
+    if !prerequisites() {
+        return;
+    }
+    let v = peertube_video();
+    let extra = peertube_args(v, "");
+    let (r, _) = element_run_via(
+        "peertube-22",
+        "pt22",
+        &peertube_props(v, "pml-2.2"),
+        &v.master,
+        Some(peertube_tracker("pml22")),
+        &extra,
+    );
+    assert_no_tracker_rejections(&r);
+}
+
+/// Two fork-era browsers that send garbage of the right length when they upload (the page's
+/// `liar=1`), an element joining after them with `segment-hashes-url`: every segment it asks
+/// of them fails its SHA-256, is announced as rejected naming the liar, the liar is dropped,
+/// and the element's output is bit-exact to HTTP-only playback.
+#[test]
+fn element_catches_a_peertube_liar_by_hash() {
+    if !prerequisites() {
+        return;
+    }
+    let v = peertube_video();
+    let extra = peertube_args(v, "0,1");
+    let stream = v.master.as_str();
+    let element = format!(
+        "sleep 2; {}",
+        peer_cmd(
+            stream,
+            &format!("--stay --duration 20 {}", peertube_props(v, "pml-0.6"))
+        )
+    );
+    let r = run(&RunSpec {
+        name: "peertube-liar",
+        stream,
+        browsers: 2,
+        pml: &["pt"],
+        until_p2p: 0,
+        duration: 40,
+        externals: &[peer_cmd(stream, "--prop p2p-enabled=false")],
+        late_externals: &[(1, element)],
+        until_externals: true,
+        tracker_cmd: Some(peertube_tracker("fork")),
+        live_window: None,
+        hls: None,
+        extra: &extra,
+    });
+    assert!(r["infraError"].is_null(), "{}", r["infraError"]);
+    assert_no_tracker_rejections(&r);
+    let reference = element_log(&r, 0);
+    let element = element_log(&r, 1);
+    let liars: BTreeSet<&str> = r["browsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["liar"].as_bool() == Some(true))
+        .flat_map(|b| b["ownPeerIds"].as_object().unwrap().values().map(s))
+        .collect();
+    assert_eq!(liars.len(), 2, "{}", r["browsers"]);
+    let rejected: Vec<&Value> = element
+        .events
+        .iter()
+        .filter(|e| s(&e["name"]) == "p2pmedia-segment-rejected")
+        .collect();
+    eprintln!("peertube-liar: element rejected {rejected:?}");
+    assert!(
+        rejected.iter().any(|e| liars.contains(s(&e["peer-id"]))
+            && s(&e["reason"]).contains("does not match its published SHA-256")),
+        "no segment from a liar was rejected by hash: {rejected:?}"
+    );
+    assert!(
+        element
+            .p2p_from()
+            .keys()
+            .all(|p| !liars.contains(p.as_str())),
+        "a liar's segment was used: {:?}",
+        element.p2p_from()
+    );
+    assert!(element.eos, "the element never reached EOS");
+    assert_eq!(
+        element.digest_summary(),
+        reference.digest_summary(),
+        "output differs from HTTP-only playback"
+    );
+}
+
 // ------------------------------------------------------------------ issue 15: mode=seeder
 
 /// Bytes (http, p2p) of an external element's last `FINAL`/`STATS` line, and that line.
@@ -1666,6 +1889,7 @@ fn seeder_feeds_element_players_and_a_browser_live() {
         // start position (in bench/seeder.sh half the browsers lost it and played at the
         // edge, where PML fetches every segment over HTTP first, seeder or not).
         hls: Some(r#"{"liveSyncDurationCount":11}"#),
+        extra: &[],
     });
     assert!(r["infraError"].is_null(), "{}", r["infraError"]);
     let logs: Vec<ElementLog> = (0..3).map(|k| element_log(&r, k)).collect();

@@ -150,6 +150,18 @@ impl EngineEvents for Events {
                     .field("peer-id", peer_id)
                     .build()
             }
+            P2pEvent::SegmentRejected {
+                info_hash,
+                id,
+                peer_id,
+                reason,
+            } => gst::Structure::builder("p2pmedia-segment-rejected")
+                .field("info-hash", info_hash)
+                .field("segment-id", id)
+                .field("source", if peer_id.is_some() { "p2p" } else { "http" })
+                .field("peer-id", peer_id.unwrap_or_default())
+                .field("reason", reason)
+                .build(),
             P2pEvent::SwarmFailed { info_hash, reason } => {
                 gst::element_warning!(
                     element,

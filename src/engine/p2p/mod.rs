@@ -138,6 +138,14 @@ pub enum P2pEvent {
         bytes: u64,
         peer_id: Option<String>,
     },
+    /// A segment failed a check (size, container, published hash): from a peer, that peer
+    /// was dropped; from the origin, it is fetched again.
+    SegmentRejected {
+        info_hash: String,
+        id: u64,
+        peer_id: Option<String>,
+        reason: String,
+    },
     /// The swarm's actor panicked: P2P is off for it, its stream goes on over HTTP.
     SwarmFailed {
         info_hash: String,

@@ -674,6 +674,16 @@ impl Actor {
                     "{name}: segment {id} from {} rejected: {reason}",
                     self.source_name(source)
                 );
+                let peer_id = match source {
+                    Source::Http => None,
+                    Source::P2p(k) => self.links.get(&k).map(|(id, _)| id.to_string()),
+                };
+                self.hub.notify(P2pEvent::SegmentRejected {
+                    info_hash: name.clone(),
+                    id,
+                    peer_id,
+                    reason,
+                });
             }
             SwarmEvent::PeerAdded { peer } => {
                 gst::debug!(CAT, "{name}: peer {peer:?} added");
