@@ -240,6 +240,8 @@ struct Download {
     expected: Option<u64>,
     data: SegmentBuf,
     deadline: u64,
+    /// 0.6: the request waits behind our upload to this peer; its clock starts when it goes.
+    held: bool,
 }
 
 struct Upload {
@@ -389,6 +391,7 @@ impl PeerSession {
 
     /// The upload ended (sent, replaced or cancelled): what waited for it may go.
     fn upload_ended(&mut self) {
+        // A request held behind the upload goes now; its clock restarts at the next tick.
         self.upload = None;
         self.transmit.extend(self.held.drain(..));
         self.transmit.extend(self.held_announcement.take());
@@ -443,6 +446,7 @@ impl PeerSession {
             expected: None,
             data: SegmentBuf::new(),
             deadline: now_ms.saturating_add(self.config.not_receiving_bytes_timeout_ms),
+            held: self.upload.is_some() && matches!(self.config.family, WireFamily::V06 { .. }),
         });
         Ok(request_id)
     }
@@ -854,6 +858,15 @@ impl PeerSession {
     /// Advances time: fails a download that received nothing for the timeout.
     pub fn on_timer(&mut self, now_ms: u64) {
         if self.closed {
+            return;
+        }
+        let timeout = self.config.not_receiving_bytes_timeout_ms;
+        if let Some(d) = self.download.as_mut().filter(|d| d.held) {
+            // The request waited behind our upload (0.6): the peer has had no chance yet.
+            if self.upload.is_none() {
+                d.held = false;
+            }
+            d.deadline = now_ms.saturating_add(timeout);
             return;
         }
         let Some(d) = self.download.as_ref().filter(|d| now_ms >= d.deadline) else {

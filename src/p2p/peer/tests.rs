@@ -1051,3 +1051,38 @@ fn v06_downloader_checks() {
         reason: DisconnectReason::TooManyBytes
     }));
 }
+
+/// A request held behind our upload (0.6) does not time out while it waits: its clock starts
+/// once the upload is over.
+#[test]
+fn v06_held_request_times_out_only_after_it_went() {
+    let mut b = session06();
+    b.on_message(format!(r#"{{"c":3,"i":"{SSID06}+6"}}"#).as_bytes(), 0);
+    let (_, ev) = drain(&mut b);
+    let [Event::UploadRequested { request_id, .. }] = ev[..] else {
+        panic!("{ev:?}");
+    };
+    assert!(b.upload(request_id, Arc::new(pattern(300_000))));
+    drain(&mut b);
+    b.poll_upload_chunk().unwrap();
+    b.request(req(9), 0).unwrap();
+    // The upload takes 10 s (a slow uplink): no timeout meanwhile.
+    for t in (1..=10).map(|k| k * 1000) {
+        b.on_timer(t);
+        let (_, ev) = drain(&mut b);
+        assert!(ev.is_empty(), "at {t}: {ev:?}");
+    }
+    let (rest, _) = drain_all(&mut b);
+    assert!(rest.iter().any(|m| json(m).is_some_and(|j| j["c"] == 3)));
+    assert_eq!(b.current_download(), Some(9));
+    b.on_timer(10_500);
+    b.on_timer(b.poll_timeout().unwrap());
+    let (_, ev) = drain(&mut b);
+    assert!(
+        ev.contains(&Event::DownloadFailed {
+            id: 9,
+            reason: DownloadFailure::Timeout
+        }),
+        "{ev:?}"
+    );
+}
