@@ -177,6 +177,9 @@ pub struct Variant {
     pub video_range: Option<String>,
     pub audio_group: Option<String>,
     pub subtitles_group: Option<String>,
+    /// Place among the master playlist's variant entries (EXT-X-STREAM-INF with a URI) before
+    /// audio-only ones are dropped: P2P Media Loader 0.6's `V<n>` (its m3u8 parser's list).
+    pub master_index: usize,
 }
 
 impl Variant {
@@ -192,6 +195,7 @@ impl Variant {
             video_range: None,
             audio_group: None,
             subtitles_group: None,
+            master_index: 0,
         }
     }
 }

@@ -30,7 +30,9 @@ use gstp2pmedia::net::rtc::{DataChannelConn, RtcConfig, RtcFactory, WebRtcFactor
 use gstp2pmedia::net::tracker::{
     InfoHash, OfferId, PeerId, TrackerClient, TrackerConfig, TrackerEvent,
 };
-use gstp2pmedia::p2p::identity::{stream_swarm, swarm_id, Compat, StreamProperties, StreamType};
+use gstp2pmedia::p2p::identity::{
+    info_hash, stream_swarm, swarm_id, Compat, StreamProperties, StreamType,
+};
 use gstp2pmedia::p2p::wire::{encode_command, Command, Decoder, Incoming, MAX_MESSAGE_SIZE};
 
 // ---------------------------------------------------------------------------------------------
@@ -731,15 +733,23 @@ fn a_bridge_serves_two_families_what_it_played() {
         }
         assert!(origin_bytes <= 2 * s, "origin sent {origin_bytes} for {s}");
         // The bridge is in both swarms; each joiner in its own family's.
+        // A lone media playlist: 2.3 hashes `v2-<url>-main-<index>`; 0.6 the URL itself (no
+        // master, no `+V<i>`).
         let swarm = |compat| {
-            let sw = stream_swarm(
-                compat,
-                &swarm_id(&url, None),
-                StreamType::Main,
-                &StreamProperties::default(),
-                0,
-            );
-            hex(&sw.info_hash.chars().map(|c| c as u8).collect::<Vec<_>>())
+            let h = match compat {
+                Compat::Pml06 => info_hash(compat, &swarm_id(&url, None)),
+                _ => {
+                    stream_swarm(
+                        compat,
+                        &swarm_id(&url, None),
+                        StreamType::Main,
+                        &StreamProperties::default(),
+                        0,
+                    )
+                    .info_hash
+                }
+            };
+            hex(&h.chars().map(|c| c as u8).collect::<Vec<_>>())
         };
         let hashes = |p: &Peer| -> std::collections::BTreeSet<String> {
             p.stats()
@@ -765,6 +775,23 @@ fn a_bridge_serves_two_families_what_it_played() {
         assert_eq!(
             hashes(&peers[0]),
             std::collections::BTreeSet::from([h23.clone(), h06.clone()])
+        );
+        // The bridge's 0.6 swarm fetched nothing itself: it served what the 2.3 one got.
+        let mirror_http: u64 = peers[0]
+            .stats()
+            .get::<gst::Array>("swarms")
+            .unwrap()
+            .iter()
+            .map(|v| v.get::<gst::Structure>().unwrap())
+            .filter(|w| {
+                let h = w.get::<String>("info-hash").unwrap();
+                h == h06
+            })
+            .map(|w| w.get::<u64>("http-segments").unwrap())
+            .sum();
+        assert_eq!(
+            mirror_http, 0,
+            "the bridge's 0.6 swarm fetched from the origin"
         );
         assert_eq!(hashes(&peers[1]), std::collections::BTreeSet::from([h06]));
         assert_eq!(hashes(&peers[2]), std::collections::BTreeSet::from([h23]));

@@ -115,7 +115,7 @@ impl DashFront {
                 .map(|(i, mut spec)| {
                     // PML 0.6 shares video only, named after Shaka 2.x's stream ids.
                     if kind == MediaType::Video && period_index == 0 {
-                        spec.shaka2_id = shaka2_stream_id(period, as_index, i);
+                        spec.v06_index = shaka2_stream_id(period, as_index, i);
                     }
                     spec
                 })

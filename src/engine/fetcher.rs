@@ -526,8 +526,9 @@ impl Fetcher {
                 (true, true)
             }
         };
-        if moved {
-            // The bridged families' swarms follow the variant too.
+        // The bridged families' swarms follow the variant too (not a seeder's: its followers
+        // feed only the played family's swarms, `seed::follow`).
+        if moved && self.shared.config.seeder.is_none() {
             for old in std::mem::take(&mut st.mirrors) {
                 hub.release(&old);
             }

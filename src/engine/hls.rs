@@ -56,11 +56,10 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         Playlist::Media(p) => {
             gst::info!(CAT, "{final_url}: a lone media playlist");
             let variant = Variant::with_uri(final_url.clone());
-            let swarms = vec![SwarmSpec::new(
-                P2pStreamType::Main,
-                level_properties(&variant),
-                0,
-            )];
+            let swarms = vec![SwarmSpec {
+                lone: true,
+                ..SwarmSpec::new(P2pStreamType::Main, level_properties(&variant), 0)
+            }];
             return Ok(Opened {
                 manifest_url: final_url,
                 streams: vec![NewStream {
@@ -97,7 +96,10 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         .variants
         .iter()
         .enumerate()
-        .map(|(i, v)| SwarmSpec::new(P2pStreamType::Main, level_properties(v), i))
+        .map(|(i, v)| SwarmSpec {
+            v06_index: Some(v.master_index),
+            ..SwarmSpec::new(P2pStreamType::Main, level_properties(v), i)
+        })
         .collect();
     let mut streams = vec![NewStream {
         kind: MediaType::Video,

@@ -32,7 +32,7 @@ use super::{EngineConfig, EngineError, ErrorKind, Protocol, CAT};
 use crate::abr::AbrSettings;
 use crate::manifest::start::{start_point, Start};
 use crate::net::http::HttpClient;
-use crate::p2p::identity::{stream_swarm, Compat};
+use crate::p2p::identity::{info_hash, stream_swarm, Compat, StreamSwarm};
 
 /// A running session. Dropping it stops every task.
 pub struct Engine {
@@ -215,17 +215,23 @@ impl Engine {
                 true => &swarms.requested,
                 false => &swarms.fin,
             };
-            let dash = matches!(*self.front, Front::Dash(_));
             s.swarms
                 .iter()
                 .filter(|w| compat.shares(w.kind))
                 .map_while(|w| {
-                    // 0.6 on DASH: `<master>+V<Shaka 2.x stream id>`; none known, no swarm.
-                    let position = match (compat, dash) {
-                        (Compat::Pml06, true) => w.shaka2_id?,
+                    // 0.6: `<master>+V<n>` by its own numbering; none known, no swarm.
+                    let position = match compat {
+                        Compat::Pml06 if !w.lone => w.v06_index?,
                         _ => w.position,
                     };
-                    let sw = stream_swarm(compat, swarm, w.kind, &w.props, position);
+                    let sw = match (compat, w.lone) {
+                        // 0.6 without a master: the playlist's own swarm id, no `+V<i>`.
+                        (Compat::Pml06, true) => StreamSwarm {
+                            stream_swarm_id: swarm.clone(),
+                            info_hash: info_hash(compat, swarm),
+                        },
+                        _ => stream_swarm(compat, swarm, w.kind, &w.props, position),
+                    };
                     Some(SwarmKey {
                         info_hash: sw.info_hash,
                         stream_swarm_id: sw.stream_swarm_id,

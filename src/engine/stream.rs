@@ -57,8 +57,12 @@ pub(super) struct SwarmSpec {
     pub props: StreamProperties,
     /// 2.2's ordinal (and 0.6's HLS `V<i>`): the position the integration saw.
     pub position: usize,
-    /// 0.6 with Shaka 2.x (DASH): Shaka's stream id, where known (first Period).
-    pub shaka2_id: Option<usize>,
+    /// 0.6's `V<n>`: HLS, the variant's place among all the master's STREAM-INF entries;
+    /// DASH, Shaka 2.x's stream id (first Period). None: 0.6 shares no such stream.
+    pub v06_index: Option<usize>,
+    /// HLS without a master playlist: 0.6 names the swarm after the playlist itself (no
+    /// `+V<i>`).
+    pub lone: bool,
 }
 
 impl SwarmSpec {
@@ -67,7 +71,8 @@ impl SwarmSpec {
             kind,
             props,
             position,
-            shaka2_id: None,
+            v06_index: None,
+            lone: false,
         }
     }
 }

@@ -1692,7 +1692,9 @@ impl<'a> Builder<'a> {
                 start_seconds: Some(s.start_f),
                 media_offset_ns: None,
                 program_date_time_ns: None,
-                start_in_period_seconds: Some(s.rel_f),
+                // 0.6 names a swarm after the first Period's streams only; ids of later
+                // Periods would repeat the first's (`0.000`, …) in the same swarm.
+                start_in_period_seconds: (pc.index == 0).then_some(s.rel_f),
             });
         }
         Ok(out)

@@ -746,6 +746,7 @@ fn parse_master(text: &str, url: &Url) -> Result<MasterPlaylist, ManifestError> 
         // URI lines not preceded by STREAM-INF are invalid; ignoring them is harmless.
         if let Some(mut v) = pending.take() {
             v.uri = join(url, line, n)?;
+            v.master_index = variants.len();
             variants.push(v);
         }
     }
@@ -813,6 +814,7 @@ fn parse_stream_inf(value: &str, base: &Url, line: usize) -> Result<Variant, Man
         video_range: attrs.get("VIDEO-RANGE").map(str::to_owned),
         audio_group: attrs.get("AUDIO").map(str::to_owned),
         subtitles_group: attrs.get("SUBTITLES").map(str::to_owned),
+        master_index: 0,
     })
 }
 
@@ -1206,6 +1208,9 @@ https://other.example.net/hi/index.m3u8
         );
         let b: Vec<u64> = m.variants.iter().map(|v| v.bandwidth).collect();
         assert_eq!(b, [900_000, 5, 70_000]);
+        // PML 0.6 numbers variants in its own parser's unfiltered list (`+V<n>`).
+        let n: Vec<usize> = m.variants.iter().map(|v| v.master_index).collect();
+        assert_eq!(n, [1, 2, 3]);
     }
 
     #[test]

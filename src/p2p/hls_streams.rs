@@ -98,6 +98,7 @@ mod tests {
             video_range: Some("SDR".into()),
             audio_group: Some("aud".into()),
             subtitles_group: None,
+            master_index: 0,
         }
     }
 

@@ -223,6 +223,9 @@ pub enum RequestError {
     InvalidOffset,
 }
 
+/// 0.6: a foreign segment id longer than this is not echoed back as absent.
+const MAX_FOREIGN_ID: usize = 2048;
+
 /// Largest accepted segment size reserved in one go (see `on_payload`); 16 MiB is a 10-s
 /// segment at 13 Mbit/s.
 const PRESIZE_LIMIT: u64 = 16 << 20;
@@ -287,6 +290,15 @@ pub struct PeerSession {
     held: VecDeque<Vec<u8>>,
     /// 0.6: the newest announcement held back (a snapshot: older ones are dropped).
     held_announcement: Option<Vec<u8>>,
+    /// 0.6: the newest "absent" for another variant's segment held back (a 0.6 peer has one
+    /// request out at a time; a flood of them must not grow this).
+    held_absent: Option<Vec<u8>>,
+    /// 0.6: bytes still to come of transfers we gave up (0.6 ignores cancels: the rest of the
+    /// segment arrives all the same); discarded, and proof the peer is alive.
+    discard: u64,
+    /// 0.6: a request we gave up before its SegmentData came; that header's size goes to
+    /// `discard`.
+    stale: Option<WireSegmentId>,
     /// 0.6: request ids we give the peer's requests (it sends none).
     next_remote_request: i64,
 }
@@ -310,6 +322,9 @@ impl PeerSession {
             closed: false,
             held: VecDeque::new(),
             held_announcement: None,
+            held_absent: None,
+            discard: 0,
+            stale: None,
             next_remote_request: 0,
         }
     }
@@ -394,6 +409,7 @@ impl PeerSession {
         // A request held behind the upload goes now; its clock restarts at the next tick.
         self.upload = None;
         self.transmit.extend(self.held.drain(..));
+        self.transmit.extend(self.held_absent.take());
         self.transmit.extend(self.held_announcement.take());
     }
 
@@ -455,11 +471,47 @@ impl PeerSession {
     /// and it does not count as a timeout strike. Returns the segment id.
     pub fn cancel_download(&mut self) -> Option<WireSegmentId> {
         let d = self.download.take()?;
-        self.send(&Command::CancelSegmentRequest {
+        self.abandon(&d);
+        Some(d.id)
+    }
+
+    /// Tells the peer we gave `d` up. 0.6 ignores that (its upload is written already), so
+    /// what is still to come of it is expected and discarded; a 0.6 request still held behind
+    /// our upload is simply never sent.
+    fn abandon(&mut self, d: &Download) {
+        let cancel = Command::CancelSegmentRequest {
             id: d.id,
             request_id: d.request_id,
-        });
-        Some(d.id)
+        };
+        let WireFamily::V06 {
+            stream_swarm_id,
+            ids,
+        } = &self.config.family
+        else {
+            self.send(&cancel);
+            return;
+        };
+        if d.held && self.upload.is_some() {
+            let request = Command::SegmentRequest {
+                id: d.id,
+                request_id: d.request_id,
+                byte_offset: 0,
+            };
+            if let Some(m) = wire06::encode(&request, stream_swarm_id, *ids) {
+                if let Some(i) = self.held.iter().position(|h| *h == m) {
+                    self.held.remove(i);
+                    return;
+                }
+            }
+        }
+        match d.expected {
+            Some(e) => {
+                let rest = e.saturating_sub(d.data.len() as u64);
+                self.discard = self.discard.saturating_add(rest);
+            }
+            None => self.stale = Some(d.id),
+        }
+        self.send(&cancel);
     }
 
     /// Answers the pending [`Event::UploadRequested`] with the whole stored
@@ -585,8 +637,20 @@ impl PeerSession {
         }
     }
 
-    fn on_payload(&mut self, p: &[u8], now_ms: u64) {
+    fn on_payload(&mut self, mut p: &[u8], now_ms: u64) {
         let timeout = self.config.not_receiving_bytes_timeout_ms;
+        if self.discard > 0 {
+            // The tail of a transfer we gave up (0.6): the peer is sending, just not ours yet.
+            let n = (self.discard.min(p.len() as u64)) as usize;
+            self.discard -= n as u64;
+            p = &p[n..];
+            if let Some(d) = self.download.as_mut() {
+                d.deadline = now_ms.saturating_add(timeout);
+            }
+            if p.is_empty() {
+                return;
+            }
+        }
         // Payload outside an accepted SegmentData (e.g. the tail of an
         // upload the peer stopped) is discarded.
         let Some(d) = self.download.as_mut() else {
@@ -670,7 +734,15 @@ impl PeerSession {
                 id: Id06::Foreign(id),
             } => {
                 // Another variant's segment (0.6 maps list every variant): not in this swarm.
-                self.send06(wire06::encode_absent_foreign(&id), false);
+                // Echoed only if short; while uploading, only the newest waits.
+                if id.len() <= MAX_FOREIGN_ID {
+                    let msg = wire06::encode_absent_foreign(&id);
+                    if self.upload.is_some() {
+                        self.held_absent = Some(msg);
+                    } else {
+                        self.transmit.push_back(msg);
+                    }
+                }
                 return;
             }
             Command06::SegmentData {
@@ -678,6 +750,11 @@ impl PeerSession {
                 size: Some(size),
             } => {
                 let Some(request_id) = downloading(self, id) else {
+                    // The header of a transfer we gave up: its bytes come anyway.
+                    if self.stale == Some(id) {
+                        self.stale = None;
+                        self.discard = self.discard.saturating_add(size.max(0) as u64);
+                    }
                     return;
                 };
                 Command::SegmentData {
@@ -688,6 +765,9 @@ impl PeerSession {
             }
             Command06::SegmentAbsent { id: Id06::Ours(id) } => {
                 let Some(request_id) = downloading(self, id) else {
+                    if self.stale == Some(id) {
+                        self.stale = None;
+                    }
                     return;
                 };
                 Command::SegmentAbsent { id, request_id }
@@ -872,9 +952,10 @@ impl PeerSession {
         let Some(d) = self.download.as_ref().filter(|d| now_ms >= d.deadline) else {
             return;
         };
-        let (id, request_id) = (d.id, d.request_id);
-        self.download = None;
-        self.send(&Command::CancelSegmentRequest { id, request_id });
+        let id = d.id;
+        if let Some(d) = self.download.take() {
+            self.abandon(&d);
+        }
         self.events.push_back(Event::DownloadFailed {
             id,
             reason: DownloadFailure::Timeout,
@@ -901,6 +982,7 @@ impl PeerSession {
         self.upload = None;
         self.held.clear();
         self.held_announcement = None;
+        self.held_absent = None;
         self.pending_upload = None;
         self.decoder = Decoder::new(0);
         self.events.push_back(Event::Disconnect { reason });

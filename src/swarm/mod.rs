@@ -1286,12 +1286,18 @@ impl<D: SegmentData> Swarm<D> {
             }
             Command::P2pRequest { xfer, peer, id } => {
                 // Peer data of this segment failed downstream, or could not be judged yet (no
-                // origin segment of its discontinuity, clear data only): the origin's copy.
-                let unjudgeable = self.segments.get(&id).is_some_and(|s| match s.key {
-                    None => !self.plausibility.anchored(place(s)),
-                    Some(_) => !self
-                        .origin_discontinuities
-                        .contains(&s.discontinuity_sequence),
+                // origin segment of its discontinuity, clear data only; or the published
+                // hashes do not list it yet, a live table lagging the playlist): the origin's
+                // copy, until the table catches up.
+                let unjudgeable = self.segments.get(&id).is_some_and(|s| {
+                    let unlisted = self.hashes.as_ref().is_some_and(|h| !h.knows(&s.resource));
+                    unlisted
+                        || match s.key {
+                            None => !self.plausibility.anchored(place(s)),
+                            Some(_) => !self
+                                .origin_discontinuities
+                                .contains(&s.discontinuity_sequence),
+                        }
                 });
                 if unjudgeable || self.origin_only.contains(&id) {
                     self.sched

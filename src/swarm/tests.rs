@@ -717,6 +717,24 @@ mod by_hand {
         s.handle_playlist(0, &p);
         s.handle_tracker_counts(0, 0, 3);
         assert!(s.handle_peer_opened(0, PeerKey(1), remote(1)));
+        // The peer holds every segment: a player's swarm would ask it (and the origin).
+        let holder = {
+            let mut h = PeerSession::new(
+                PeerConfig {
+                    family: family.clone(),
+                    ..PeerConfig::default()
+                },
+                5,
+            );
+            h.announce(&(0..10).collect::<Vec<_>>(), &[]);
+            h
+        };
+        let mut holder = holder;
+        while let Some(o) = holder.poll_output() {
+            if let crate::p2p::Output::Send(m) = o {
+                s.handle_peer_message(0, PeerKey(1), &m);
+            }
+        }
         let mut outs = Vec::new();
         for t in (0..20_000).step_by(500) {
             let o = run(&mut s, t, 499);
@@ -731,6 +749,20 @@ mod by_hand {
             !outs.iter().any(|o| matches!(o, Output::HttpFetch { .. })),
             "a mirror fetched: {outs:?}"
         );
+        for o in &outs {
+            if let Output::Transmit { data, .. } = o {
+                holder.on_message(data, 0);
+            }
+        }
+        while let Some(o) = holder.poll_output() {
+            assert!(
+                !matches!(
+                    o,
+                    crate::p2p::Output::Event(crate::p2p::Event::UploadRequested { .. })
+                ),
+                "a mirror asked a peer for a segment"
+            );
+        }
         // The peer at the other end of the data channel, speaking 0.6.
         let mut peer = PeerSession::new(
             PeerConfig {

@@ -272,6 +272,7 @@ pub(super) fn spawn(
     };
     let actor = Actor {
         swarm: Swarm::new(config, rand::random(), now),
+        mirror,
         hub,
         info_hash,
         info_hash_str,
@@ -321,6 +322,8 @@ async fn next_table(
 
 struct Actor {
     hub: Arc<HubShared>,
+    /// A bridged family's swarm (`Policy::Mirror`).
+    mirror: bool,
     swarm: Swarm<Bytes>,
     info_hash: InfoHash,
     info_hash_str: String,
@@ -419,7 +422,7 @@ impl Actor {
         match msg {
             SwarmMsg::Segments(p) => {
                 // A live table lags the playlist: have it fetched again until it lists the
-                // newest segment (peers' copies wait for it; the origin's do not).
+                // newest segment (until then peers are not asked for what it lacks).
                 if let (Some(book), Some(newest)) = (&self.hub.hashes, p.segments.last()) {
                     book.want(&newest.resource);
                 }
@@ -644,6 +647,11 @@ impl Actor {
                 source,
                 elapsed_ms,
             } => {
+                if self.mirror {
+                    // Handed over by the played family's swarm, which reported it already.
+                    gst::debug!(CAT, "{name}: serving segment {id} ({bytes} bytes)");
+                    return;
+                }
                 gst::debug!(
                     CAT,
                     "{name}: stored segment {id} ({bytes} bytes, {elapsed_ms} ms) from {}",

@@ -1086,3 +1086,71 @@ fn v06_held_request_times_out_only_after_it_went() {
         "{ev:?}"
     );
 }
+
+/// 0.6 peers ignore cancels: the rest of a segment we gave up still arrives (and so does the
+/// header of a request we gave up before it came). It is discarded and counts as the peer
+/// being alive; the next download from that peer gets exactly its own bytes.
+#[test]
+fn v06_the_tail_of_an_abandoned_transfer_is_discarded() {
+    let header = |id: u32, s: usize| format!(r#"{{"c":0,"i":"{SSID06}+{id}","s":{s}}}"#);
+    let mut a = session06();
+    // Gave up after 30 of 100 bytes.
+    a.request(req(6), 0).unwrap();
+    a.on_message(header(6, 100).as_bytes(), 0);
+    a.on_message(&[1u8; 30], 0);
+    a.on_timer(5_000);
+    drain(&mut a);
+    // Gave up before the header came.
+    a.request(req(7), 5_000).unwrap();
+    a.on_timer(10_000);
+    drain(&mut a);
+    assert_eq!(a.timeout_strikes(), 2);
+    a.request(req(8), 10_000).unwrap();
+    // The old tails arrive first (ordered channel), slowly: no timeout meanwhile.
+    a.on_message(&[1u8; 70], 11_000);
+    a.on_message(header(7, 40).as_bytes(), 12_000);
+    a.on_message(&[2u8; 40], 12_500);
+    a.on_timer(12_600);
+    a.on_message(header(8, 50).as_bytes(), 13_000);
+    a.on_message(&[3u8; 50], 13_000);
+    let (_, ev) = drain(&mut a);
+    assert!(
+        ev.contains(&Event::SegmentReceived {
+            id: 8,
+            data: SegmentBuf::from(vec![3u8; 50])
+        }),
+        "{ev:?}"
+    );
+    assert!(!a.is_closed());
+    assert_eq!(a.timeout_strikes(), 0);
+}
+
+/// While we upload to a 0.6 peer, a flood of requests for other variants' segments leaves one
+/// "absent" waiting, not one per request; absurdly long ids are not echoed at all.
+#[test]
+fn v06_foreign_requests_mid_upload_hold_one_answer() {
+    let mut b = session06();
+    b.on_message(format!(r#"{{"c":3,"i":"{SSID06}+6"}}"#).as_bytes(), 0);
+    let (_, ev) = drain(&mut b);
+    let [Event::UploadRequested { request_id, .. }] = ev[..] else {
+        panic!("{ev:?}");
+    };
+    assert!(b.upload(request_id, Arc::new(pattern(100_000))));
+    drain(&mut b);
+    b.poll_upload_chunk().unwrap();
+    for k in 0..1000 {
+        b.on_message(format!(r#"{{"c":3,"i":"other+V1+{k}"}}"#).as_bytes(), 0);
+    }
+    let long = format!(r#"{{"c":3,"i":"{}"}}"#, "x".repeat(5000));
+    b.on_message(long.as_bytes(), 0);
+    let (rest, _) = drain_all(&mut b);
+    let absents: Vec<_> = rest
+        .iter()
+        .filter_map(|m| json(m))
+        .filter(|j| j["c"] == 1)
+        .collect();
+    assert_eq!(
+        absents,
+        vec![serde_json::json!({"c": 1, "i": "other+V1+999"})]
+    );
+}
