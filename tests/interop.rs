@@ -498,6 +498,16 @@ fn compat_of(pml: &str) -> Compat {
     }
 }
 
+/// The info-hashes a browser announced (as sent: binary strings for 0.6).
+fn announced(b: &Value) -> BTreeSet<&str> {
+    b["announcedInfoHashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect()
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -536,12 +546,7 @@ fn check_family(r: &Value, pml: &str, stream_file: &Path, expect_p2p: bool, max_
         );
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
         assert_segment_errors(r, b, max_timeouts);
-        let announced: BTreeSet<&str> = b["announcedInfoHashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(s)
-            .collect();
+        let announced = announced(b);
         assert_eq!(
             announced,
             BTreeSet::from([expected.as_str()]),
@@ -774,12 +779,7 @@ fn check_dash_browsers(
         assert!(!b["fatal"].as_bool().unwrap(), "{label}: {}", b["errors"]);
         // None towards an element; between browsers, at most `max_timeouts` (see `element_run`).
         assert_segment_errors(r, b, max_timeouts);
-        let announced: BTreeSet<&str> = b["announcedInfoHashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(s)
-            .collect();
+        let announced = announced(b);
         assert_eq!(
             announced, want,
             "{label} announced {announced:?}; the crate computes {expected:?} for the pinned \
@@ -1206,10 +1206,7 @@ fn element_run_via(
     let elements: BTreeSet<&str> = ids.values().flatten().map(String::as_str).collect();
     if recorded {
         // Same info-hashes: the element announces exactly the swarms the browsers announce.
-        let browser_hashes: BTreeSet<&str> = browsers
-            .iter()
-            .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
-            .collect();
+        let browser_hashes: BTreeSet<&str> = browsers.iter().flat_map(announced).collect();
         let element_hashes: BTreeSet<&str> = ids.keys().map(String::as_str).collect();
         assert_eq!(
             element_hashes, browser_hashes,
@@ -1424,10 +1421,7 @@ fn element_live_pml06() {
     let logs: Vec<ElementLog> = (0..2).map(|k| element_log(&r, k)).collect();
     let browsers = r["browsers"].as_array().unwrap();
     let ids = element_ids(&r);
-    let browser_hashes: BTreeSet<&str> = browsers
-        .iter()
-        .flat_map(|b| b["announcedInfoHashes"].as_array().unwrap().iter().map(s))
-        .collect();
+    let browser_hashes: BTreeSet<&str> = browsers.iter().flat_map(announced).collect();
     assert_eq!(
         ids.keys().map(String::as_str).collect::<BTreeSet<_>>(),
         browser_hashes,
@@ -1608,12 +1602,7 @@ fn element_dash_pml06() {
         format!("{}+V1", url.split('?').next().unwrap())
     );
     for b in r["browsers"].as_array().unwrap() {
-        let announced: BTreeSet<&str> = b["announcedInfoHashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(s)
-            .collect();
+        let announced = announced(b);
         assert_eq!(
             announced,
             BTreeSet::from([want.info_hash.as_str()]),
@@ -1706,47 +1695,39 @@ fn assert_no_tracker_rejections(r: &Value) {
     );
 }
 
-/// PeerTube from about v3.4 to v7.0: its fork of PML 0.6 (`@peertube/p2p-media-loader-*`
-/// 1.0.20, hls.js 1.5.20, commands as text messages) configured as PeerTube's player, its
-/// tracker with the info-hash whitelist. The element (`compat=pml-0.6`, `swarm-id` = master
-/// URL, `segment-hashes-url`) trades with the browsers both ways (`element_run_via`), its
-/// output is bit-exact, the tracker never refused it.
-#[test]
-fn element_peertube_fork_era() {
-    if !prerequisites() {
-        return;
-    }
+/// One PeerTube era with `element_run_via` (segments both ways, output bit-exact), through
+/// PeerTube's tracker, which must never have refused an element's announce.
+fn element_peertube(name: &str, pml: &str, compat: &str, era: &str) {
     let v = peertube_video();
-    let extra = peertube_args(v, "");
     let (r, _) = element_run_via(
-        "peertube-fork",
-        "pt",
-        &peertube_props(v, "pml-0.6"),
+        name,
+        pml,
+        &peertube_props(v, compat),
         &v.master,
-        Some(peertube_tracker("fork")),
-        &extra,
+        Some(peertube_tracker(era)),
+        &peertube_args(v, ""),
     );
     assert_no_tracker_rejections(&r);
+}
+
+/// PeerTube from about v3.4 to v7.0: its fork of PML 0.6 (`@peertube/p2p-media-loader-*`
+/// 1.0.20, hls.js 1.5.20, commands as text messages) configured as PeerTube's player, its
+/// tracker with the info-hash whitelist; the element in `compat=pml-0.6` with `swarm-id` =
+/// master URL and `segment-hashes-url`.
+#[test]
+fn element_peertube_fork_era() {
+    if prerequisites() {
+        element_peertube("peertube-fork", "pt", "pml-0.6", "fork");
+    }
 }
 
 /// PeerTube ≥ 7.1: upstream PML 2.2 with `swarmId` = the master URL and the same hash checks;
 /// the element in `compat=pml-2.2` with `swarm-id`.
 #[test]
 fn element_peertube_pml22_era() {
-    if !prerequisites() {
-        return;
+    if prerequisites() {
+        element_peertube("peertube-22", "pt22", "pml-2.2", "pml22");
     }
-    let v = peertube_video();
-    let extra = peertube_args(v, "");
-    let (r, _) = element_run_via(
-        "peertube-22",
-        "pt22",
-        &peertube_props(v, "pml-2.2"),
-        &v.master,
-        Some(peertube_tracker("pml22")),
-        &extra,
-    );
-    assert_no_tracker_rejections(&r);
 }
 
 /// Two fork-era browsers that send garbage of the right length when they upload (the page's
