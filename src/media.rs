@@ -123,6 +123,70 @@ pub struct MediaPlaylist {
     /// continued the previous one (segments were missed), so its start times are only a guess
     /// anchored at the previous end: expect a timestamp discontinuity.
     pub lost_sync: bool,
+    /// Low-latency HLS (EXT-X-SERVER-CONTROL, EXT-X-PART-INF, EXT-X-PART, ...); `None` for
+    /// playlists that say nothing of it (and for DASH).
+    pub low_latency: Option<Box<LowLatency>>,
+}
+
+/// What a low-latency HLS playlist adds to a media playlist (RFC 8216bis 4.4.3.7-8, 4.4.5).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LowLatency {
+    /// EXT-X-SERVER-CONTROL CAN-BLOCK-RELOAD: `_HLS_msn`/`_HLS_part` reloads wait for news.
+    pub can_block_reload: bool,
+    /// PART-HOLD-BACK: how far from the live edge (end of the last part) playback starts.
+    pub part_hold_back: Option<Duration>,
+    /// CAN-SKIP-UNTIL: `_HLS_skip=YES` gets a delta update skipping segments older than this
+    /// from the end.
+    pub can_skip_until: Option<Duration>,
+    /// EXT-X-PART-INF PART-TARGET; `None`: the playlist has no parts.
+    pub part_target: Option<Duration>,
+    /// Parts listed, by the media sequence number of their parent segment, ascending. The last
+    /// entry may be the segment still being produced (no EXTINF yet: `sequence` is one past
+    /// the last segment).
+    pub parts: Vec<PartList>,
+    /// EXT-X-PRELOAD-HINT TYPE=PART: the part the server is producing next.
+    pub preload_hint: Option<Resource>,
+    /// EXT-X-RENDITION-REPORT: the other renditions' live edges, for switching without a
+    /// playlist reload first.
+    pub rendition_reports: Vec<RenditionReport>,
+    /// EXT-X-SKIP SKIPPED-SEGMENTS of a delta update not merged yet (`manifest::hls::update`
+    /// fills them from the previous playlist); always 0 in a merged playlist.
+    pub skipped_segments: u64,
+}
+
+/// The parts of one parent segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartList {
+    pub sequence: u64,
+    pub parts: Vec<Part>,
+}
+
+/// One EXT-X-PART.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub resource: Resource,
+    pub duration: Duration,
+    /// INDEPENDENT=YES: starts with an independent frame, playback may start here.
+    pub independent: bool,
+    pub gap: bool,
+}
+
+/// One EXT-X-RENDITION-REPORT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionReport {
+    pub uri: Url,
+    pub last_msn: Option<u64>,
+    pub last_part: Option<u64>,
+}
+
+impl LowLatency {
+    /// The parts of segment `sequence`, if listed.
+    pub fn parts_of(&self, sequence: u64) -> Option<&[Part]> {
+        self.parts
+            .iter()
+            .find(|p| p.sequence == sequence)
+            .map(|p| p.parts.as_slice())
+    }
 }
 
 impl MediaPlaylist {
@@ -152,6 +216,7 @@ impl MediaPlaylist {
             end_list: !live,
             segments,
             lost_sync: false,
+            low_latency: None,
         }
     }
 }

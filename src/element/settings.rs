@@ -188,6 +188,8 @@ pub struct Settings {
     /// Seconds; 0 = auto.
     pub live_freeze_timeout: u32,
     pub live_freeze_action: LiveFreezeActionMode,
+    /// LL-HLS: play parts when the playlist offers them.
+    pub low_latency: bool,
 }
 
 impl Default for Settings {
@@ -228,6 +230,7 @@ impl Default for Settings {
             max_segment_download_size: http.max_segment_bytes,
             live_freeze_timeout: 0,
             live_freeze_action: LiveFreezeActionMode::default(),
+            low_latency: true,
         }
     }
 }
@@ -479,6 +482,15 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                     live-freeze-timeout: error (post an error) or eos (end the stream)")
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("low-latency")
+            .nick("Low latency")
+            .blurb("Low-latency HLS: when a live playlist offers parts (EXT-X-PART), start \
+                    PART-HOLD-BACK from the live edge and push parts as they are published \
+                    (complete segments are still shared P2P); false: whole segments only, \
+                    3 target durations from the edge")
+            .default_value(d.low_latency)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb("Transfer statistics: mode, seeded-segments (stored from the origin by the \
@@ -591,6 +603,7 @@ impl Settings {
             "live-freeze-action" => {
                 self.live_freeze_action = value.get().expect("type checked upstream")
             }
+            "low-latency" => self.low_latency = value.get().expect("type checked upstream"),
             name if KNOBS.iter().any(|(k, _)| *k == name) => {
                 self.knobs.insert(
                     name.to_string(),
@@ -638,6 +651,7 @@ impl Settings {
             "max-segment-download-size" => self.max_segment_download_size.to_value(),
             "live-freeze-timeout" => self.live_freeze_timeout.to_value(),
             "live-freeze-action" => self.live_freeze_action.to_value(),
+            "low-latency" => self.low_latency.to_value(),
             name if KNOBS.iter().any(|(k, _)| *k == name) => self
                 .knobs
                 .get(name)
@@ -720,6 +734,7 @@ impl Settings {
             // A bad list or URL was refused when the element started.
             seeder: self.seeder().ok().flatten(),
             segment_hashes: self.segment_hashes().ok().flatten(),
+            low_latency: self.low_latency,
         }
     }
 

@@ -17,9 +17,9 @@ use super::origin::{http_error, DIRECT_SEGMENT_FETCHES};
 use super::output::{Fragment, OutputItem};
 use super::p2p::{LoadError, SwarmHandle};
 use super::stream::{Refresh, StreamState};
-use super::{EngineError, ErrorKind, LiveFreezeAction, CAT};
+use super::{EngineConfig, EngineError, ErrorKind, LiveFreezeAction, CAT};
 use crate::abr;
-use crate::manifest::start::{start_point, Start};
+use crate::manifest::start::{low_latency_start, start_point, PartStart, Start};
 use crate::media::{Aes128Key, MediaPlaylist, MediaType, Resource, Segment};
 use crate::net::http::BodyKind;
 use crate::payload::decrypt::aes128_cbc_decrypt;
@@ -115,8 +115,9 @@ impl Fetcher {
         let kind = self.kind();
         let playlist = self.playlist();
         // Past the end this is `len`: nothing left but EOS (or, live, the next segment to come).
-        let point = start_point(&playlist, start);
+        let mut point = start_point(&playlist, start);
         let first = point.index;
+        let mut part_cursor: Option<PartCursor> = None;
         let mut next_seq = match playlist.segments.get(first) {
             Some(s) => s.sequence,
             None => match playlist.segments.last() {
@@ -133,6 +134,25 @@ impl Fetcher {
             playlist.segments.len(),
             point.position
         );
+        if let Some(ps) = (start == Start::LiveEdge)
+            .then(|| self.low_latency_start(&playlist))
+            .flatten()
+        {
+            next_seq = ps.sequence;
+            point.position = ps.position;
+            let listed = playlist.find_sequence(ps.sequence);
+            if ps.part > 0 || listed.is_none() {
+                part_cursor = Some(PartCursor::new(&playlist, ps.sequence, ps.part));
+            }
+            gst::info!(
+                CAT,
+                "{kind:?}: low latency: starts at part {} of segment {next_seq}, at {:?} \
+                 (PART-HOLD-BACK {:?} from the live edge)",
+                ps.part,
+                ps.position,
+                part_hold_back(&playlist)
+            );
+        }
         lock(&self.stream)
             .queue
             .set_start(self.generation, point.position);
@@ -140,6 +160,67 @@ impl Fetcher {
         let mut last_init: Option<Resource> = None;
         loop {
             let playlist = self.playlist();
+            if self.low_latency_on(&playlist) {
+                match self
+                    .part_step(
+                        &playlist,
+                        next_seq,
+                        &mut part_cursor,
+                        discont,
+                        &mut last_init,
+                    )
+                    .await?
+                {
+                    PartStep::Segment => {}
+                    PartStep::Pushed => {
+                        discont = false;
+                        continue;
+                    }
+                    PartStep::Flushed => {
+                        gst::debug!(CAT, "{kind:?}: flushed, stopping (a seek restarts us)");
+                        return Ok(());
+                    }
+                    PartStep::Done => {
+                        let Some(n) = next_seq.checked_add(1) else {
+                            return self.end_of_sequence_space().await;
+                        };
+                        next_seq = n;
+                        // ABR decides at segment boundaries here too (sequence numbers are
+                        // shared by the variants).
+                        if self.maybe_switch().await {
+                            discont = true;
+                            last_init = None;
+                        }
+                        continue;
+                    }
+                    PartStep::Refreshed(Refresh::Rebased) => {
+                        let p = self.playlist();
+                        next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
+                        part_cursor = None;
+                        discont = true;
+                        gst::info!(CAT, "{kind:?}: new timeline, continuing at {next_seq}");
+                        continue;
+                    }
+                    PartStep::Refreshed(Refresh::Ended) => {
+                        self.push(OutputItem::Eos).await;
+                        return Ok(());
+                    }
+                    PartStep::Refreshed(Refresh::Continued) => continue,
+                }
+            } else if part_cursor.take().is_some() {
+                // Parts went away mid-segment (a variant without them): the rest of that
+                // segment is lost, the next one follows.
+                gst::info!(
+                    CAT,
+                    "{kind:?}: no parts any more, continuing after segment {next_seq}"
+                );
+                let Some(n) = next_seq.checked_add(1) else {
+                    return self.end_of_sequence_space().await;
+                };
+                next_seq = n;
+                discont = true;
+                continue;
+            }
             // The next segment, or the first after it: DASH numbering jumps at Period
             // boundaries, and a live window may have slid past us (we were too slow).
             let Some(index) = playlist.first_from_sequence(next_seq) else {
@@ -148,7 +229,7 @@ impl Fetcher {
                     self.push(OutputItem::Eos).await;
                     return Ok(());
                 }
-                match self.wait_for_refresh(&playlist).await? {
+                match self.wait_for_refresh(&playlist, None).await? {
                     Refresh::Rebased => {
                         let p = self.playlist();
                         next_seq = p.segments.first().map_or(next_seq, |s| s.sequence);
@@ -262,6 +343,169 @@ impl Fetcher {
             };
             next_seq = n;
         }
+    }
+
+    fn low_latency_on(&self, playlist: &MediaPlaylist) -> bool {
+        low_latency_applies(&self.shared.config, playlist)
+    }
+
+    fn low_latency_start(&self, playlist: &MediaPlaylist) -> Option<PartStart> {
+        low_latency_start_of(&self.shared.config, playlist)
+    }
+
+    /// One step of LL-HLS playback at segment `next_seq`: push its next part, or finish it
+    /// (its assembled bytes go to the swarm, to be shared like any segment), or wait for the
+    /// next part. A complete segment none of whose parts was played is left to the usual
+    /// whole-segment path ([`PartStep::Segment`]).
+    async fn part_step(
+        &self,
+        playlist: &Arc<MediaPlaylist>,
+        next_seq: u64,
+        cursor: &mut Option<PartCursor>,
+        discont: bool,
+        last_init: &mut Option<Resource>,
+    ) -> Result<PartStep, EngineError> {
+        let kind = self.kind();
+        let ll = playlist
+            .low_latency
+            .as_deref()
+            .expect("checked by low_latency_on");
+        let listed = playlist.find_sequence(next_seq);
+        let produced = playlist
+            .segments
+            .last()
+            .map_or(playlist.media_sequence, |s| s.sequence.saturating_add(1));
+        if cursor.as_ref().is_some_and(|c| c.sequence != next_seq) {
+            *cursor = None;
+        }
+        if cursor.is_none() {
+            if listed.is_some() || next_seq != produced {
+                return Ok(PartStep::Segment);
+            }
+            *cursor = Some(PartCursor::new(playlist, next_seq, 0));
+        }
+        let c = cursor.as_mut().expect("set above");
+        let parts = ll.parts_of(next_seq).unwrap_or(&[]);
+        if let Some(part) = parts.get(c.next) {
+            let start = c.segment_start + c.offset;
+            let pdt = c
+                .pdt
+                .and_then(|t| t.checked_add(i64::try_from(c.offset.as_nanos()).ok()?));
+            c.next += 1;
+            c.offset += part.duration;
+            if part.gap {
+                c.whole = false;
+                return Ok(PartStep::Refreshed(Refresh::Continued));
+            }
+            // The EXT-X-MAP in force: the segment's, or for one still being produced, the
+            // last segment's.
+            let parent = listed
+                .map(|i| &playlist.segments[i])
+                .or(playlist.segments.last());
+            let init = match parent.and_then(|s| s.init.clone()) {
+                Some(r) if discont || last_init.as_ref() != Some(&r) => {
+                    let data = self
+                        .shared
+                        .origin
+                        .fetch_kind(&r, BodyKind::Init)
+                        .await
+                        .map_err(http_error)?
+                        .data;
+                    *last_init = Some(r);
+                    Some(data)
+                }
+                _ => None,
+            };
+            let data = self
+                .shared
+                .origin
+                .fetch_kind(&part.resource, BodyKind::Segment)
+                .await
+                .map_err(http_error)
+                .inspect_err(|e| {
+                    gst::warning!(
+                        CAT,
+                        "{kind:?}: part {} of {next_seq}: {}",
+                        c.next - 1,
+                        e.message
+                    )
+                })?
+                .data;
+            if sniff(&data).is_none() {
+                return Err(EngineError {
+                    kind: ErrorKind::Format,
+                    message: format!("Part {} is not media", part.resource.url),
+                    debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
+                });
+            }
+            let bytes = data.len();
+            if c.whole {
+                c.data.push(data.clone());
+            }
+            let fragment = Fragment {
+                init,
+                data,
+                start,
+                duration: part.duration,
+                discont,
+                media_offset_ns: 0,
+                program_date_time_ns: pdt,
+            };
+            if !self.push(OutputItem::Fragment(fragment)).await {
+                return Ok(PartStep::Flushed);
+            }
+            gst::debug!(
+                CAT,
+                "{kind:?}: pushed part {} of segment {next_seq} ({bytes} bytes, {:?}) from the \
+                 origin",
+                c.next - 1,
+                part.duration
+            );
+            return Ok(PartStep::Pushed);
+        }
+        if let Some(i) = listed {
+            let c = cursor.take().expect("set above");
+            if parts.is_empty() {
+                // We fell so far behind that the playlist no longer lists its parts.
+                gst::warning!(
+                    CAT,
+                    "{kind:?}: segment {next_seq}'s parts are no longer listed after {} of them: \
+                     its rest is skipped",
+                    c.next
+                );
+            } else if c.whole {
+                self.share_assembled(playlist, &playlist.segments[i], c.data);
+            }
+            return Ok(PartStep::Done);
+        }
+        let wanted = (next_seq, c.next as u64);
+        Ok(PartStep::Refreshed(
+            self.wait_for_refresh(playlist, Some(wanted)).await?,
+        ))
+    }
+
+    /// A segment played part by part, now complete: its parts' bytes, in order, are the
+    /// segment (packagers write a segment as the concatenation of its parts), handed to the
+    /// swarm to be shared as if it had been fetched whole.
+    fn share_assembled(&self, playlist: &Arc<MediaPlaylist>, segment: &Segment, parts: Vec<Bytes>) {
+        let Some(swarm) = self.swarm_for(playlist) else {
+            return;
+        };
+        let mut whole = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+        for p in &parts {
+            whole.extend_from_slice(p);
+        }
+        gst::debug!(
+            CAT,
+            "{:?}: segment {} assembled from {} parts ({} bytes): shared",
+            self.kind(),
+            segment.sequence,
+            parts.len(),
+            whole.len()
+        );
+        let whole = Bytes::from(whole);
+        swarm.give(segment.sequence, whole.clone());
+        self.give_mirrors(segment, whole);
     }
 
     /// `mode=seeder`: waits until real time reaches the end of `segment` on the output's
@@ -665,8 +909,39 @@ impl Fetcher {
     /// Live: waits for the playlist to grow, reloading it as its front-end says. A playlist
     /// that stops growing gets a warning after 3 target durations and, after
     /// `live-freeze-timeout`, an error or (`live-freeze-action=eos`) [`Refresh::Ended`].
-    async fn wait_for_refresh(&self, old: &Arc<MediaPlaylist>) -> Result<Refresh, EngineError> {
-        let mut wait = self.refresh_wait(old, true);
+    ///
+    /// `part`: LL-HLS, (segment, part) the loop waits for; it is news once listed. A server
+    /// that can block reloads is asked to answer when the wanted segment or part exists,
+    /// without waiting first.
+    async fn wait_for_refresh(
+        &self,
+        old: &Arc<MediaPlaylist>,
+        part: Option<(u64, u64)>,
+    ) -> Result<Refresh, EngineError> {
+        let ll = old.low_latency.as_deref();
+        let can_block = !self.seeder() && ll.is_some_and(|l| l.can_block_reload);
+        let next_seq = old
+            .segments
+            .last()
+            .map_or(old.media_sequence, |s| s.sequence.saturating_add(1));
+        let block = match part {
+            Some((msn, p)) => Some((msn, Some(p))),
+            None => Some((next_seq, None)),
+        }
+        .filter(|_| can_block);
+        // Without blocking, parts are polled at their target duration.
+        let poll = |p: &MediaPlaylist, changed: bool| match (part, p.low_latency.as_deref()) {
+            (Some(_), Some(l)) => l
+                .part_target
+                .unwrap_or(p.target_duration)
+                .max(Duration::from_millis(100)),
+            _ => self.refresh_wait(p, changed),
+        };
+        let mut wait = if block.is_some() {
+            Duration::ZERO
+        } else {
+            poll(old, true)
+        };
         let mut attempts = 0;
         let since = tokio::time::Instant::now();
         let freeze = self.shared.config.live_freeze;
@@ -678,20 +953,29 @@ impl Fetcher {
                 let st = lock(&self.stream);
                 (st.track, st.current)
             };
+            let asked = tokio::time::Instant::now();
             let reloaded = if self.seeder() {
                 self.followed(old)
             } else {
                 self.front
-                    .reload(&self.shared, track, current, old, &mut attempts)
+                    .reload(&self.shared, track, current, old, &mut attempts, block)
                     .await?
             };
+            // A server that says it blocks but answers at once with nothing new must not be
+            // asked again at once.
+            let blocked = block.is_some() && asked.elapsed() >= Duration::from_millis(50);
             if reloaded.is_none() {
-                wait = self.refresh_wait(old, false);
+                wait = if blocked {
+                    Duration::ZERO
+                } else {
+                    poll(old, false)
+                };
             }
             if let Some((updated, outcome)) = reloaded {
                 let grew = updated.segments.last().map(|s| s.sequence)
                     != old.segments.last().map(|s| s.sequence)
-                    || updated.end_list != old.end_list;
+                    || updated.end_list != old.end_list
+                    || part.is_some_and(|(msn, p)| lists_part(&updated, msn, p));
                 let updated = Arc::new(updated);
                 if self.shared.is_main(&self.stream) {
                     *lock(&self.shared.presentation) = Some(Presentation::of(&updated));
@@ -704,15 +988,23 @@ impl Fetcher {
                 if grew || outcome == Refresh::Rebased {
                     gst::debug!(
                         CAT,
-                        "{:?}: playlist {outcome:?}: {} segments up to {:?}{}",
+                        "{:?}: playlist {outcome:?}: {} segments up to {:?}{}{}",
                         self.kind(),
                         updated.segments.len(),
                         updated.segments.last().map(|s| s.sequence),
+                        match part {
+                            Some((msn, p)) => format!(", waited for part {p} of {msn}"),
+                            None => String::new(),
+                        },
                         if updated.end_list { ", ended" } else { "" }
                     );
                     return Ok(outcome);
                 }
-                wait = self.refresh_wait(&updated, false);
+                wait = if blocked {
+                    Duration::ZERO
+                } else {
+                    poll(&updated, false)
+                };
                 gst::debug!(
                     CAT,
                     "{:?}: playlist unchanged, again in {wait:?}",
@@ -751,4 +1043,112 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// What one LL-HLS step of the fetch loop did.
+enum PartStep {
+    /// Not a part's business: the segment is fetched whole.
+    Segment,
+    /// A part went out.
+    Pushed,
+    /// The segment's last part went out: on to the next segment.
+    Done,
+    /// The output was flushed.
+    Flushed,
+    /// Waited for the playlist (or skipped a GAP part).
+    Refreshed(Refresh),
+}
+
+/// Where LL-HLS playback is inside the segment it plays part by part.
+struct PartCursor {
+    sequence: u64,
+    /// Index of the next part to push.
+    next: usize,
+    segment_start: Duration,
+    /// Sum of the durations of the parts before `next`.
+    offset: Duration,
+    /// The segment's wall-clock start, if the playlist gives one.
+    pdt: Option<i64>,
+    /// Parts pushed so far, kept while every one of them was (to share the whole segment).
+    data: Vec<Bytes>,
+    whole: bool,
+}
+
+impl PartCursor {
+    /// At part `part` of segment `sequence` (listed, or the one being produced).
+    fn new(playlist: &MediaPlaylist, sequence: u64, part: usize) -> Self {
+        let (segment_start, pdt) = match playlist.find_sequence(sequence) {
+            Some(i) => {
+                let s = &playlist.segments[i];
+                (s.start, s.program_date_time_ns)
+            }
+            None => match playlist.segments.last() {
+                Some(s) => (
+                    s.end(),
+                    s.program_date_time_ns
+                        .and_then(|t| t.checked_add(i64::try_from(s.duration.as_nanos()).ok()?)),
+                ),
+                None => (Duration::ZERO, None),
+            },
+        };
+        let offset = playlist
+            .low_latency
+            .as_ref()
+            .and_then(|l| l.parts_of(sequence))
+            .map_or(Duration::ZERO, |p| {
+                p.iter().take(part).map(|p| p.duration).sum()
+            });
+        PartCursor {
+            sequence,
+            next: part,
+            segment_start,
+            offset,
+            pdt,
+            data: Vec::new(),
+            whole: part == 0,
+        }
+    }
+}
+
+/// LL-HLS applies: `low-latency` is on, the live playlist lists parts, and its segments
+/// are in the clear (parts of encrypted segments are not handled: whole segments then).
+pub(super) fn low_latency_applies(config: &EngineConfig, playlist: &MediaPlaylist) -> bool {
+    config.low_latency
+        && config.seeder.is_none()
+        && playlist.is_live()
+        && playlist
+            .low_latency
+            .as_ref()
+            .is_some_and(|l| l.part_target.is_some() && !l.parts.is_empty())
+        && playlist.segments.last().is_none_or(|s| s.key.is_none())
+}
+
+/// Where a live stream starts when LL-HLS applies: PART-HOLD-BACK from the live edge.
+pub(super) fn low_latency_start_of(
+    config: &EngineConfig,
+    playlist: &MediaPlaylist,
+) -> Option<PartStart> {
+    if !low_latency_applies(config, playlist) {
+        return None;
+    }
+    low_latency_start(playlist, part_hold_back(playlist))
+}
+
+/// PART-HOLD-BACK, or 3 part targets when the playlist does not say (the spec's minimum is
+/// 2).
+fn part_hold_back(playlist: &MediaPlaylist) -> Duration {
+    let ll = playlist.low_latency.as_deref();
+    ll.and_then(|l| l.part_hold_back)
+        .or_else(|| ll.and_then(|l| l.part_target).map(|t| t * 3))
+        .unwrap_or(playlist.target_duration * 3)
+}
+
+/// Whether `playlist` lists part `part` of segment `msn`, or that segment complete.
+fn lists_part(playlist: &MediaPlaylist, msn: u64, part: u64) -> bool {
+    playlist.find_sequence(msn).is_some()
+        || playlist
+            .low_latency
+            .as_ref()
+            .and_then(|l| l.parts_of(msn))
+            .is_some_and(|parts| parts.len() as u64 > part)
 }

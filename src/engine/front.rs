@@ -66,6 +66,7 @@ impl Front {
     }
 
     /// The refreshed playlist of a live stream's current variant; `None`: ask again later.
+    /// `block`: (segment, part) an LL-HLS server should wait for before it answers.
     pub async fn reload(
         &self,
         shared: &Shared,
@@ -73,9 +74,10 @@ impl Front {
         index: usize,
         old: &MediaPlaylist,
         attempts: &mut u32,
+        block: Option<(u64, Option<u64>)>,
     ) -> Result<Option<(MediaPlaylist, Refresh)>, EngineError> {
         match self {
-            Front::Hls(h) => hls::reload(h, shared, old, attempts).await,
+            Front::Hls(h) => hls::reload(h, shared, old, attempts, block).await,
             Front::Dash(d) => d
                 .reload(shared, track, index)
                 .await

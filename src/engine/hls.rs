@@ -152,10 +152,14 @@ async fn fetch_bytes(shared: &Shared, url: &Url) -> Result<(Bytes, Url), EngineE
 }
 
 async fn parse_fetched(data: Bytes, final_url: Url) -> Result<(Playlist, Url), EngineError> {
-    let playlist = parse_playlist(data, &final_url)
+    let mut playlist = parse_playlist(data, &final_url)
         .await
         .map_err(|e| manifest_error(e, &final_url))
         .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
+    // A blocking or delta reload's directives are not part of the playlist's name.
+    if let Playlist::Media(p) = &mut playlist {
+        p.url = m3u8::without_directives(&p.url);
+    }
     if let Playlist::Media(p) = &playlist {
         gst::debug!(
             CAT,
@@ -196,53 +200,77 @@ pub(super) fn align(current: &MediaPlaylist, new: MediaPlaylist) -> MediaPlaylis
 /// `None`: nothing new (the very same bytes as last time: not even parsed), or the server
 /// went backwards, ask again (usually a CDN edge serving a stale copy); if that persists, the
 /// encoder restarted its numbering: continue on a new timeline.
+///
+/// Low-latency HLS: `block` (segment, part) asks a server that can block reloads to answer
+/// once that segment (part) is listed; a server that can skip is asked for a delta update,
+/// completed from `old` (or, if `old` lacks what it skipped, asked again in full).
 pub(super) async fn reload(
     front: &HlsFront,
     shared: &Shared,
     old: &MediaPlaylist,
     backwards: &mut u32,
+    block: Option<(u64, Option<u64>)>,
 ) -> Result<Option<(MediaPlaylist, Refresh)>, EngineError> {
-    let (data, final_url) = fetch_bytes(shared, &old.url).await?;
-    if lock(&front.last).get(&old.url) == Some(&data) {
-        gst::trace!(CAT, "{}: same {} bytes as last time", old.url, data.len());
-        return Ok(None);
-    }
-    let fresh = media_only(parse_fetched(data.clone(), final_url).await?)?;
-    match m3u8::update(old, fresh.clone()) {
-        Ok(updated) => {
-            // Remembered once merged only: a playlist that went backwards must be looked at
-            // again (the same stale copy three times means an encoder restart).
-            let mut last = lock(&front.last);
-            // Only the playlists being reloaded are kept (one per stream in practice).
-            if last.len() >= 8 {
-                last.clear();
+    let ll = old.low_latency.as_deref();
+    let block = block.filter(|_| ll.is_some_and(|l| l.can_block_reload));
+    let mut skip = ll.is_some_and(|l| l.can_skip_until.is_some()) && !old.segments.is_empty();
+    loop {
+        let url = m3u8::with_directives(&old.url, block, skip);
+        let (data, final_url) = fetch_bytes(shared, &url).await?;
+        if lock(&front.last).get(&old.url) == Some(&data) {
+            gst::trace!(CAT, "{}: same {} bytes as last time", old.url, data.len());
+            return Ok(None);
+        }
+        let fresh = media_only(parse_fetched(data.clone(), final_url).await?)?;
+        match m3u8::update(old, fresh.clone()) {
+            Ok(updated) => {
+                // Remembered once merged only: a playlist that went backwards must be looked
+                // at again (the same stale copy three times means an encoder restart).
+                let mut last = lock(&front.last);
+                // Only the playlists being reloaded are kept (one per stream in practice).
+                if last.len() >= 8 {
+                    last.clear();
+                }
+                last.insert(old.url.clone(), data);
+                return Ok(Some((updated, Refresh::Continued)));
             }
-            last.insert(old.url.clone(), data);
-            Ok(Some((updated, Refresh::Continued)))
-        }
-        Err(ManifestError::SequenceWentBackwards { old: was, new }) if *backwards < 3 => {
-            *backwards += 1;
-            gst::warning!(
-                CAT,
-                "{}: media sequence went back from {was} to {new} ({} time(s)), asking again",
-                old.url,
-                *backwards
-            );
-            Ok(None)
-        }
-        Err(ManifestError::SequenceWentBackwards { old: was, new }) => {
-            gst::warning!(
-                CAT,
-                "{}: media sequence still back at {new} (was {was}): the encoder restarted, \
-                 continuing on a new timeline",
-                old.url
-            );
-            Ok(Some((m3u8::rebase(old, fresh), Refresh::Rebased)))
-        }
-        Err(e) => {
-            let e = manifest_error(e, &old.url);
-            gst::warning!(CAT, "reload: {}", e.message);
-            Err(e)
+            Err(e @ ManifestError::DeltaUnresolved { .. }) if skip => {
+                gst::info!(CAT, "{}: {e}: reloading it in full", old.url);
+                skip = false;
+            }
+            Err(ManifestError::SequenceWentBackwards { old: was, new }) if *backwards < 3 => {
+                *backwards += 1;
+                gst::warning!(
+                    CAT,
+                    "{}: media sequence went back from {was} to {new} ({} time(s)), asking again",
+                    old.url,
+                    *backwards
+                );
+                return Ok(None);
+            }
+            Err(ManifestError::SequenceWentBackwards { old: was, new }) => {
+                gst::warning!(
+                    CAT,
+                    "{}: media sequence still back at {new} (was {was}): the encoder restarted, \
+                     continuing on a new timeline",
+                    old.url
+                );
+                // A delta update cannot start a new timeline: it skips what `old` had.
+                if fresh
+                    .low_latency
+                    .as_ref()
+                    .is_some_and(|l| l.skipped_segments > 0)
+                {
+                    skip = false;
+                    continue;
+                }
+                return Ok(Some((m3u8::rebase(old, fresh), Refresh::Rebased)));
+            }
+            Err(e) => {
+                let e = manifest_error(e, &old.url);
+                gst::warning!(CAT, "reload: {}", e.message);
+                return Err(e);
+            }
         }
     }
 }

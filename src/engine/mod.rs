@@ -55,6 +55,8 @@ pub struct EngineConfig {
     pub seeder: Option<SeedVariants>,
     /// `segment-hashes-url`: every segment is checked against these published SHA-256s.
     pub segment_hashes: Option<url::Url>,
+    /// LL-HLS: play a live playlist's parts when it has them (`low-latency`).
+    pub low_latency: bool,
 }
 
 /// `seed-variants`: the variants (and DASH Representations) a seeder follows.

@@ -131,7 +131,7 @@ async fn follow_from(
         tokio::time::sleep(reload_wait(&front, &playlist, changed)).await;
         changed = false;
         match front
-            .reload(&shared, track, index, &playlist, &mut attempts)
+            .reload(&shared, track, index, &playlist, &mut attempts, None)
             .await
         {
             Ok(Some((p, _))) => {

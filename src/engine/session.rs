@@ -18,7 +18,7 @@ use url::Url;
 pub use super::context::{EngineEvents, Presentation, StreamSpec};
 
 use super::context::{lock, Shared};
-use super::fetcher::Fetcher;
+use super::fetcher::{low_latency_start_of, Fetcher};
 use super::front::Front;
 use super::hashes::HashBook;
 use super::origin::{http_error, Origin};
@@ -312,7 +312,11 @@ impl Engine {
         *lock(&self.shared.presentation) = Some(Presentation::of(&main));
         // The same rule as each fetch loop's, so the start reported is where the main one begins.
         let begin = Start::initial(main.is_live(), live_start);
-        let start = start_point(&main, begin).position;
+        let start = match begin {
+            Start::LiveEdge => low_latency_start_of(&self.shared.config, &main)
+                .map_or_else(|| start_point(&main, begin).position, |p| p.position),
+            Start::At(_) => start_point(&main, begin).position,
+        };
         gst::info!(
             CAT,
             "{} {} stream(s), {begin:?}: playback starts at {start:?}",

@@ -18,8 +18,8 @@ use url::Url;
 
 use super::ManifestError;
 use crate::media::{
-    Aes128Key, ByteRange, MasterPlaylist, MediaPlaylist, MediaType, PlaylistKind, Rendition,
-    Resource, Segment, Variant,
+    Aes128Key, ByteRange, LowLatency, MasterPlaylist, MediaPlaylist, MediaType, Part, PartList,
+    PlaylistKind, Rendition, RenditionReport, Resource, Segment, Variant,
 };
 
 /// Bigger bodies are rejected before parsing (largest real VOD playlists are a few MB).
@@ -30,6 +30,8 @@ pub const MAX_SEGMENTS: usize = 100_000;
 pub const MAX_STREAMS: usize = 10_000;
 /// Bytes of EXT-X-KEY/EXT-X-MAP URI copies the segments may hold per playlist byte (plus 1 MiB).
 const REPEATED_URI_BYTES_PER_BYTE: usize = 24;
+/// Bounds the EXT-X-PART lines kept per playlist (servers list the last few segments' parts).
+pub const MAX_PARTS: usize = 10_000;
 /// Longer EXTINF / TARGETDURATION values are treated as garbage.
 pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(24 * 3600);
 
@@ -104,6 +106,7 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// ends earlier than `old` did (stale response). Keep `old` and reload; if it persists (encoder
 /// restart), [`rebase`] continues the timeline.
 pub fn update(old: &MediaPlaylist, new: MediaPlaylist) -> Result<MediaPlaylist, ManifestError> {
+    let new = fill_skipped(old, new)?;
     if new.media_sequence < old.media_sequence {
         return Err(ManifestError::SequenceWentBackwards {
             old: old.media_sequence,
@@ -123,6 +126,102 @@ pub fn update(old: &MediaPlaylist, new: MediaPlaylist) -> Result<MediaPlaylist, 
         });
     }
     Ok(align(old, new))
+}
+
+/// A delta update (EXT-X-SKIP) completed with the segments it skipped, taken from `old`.
+/// [`ManifestError::DeltaUnresolved`] if `old` lacks one of them: reload in full.
+fn fill_skipped(
+    old: &MediaPlaylist,
+    mut new: MediaPlaylist,
+) -> Result<MediaPlaylist, ManifestError> {
+    let Some(ll) = new.low_latency.as_mut() else {
+        return Ok(new);
+    };
+    let skipped = std::mem::take(&mut ll.skipped_segments);
+    if skipped == 0 {
+        return Ok(new);
+    }
+    let unresolved = ManifestError::DeltaUnresolved {
+        first: new.media_sequence,
+        count: skipped,
+    };
+    let mut filled = Vec::with_capacity(new.segments.len() + skipped as usize);
+    for seq in new.media_sequence..new.media_sequence.saturating_add(skipped) {
+        let i = old.find_sequence(seq).ok_or(unresolved.clone())?;
+        filled.push(old.segments[i].clone());
+    }
+    if filled.len() + new.segments.len() > MAX_SEGMENTS {
+        return Err(ManifestError::TooLarge {
+            what: "segments",
+            limit: MAX_SEGMENTS,
+        });
+    }
+    let last = filled.last().expect("skipped > 0").clone();
+    // The listed segments counted discontinuities from EXT-X-DISCONTINUITY-SEQUENCE, which
+    // names the first (skipped) segment: add the skipped segments' own.
+    let disc_offset = last
+        .discontinuity_sequence
+        .saturating_sub(new.discontinuity_sequence);
+    let mut prev = last;
+    for seg in &mut new.segments {
+        seg.discontinuity_sequence = seg.discontinuity_sequence.saturating_add(disc_offset);
+        if seg.program_date_time_ns.is_none() && !seg.discontinuity {
+            seg.program_date_time_ns = prev
+                .program_date_time_ns
+                .zip(i64::try_from(prev.duration.as_nanos()).ok())
+                .and_then(|(t, d)| t.checked_add(d));
+        }
+        prev = seg.clone();
+    }
+    filled.append(&mut new.segments);
+    new.segments = filled;
+    Ok(new)
+}
+
+/// The playlist URL without the low-latency delivery directives (`_HLS_msn`, `_HLS_part`,
+/// `_HLS_skip`) a reload added: what to reload next time, and the swarm's name for it.
+pub fn without_directives(url: &Url) -> Url {
+    let mut out = url.clone();
+    if url.query().is_none() {
+        return out;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !k.starts_with("_HLS_"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.len() == url.query_pairs().count() {
+        return out;
+    }
+    if kept.is_empty() {
+        out.set_query(None);
+    } else {
+        out.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    out
+}
+
+/// A reload URL with delivery directives (RFC 8216bis 6.2.5), in the order the spec asks:
+/// `_HLS_msn` (and `_HLS_part`) to block until that segment (part) exists, `_HLS_skip=YES` for a
+/// delta update.
+pub fn with_directives(url: &Url, block: Option<(u64, Option<u64>)>, skip: bool) -> Url {
+    let mut out = without_directives(url);
+    if block.is_none() && !skip {
+        return out;
+    }
+    {
+        let mut q = out.query_pairs_mut();
+        if let Some((msn, part)) = block {
+            q.append_pair("_HLS_msn", &msn.to_string());
+            if let Some(part) = part {
+                q.append_pair("_HLS_part", &part.to_string());
+            }
+        }
+        if skip {
+            q.append_pair("_HLS_skip", "YES");
+        }
+    }
+    out
 }
 
 /// Gives `new` the timeline of `reference` by media sequence number, without the staleness
@@ -297,6 +396,13 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
     let mut pending_discontinuity = false;
     let mut pending_gap = false;
     let mut pending_date_time: Option<i64> = None;
+    // Low-latency HLS: what the tags said, and the parts waiting for their segment's URI line.
+    let mut ll = LowLatency::default();
+    let mut ll_seen = false;
+    let mut pending_parts: Vec<Part> = Vec::new();
+    let mut part_lists: Vec<(usize, Vec<Part>)> = Vec::new();
+    let mut parts_total = 0usize;
+    let mut prev_part_range: Option<(Url, u64)> = None;
     // State that applies until changed.
     let mut key = KeyState::default();
     // EXT-X-MAP in force, with the key that encrypts it (if any).
@@ -347,9 +453,75 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
                     ))
                 }
                 "#EXT-X-SKIP" => {
-                    return Err(ManifestError::Unsupported(
-                        "playlist delta update (EXT-X-SKIP)".into(),
-                    ))
+                    if !segments.is_empty() {
+                        return Err(malformed(n, "EXT-X-SKIP after a segment"));
+                    }
+                    let attrs = parse_attributes(value.unwrap_or(""), n)?;
+                    ll.skipped_segments = parse_u64(attrs.get("SKIPPED-SEGMENTS"), n, name)?;
+                    ll_seen = true;
+                }
+                "#EXT-X-SERVER-CONTROL" => {
+                    let attrs = parse_attributes(value.unwrap_or(""), n)?;
+                    ll.can_block_reload = attrs.get("CAN-BLOCK-RELOAD") == Some("YES");
+                    ll.part_hold_back =
+                        attrs.get("PART-HOLD-BACK").and_then(parse_decimal_duration);
+                    ll.can_skip_until = attrs
+                        .get("CAN-SKIP-UNTIL")
+                        .and_then(parse_decimal_duration)
+                        .filter(|d| !d.is_zero());
+                    ll_seen = true;
+                }
+                "#EXT-X-PART-INF" => {
+                    let attrs = parse_attributes(value.unwrap_or(""), n)?;
+                    ll.part_target = Some(
+                        attrs
+                            .get("PART-TARGET")
+                            .and_then(parse_decimal_duration)
+                            .filter(|d| !d.is_zero() && *d <= MAX_SEGMENT_DURATION)
+                            .ok_or_else(|| malformed(n, "invalid EXT-X-PART-INF PART-TARGET"))?,
+                    );
+                    ll_seen = true;
+                }
+                "#EXT-X-PART" => {
+                    parts_total += 1;
+                    if parts_total > MAX_PARTS {
+                        return Err(ManifestError::TooLarge {
+                            what: "parts",
+                            limit: MAX_PARTS,
+                        });
+                    }
+                    let part = parse_part(value.unwrap_or(""), url, n, &prev_part_range)?;
+                    prev_part_range = part
+                        .resource
+                        .range
+                        .map(|r| (part.resource.url.clone(), r.offset + r.length));
+                    pending_parts.push(part);
+                    ll_seen = true;
+                }
+                "#EXT-X-PRELOAD-HINT" => {
+                    let attrs = parse_attributes(value.unwrap_or(""), n)?;
+                    if attrs.get("TYPE") == Some("PART") {
+                        if let Some(uri) = attrs.get("URI") {
+                            ll.preload_hint = Some(Resource {
+                                url: join(url, uri, n)?,
+                                range: None,
+                            });
+                        }
+                    }
+                    ll_seen = true;
+                }
+                "#EXT-X-RENDITION-REPORT" => {
+                    let attrs = parse_attributes(value.unwrap_or(""), n)?;
+                    if let Some(uri) = attrs.get("URI") {
+                        if ll.rendition_reports.len() < MAX_STREAMS {
+                            ll.rendition_reports.push(RenditionReport {
+                                uri: join(url, uri, n)?,
+                                last_msn: attrs.get("LAST-MSN").and_then(parse_digits),
+                                last_part: attrs.get("LAST-PART").and_then(parse_digits),
+                            });
+                        }
+                    }
+                    ll_seen = true;
                 }
                 "#EXTINF" => {
                     if let Some((prev, _)) = pending_duration {
@@ -375,7 +547,7 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
                 "#EXT-X-PROGRAM-DATE-TIME" => {
                     pending_date_time = parse_program_date_time(value.unwrap_or(""))
                 }
-                // DATERANGE, START, LL-HLS tags, comments: not needed.
+                // DATERANGE, START, comments: not needed.
                 _ => {}
             }
             continue;
@@ -462,18 +634,42 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             gap: pending_gap,
             program_date_time_ns,
         });
+        if !pending_parts.is_empty() {
+            part_lists.push((segments.len() - 1, std::mem::take(&mut pending_parts)));
+        }
         t += duration;
         pending_discontinuity = false;
         pending_gap = false;
     }
-    // A trailing EXTINF/BYTERANGE without URI (truncated body) is simply dropped.
+    // A trailing EXTINF/BYTERANGE without URI (truncated body) is simply dropped; trailing
+    // parts belong to the segment being produced.
+    if !pending_parts.is_empty() {
+        part_lists.push((segments.len(), pending_parts));
+    }
 
+    // A delta update lists its segments after the skipped ones.
+    let first_listed = media_sequence
+        .checked_add(ll.skipped_segments)
+        .ok_or_else(|| malformed(1, "EXT-X-SKIP overflows"))?;
     for (i, seg) in segments.iter_mut().enumerate() {
-        seg.sequence = media_sequence
+        seg.sequence = first_listed
             .checked_add(i as u64)
             .ok_or_else(|| malformed(1, "EXT-X-MEDIA-SEQUENCE overflows"))?;
         seg.discontinuity_sequence = discontinuity_base.saturating_add(seg.discontinuity_sequence);
     }
+    if first_listed
+        .checked_add(segments.len() as u64 + 1)
+        .is_none()
+    {
+        return Err(malformed(1, "EXT-X-MEDIA-SEQUENCE overflows"));
+    }
+    ll.parts = part_lists
+        .into_iter()
+        .map(|(i, parts)| PartList {
+            sequence: first_listed + i as u64,
+            parts,
+        })
+        .collect();
 
     let target_duration = match target_duration {
         Some(d) => d,
@@ -503,6 +699,52 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
         end_list,
         segments,
         lost_sync: false,
+        low_latency: ll_seen.then(|| Box::new(ll)),
+    })
+}
+
+/// `#EXT-X-PART:DURATION=…,URI="…"[,INDEPENDENT=YES][,BYTERANGE="n[@o]"][,GAP=YES]`.
+/// A byte range without offset continues the previous part's range of the same resource.
+fn parse_part(
+    value: &str,
+    base: &Url,
+    line: usize,
+    prev_range: &Option<(Url, u64)>,
+) -> Result<Part, ManifestError> {
+    let attrs = parse_attributes(value, line)?;
+    let uri = attrs
+        .get("URI")
+        .ok_or_else(|| malformed(line, "EXT-X-PART without URI"))?;
+    let url = join(base, uri, line)?;
+    let duration = attrs
+        .get("DURATION")
+        .and_then(parse_decimal_duration)
+        .filter(|d| *d <= MAX_SEGMENT_DURATION)
+        .ok_or_else(|| malformed(line, "EXT-X-PART without a valid DURATION"))?;
+    let range = match attrs.get("BYTERANGE") {
+        None => None,
+        Some(v) => {
+            let (length, offset) = parse_byterange(v)
+                .ok_or_else(|| malformed(line, "invalid EXT-X-PART BYTERANGE"))?;
+            let offset = match (offset, prev_range) {
+                (Some(o), _) => o,
+                (None, Some((u, end))) if *u == url => *end,
+                (None, _) => return Err(malformed(
+                    line,
+                    "EXT-X-PART BYTERANGE without offset must follow a part of the same resource",
+                )),
+            };
+            if offset.checked_add(length).is_none() {
+                return Err(malformed(line, "EXT-X-PART BYTERANGE overflows"));
+            }
+            Some(ByteRange { offset, length })
+        }
+    };
+    Ok(Part {
+        resource: Resource { url, range },
+        duration,
+        independent: attrs.get("INDEPENDENT") == Some("YES"),
+        gap: attrs.get("GAP") == Some("YES"),
     })
 }
 
@@ -1079,6 +1321,211 @@ mod tests {
                 Some(T + 5 * 3600 * 1_000_000_000 + 14_000_000_000),
             ]
         );
+    }
+
+    /// An LL-HLS playlist as Apple's spec examples write it: two complete 2-s segments (the
+    /// second with its parts), two parts of the third, a preload hint.
+    const LL: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-VERSION:9\n\
+        #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5,CAN-SKIP-UNTIL=12.0\n\
+        #EXT-X-PART-INF:PART-TARGET=0.5\n#EXT-X-MEDIA-SEQUENCE:20\n\
+        #EXT-X-PROGRAM-DATE-TIME:2026-12-03T10:00:00Z\n\
+        #EXTINF:2.0,\ns20.ts\n\
+        #EXT-X-PART:DURATION=1.0,URI=\"s21.ts\",BYTERANGE=\"1000@0\",INDEPENDENT=YES\n\
+        #EXT-X-PART:DURATION=1.0,URI=\"s21.ts\",BYTERANGE=\"500\"\n\
+        #EXTINF:2.0,\ns21.ts\n\
+        #EXT-X-PART:DURATION=0.5,URI=\"p22.0.ts\",INDEPENDENT=YES\n\
+        #EXT-X-PART:DURATION=0.5,URI=\"p22.1.ts\",GAP=YES\n\
+        #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p22.2.ts\"\n\
+        #EXT-X-RENDITION-REPORT:URI=\"../hi/index.m3u8\",LAST-MSN=22,LAST-PART=1\n";
+
+    #[test]
+    fn low_latency_tags_become_parts_hints_and_reports() {
+        let p = media(LL);
+        assert_eq!(p.segments.len(), 2);
+        assert_eq!(p.segments[1].sequence, 21);
+        let ll = p.low_latency.as_deref().expect("LL-HLS");
+        assert!(ll.can_block_reload);
+        assert_eq!(ll.part_hold_back, Some(ms(1500)));
+        assert_eq!(ll.can_skip_until, Some(ms(12_000)));
+        assert_eq!(ll.part_target, Some(ms(500)));
+        assert_eq!(ll.skipped_segments, 0);
+        let of21 = ll.parts_of(21).expect("parts of 21");
+        assert_eq!(of21.len(), 2);
+        assert_eq!(
+            of21[0].resource.range,
+            Some(ByteRange {
+                offset: 0,
+                length: 1000
+            })
+        );
+        // A part's byte range without offset follows the previous part of the same URI.
+        assert_eq!(
+            of21[1].resource.range,
+            Some(ByteRange {
+                offset: 1000,
+                length: 500
+            })
+        );
+        assert!(of21[0].independent && !of21[1].independent);
+        // Parts after the last segment belong to the one being produced.
+        let of22 = ll.parts_of(22).expect("trailing parts");
+        assert_eq!(of22.len(), 2);
+        assert_eq!(of22[0].resource.url.path(), "/live/stream/p22.0.ts");
+        assert!(of22[1].gap);
+        assert!(ll.parts_of(20).is_none());
+        assert_eq!(
+            ll.preload_hint.as_ref().map(|r| r.url.path()),
+            Some("/live/stream/p22.2.ts")
+        );
+        assert_eq!(ll.rendition_reports.len(), 1);
+        assert_eq!(ll.rendition_reports[0].uri.path(), "/live/hi/index.m3u8");
+        assert_eq!(ll.rendition_reports[0].last_msn, Some(22));
+        assert_eq!(ll.rendition_reports[0].last_part, Some(1));
+        // A playlist without LL-HLS tags has none of it.
+        assert!(media(&live(1, 2)).low_latency.is_none());
+    }
+
+    #[test]
+    fn broken_low_latency_tags_are_refused_with_their_line() {
+        for (text, line) in [
+            ("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART:URI=\"a.ts\"\n", 3),
+            ("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART:DURATION=1\n", 3),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART:DURATION=1,URI=\"a\",BYTERANGE=\"9\"\n",
+                3,
+            ),
+            ("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0\n", 3),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n",
+                5,
+            ),
+        ] {
+            match err(text) {
+                ManifestError::Malformed { line: l, .. } => assert_eq!(l, line, "{text}"),
+                e => panic!("{text}: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_delta_update_is_completed_from_the_previous_playlist() {
+        let mut text = String::from(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:100\n\
+             #EXT-X-SERVER-CONTROL:CAN-SKIP-UNTIL=36\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T10:00:00Z\n",
+        );
+        for i in 100..110 {
+            if i == 104 {
+                text += "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-12-03T11:00:00Z\n";
+            }
+            text += &format!("#EXTINF:6.0,\nseg{i}.ts\n");
+        }
+        let old = media(&text);
+        // The server skipped 101..=106 and lists 107..=111.
+        let delta = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:101\n\
+             #EXT-X-SERVER-CONTROL:CAN-SKIP-UNTIL=36\n#EXT-X-SKIP:SKIPPED-SEGMENTS=6\n\
+             #EXTINF:6.0,\nseg107.ts\n#EXTINF:6.0,\nseg108.ts\n#EXTINF:6.0,\nseg109.ts\n\
+             #EXTINF:6.0,\nseg110.ts\n#EXTINF:6.0,\nseg111.ts\n",
+        );
+        assert_eq!(delta.segments[0].sequence, 107);
+        assert_eq!(delta.low_latency.as_ref().unwrap().skipped_segments, 6);
+        let merged = update(&old, delta).unwrap();
+        let seqs: Vec<u64> = merged.segments.iter().map(|s| s.sequence).collect();
+        assert_eq!(seqs, (101..=111).collect::<Vec<_>>());
+        assert_eq!(merged.media_sequence, 101);
+        assert_eq!(merged.low_latency.as_ref().unwrap().skipped_segments, 0);
+        let seg = |n: u64| &merged.segments[merged.find_sequence(n).unwrap()];
+        // Timeline and discontinuity numbering as if the whole list had come.
+        assert_eq!(seg(107).start, old.segments[7].start);
+        assert_eq!(seg(111).start, ms(66_000));
+        assert_eq!(seg(103).discontinuity_sequence, 0);
+        assert_eq!(seg(104).discontinuity_sequence, 1);
+        assert_eq!(seg(107).discontinuity_sequence, 1);
+        assert_eq!(seg(111).discontinuity_sequence, 1);
+        // The wall clock carries over the skipped segments (104 is at 11:00:00).
+        assert_eq!(
+            seg(111).program_date_time_ns,
+            old.segments[4]
+                .program_date_time_ns
+                .map(|t| t + 42 * 1_000_000_000)
+        );
+        // A delta skipping what the previous playlist never had cannot be completed.
+        let far = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:90\n\
+             #EXT-X-SKIP:SKIPPED-SEGMENTS=15\n#EXTINF:6.0,\nseg105.ts\n",
+        );
+        assert_eq!(
+            update(&old, far).unwrap_err(),
+            ManifestError::DeltaUnresolved {
+                first: 90,
+                count: 15
+            }
+        );
+    }
+
+    #[test]
+    fn delivery_directives_are_added_in_order_and_removed_again() {
+        let u = base();
+        let blocked = with_directives(&u, Some((22, Some(3))), true);
+        assert_eq!(
+            blocked.as_str(),
+            "https://cdn.example.com/live/stream/index.m3u8?token=abc&_HLS_msn=22&_HLS_part=3&_HLS_skip=YES"
+        );
+        assert_eq!(without_directives(&blocked), u);
+        let seg = with_directives(&u, Some((7, None)), false);
+        assert_eq!(seg.query(), Some("token=abc&_HLS_msn=7"));
+        let plain = Url::parse("https://cdn.example.com/a.m3u8").unwrap();
+        let skip = with_directives(&plain, None, true);
+        assert_eq!(skip.query(), Some("_HLS_skip=YES"));
+        assert_eq!(
+            without_directives(&skip).as_str(),
+            "https://cdn.example.com/a.m3u8"
+        );
+        // Directives from an earlier reload are replaced, not repeated.
+        let again = with_directives(&blocked, Some((23, Some(0))), false);
+        assert_eq!(again.query(), Some("token=abc&_HLS_msn=23&_HLS_part=0"));
+    }
+
+    #[test]
+    fn low_latency_start_is_part_hold_back_from_the_edge_at_an_independent_part() {
+        use crate::manifest::start::{low_latency_start, PartStart};
+        let p = media(LL);
+        // Edge: 4 s of segments + 1 s of parts of 22 = 5 s.
+        let at = |hold_ms| low_latency_start(&p, ms(hold_ms));
+        // 0.5 s back: inside p22.0 (independent, starts at 4 s).
+        assert_eq!(
+            at(500),
+            Some(PartStart {
+                sequence: 22,
+                part: 0,
+                position: ms(4000),
+                segment_start: ms(4000)
+            })
+        );
+        // 1.5 s back (3.5 s): the second part of 21 is not independent: 21 from its start.
+        assert_eq!(
+            at(1500),
+            Some(PartStart {
+                sequence: 21,
+                part: 0,
+                position: ms(2000),
+                segment_start: ms(2000)
+            })
+        );
+        // Further back than the parts: a segment start.
+        assert_eq!(at(4000).map(|s| (s.sequence, s.part)), Some((20, 0)));
+        let q = media(&LL.replace("BYTERANGE=\"500\"", "BYTERANGE=\"500\",INDEPENDENT=YES"));
+        assert_eq!(
+            low_latency_start(&q, ms(1500)),
+            Some(PartStart {
+                sequence: 21,
+                part: 1,
+                position: ms(3000),
+                segment_start: ms(2000)
+            })
+        );
+        assert_eq!(low_latency_start(&media(&live(1, 3)), ms(1500)), None);
     }
 
     fn media(text: &str) -> MediaPlaylist {

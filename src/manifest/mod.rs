@@ -29,6 +29,8 @@ pub enum ManifestError {
     NoVariants,
     /// A live refresh whose EXT-X-MEDIA-SEQUENCE is lower than the previous one.
     SequenceWentBackwards { old: u64, new: u64 },
+    /// A delta update (EXT-X-SKIP) skipped segments the previous playlist does not have.
+    DeltaUnresolved { first: u64, count: u64 },
     /// DASH: the body is not a well-formed MPD document (not XML, wrong root, bad attribute syntax).
     NotMpd(String),
     /// DASH: a well-formed MPD that cannot be used: missing required attribute, absurd value
@@ -67,6 +69,11 @@ impl fmt::Display for ManifestError {
             ManifestError::SequenceWentBackwards { old, new } => write!(
                 f,
                 "live playlist media sequence went backwards ({old} -> {new})"
+            ),
+            ManifestError::DeltaUnresolved { first, count } => write!(
+                f,
+                "playlist delta update skipped {count} segment(s) from {first} that the \
+                 previous playlist does not have"
             ),
             ManifestError::NotMpd(why) => write!(f, "not a DASH MPD: {why}"),
             ManifestError::InvalidMpd(why) => write!(f, "invalid DASH MPD: {why}"),

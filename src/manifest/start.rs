@@ -60,6 +60,71 @@ pub fn start_point(playlist: &MediaPlaylist, start: Start) -> StartPoint {
     StartPoint { index, position }
 }
 
+/// Where low-latency playback begins: a part (or segment) boundary of the live playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartStart {
+    /// Media sequence number of the parent segment (one past the last listed segment when
+    /// the part belongs to the segment still being produced).
+    pub sequence: u64,
+    /// Index of the first part to play in that segment (0: its beginning).
+    pub part: usize,
+    /// Timeline position of that part.
+    pub position: Duration,
+    /// Start of the parent segment on the timeline.
+    pub segment_start: Duration,
+}
+
+/// Low-latency HLS (RFC 8216bis 6.3.3): `hold_back` (PART-HOLD-BACK) from the live edge (the
+/// end of the last part), at the last independent part or segment start at or before it.
+/// `None` when the playlist lists no parts (then the usual segment start applies).
+pub fn low_latency_start(playlist: &MediaPlaylist, hold_back: Duration) -> Option<PartStart> {
+    let ll = playlist.low_latency.as_ref()?;
+    let next_seq = playlist
+        .segments
+        .last()
+        .map_or(playlist.media_sequence, |s| s.sequence.saturating_add(1));
+    let end = playlist.segments.last().map_or(Duration::ZERO, |s| s.end());
+    // Every segment start and independent part start, then sorted by position.
+    let mut candidates: Vec<PartStart> = playlist
+        .segments
+        .iter()
+        .filter(|s| !s.gap)
+        .map(|s| PartStart {
+            sequence: s.sequence,
+            part: 0,
+            position: s.start,
+            segment_start: s.start,
+        })
+        .collect();
+    let mut edge = end;
+    for list in &ll.parts {
+        let parent_start = match playlist.find_sequence(list.sequence) {
+            Some(i) => playlist.segments[i].start,
+            None if list.sequence == next_seq => end,
+            None => continue,
+        };
+        let mut t = parent_start;
+        for (i, part) in list.parts.iter().enumerate() {
+            if (i == 0 || part.independent) && !part.gap {
+                candidates.push(PartStart {
+                    sequence: list.sequence,
+                    part: i,
+                    position: t,
+                    segment_start: parent_start,
+                });
+            }
+            t += part.duration;
+        }
+        edge = edge.max(t);
+    }
+    if ll.parts.is_empty() {
+        return None;
+    }
+    let target = edge.saturating_sub(hold_back);
+    candidates.sort_by_key(|c| (c.position, c.part));
+    candidates.into_iter().rev().find(|c| c.position <= target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

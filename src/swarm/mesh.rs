@@ -591,6 +591,7 @@ impl Mesh {
             end_list,
             segments,
             lost_sync: false,
+            low_latency: None,
         };
         self.playlist = Some((first, p.clone()));
         p

@@ -591,6 +591,7 @@ mod by_hand {
                 })
                 .collect(),
             lost_sync: false,
+            low_latency: None,
         }
     }
 
