@@ -16,6 +16,7 @@ pub mod dash_fixtures;
 pub mod evil;
 pub mod fixtures;
 pub mod launch;
+pub mod llhls;
 pub mod origin;
 pub mod playback;
 pub mod tracker;
