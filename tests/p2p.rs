@@ -23,6 +23,7 @@ use bytes::Bytes;
 use gst::prelude::*;
 
 use common::aquatic::{aquatic_bin, AquaticProcess};
+use common::llhls::{assert_run_of_parts, ll_fixture, serve_ll};
 use common::origin::{LiveSpec, Origin};
 use common::playback::{capture_raw, stat};
 use common::tracker::{hex, node_available, TrackerProcess};
@@ -897,6 +898,85 @@ fn live_swarm(tracker: fn() -> Option<TestTracker>) {
         for p in &peers[1..] {
             assert!(p.stat("p2p-bytes") > 0, "no P2P bytes: {}", p.summary());
         }
+    });
+}
+
+/// LL-HLS (issue 17): a player on parts shares each segment once it is complete, assembled
+/// from its parts; a whole-segment player of the same stream, 3 target durations behind, takes
+/// them from it. The parts player never downloads a whole segment.
+#[test]
+fn a_low_latency_player_shares_the_segments_it_played_as_parts() {
+    let _one = one_swarm_at_a_time();
+    if !common::have_element() {
+        return;
+    }
+    let Some(tracker) = TestTracker::strict() else {
+        return;
+    };
+    common::guard_for(Duration::from_secs(90), move || {
+        let parts = &ll_fixture().parts;
+        let origin = Origin::empty();
+        let ll = serve_ll(&origin, "ll");
+        let url = origin.url("ll/index.m3u8");
+        let mut props = p2p_props(&tracker.url());
+        props.push(("user-agent", "parts-player".to_send_value()));
+        let mut peers = vec![Peer::start("ll-parts", &url, &props)];
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            peers[0].poll();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut props = p2p_props(&tracker.url());
+        props.push(("low-latency", false.to_send_value()));
+        peers.push(Peer::start("ll-whole", &url, &props));
+        let until = Instant::now() + Duration::from_secs(12);
+        while Instant::now() < until {
+            for p in peers.iter_mut() {
+                p.poll();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for p in &peers {
+            eprintln!("{}", p.summary());
+        }
+        stop_all_still_playing(&mut peers);
+        let mut joined_at = 0;
+        for (i, p) in peers.iter().enumerate() {
+            assert!(p.errors.is_empty(), "{}: {:?}", p.name, p.errors);
+            let pushed = p.pushed();
+            let (first, n) = assert_run_of_parts(&pushed[0].1, parts, &p.name);
+            assert!(n >= 25, "{}: only {n} parts played", p.name);
+            if i == 0 {
+                joined_at = first;
+            }
+        }
+        let log = origin.log();
+        // The segment the parts player joined in the middle of was not played whole: the
+        // swarm may fetch that one for its peers, as any member may.
+        let joined = format!("/ll/s{:03}.ts", joined_at / 5);
+        let whole = |parts_player: bool| {
+            log.iter()
+                .filter(|r| r.path.starts_with("/ll/s"))
+                .filter(|r| !parts_player || r.path != joined || joined_at % 5 == 0)
+                .filter(|r| (r.header("user-agent") == Some("parts-player")) == parts_player)
+                .count()
+        };
+        let counts = ll.counts();
+        eprintln!(
+            "origin: {counts:?}; whole segments to the parts player {}, to the other {}",
+            whole(true),
+            whole(false)
+        );
+        assert_eq!(
+            whole(true),
+            0,
+            "the parts player downloaded whole segments it played as parts"
+        );
+        assert!(
+            peers[1].stat("p2p-bytes") > 0,
+            "the whole-segment player took nothing from the parts player: {}",
+            peers[1].summary()
+        );
     });
 }
 

@@ -143,6 +143,11 @@ impl Fetcher {
             let listed = playlist.find_sequence(ps.sequence);
             if ps.part > 0 || listed.is_none() {
                 part_cursor = Some(PartCursor::new(&playlist, ps.sequence, ps.part));
+                // Join the swarm now, told only the segments before ours: the ones from
+                // here on come as parts, and must not look missing to it.
+                let mut before = (*playlist).clone();
+                before.segments.retain(|s| s.sequence < ps.sequence);
+                self.swarm_for(&Arc::new(before));
             }
             gst::info!(
                 CAT,
@@ -488,9 +493,9 @@ impl Fetcher {
     /// segment (packagers write a segment as the concatenation of its parts), handed to the
     /// swarm to be shared as if it had been fetched whole.
     fn share_assembled(&self, playlist: &Arc<MediaPlaylist>, segment: &Segment, parts: Vec<Bytes>) {
-        let Some(swarm) = self.swarm_for(playlist) else {
+        if self.shared.hub.is_none() {
             return;
-        };
+        }
         let mut whole = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
         for p in &parts {
             whole.extend_from_slice(p);
@@ -504,8 +509,13 @@ impl Fetcher {
             whole.len()
         );
         let whole = Bytes::from(whole);
-        swarm.give(segment.sequence, whole.clone());
+        // Given first, then the playlist that lists it: the swarm stores it before it sees
+        // it missing (else it may fetch it from the origin for the other peers).
+        if let Some((swarm, _)) = lock(&self.stream).swarm.clone() {
+            swarm.give(segment.sequence, whole.clone());
+        }
         self.give_mirrors(segment, whole);
+        self.swarm_for(playlist);
     }
 
     /// `mode=seeder`: waits until real time reaches the end of `segment` on the output's

@@ -360,6 +360,10 @@ pub struct Swarm<D> {
     ever_live: bool,
     /// The player's request: (sequence, id).
     pending: Option<(u64, SegmentId)>,
+    /// A segment given (`handle_segment_given`) before a playlist listing it: stored when
+    /// one does, before the scheduler sees it missing (LL-HLS hands over a segment assembled
+    /// from its parts as the playlist completing it arrives).
+    given_early: Option<(u64, D)>,
     http: HashMap<TransferId, HttpTransfer>,
     peers: BTreeMap<PeerKey, Peer>,
     seed: u64,
@@ -433,6 +437,7 @@ impl<D: SegmentData> Swarm<D> {
             live: false,
             ever_live: false,
             pending: None,
+            given_early: None,
             http: HashMap::new(),
             peers: BTreeMap::new(),
             seed,
@@ -569,6 +574,9 @@ impl<D: SegmentData> Swarm<D> {
             self.note_store_room(now);
         }
         self.sched.handle_segments(now, self.live, &infos);
+        if let Some((sequence, data)) = self.given_early.take() {
+            self.store_given(now, sequence, data);
+        }
         self.drive(now);
     }
 
@@ -650,8 +658,20 @@ impl<D: SegmentData> Swarm<D> {
     /// A bridge's mirror (`Policy::Mirror`): the segment with this sequence number, as the
     /// swarm of the family the player plays through got it and the player used it. Stored
     /// and served as if fetched here; ignored unless listed, new and of the listed size.
+    ///
+    /// A segment not listed yet is kept (one at most) for the next playlist: LL-HLS gives
+    /// the segment it assembled from parts just before the playlist that completes it.
     pub fn handle_segment_given(&mut self, now: u64, sequence: u64, data: D) {
         self.now = self.now.max(now);
+        if !self.by_sequence.contains_key(&sequence) {
+            self.given_early = Some((sequence, data));
+            return;
+        }
+        self.store_given(now, sequence, data);
+        self.drive(now);
+    }
+
+    fn store_given(&mut self, now: u64, sequence: u64, data: D) {
         let Some(&id) = self.by_sequence.get(&sequence) else {
             return;
         };
@@ -659,7 +679,6 @@ impl<D: SegmentData> Swarm<D> {
             return;
         }
         self.store_segment(now, id, data, Source::Http, 0);
-        self.drive(now);
     }
 
     /// The player decoded the segment it was given: peer data of an encrypted stream may now

@@ -834,6 +834,34 @@ mod by_hand {
         assert_eq!(s.stats().http_bytes, 0);
     }
 
+    /// LL-HLS: the segment a player assembled from its parts is given just before the
+    /// playlist that lists it complete; the swarm keeps it, stores it when the playlist comes
+    /// and never sees it missing (no origin fetch for it).
+    #[test]
+    fn a_segment_given_before_its_playlist_is_stored_when_it_comes() {
+        let mut s: Swarm<Bytes> = Swarm::new(SwarmConfig::default(), 7, 0);
+        s.handle_playlist(0, &playlist(0, 5, true));
+        let cfg = super::MeshConfig::default();
+        let data = Bytes::from(Mesh::plaintext(&cfg, 5));
+        s.handle_segment_given(1_000, 5, data.clone());
+        s.handle_playlist(1_000, &playlist(0, 6, true));
+        s.handle_load(1_000, 5);
+        let outs = run(&mut s, 1_000, 2_000);
+        assert!(
+            !outs
+                .iter()
+                .any(|o| matches!(o, Output::HttpFetch { sequence: 5, .. })),
+            "fetched what it was given: {outs:?}"
+        );
+        assert!(
+            outs.iter().any(|o| matches!(
+                o,
+                Output::Deliver { sequence: 5, data: d, .. } if *d == data
+            )),
+            "{outs:?}"
+        );
+    }
+
     /// A segment that came from a peer is neither announced nor uploaded until the player
     /// has used it: a liar's data, if it passed every check, goes no further than one hop.
     #[test]

@@ -342,3 +342,28 @@ fn iso8601(ns: i64) -> String {
         rem % 60
     )
 }
+
+/// The output is the origin's parts from some part on, in order, byte for byte; returns the
+/// first part and how many parts it covers.
+pub fn assert_run_of_parts(bytes: &[u8], parts: &[(Vec<u8>, f64)], who: &str) -> (usize, usize) {
+    let first = parts
+        .iter()
+        .position(|(p, _)| bytes.starts_with(p))
+        .unwrap_or_else(|| panic!("{who}: the output does not start with a part"));
+    let mut at = 0;
+    let mut n = 0;
+    for (p, _) in &parts[first..] {
+        if at == bytes.len() {
+            break;
+        }
+        assert!(
+            bytes[at..].starts_with(p) || p.starts_with(&bytes[at..]),
+            "{who}: byte {at} differs from part {}",
+            first + n
+        );
+        at += p.len().min(bytes.len() - at);
+        n += 1;
+    }
+    assert_eq!(at, bytes.len(), "{who}: bytes past the stream's end");
+    (first, n)
+}
