@@ -783,6 +783,59 @@ fn live_segment_timeline_mpd_follows_refreshes_like_dashdemux() {
     guard(|| live_like_dashdemux(LIVE_TIMELINE_MPD, false));
 }
 
+/// A live MPD whose server clock is 40 s behind the machine's: `UTCTiming` (http-iso) gives
+/// the element the server's time, so it starts near the live edge the server means (on the
+/// machine's clock it would look for segments 40 s in the future), and each fragment carries
+/// its wall clock (`availabilityStartTime` + its start, `timestamp/x-unix`) on that clock.
+#[test]
+fn live_mpd_follows_utc_timing_and_tags_the_wall_clock() {
+    guard(|| {
+        let f = dash_fixtures();
+        require_dash_element();
+        let o = Origin::serve_dir(&f.root);
+        let skew = Duration::from_secs(40);
+        let ast = serve_live_skewed(&o, f, Duration::from_secs(8), skew);
+        let started = SystemTime::now() - skew;
+        let r = capture_raw_from("p2pdashsrc", &o.url(LIVE_MPD), &[], Duration::from_secs(6));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert!(o.requests("time") >= 1, "UTCTiming source never asked");
+        let video = r
+            .pads
+            .iter()
+            .find(|p| p.unix_times.iter().any(Option::is_some) && p.buffers > 4)
+            .expect("a pad with wall-clock metas");
+        let unix = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let first = video.unix_times.iter().flatten().next().unwrap().nseconds();
+        let first = Duration::from_nanos(first);
+        // suggestedPresentationDelay (3 s) behind the server's edge, within a segment or two.
+        let edge = unix(started);
+        eprintln!(
+            "first fragment's wall clock {:.3} s before the server's now (AST {:?})",
+            edge.as_secs_f64() - first.as_secs_f64(),
+            unix(ast)
+        );
+        assert!(
+            first <= edge && edge - first < Duration::from_secs(6),
+            "first fragment at {first:?}, server now {edge:?}"
+        );
+        // Segments 1 s apart on the timeline are 1 s apart on the wall clock.
+        let metas: Vec<u64> = video
+            .unix_times
+            .iter()
+            .flatten()
+            .map(|t| t.nseconds())
+            .collect();
+        assert!(metas.windows(2).all(|w| w[1] >= w[0]), "{metas:?}");
+        // (The MPD writes availabilityStartTime to the millisecond.)
+        let ast_ns = unix(ast).as_millis() as u64 * 1_000_000;
+        let off = (metas[0] - ast_ns) % 1_000_000_000;
+        assert!(
+            !(1_000..=999_999_000).contains(&off),
+            "{off} ns off a segment boundary from availabilityStartTime"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Seeking.
 

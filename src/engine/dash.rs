@@ -30,6 +30,9 @@ const MAX_CACHED_INDEXES: usize = 64;
 #[derive(Default)]
 pub(super) struct DashFront {
     state: Mutex<Option<DashState>>,
+    /// Seconds to add to the machine's clock: what the MPD's `UTCTiming` source says (0
+    /// without one). Live availability is computed on the server's clock.
+    clock_offset: Mutex<f64>,
     /// One MPD reload at a time: the audio and video fetch loops both ask for one.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -56,17 +59,84 @@ fn now_unix() -> f64 {
 }
 
 impl DashFront {
+    /// The current time in Unix seconds on the server's clock, as far as we know it.
+    fn now(&self) -> f64 {
+        now_unix() + *lock(&self.clock_offset)
+    }
+
+    /// Aligns our clock with the MPD's `UTCTiming` source (DASH-IF IOP 4.7): a live
+    /// presentation's segments are available by the server's clock, not the machine's. A
+    /// source that fails leaves the machine's clock, with a warning; never an error.
+    async fn sync_clock(&self, shared: &Shared, mpd: &Mpd) {
+        let Some(source) = mpd.utc_source().filter(|_| mpd.dynamic) else {
+            if mpd.dynamic && !mpd.utc_timing.is_empty() {
+                gst::info!(
+                    CAT,
+                    "UTCTiming {:?}: no scheme we support, using the machine's clock",
+                    mpd.utc_timing
+                );
+            }
+            return;
+        };
+        let offset = match &source {
+            // The MPD's own idea of "now" as it was generated: good to its fetch time.
+            mpd::UtcSource::Direct(t) => Some(t - mpd.now_unix),
+            mpd::UtcSource::Http(url) => {
+                let before = now_unix();
+                match shared.fetch_manifest(url).await {
+                    Ok((body, _)) => {
+                        let after = now_unix();
+                        let text = String::from_utf8_lossy(&body);
+                        let server = mpd::parse_utc_time(&text);
+                        if server.is_none() {
+                            gst::warning!(
+                                CAT,
+                                "UTCTiming {url}: not a time: {:?}",
+                                text.chars().take(64).collect::<String>()
+                            );
+                        }
+                        server.map(|t| t - (before + after) / 2.0)
+                    }
+                    Err(e) => {
+                        gst::warning!(
+                            CAT,
+                            "UTCTiming {url}: {}; using the machine's clock",
+                            e.message
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(offset) = offset.filter(|o| o.is_finite()) {
+            gst::info!(
+                CAT,
+                "UTCTiming {source:?}: the server's clock is {offset:+.3} s from ours"
+            );
+            *lock(&self.clock_offset) = offset;
+        }
+    }
+
     /// Fetches and parses the MPD and describes the streams to play.
     pub async fn open(&self, shared: &Shared, location: &Url) -> Result<Opened, EngineError> {
         let (bytes, final_url) = shared
             .fetch_manifest(location)
             .await
             .inspect_err(|e| gst::warning!(CAT, "MPD {location}: {}", e.message))?;
-        let now = now_unix();
-        let parsed = parse_mpd(bytes.clone(), &final_url, now)
+        let mut now = self.now();
+        let mut parsed = parse_mpd(bytes.clone(), &final_url, now)
             .await
             .map_err(|e| manifest_error(e, &final_url))
             .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;
+        let was = *lock(&self.clock_offset);
+        self.sync_clock(shared, &parsed).await;
+        if (*lock(&self.clock_offset) - was).abs() > 0.05 {
+            // Which live segments exist depends on the time: expand it on the server's.
+            now = self.now();
+            parsed = parse_mpd(bytes.clone(), &final_url, now)
+                .await
+                .map_err(|e| manifest_error(e, &final_url))?;
+        }
         let live_start = parsed.live_start(now);
         let period_index = tracks::start_period(&parsed, live_start);
         let Some(period) = parsed.periods.get(period_index) else {
@@ -262,7 +332,7 @@ impl DashFront {
             } else {
                 // A live MPD's bytes may not change while its `$Number$` segments still
                 // appear with time: the same bytes are expanded again for the new time.
-                let parsed = parse_mpd(bytes.clone(), &final_url, now_unix())
+                let parsed = parse_mpd(bytes.clone(), &final_url, self.now())
                     .await
                     .map_err(|e| manifest_error(e, &final_url))
                     .inspect_err(|e| gst::warning!(CAT, "{}", e.message))?;

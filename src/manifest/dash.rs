@@ -267,6 +267,49 @@ impl Mpd {
 // Entry points
 // ---------------------------------------------------------------------------------------------
 
+/// Where a live MPD says the time comes from (`UTCTiming`, ISO/IEC 23009-1 5.8.4.11 and
+/// DASH-IF IOP 4.7): the first scheme this element can use, in MPD order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UtcSource {
+    /// `urn:mpeg:dash:utc:direct:2014` (or 2012): the time itself, as of the MPD's fetch.
+    Direct(f64),
+    /// `urn:mpeg:dash:utc:http-iso:2014` / `http-xsdate:2014` (or 2012): GET it, the body is
+    /// an ISO 8601 / xs:dateTime time.
+    Http(Url),
+}
+
+impl Mpd {
+    /// The clock source the MPD names, if one this element supports (`http-head`, `ntp`,
+    /// `sntp` and `http-ntp` are not: the machine's clock is used then).
+    pub fn utc_source(&self) -> Option<UtcSource> {
+        self.utc_timing.iter().find_map(|(scheme, value)| {
+            let kind = scheme
+                .trim()
+                .strip_prefix("urn:mpeg:dash:utc:")?
+                .rsplit_once(':')
+                .filter(|(_, year)| *year == "2014" || *year == "2012")?
+                .0;
+            match kind {
+                "direct" => parse_utc_time(value).map(UtcSource::Direct),
+                "http-iso" | "http-xsdate" => {
+                    // Several URLs may be given, space-separated: the first that parses.
+                    value
+                        .split_whitespace()
+                        .find_map(|u| self.url.join(u).ok())
+                        .map(UtcSource::Http)
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+/// An `xs:dateTime` / ISO 8601 time (as UTCTiming servers answer) in Unix seconds.
+pub fn parse_utc_time(text: &str) -> Option<f64> {
+    let t = text.trim().parse::<dash_mpd::XsDatetime>().ok()?;
+    Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9)
+}
+
 /// Parses an MPD fetched from `url` (its final URL after redirects). `now_unix` (seconds since
 /// the Unix epoch, wall clock of the caller, ideally corrected by UTCTiming) decides which live
 /// `$Number$` segments exist and the timeShiftBufferDepth window; it is ignored for static MPDs.

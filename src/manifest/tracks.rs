@@ -178,6 +178,9 @@ pub fn flatten<'a>(mpd: &Mpd, parts: impl IntoIterator<Item = PeriodPart<'a>>) -
         let media_offset = signed_ns(rep.presentation_time_offset) - signed_ns(period.start);
         for (i, mut s) in period_segments.into_iter().enumerate() {
             s.media_offset_ns = Some(media_offset);
+            // Live: the presentation timeline starts at availabilityStartTime, so each
+            // segment's wall clock is known (a `GstReferenceTimestampMeta` downstream).
+            s.program_date_time_ns = wall_clock_ns(mpd, s.start);
             s.sequence = key | (s.sequence & 0xFFFF_FFFF);
             // The Period's start, not its index: an index shifts when a live MPD drops its
             // oldest Period, and what was learned of one Period would judge another's segments.
@@ -195,6 +198,14 @@ pub fn flatten<'a>(mpd: &Mpd, parts: impl IntoIterator<Item = PeriodPart<'a>>) -
         segments,
         mpd.max_segment_duration,
     )
+}
+
+/// `availabilityStartTime` + `start` in ns since the epoch, for a dynamic MPD.
+fn wall_clock_ns(mpd: &Mpd, start: Duration) -> Option<i64> {
+    let ast = mpd.availability_start.filter(|_| mpd.dynamic)?;
+    let ast_ns = (ast.floor() as i64).checked_mul(1_000_000_000)?
+        + ((ast - ast.floor()) * 1e9).round() as i64;
+    ast_ns.checked_add(i64::try_from(start.as_nanos()).ok()?)
 }
 
 fn signed_ns(d: Duration) -> i64 {

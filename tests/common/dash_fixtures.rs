@@ -156,6 +156,51 @@ pub fn serve_live(o: &Origin, f: &'static DashFixtures, behind: Duration) -> Sys
     ast
 }
 
+/// [`serve_live`] on a server whose clock is `skew` behind the machine's: the MPD (at
+/// [`LIVE_MPD`]), its availabilityStartTime and each segment's availability are on that
+/// clock, and the MPD names `/time` (`UTCTiming` http-iso) where it tells its time. Returns
+/// the availabilityStartTime (server clock).
+pub fn serve_live_skewed(
+    o: &Origin,
+    f: &'static DashFixtures,
+    behind: Duration,
+    skew: Duration,
+) -> SystemTime {
+    let server_now = move || SystemTime::now() - skew;
+    let ast = server_now() - behind;
+    let time_url = o.url("time");
+    o.route("time", move |_| {
+        Response::new(200, "text/plain", iso8601(server_now()))
+    });
+    o.route(LIVE_MPD, move |_| {
+        let mpd = f.live_mpd_with(ast, server_now(), false).replace(
+            "</MPD>",
+            &format!(
+                "<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{time_url}\"/>\n</MPD>"
+            ),
+        );
+        Response::new(200, "application/dash+xml", mpd)
+    });
+    for rel in f.files(LIVE_DIR, "chunk-") {
+        let n: u64 = rel
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.strip_suffix(".m4s"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected live segment name {rel}"));
+        let available_at = ast + Duration::from_secs(n);
+        let body = f.read(&rel);
+        o.route(&rel, move |_| {
+            if server_now() >= available_at {
+                Response::new(200, "video/mp4", body.clone())
+            } else {
+                Response::new(404, "text/plain", "not yet available\n")
+            }
+        });
+    }
+    ast
+}
+
 /// The DASH fixtures, generated on first use.
 pub fn dash_fixtures() -> &'static DashFixtures {
     static F: OnceLock<DashFixtures> = OnceLock::new();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::dash_fixtures::iso8601;
 use super::fixtures::{ffmpeg, video_in, FPS};
 use super::origin::{Origin, RequestRecord, Response};
 
@@ -181,7 +182,10 @@ impl LlStream {
         };
         for i in from..complete {
             let pdt = wall0 + ((self.seg_start(i) - PREROLL) * 1e9) as i64;
-            s += &format!("#EXT-X-PROGRAM-DATE-TIME:{}\n", iso8601(pdt));
+            s += &format!(
+                "#EXT-X-PROGRAM-DATE-TIME:{}\n",
+                iso8601(UNIX_EPOCH + Duration::from_nanos(pdt as u64))
+            );
             if i + 2 >= complete && !ended {
                 for k in i * PARTS_PER_SEGMENT..(i + 1) * PARTS_PER_SEGMENT {
                     s += &part_line(k);
@@ -316,31 +320,6 @@ pub fn serve_ll(origin: &Origin, prefix: &str) -> Arc<LlStream> {
         origin.route(&format!("{prefix}/s{i:03}.ts"), move |_| s.segment(i));
     }
     stream
-}
-
-/// `2026-12-03T10:00:00.250Z` from ns since the epoch.
-fn iso8601(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The output is the origin's parts from some part on, in order, byte for byte; returns the

@@ -1446,6 +1446,67 @@ fn live_multi_period_and_utc_timing() {
     assert_eq!(p2[0].start, secs(54.0));
     assert!(!p2[0].discontinuity);
     assert_eq!(m.live_start(AST_UNIX + 75.0), Some(secs(63.0)));
+    assert_eq!(
+        m.utc_source(),
+        Some(UtcSource::Http(url("https://time.example.com/now")))
+    );
+    // Each flattened segment's wall clock is availabilityStartTime + its start.
+    let track = crate::manifest::tracks::pick_tracks(&m.periods[1])[0]
+        .track
+        .clone();
+    let parts: Vec<_> = track
+        .representations(&m, 0)
+        .into_iter()
+        .map(|(i, period, rep)| match &rep.segments {
+            SegmentSource::List(s) => (i, period, rep, s.clone()),
+            SegmentSource::NeedsIndex(_) => unreachable!(),
+        })
+        .collect();
+    let flat = crate::manifest::tracks::flatten(&m, parts);
+    for s in &flat.segments {
+        assert_eq!(
+            s.program_date_time_ns,
+            Some(1_767_225_600_000_000_000 + s.start.as_nanos() as i64)
+        );
+    }
+}
+
+#[test]
+fn utc_timing_sources_in_mpd_order_and_times() {
+    let with = |timing: &str| {
+        let xml = mpd(
+            &format!(r#"type="dynamic" availabilityStartTime="{AST}""#),
+            &format!(
+                r#"{timing}<Period id="p1" start="PT0S"><AdaptationSet mimeType="video/mp4">
+  <SegmentTemplate duration="2" media="$Number$.m4s"/><Representation id="v" bandwidth="1"/></AdaptationSet></Period>"#
+            ),
+        );
+        parse(xml.as_bytes(), &vod_url(), AST_UNIX + 45.0)
+            .unwrap()
+            .utc_source()
+    };
+    assert_eq!(with(""), None);
+    // Unsupported schemes are passed over; relative URLs resolve against the MPD.
+    assert_eq!(
+        with(
+            r#"<UTCTiming schemeIdUri="urn:mpeg:dash:utc:ntp:2014" value="pool.ntp.org"/>
+<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-head:2014" value="/"/>
+<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-xsdate:2014" value="../time"/>"#
+        ),
+        Some(UtcSource::Http(vod_url().join("../time").unwrap()))
+    );
+    assert_eq!(
+        with(
+            r#"<UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2026-01-01T00:00:45.5Z"/>"#
+        ),
+        Some(UtcSource::Direct(AST_UNIX + 45.5))
+    );
+    assert_eq!(
+        parse_utc_time(" 2026-01-01T00:00:01.250Z\n"),
+        Some(AST_UNIX + 1.25)
+    );
+    assert_eq!(parse_utc_time("2026-01-01T01:00:00+01:00"), Some(AST_UNIX));
+    assert_eq!(parse_utc_time("tomorrow"), None);
 }
 
 #[test]
