@@ -621,6 +621,41 @@ fn alternate_audio_rendition_matches_hlsdemux() {
     });
 }
 
+/// Two audio renditions over the `alt` fixture's audio playlist: English (the default) and
+/// German, told apart by their query.
+const LANGS_MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"audio/index.m3u8?lang=en\"\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"Deutsch\",LANGUAGE=\"de\",AUTOSELECT=YES,URI=\"audio/index.m3u8?lang=de\"\n\
+#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180,CODECS=\"avc1.42c00d,mp4a.40.2\",AUDIO=\"aud\"\n\
+video/index.m3u8\n";
+
+/// `audio-language`: with `ja, de` the German rendition plays (the first preference that
+/// exists); without one, the default.
+#[test]
+fn audio_language_picks_the_rendition() {
+    guard(|| {
+        let run = |props: &[(&str, glib::SendValue)]| {
+            let o = origin();
+            o.route("alt/langs.m3u8", |_| Response::playlist(LANGS_MASTER));
+            let r = capture_raw(&o.url("alt/langs.m3u8"), props, Duration::from_secs(30));
+            assert!(r.eos && r.errors.is_empty(), "{:?}", r.errors);
+            assert_eq!(r.pads.len(), 2);
+            let asked: Vec<String> = o
+                .log()
+                .iter()
+                .filter(|r| r.path == "/alt/audio/index.m3u8")
+                .filter_map(|r| r.query.clone())
+                .collect();
+            asked
+        };
+        assert_eq!(
+            run(&[("audio-language", "ja, de".to_send_value())]),
+            ["lang=de"]
+        );
+        assert_eq!(run(&[]), ["lang=en"]);
+    });
+}
+
 /// Play a sliding-window live playlist through p2phlssrc and check it followed the window.
 fn check_live(media: &str, spec: LiveSpec) {
     let o = origin();

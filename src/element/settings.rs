@@ -190,6 +190,8 @@ pub struct Settings {
     pub live_freeze_action: LiveFreezeActionMode,
     /// LL-HLS: play parts when the playlist offers them.
     pub low_latency: bool,
+    /// Comma-separated audio language preferences.
+    pub audio_language: Option<String>,
 }
 
 impl Default for Settings {
@@ -231,6 +233,7 @@ impl Default for Settings {
             live_freeze_timeout: 0,
             live_freeze_action: LiveFreezeActionMode::default(),
             low_latency: true,
+            audio_language: None,
         }
     }
 }
@@ -482,6 +485,14 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                     live-freeze-timeout: error (post an error) or eos (end the stream)")
             .mutable_ready()
             .build(),
+        glib::ParamSpecString::builder("audio-language")
+            .nick("Audio language")
+            .blurb("Preferred audio languages, most preferred first, comma-separated \
+                    (\"de,en\"; ISO 639-1 or 639-2, matched on the primary language): the \
+                    alternate audio rendition (HLS) or audio adaptation set (DASH) played; \
+                    none matching, or unset: the default one")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoolean::builder("low-latency")
             .nick("Low latency")
             .blurb("Low-latency HLS: when a live playlist offers parts (EXT-X-PART), start \
@@ -604,6 +615,7 @@ impl Settings {
                 self.live_freeze_action = value.get().expect("type checked upstream")
             }
             "low-latency" => self.low_latency = value.get().expect("type checked upstream"),
+            "audio-language" => self.audio_language = value.get().expect("type checked upstream"),
             name if KNOBS.iter().any(|(k, _)| *k == name) => {
                 self.knobs.insert(
                     name.to_string(),
@@ -652,6 +664,7 @@ impl Settings {
             "live-freeze-timeout" => self.live_freeze_timeout.to_value(),
             "live-freeze-action" => self.live_freeze_action.to_value(),
             "low-latency" => self.low_latency.to_value(),
+            "audio-language" => self.audio_language.to_value(),
             name if KNOBS.iter().any(|(k, _)| *k == name) => self
                 .knobs
                 .get(name)
@@ -735,6 +748,15 @@ impl Settings {
             seeder: self.seeder().ok().flatten(),
             segment_hashes: self.segment_hashes().ok().flatten(),
             low_latency: self.low_latency,
+            audio_languages: self
+                .audio_language
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 

@@ -150,7 +150,7 @@ impl DashFront {
             period_index
         );
         let identities = shaka_streams(period);
-        let picked = tracks::pick_tracks(period);
+        let picked = tracks::pick_tracks(period, &shared.config.audio_languages);
         let mut streams = Vec::new();
         for (track, p) in picked.iter().enumerate() {
             let (kind, as_index, set) = (p.track.kind, p.adaptation_set, p.set);

@@ -110,7 +110,11 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         swarms,
         track: 0,
     }];
-    if let Some(audio) = pick_audio(&master, &master.variants[first]) {
+    if let Some(audio) = pick_audio(
+        &master,
+        &master.variants[first],
+        &shared.config.audio_languages,
+    ) {
         gst::info!(
             CAT,
             "alternate audio: {:?} ({:?}) from group {:?}",

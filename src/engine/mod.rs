@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub segment_hashes: Option<url::Url>,
     /// LL-HLS: play a live playlist's parts when it has them (`low-latency`).
     pub low_latency: bool,
+    /// `audio-language`: preferred audio languages, most preferred first.
+    pub audio_languages: Vec<String>,
 }
 
 /// `seed-variants`: the variants (and DASH Representations) a seeder follows.

@@ -13,16 +13,25 @@ use url::Url;
 
 use super::dash::{AdaptationSet, Mpd, Period, Representation};
 use crate::media::{MasterPlaylist, MediaPlaylist, MediaType, Rendition, Segment, Variant};
+use crate::p2p::dash_streams::shaka_normalize_language;
 
-/// HLS: the default rendition of the variant's audio group that has its own playlist (else
-/// an autoselect one, else the first).
-pub fn pick_audio<'a>(master: &'a MasterPlaylist, variant: &Variant) -> Option<&'a Rendition> {
+/// HLS: the rendition of the variant's audio group that has its own playlist in the first of
+/// `languages` (`audio-language`) one has, else the default one, else an autoselect one, else
+/// the first.
+pub fn pick_audio<'a>(
+    master: &'a MasterPlaylist,
+    variant: &Variant,
+    languages: &[String],
+) -> Option<&'a Rendition> {
     let group = variant.audio_group.as_deref()?;
     let candidates: Vec<&Rendition> = master
         .renditions
         .iter()
         .filter(|r| r.stream_type == MediaType::Audio && r.group_id == group && r.uri.is_some())
         .collect();
+    if let Some(r) = by_language(&candidates, languages, |r| r.language.as_deref()) {
+        return Some(r);
+    }
     candidates
         .iter()
         .find(|r| r.default)
@@ -61,14 +70,40 @@ pub fn start_period(mpd: &Mpd, live_start: Option<Duration>) -> usize {
     }
 }
 
+/// The first candidate in the first of `languages` (preferences such as `de` or `deu`, matched
+/// on the primary language subtag, ISO 639-2 codes as their ISO 639-1 equivalents) that one
+/// of them has.
+fn by_language<'a, T>(
+    candidates: &[&'a T],
+    languages: &[String],
+    language_of: impl Fn(&T) -> Option<&str>,
+) -> Option<&'a T> {
+    let primary = |l: &str| {
+        let n = shaka_normalize_language(l.trim());
+        n.split('-').next().unwrap_or("").to_owned()
+    };
+    languages.iter().map(|l| primary(l)).find_map(|want| {
+        candidates
+            .iter()
+            .find(|c| language_of(c).is_some_and(|l| !want.is_empty() && primary(l) == want))
+            .copied()
+    })
+}
+
 /// The tracks to play in `period`: a video one, then an audio one, each the adaptation set of
-/// its kind with Role "main", else the first; DRM-protected ones are skipped (no decryption
-/// here), and so is a kind whose chosen set has no Representation.
-pub fn pick_tracks(period: &Period) -> Vec<Picked<'_>> {
+/// its kind with Role "main", else the first (audio: in the first of `audio_languages` one
+/// has, before that); DRM-protected ones are skipped (no decryption here), and so is a kind
+/// whose chosen set has no Representation.
+pub fn pick_tracks<'a>(period: &'a Period, audio_languages: &[String]) -> Vec<Picked<'a>> {
     [MediaType::Video, MediaType::Audio]
         .into_iter()
         .filter_map(|kind| {
-            let (index, set) = pick_adaptation_set(period, kind)?;
+            let languages = if kind == MediaType::Audio {
+                audio_languages
+            } else {
+                &[]
+            };
+            let (index, set) = pick_adaptation_set(period, kind, languages)?;
             if set.representations.is_empty() {
                 return None;
             }
@@ -92,7 +127,11 @@ pub fn pick_tracks(period: &Period) -> Vec<Picked<'_>> {
         .collect()
 }
 
-fn pick_adaptation_set(period: &Period, kind: MediaType) -> Option<(usize, &AdaptationSet)> {
+fn pick_adaptation_set<'a>(
+    period: &'a Period,
+    kind: MediaType,
+    languages: &[String],
+) -> Option<(usize, &'a AdaptationSet)> {
     let candidates = || {
         period
             .adaptation_sets
@@ -100,8 +139,11 @@ fn pick_adaptation_set(period: &Period, kind: MediaType) -> Option<(usize, &Adap
             .enumerate()
             .filter(move |(_, a)| a.stream_type == kind && !a.encrypted)
     };
-    candidates()
-        .find(|(_, a)| a.roles.iter().any(|r| r == "main"))
+    let all: Vec<(usize, &AdaptationSet)> = candidates().collect();
+    let refs: Vec<&(usize, &AdaptationSet)> = all.iter().collect();
+    by_language(&refs, languages, |(_, a)| a.lang.as_deref())
+        .copied()
+        .or_else(|| candidates().find(|(_, a)| a.roles.iter().any(|r| r == "main")))
         .or_else(|| candidates().next())
 }
 
@@ -276,12 +318,72 @@ c.m3u8
 d.m3u8
 "#,
         );
-        let name = |v: usize| pick_audio(&m, &m.variants[v]).map(|r| r.name.as_str());
+        let name = |v: usize| pick_audio(&m, &m.variants[v], &[]).map(|r| r.name.as_str());
         // DEFAULT beats AUTOSELECT; a rendition without URI is muxed in, never picked.
         assert_eq!(name(0), Some("de"));
         assert_eq!(name(1), Some("fr"));
         assert_eq!(name(2), None);
         assert_eq!(name(3), None);
+    }
+
+    #[test]
+    fn audio_language_preferences_pick_the_rendition_and_adaptation_set() {
+        let m = master(
+            r#"#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="English",LANGUAGE="en-US",DEFAULT=YES,URI="en.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="Deutsch",LANGUAGE="de",URI="de.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="Français",LANGUAGE="fra",URI="fr.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="a"
+a.m3u8
+"#,
+        );
+        let name = |prefs: &[&str]| {
+            let prefs: Vec<String> = prefs.iter().map(|s| s.to_string()).collect();
+            pick_audio(&m, &m.variants[0], &prefs).map(|r| r.name.clone())
+        };
+        assert_eq!(name(&[]).as_deref(), Some("English"));
+        assert_eq!(name(&["de"]).as_deref(), Some("Deutsch"));
+        // ISO 639-2 either side, the first preference that exists wins.
+        assert_eq!(name(&["ger"]).as_deref(), Some("Deutsch"));
+        assert_eq!(name(&["ja", "fr", "de"]).as_deref(), Some("Français"));
+        assert_eq!(name(&["en-GB"]).as_deref(), Some("English"));
+        // Nothing matches: the default.
+        assert_eq!(name(&["ja"]).as_deref(), Some("English"));
+
+        let d = mpd(
+            r#"type="static" mediaPresentationDuration="PT10S""#,
+            r#"<Period>
+  <AdaptationSet id="v" mimeType="video/mp4">
+    <SegmentTemplate duration="5" media="v/$Number$.m4s"/><Representation id="v" bandwidth="1"/>
+  </AdaptationSet>
+  <AdaptationSet id="en" mimeType="audio/mp4" lang="en">
+    <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>
+    <SegmentTemplate duration="5" media="en/$Number$.m4s"/><Representation id="en" bandwidth="1"/>
+  </AdaptationSet>
+  <AdaptationSet id="de" mimeType="audio/mp4" lang="deu">
+    <SegmentTemplate duration="5" media="de/$Number$.m4s"/><Representation id="de" bandwidth="1"/>
+  </AdaptationSet>
+</Period>"#,
+        );
+        let audio = |prefs: &[&str]| {
+            let prefs: Vec<String> = prefs.iter().map(|s| s.to_string()).collect();
+            pick_tracks(&d.periods[0], &prefs)[1]
+                .track
+                .adaptation_set_id
+                .clone()
+        };
+        assert_eq!(audio(&[]).as_deref(), Some("en"));
+        assert_eq!(audio(&["de"]).as_deref(), Some("de"));
+        assert_eq!(audio(&["it"]).as_deref(), Some("en"));
+        // The video track is not affected.
+        let prefs = vec!["de".to_string()];
+        assert_eq!(
+            pick_tracks(&d.periods[0], &prefs)[0]
+                .track
+                .adaptation_set_id
+                .as_deref(),
+            Some("v")
+        );
     }
 
     #[test]
@@ -311,7 +413,7 @@ d.m3u8
   </AdaptationSet>
 </Period>"#,
         );
-        let picked = pick_tracks(&m.periods[0]);
+        let picked = pick_tracks(&m.periods[0], &[]);
         let got: Vec<_> = picked
             .iter()
             .map(|p| (p.adaptation_set, p.track.clone()))
@@ -392,7 +494,7 @@ d.m3u8
   </AdaptationSet>
 </Period>"#,
         );
-        let track = pick_tracks(&m.periods[0]).remove(0).track;
+        let track = pick_tracks(&m.periods[0], &[]).remove(0).track;
         let p = flatten(&m, parts(&m, &track, 1));
         let got: Vec<_> = p
             .segments
@@ -454,7 +556,7 @@ d.m3u8
   <Representation id="v" bandwidth="1"/>
 </AdaptationSet></Period>"#,
         );
-        let track = pick_tracks(&m.periods[0]).remove(0).track;
+        let track = pick_tracks(&m.periods[0], &[]).remove(0).track;
         let p = flatten(&m, parts(&m, &track, 0));
         let got: Vec<_> = p
             .segments
