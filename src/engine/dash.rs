@@ -21,7 +21,7 @@ use crate::manifest::tracks::{self, Track};
 use crate::manifest::ManifestError;
 use crate::media::{MediaPlaylist, MediaType, Resource};
 use crate::net::http::BodyKind;
-use crate::p2p::dash_streams::{shaka2_stream_id, shaka_streams};
+use crate::p2p::dash_streams::{shaka2_stream_id, shaka_streams_in};
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
 /// Segment indexes kept (SegmentBase); each is small, a few per Representation.
@@ -149,7 +149,7 @@ impl DashFront {
             parsed.periods.len(),
             period_index
         );
-        let identities = shaka_streams(period);
+        let identities = shaka_streams_in(&parsed, period_index);
         let picked = tracks::pick_tracks(period, &shared.config.audio_languages);
         let mut streams = Vec::new();
         for (track, p) in picked.iter().enumerate() {

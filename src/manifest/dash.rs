@@ -130,6 +130,11 @@ pub struct Representation {
     pub height: Option<u64>,
     /// `frameRate` evaluated ("30000/1001" → 29.97…), as Shaka does.
     pub frame_rate: Option<f64>,
+    /// Shaka's `stream.hdr` (P2P Media Loader 2.3's `videoRange`): "PQ" for the DASH-IF
+    /// `hevc-hdr-pq10` MPD profile with its HEVC codec, else the AdaptationSet's cicp
+    /// TransferCharacteristics property (1, 6, 13–15 "SDR", 16 "PQ", 18 "HLG"); `None` when
+    /// nothing says.
+    pub video_range: Option<String>,
     /// From AudioChannelConfiguration (23003:3 scheme, or a plain integer value).
     pub channels: Option<u32>,
     pub lang: Option<String>,
@@ -266,6 +271,49 @@ impl Mpd {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 // ---------------------------------------------------------------------------------------------
+
+/// Shaka Player's `stream.hdr` (v4.16.9 `dash_parser.js`: `parseRepresentation_` for the
+/// profile, `parseAdaptationSet_` for the properties): the DASH-IF UHD `hevc-hdr-pq10` MPD
+/// profile with its codec says "PQ"; else the AdaptationSet's `urn:mpeg:mpegB:cicp:
+/// TransferCharacteristics` EssentialProperty, then SupplementalProperty, the last one read
+/// winning (an unmapped value clears it), as Shaka overwrites.
+fn shaka_hdr(
+    profiles: &[String],
+    codecs: Option<&str>,
+    a: &dash_mpd::AdaptationSet,
+) -> Option<String> {
+    const HEVC_HDR_PQ10: &str = "http://dashif.org/guidelines/dash-if-uhd#hevc-hdr-pq10";
+    let codecs = codecs.unwrap_or("");
+    if profiles.iter().any(|p| p == HEVC_HDR_PQ10)
+        && (codecs.contains("hvc1.2.4.L153.B0") || codecs.contains("hev1.2.4.L153.B0"))
+    {
+        return Some("PQ".into());
+    }
+    const TC: &str = "urn:mpeg:mpegB:cicp:TransferCharacteristics";
+    // JS `parseInt(value, 10)`: leading digits.
+    let cicp = |v: Option<&str>| {
+        let v = v.unwrap_or("").trim_start();
+        let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<u32>().ok()? {
+            1 | 6 | 13 | 14 | 15 => Some("SDR".to_owned()),
+            16 => Some("PQ".to_owned()),
+            18 => Some("HLG".to_owned()),
+            _ => None,
+        }
+    };
+    let mut range = None;
+    for p in a.essential_property.iter().filter(|p| p.schemeIdUri == TC) {
+        range = cicp(p.value.as_deref());
+    }
+    for p in a
+        .supplemental_property
+        .iter()
+        .filter(|p| p.schemeIdUri == TC)
+    {
+        range = cicp(p.value.as_deref());
+    }
+    range
+}
 
 /// Where a live MPD says the time comes from (`UTCTiming`, ISO/IEC 23009-1 5.8.4.11 and
 /// DASH-IF IOP 4.7): the first scheme this element can use, in MPD order.
@@ -1093,6 +1141,8 @@ fn first<'a, T, U>(levels: &[Option<&'a T>], f: impl Fn(&'a T) -> Option<U>) -> 
 
 struct Builder<'a> {
     url: &'a Url,
+    /// MPD@profiles, split on `,` as Shaka does (no trimming).
+    profiles: Vec<String>,
     now_unix: f64,
     now_ns: i128,
     total_segments: usize,
@@ -1134,6 +1184,7 @@ impl<'a> Builder<'a> {
     fn new(url: &'a Url, now_unix: f64, input_len: usize) -> Self {
         Builder {
             url,
+            profiles: Vec::new(),
             now_unix,
             // Split so the nanoseconds keep their precision (1.8e18 ns is beyond f64's 2^53).
             now_ns: now_unix.floor() as i128 * NS
@@ -1163,6 +1214,13 @@ impl<'a> Builder<'a> {
         if raw.periods.is_empty() {
             return Err(invalid("no Period"));
         }
+        self.profiles = raw
+            .profiles
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
         if raw.periods.len() > MAX_ELEMENTS {
             return Err(invalid(format!("more than {MAX_ELEMENTS} Periods")));
         }
@@ -1358,6 +1416,7 @@ impl<'a> Builder<'a> {
                 .as_deref()
                 .or(a.frameRate.as_deref())
                 .and_then(parse_frame_rate),
+            video_range: None,
             channels: parse_channels(&r.AudioChannelConfiguration)
                 .or_else(|| parse_channels(&a.AudioChannelConfiguration)),
             lang: a.lang.clone().or_else(|| r.lang.clone()),
@@ -1371,6 +1430,7 @@ impl<'a> Builder<'a> {
             presentation_time_offset: Duration::ZERO,
             segments: SegmentSource::List(Vec::new()),
         };
+        rep.video_range = shaka_hdr(&self.profiles, rep.codecs.as_deref(), a);
         let period_dur_ns = pc.duration.map(dur_ns);
         let ps_ns = dur_ns(pc.start);
         let ps_f = pc.start_f;

@@ -58,15 +58,24 @@
 //!   (test `matches_real_shaka_and_pml`). p2p-media-loader-shaka 2.3 is not on npm (latest is
 //!   2.2.2), so the 2.3 side is HEAD source logic replayed on real Shaka streams.
 //!
+//! * **videoRange** — `Representation::video_range`, Shaka's `hdr` as the parser computes it
+//!   (v4.16.9 `dash_parser.js`): the `hevc-hdr-pq10` MPD profile with its codec, else the
+//!   AdaptationSet's cicp TransferCharacteristics property.
+//! * **Several Periods or live** — `periods.js` `PeriodCombiner` (dynamic MPDs always go
+//!   through it): a combined stream keeps its first Period's fields and takes the highest
+//!   bandwidth of the streams matched to it in every Period ([`shaka_streams_in`]).
+//!
 //! Not reproduced (the parsed model lacks the data): trick-mode AdaptationSets (Shaka drops
-//! them; keep them out of the MPD), `hdr`/videoRange (always `None`), supplementalCodecs
-//! duplicates, dependencyId streams, DRM-incompatible audio/video pairs, the key fields
-//! fastSwitching/closedCaptions/keyIds/audioSamplingRate in de-duplication. Multi-Period
-//! content: Shaka's combined streams take the max bandwidth across Periods and join the
-//! Representation ids (`a,b`) — this module only looks at the Period it is given.
+//! them; keep them out of the MPD), AdaptationSets with an EssentialProperty Shaka does not
+//! know (dropped by it), supplementalCodecs duplicates, dependencyId streams,
+//! DRM-incompatible audio/video pairs, the key fields fastSwitching/closedCaptions/keyIds/
+//! audioSamplingRate in de-duplication; across Periods, Shaka's full best-match scoring
+//! (ours: same key, else nearest resolution / language) and streams that only a later Period
+//! has (Shaka gives them swarms of their own); a live start in a later Period takes that
+//! Period's streams as the first.
 
 use super::identity::{StreamProperties, StreamType};
-use crate::manifest::dash::{AdaptationSet, Period, Representation};
+use crate::manifest::dash::{AdaptationSet, Mpd, Period, Representation};
 use crate::media::MediaType;
 
 /// One Representation as p2p-media-loader-shaka sees it: which swarm type, what it hashes
@@ -422,8 +431,104 @@ pub fn shaka2_stream_id(period: &Period, set: usize, rep: usize) -> Option<usize
 
 /// Streams of one Period (the engine passes the first Period it plays) in the order
 /// Shaka/PML would enumerate them: videos, then audios (each type in Shaka's stream order;
-/// that is also the order of first appearance in `manifest.variants` per type).
+/// that is also the order of first appearance in `manifest.variants` per type). Shaka's fast
+/// path: a static single-Period MPD (for others see [`shaka_streams_in`]).
 pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
+    let bandwidth = |ai: usize, ri: usize| period.adaptation_sets[ai].representations[ri].bandwidth;
+    streams_with(period, &bandwidth)
+}
+
+/// [`shaka_streams`] of Period `index` of `mpd` as Shaka's `PeriodCombiner` gives them when
+/// it combines (a dynamic MPD, or several Periods): each stream's bandwidth is the highest of
+/// the streams matched to it in every Period (v4.16.9 `periods.js` `concatenateStreams_`;
+/// only where both are non-zero); its other fields stay the first Period's.
+pub fn shaka_streams_in(mpd: &Mpd, index: usize) -> Vec<ShakaStream> {
+    let Some(period) = mpd.periods.get(index) else {
+        return Vec::new();
+    };
+    if !mpd.dynamic && mpd.periods.len() == 1 {
+        return shaka_streams(period);
+    }
+    let bandwidth = |ai: usize, ri: usize| {
+        let (a, r) = (
+            &period.adaptation_sets[ai],
+            &period.adaptation_sets[ai].representations[ri],
+        );
+        mpd.periods
+            .iter()
+            .filter_map(|other| matched(a, r, other))
+            .fold(r.bandwidth, |out, b| {
+                if out != 0 && b != 0 {
+                    out.max(b)
+                } else {
+                    out
+                }
+            })
+    };
+    streams_with(period, &bandwidth)
+}
+
+/// The bandwidth of the stream of `other` the combiner matches to (`a`, `r`)
+/// (`findBestMatchInPeriod_`): an equal one (same de-duplication key), else among those of
+/// the same codecs (else all): video the closest resolution (a lower one before a higher
+/// one), then frame rate, then bandwidth; audio the same language, then label, then channel
+/// count, then the closest bandwidth. A simplification of Shaka's scoring for the ladders
+/// real multi-Period content repeats.
+fn matched(a: &AdaptationSet, r: &Representation, other: &Period) -> Option<u64> {
+    let candidates: Vec<(&AdaptationSet, &Representation)> = streams_of(other, a.stream_type)
+        .into_iter()
+        .map(|(ai, ri)| {
+            let s = &other.adaptation_sets[ai];
+            (s, &s.representations[ri])
+        })
+        .collect();
+    let key = dedup_key(a, r);
+    if let Some((_, c)) = candidates.iter().find(|(ca, cr)| dedup_key(ca, cr) == key) {
+        return Some(c.bandwidth);
+    }
+    let codecs = stream_codecs(r);
+    let same: Vec<_> = candidates
+        .iter()
+        .filter(|(_, c)| stream_codecs(c) == codecs)
+        .copied()
+        .collect();
+    let pool = if same.is_empty() { candidates } else { same };
+    let bw = |c: &Representation| c.bandwidth.abs_diff(r.bandwidth);
+    match a.stream_type {
+        MediaType::Video => {
+            let pixels = |c: &Representation| c.width.unwrap_or(0) * c.height.unwrap_or(0);
+            let want = pixels(r);
+            pool.into_iter()
+                .min_by(|(_, x), (_, y)| {
+                    let rank = |c: &Representation| {
+                        let p = pixels(c);
+                        (p.abs_diff(want), p > want)
+                    };
+                    let fr = |c: &Representation| {
+                        (c.frame_rate.unwrap_or(0.0) - r.frame_rate.unwrap_or(0.0)).abs()
+                    };
+                    rank(x)
+                        .cmp(&rank(y))
+                        .then(fr(x).total_cmp(&fr(y)))
+                        .then(bw(x).cmp(&bw(y)))
+                })
+                .map(|(_, c)| c.bandwidth)
+        }
+        _ => pool
+            .into_iter()
+            .min_by_key(|(ca, c)| {
+                (
+                    stream_language(ca) != stream_language(a),
+                    stream_label(ca) != stream_label(a),
+                    c.channels != r.channels,
+                    bw(c),
+                )
+            })
+            .map(|(_, c)| c.bandwidth),
+    }
+}
+
+fn streams_with(period: &Period, bandwidth: &dyn Fn(usize, usize) -> u64) -> Vec<ShakaStream> {
     let videos = streams_of(period, MediaType::Video);
     let audios = streams_of(period, MediaType::Audio);
     let rep = |(ai, ri): (usize, usize)| {
@@ -431,11 +536,11 @@ pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
         (a, &a.representations[ri])
     };
     // Bandwidth of the first variant each video appears in: with the first audio stream.
-    let first_audio_bw = audios.first().map_or(0, |&x| rep(x).1.bandwidth);
+    let first_audio_bw = audios.first().map_or(0, |&(ai, ri)| bandwidth(ai, ri));
     let mut out = Vec::with_capacity(videos.len() + audios.len());
     for (position, &(ai, ri)) in videos.iter().enumerate() {
         let (_, r) = rep((ai, ri));
-        let bitrate = r.bandwidth + first_audio_bw;
+        let bitrate = bandwidth(ai, ri) + first_audio_bw;
         let props = if bitrate == 0 {
             StreamProperties::default()
         } else {
@@ -445,7 +550,7 @@ pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
                 width: r.width.and_then(|w| u32::try_from(w).ok()),
                 height: r.height.and_then(|h| u32::try_from(h).ok()),
                 frame_rate: r.frame_rate,
-                video_range: None,
+                video_range: r.video_range.clone(),
                 ..Default::default()
             }
         };
@@ -462,7 +567,7 @@ pub fn shaka_streams(period: &Period) -> Vec<ShakaStream> {
         let (a, r) = rep((ai, ri));
         let props = if audio_only {
             StreamProperties {
-                bitrate: r.bandwidth,
+                bitrate: bandwidth(ai, ri),
                 ..Default::default()
             }
         } else {
@@ -512,6 +617,115 @@ mod tests {
     }
 
     const TPL: &str = r#"<SegmentTemplate timescale="1000" duration="2000" initialization="i$RepresentationID$.m4s" media="c$RepresentationID$-$Number$.m4s" startNumber="1"/>"#;
+
+    /// Shaka's `hdr` from the cicp TransferCharacteristics properties and the DASH-IF UHD
+    /// profile, and into the 2.3 props as `videoRange`.
+    #[test]
+    fn video_range_from_cicp_properties_and_the_pq10_profile() {
+        const TC: &str = "urn:mpeg:mpegB:cicp:TransferCharacteristics";
+        let range = |profiles: &str, props: &str, codecs: &str| {
+            let mpd = format!(
+                r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S"
+     profiles="{profiles}" minBufferTime="PT2S">
+ <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4" codecs="{codecs}">{props}{TPL}
+  <Representation id="v" bandwidth="1000" width="640" height="360"/></AdaptationSet></Period>
+</MPD>"#
+            );
+            let url = url::Url::parse(SWARM).unwrap();
+            let m = parse(mpd.as_bytes(), &url, 0.0).unwrap();
+            let rep = &m.periods[0].adaptation_sets[0].representations[0];
+            let streams = shaka_streams(&m.periods[0]);
+            assert_eq!(streams[0].props.video_range, rep.video_range);
+            rep.video_range.clone()
+        };
+        let live = "urn:mpeg:dash:profile:isoff-live:2011";
+        let prop = |kind: &str, v: &str| format!(r#"<{kind} schemeIdUri="{TC}" value="{v}"/>"#);
+        assert_eq!(range(live, "", "avc1.64001f"), None);
+        assert_eq!(
+            range(
+                live,
+                &prop("SupplementalProperty", "16"),
+                "hvc1.2.4.L153.B0"
+            )
+            .as_deref(),
+            Some("PQ")
+        );
+        assert_eq!(
+            range(live, &prop("EssentialProperty", "18"), "hvc1.2.4.L153.B0").as_deref(),
+            Some("HLG")
+        );
+        for sdr in ["1", "6", "13", "14", "15"] {
+            assert_eq!(
+                range(live, &prop("SupplementalProperty", sdr), "avc1").as_deref(),
+                Some("SDR")
+            );
+        }
+        // Supplemental is read after Essential and overwrites it, an unmapped value too.
+        let both = prop("EssentialProperty", "18") + &prop("SupplementalProperty", "1");
+        assert_eq!(range(live, &both, "avc1").as_deref(), Some("SDR"));
+        let cleared = prop("EssentialProperty", "16") + &prop("SupplementalProperty", "2");
+        assert_eq!(range(live, &cleared, "avc1"), None);
+        // The profile says PQ for its codec, over the property.
+        let pq10 = format!("{live},http://dashif.org/guidelines/dash-if-uhd#hevc-hdr-pq10");
+        assert_eq!(
+            range(
+                &pq10,
+                &prop("SupplementalProperty", "1"),
+                "hev1.2.4.L153.B0"
+            )
+            .as_deref(),
+            Some("PQ")
+        );
+        assert_eq!(range(&pq10, "", "avc1.64001f"), None);
+        // Into the 2.3 hash input, last field.
+        let mut props = StreamProperties {
+            bitrate: 1,
+            video_range: Some(" pq ".into()),
+            ..Default::default()
+        };
+        assert!(normalized_stream_properties(&props).ends_with("-PQ"));
+        props.video_range = None;
+        assert!(normalized_stream_properties(&props).ends_with("--"));
+    }
+
+    /// Several Periods: the combined stream's bandwidth is the highest matched to it in any
+    /// Period, the audio's too (so a video's variant bandwidth follows); one static Period
+    /// takes Shaka's fast path.
+    #[test]
+    fn several_periods_take_the_highest_bandwidth_of_the_matched_streams() {
+        let period = |id: &str, start: u32, hi: u32, lo: u32, audio: u32| {
+            format!(
+                r#"<Period id="{id}" start="PT{start}S" duration="PT4S">
+  <AdaptationSet mimeType="video/mp4" codecs="avc1.64001f">{TPL}
+   <Representation id="hi" bandwidth="{hi}" width="1280" height="720"/>
+   <Representation id="lo" bandwidth="{lo}" width="640" height="360"/></AdaptationSet>
+  <AdaptationSet mimeType="audio/mp4" codecs="mp4a.40.2" lang="en">{TPL}
+   <Representation id="a" bandwidth="{audio}"/></AdaptationSet></Period>"#
+            )
+        };
+        let mpd = |periods: &str| {
+            let xml = format!(
+                r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT8S"
+     profiles="urn:mpeg:dash:profile:isoff-live:2011" minBufferTime="PT2S">{periods}</MPD>"#
+            );
+            parse(xml.as_bytes(), &url::Url::parse(SWARM).unwrap(), 0.0).unwrap()
+        };
+        let two = mpd(&(period("a", 0, 1_000_000, 500_000, 128_000)
+            + &period("b", 4, 1_200_000, 480_000, 96_000)));
+        let bitrates: Vec<u64> = shaka_streams_in(&two, 0)
+            .iter()
+            .map(|s| s.props.bitrate)
+            .collect();
+        // hi: max(1.0, 1.2) M + audio max(128, 96) k; lo: max(500, 480) k + 128 k; audio 0.
+        assert_eq!(bitrates, [1_328_000, 628_000, 0]);
+        let one = mpd(&period("a", 0, 1_000_000, 500_000, 128_000));
+        assert_eq!(
+            props(&shaka_streams_in(&one, 0)),
+            props(&shaka_streams(&one.periods[0]))
+        );
+    }
 
     fn video_set() -> String {
         format!(
