@@ -836,6 +836,55 @@ fn live_mpd_follows_utc_timing_and_tags_the_wall_clock() {
     });
 }
 
+/// DASH text (issue 17): a WebVTT AdaptationSet (a single-file Representation, as packagers
+/// write sidecar subtitles) is a third output stream when `text-language` asks for its
+/// language (caps `application/x-subtitle-vtt`, the file byte for byte); with Role
+/// "subtitle" and no preference it is not fetched.
+#[test]
+fn text_adaptation_set_is_an_output_stream_when_asked_for() {
+    guard(|| {
+        let f = dash_fixtures();
+        require_dash_element();
+        let vtt = "WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nbonjour\n\n00:00:05.000 --> 00:00:06.000\nau revoir\n";
+        let o = Origin::serve_dir(&f.root);
+        let mpd = f.read_string(TMPL_MPD).replacen(
+            "</Period>",
+            "<AdaptationSet contentType=\"text\" mimeType=\"text/vtt\" lang=\"fr\">\
+             <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\
+             <Representation id=\"sub-fr\" bandwidth=\"256\"><BaseURL>fr.vtt</BaseURL></Representation>\
+             </AdaptationSet></Period>",
+            1,
+        );
+        o.route("tmpl/subs.mpd", move |_| {
+            Response::new(200, "application/dash+xml", mpd.clone())
+        });
+        o.route("tmpl/fr.vtt", move |_| Response::new(200, "text/vtt", vtt));
+        let url = o.url("tmpl/subs.mpd");
+        let r = capture_raw_from(
+            "p2pdashsrc",
+            &url,
+            &[("text-language", "fr".to_send_value())],
+            Duration::from_secs(20),
+        );
+        assert!(r.eos && r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.pads.len(), 3);
+        let text = r
+            .pads
+            .iter()
+            .find(|p| {
+                p.caps
+                    .as_ref()
+                    .is_some_and(|c| c.structure(0).unwrap().name() == "application/x-subtitle-vtt")
+            })
+            .expect("a WebVTT pad");
+        assert_eq!(text.bytes, vtt.as_bytes());
+        let plain = capture_raw_from("p2pdashsrc", &url, &[], Duration::from_secs(20));
+        assert!(plain.eos && plain.errors.is_empty(), "{:?}", plain.errors);
+        assert_eq!(plain.pads.len(), 2);
+        assert_eq!(o.requests("tmpl/fr.vtt"), 1);
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Seeking.
 

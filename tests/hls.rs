@@ -656,6 +656,71 @@ fn audio_language_picks_the_rendition() {
     });
 }
 
+/// The `alt` fixture with its WebVTT subtitles: French DEFAULT=YES (unless `fr_default` is
+/// false), German.
+fn subs_master(fr_default: bool) -> String {
+    let default = if fr_default { "YES" } else { "NO" };
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n\
+         #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n\
+         #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Français\",LANGUAGE=\"fr\",DEFAULT={default},AUTOSELECT=YES,URI=\"subs/fr/index.m3u8\"\n\
+         #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Deutsch\",LANGUAGE=\"de\",AUTOSELECT=YES,URI=\"subs/de/index.m3u8\"\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180,CODECS=\"avc1.42c00d,mp4a.40.2\",AUDIO=\"aud\",SUBTITLES=\"subs\"\n\
+         video/index.m3u8\n"
+    )
+}
+
+/// HLS subtitles (EXT-X-MEDIA TYPE=SUBTITLES, WebVTT): the DEFAULT rendition, or the one
+/// `text-language` names, is a third output stream (caps `application/x-subtitle-vtt`), byte
+/// for byte its segments; no default and no preference: no text stream.
+#[test]
+fn subtitles_rendition_is_an_output_stream() {
+    guard(|| {
+        let f = fixtures();
+        let run = |fr_default: bool, props: &[(&str, glib::SendValue)]| {
+            let o = origin();
+            let master = subs_master(fr_default);
+            o.route("alt/subs.m3u8", move |_| Response::playlist(master.clone()));
+            let r = capture_raw(&o.url("alt/subs.m3u8"), props, Duration::from_secs(30));
+            assert!(r.eos && r.errors.is_empty(), "{:?}", r.errors);
+            r
+        };
+        let expected = |lang: &str| -> Vec<u8> {
+            (0..VOD_SECS / SEG_SECS)
+                .flat_map(|i| f.read(&format!("alt/subs/{lang}/seg{i}.vtt")))
+                .collect()
+        };
+        for (fr_default, props, lang) in [
+            (true, vec![], "fr"),
+            (true, vec![("text-language", "it,de".to_send_value())], "de"),
+        ] {
+            let r = run(fr_default, &props);
+            assert_eq!(r.pads.len(), 3, "{lang}");
+            let text = &r.pads[2];
+            let caps = text.caps.as_ref().expect("caps on the text pad");
+            assert_eq!(
+                caps.structure(0).unwrap().name(),
+                "application/x-subtitle-vtt",
+                "{caps}"
+            );
+            assert!(
+                text.bytes == expected(lang),
+                "{lang}: not the rendition's bytes: {:?}",
+                String::from_utf8_lossy(&text.bytes[..text.bytes.len().min(200)])
+            );
+        }
+        assert_eq!(run(false, &[]).pads.len(), 2);
+        // And playbin plays it through (the text stream to its subtitle overlay), every frame.
+        let o = origin();
+        let master = subs_master(true);
+        o.route("alt/subs.m3u8", move |_| Response::playlist(master.clone()));
+        let r = Player::playbin(p2p_uri(&o.url("alt/subs.m3u8"))).run();
+        r.assert_complete();
+        assert_eq!(r.video.len(), VOD_FRAMES, "{}", r.summary());
+        assert!(o.requests("alt/subs/fr/seg4.vtt") >= 1);
+    });
+}
+
 /// Play a sliding-window live playlist through p2phlssrc and check it followed the window.
 fn check_live(media: &str, spec: LiveSpec) {
     let o = origin();

@@ -192,6 +192,8 @@ pub struct Settings {
     pub low_latency: bool,
     /// Comma-separated audio language preferences.
     pub audio_language: Option<String>,
+    /// Comma-separated subtitle language preferences.
+    pub text_language: Option<String>,
 }
 
 impl Default for Settings {
@@ -234,6 +236,7 @@ impl Default for Settings {
             live_freeze_action: LiveFreezeActionMode::default(),
             low_latency: true,
             audio_language: None,
+            text_language: None,
         }
     }
 }
@@ -493,6 +496,14 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                     none matching, or unset: the default one")
             .mutable_ready()
             .build(),
+        glib::ParamSpecString::builder("text-language")
+            .nick("Text language")
+            .blurb("Subtitles to play, most preferred language first, comma-separated \
+                    (\"fr,en\"): an HLS SUBTITLES rendition (WebVTT) or a DASH text adaptation \
+                    set (WebVTT, TTML) becomes an output stream; unset: only a DEFAULT=YES \
+                    rendition (HLS) or a Role main text set (DASH)")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoolean::builder("low-latency")
             .nick("Low latency")
             .blurb("Low-latency HLS: when a live playlist offers parts (EXT-X-PART), start \
@@ -616,6 +627,7 @@ impl Settings {
             }
             "low-latency" => self.low_latency = value.get().expect("type checked upstream"),
             "audio-language" => self.audio_language = value.get().expect("type checked upstream"),
+            "text-language" => self.text_language = value.get().expect("type checked upstream"),
             name if KNOBS.iter().any(|(k, _)| *k == name) => {
                 self.knobs.insert(
                     name.to_string(),
@@ -665,6 +677,7 @@ impl Settings {
             "live-freeze-action" => self.live_freeze_action.to_value(),
             "low-latency" => self.low_latency.to_value(),
             "audio-language" => self.audio_language.to_value(),
+            "text-language" => self.text_language.to_value(),
             name if KNOBS.iter().any(|(k, _)| *k == name) => self
                 .knobs
                 .get(name)
@@ -748,15 +761,8 @@ impl Settings {
             seeder: self.seeder().ok().flatten(),
             segment_hashes: self.segment_hashes().ok().flatten(),
             low_latency: self.low_latency,
-            audio_languages: self
-                .audio_language
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            audio_languages: language_list(self.audio_language.as_deref()),
+            text_languages: language_list(self.text_language.as_deref()),
         }
     }
 
@@ -850,6 +856,16 @@ fn strings(value: &glib::Value) -> Vec<String> {
 /// A list property's value as a `GstValueArray` of strings.
 fn array(list: &[String]) -> gst::Array {
     gst::Array::new(list.iter().map(String::as_str))
+}
+
+/// A comma-separated language preference list (`audio-language`, `text-language`).
+fn language_list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -150,7 +150,11 @@ impl DashFront {
             period_index
         );
         let identities = shaka_streams_in(&parsed, period_index);
-        let picked = tracks::pick_tracks(period, &shared.config.audio_languages);
+        let picked = tracks::pick_tracks(
+            period,
+            &shared.config.audio_languages,
+            &shared.config.text_languages,
+        );
         let mut streams = Vec::new();
         for (track, p) in picked.iter().enumerate() {
             let (kind, as_index, set) = (p.track.kind, p.adaptation_set, p.set);
@@ -166,7 +170,13 @@ impl DashFront {
                 variants.len(),
                 bandwidths[current]
             );
-            let swarms = (0..variants.len())
+            // Text is not shared (P2P Media Loader never does): no swarm.
+            let with_swarms = if kind == MediaType::Subtitles {
+                0
+            } else {
+                variants.len()
+            };
+            let swarms = (0..with_swarms)
                 .map(|i| {
                     identities
                         .iter()

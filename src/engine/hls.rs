@@ -13,7 +13,7 @@ use super::stream::{NewStream, Opened, Refresh, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
-use crate::manifest::tracks::pick_audio;
+use crate::manifest::tracks::{pick_audio, pick_subtitles};
 use crate::manifest::ManifestError;
 use crate::media::{MediaPlaylist, MediaType, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
@@ -134,6 +134,31 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             playlist: None,
             swarms: vec![SwarmSpec::new(P2pStreamType::Secondary, props, position)],
             track: 1,
+        });
+    }
+    if let Some(text) = pick_subtitles(
+        &master,
+        &master.variants[first],
+        &shared.config.text_languages,
+    ) {
+        gst::info!(
+            CAT,
+            "subtitles: {:?} ({:?}) from group {:?}",
+            text.name,
+            text.language,
+            text.group_id
+        );
+        streams.push(NewStream {
+            kind: MediaType::Subtitles,
+            language: text.language.clone(),
+            variants: vec![Variant::with_uri(
+                text.uri.clone().expect("filtered on uri"),
+            )],
+            current: 0,
+            playlist: None,
+            // Text is not shared (P2P Media Loader never does): no swarm.
+            swarms: Vec::new(),
+            track: 2,
         });
     }
     Ok(Opened {

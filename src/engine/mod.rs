@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub low_latency: bool,
     /// `audio-language`: preferred audio languages, most preferred first.
     pub audio_languages: Vec<String>,
+    /// `text-language`: the subtitles to play, most preferred first (none: only a default
+    /// rendition, HLS, or a "main" text adaptation set, DASH).
+    pub text_languages: Vec<String>,
 }
 
 /// `seed-variants`: the variants (and DASH Representations) a seeder follows.

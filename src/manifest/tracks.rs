@@ -70,6 +70,24 @@ pub fn start_period(mpd: &Mpd, live_start: Option<Duration>) -> usize {
     }
 }
 
+/// HLS: the subtitles rendition (EXT-X-MEDIA TYPE=SUBTITLES with a playlist) of the variant's
+/// SUBTITLES group in the first of `languages` (`text-language`) one has, else its DEFAULT=YES
+/// one; none otherwise (subtitles nobody asked for are not fetched).
+pub fn pick_subtitles<'a>(
+    master: &'a MasterPlaylist,
+    variant: &Variant,
+    languages: &[String],
+) -> Option<&'a Rendition> {
+    let group = variant.subtitles_group.as_deref()?;
+    let candidates: Vec<&Rendition> = master
+        .renditions
+        .iter()
+        .filter(|r| r.stream_type == MediaType::Subtitles && r.group_id == group && r.uri.is_some())
+        .collect();
+    by_language(&candidates, languages, |r| r.language.as_deref())
+        .or_else(|| candidates.iter().find(|r| r.default).copied())
+}
+
 /// The first candidate in the first of `languages` (preferences such as `de` or `deu`, matched
 /// on the primary language subtag, ISO 639-2 codes as their ISO 639-1 equivalents) that one
 /// of them has.
@@ -92,18 +110,29 @@ fn by_language<'a, T>(
 
 /// The tracks to play in `period`: a video one, then an audio one, each the adaptation set of
 /// its kind with Role "main", else the first (audio: in the first of `audio_languages` one
-/// has, before that); DRM-protected ones are skipped (no decryption here), and so is a kind
-/// whose chosen set has no Representation.
-pub fn pick_tracks<'a>(period: &'a Period, audio_languages: &[String]) -> Vec<Picked<'a>> {
-    [MediaType::Video, MediaType::Audio]
+/// has, before that); then a text one only if asked for (in the first of `text_languages`
+/// one has) or with Role "main". DRM-protected ones are skipped (no decryption here), and so
+/// is a kind whose chosen set has no Representation.
+pub fn pick_tracks<'a>(
+    period: &'a Period,
+    audio_languages: &[String],
+    text_languages: &[String],
+) -> Vec<Picked<'a>> {
+    [MediaType::Video, MediaType::Audio, MediaType::Subtitles]
         .into_iter()
         .filter_map(|kind| {
-            let languages = if kind == MediaType::Audio {
-                audio_languages
-            } else {
-                &[]
+            let languages = match kind {
+                MediaType::Audio => audio_languages,
+                MediaType::Subtitles => text_languages,
+                _ => &[],
             };
             let (index, set) = pick_adaptation_set(period, kind, languages)?;
+            if kind == MediaType::Subtitles {
+                let asked = by_language(&[set], languages, |a| a.lang.as_deref()).is_some();
+                if !asked && !set.roles.iter().any(|r| r == "main") {
+                    return None;
+                }
+            }
             if set.representations.is_empty() {
                 return None;
             }
@@ -367,7 +396,7 @@ a.m3u8
         );
         let audio = |prefs: &[&str]| {
             let prefs: Vec<String> = prefs.iter().map(|s| s.to_string()).collect();
-            pick_tracks(&d.periods[0], &prefs)[1]
+            pick_tracks(&d.periods[0], &prefs, &[])[1]
                 .track
                 .adaptation_set_id
                 .clone()
@@ -378,7 +407,7 @@ a.m3u8
         // The video track is not affected.
         let prefs = vec!["de".to_string()];
         assert_eq!(
-            pick_tracks(&d.periods[0], &prefs)[0]
+            pick_tracks(&d.periods[0], &prefs, &[])[0]
                 .track
                 .adaptation_set_id
                 .as_deref(),
@@ -413,7 +442,7 @@ a.m3u8
   </AdaptationSet>
 </Period>"#,
         );
-        let picked = pick_tracks(&m.periods[0], &[]);
+        let picked = pick_tracks(&m.periods[0], &[], &[]);
         let got: Vec<_> = picked
             .iter()
             .map(|p| (p.adaptation_set, p.track.clone()))
@@ -494,7 +523,7 @@ a.m3u8
   </AdaptationSet>
 </Period>"#,
         );
-        let track = pick_tracks(&m.periods[0], &[]).remove(0).track;
+        let track = pick_tracks(&m.periods[0], &[], &[]).remove(0).track;
         let p = flatten(&m, parts(&m, &track, 1));
         let got: Vec<_> = p
             .segments
@@ -556,7 +585,7 @@ a.m3u8
   <Representation id="v" bandwidth="1"/>
 </AdaptationSet></Period>"#,
         );
-        let track = pick_tracks(&m.periods[0], &[]).remove(0).track;
+        let track = pick_tracks(&m.periods[0], &[], &[]).remove(0).track;
         let p = flatten(&m, parts(&m, &track, 0));
         let got: Vec<_> = p
             .segments

@@ -51,6 +51,8 @@ pub const AES_ROTATION_MEDIA: &str = "aes/rot/index.m3u8";
 pub const AES_KEY2: &str = "aes/key2.bin";
 /// Master with an EXT-X-MEDIA audio rendition (own playlist) and a video-only variant.
 pub const ALT_MASTER: &str = "alt/master.m3u8";
+/// Languages of the `alt` fixture's WebVTT subtitles (`alt/subs/<lang>/index.m3u8`).
+pub const SUB_LANGS: [&str; 2] = ["fr", "de"];
 /// Segments for the live fixture (1-s segments), served as a sliding window by the origin.
 pub const LIVE_MEDIA: &str = "live/index.m3u8";
 /// The same as fMP4 (EXT-X-MAP), served at `livefmp4/index.m3u8`.
@@ -461,8 +463,32 @@ fn aes_fixtures(root: &Path) {
     std::fs::write(rot.join("index.m3u8"), out).unwrap();
 }
 
+/// WebVTT subtitles for the `alt` fixture: `alt/subs/<lang>/index.m3u8`, one 2-s segment per
+/// media segment, a cue per second naming its language and second.
+fn subtitles(d: &Path) {
+    for lang in SUB_LANGS {
+        let dir = d.join("subs").join(lang);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut list = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEG_SECS}\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+        );
+        for i in 0..VOD_SECS / SEG_SECS {
+            let mut vtt =
+                String::from("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n");
+            for s in i * SEG_SECS..(i + 1) * SEG_SECS {
+                writeln!(vtt, "\n00:00:{s:02}.100 --> 00:00:{s:02}.900\n{lang} {s}").unwrap();
+            }
+            std::fs::write(dir.join(format!("seg{i}.vtt")), vtt).unwrap();
+            writeln!(list, "#EXTINF:{SEG_SECS}.000,\nseg{i}.vtt").unwrap();
+        }
+        list.push_str("#EXT-X-ENDLIST\n");
+        std::fs::write(dir.join("index.m3u8"), list).unwrap();
+    }
+}
+
 fn alt_audio(root: &Path) {
     let d = root.join("alt");
+    subtitles(&d);
     let mut v = vec![
         video_in(VOD_SECS, "testsrc2"),
         x264(SEG_SECS),

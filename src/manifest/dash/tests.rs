@@ -1451,7 +1451,7 @@ fn live_multi_period_and_utc_timing() {
         Some(UtcSource::Http(url("https://time.example.com/now")))
     );
     // Each flattened segment's wall clock is availabilityStartTime + its start.
-    let track = crate::manifest::tracks::pick_tracks(&m.periods[1], &[])[0]
+    let track = crate::manifest::tracks::pick_tracks(&m.periods[1], &[], &[])[0]
         .track
         .clone();
     let parts: Vec<_> = track
