@@ -885,6 +885,39 @@ fn text_adaptation_set_is_an_output_stream_when_asked_for() {
     });
 }
 
+/// WebM SegmentBase (issue 17): the index range is a Matroska Cues element; the element
+/// reads it with the initialization range, fetches cluster ranges one per cue, and its output
+/// is the file byte for byte (init, then every cluster to the end of the Segment); playbin
+/// decodes every frame.
+#[test]
+fn webm_segment_base_reads_the_cues() {
+    guard(|| {
+        let f = dash_fixtures();
+        let o = Origin::serve_dir(&f.root);
+        let raw = capture(&o, WEBM_MPD);
+        assert_eq!(raw.pads.len(), 1);
+        let file = f.read(WEBM_FILE);
+        assert!(
+            raw.pads[0].bytes == file,
+            "output is not the WebM file byte for byte"
+        );
+        // The init and index ranges, then one request per 2-s cluster.
+        let media = o
+            .log()
+            .iter()
+            .filter(|r| r.path == format!("/{WEBM_FILE}"))
+            .count();
+        assert!(
+            (VOD_SECS / SEG_SECS) as usize + 2 <= media
+                && media <= (VOD_SECS / SEG_SECS) as usize + 3,
+            "{media} requests for the WebM file"
+        );
+        let r = Player::playbin(p2p_dash_uri(&o.url(WEBM_MPD))).run();
+        r.assert_complete();
+        assert_eq!(r.video.len(), DASH_VOD_FRAMES, "{}", r.summary());
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Seeking.
 

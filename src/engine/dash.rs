@@ -266,6 +266,19 @@ impl DashFront {
         for (p, period, rep) in track.representations(&mpd, index) {
             let segments = match &rep.segments {
                 SegmentSource::List(s) => s.clone(),
+                SegmentSource::NeedsIndex(ctx) if ctx.webm => {
+                    // Cues count from the Segment's data, which the init range locates.
+                    let init = ctx.init.as_ref().ok_or_else(|| {
+                        format_error(format!(
+                            "WebM Representation {} without an Initialization range",
+                            rep.id
+                        ))
+                    })?;
+                    let init_bytes = self.index(shared, init).await?;
+                    let index_bytes = self.index(shared, &ctx.index).await?;
+                    mpd::segments_from_cues(&init_bytes, &index_bytes, ctx)
+                        .map_err(|e| manifest_error(e, &ctx.index.url))?
+                }
                 SegmentSource::NeedsIndex(ctx) => {
                     let index_bytes = self.index(shared, &ctx.index).await?;
                     mpd::segments_from_sidx(&index_bytes, ctx)

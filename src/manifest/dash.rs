@@ -23,13 +23,13 @@
 //! alternative BaseURLs/content steering (the first BaseURL of each level is used),
 //! availabilityTimeOffset/low-latency chunks (`$SubNumber$`, `S@k`), `S@n`, SegmentTimeline
 //! `Pattern`s, SegmentList@startNumber/@presentationTimeOffset (not exposed by dash-mpd 0.20),
-//! WebM SegmentBase (Cues index), hierarchical sidx, UTCTiming fetching (exposed, not done).
+//! hierarchical sidx.
 
 use std::time::Duration;
 
 use url::Url;
 
-use super::{sidx, ManifestError};
+use super::{sidx, webm, ManifestError};
 use crate::media::{ByteRange, MediaPlaylist, MediaType, Resource, Segment};
 
 /// Larger bodies are refused before parsing.
@@ -176,6 +176,9 @@ pub struct SidxContext {
     /// SegmentBase@timescale (scales `presentation_time_offset`; the sidx has its own timescale).
     pub timescale: u64,
     pub presentation_time_offset: u64,
+    /// WebM: the index is a Matroska Cues element, read with the initialization range
+    /// ([`segments_from_cues`]).
+    pub webm: bool,
 }
 
 impl Representation {
@@ -478,6 +481,103 @@ pub fn segments_from_sidx(
         unscaled += i128::from(r.subsegment_duration);
         unscaled_f += f64::from(r.subsegment_duration);
         byte += u128::from(r.referenced_size);
+    }
+    Ok(out)
+}
+
+/// WebM SegmentBase: one segment per cue point, from its cluster to the next one's (the last
+/// to the end of the Segment element: what Shaka Player's open-ended last request gets), timed
+/// by the Cues and the Info's TimecodeScale and Duration (Shaka's `webm_segment_index_parser`).
+pub fn segments_from_cues(
+    init_bytes: &[u8],
+    cues_bytes: &[u8],
+    ctx: &SidxContext,
+) -> Result<Vec<Segment>, ManifestError> {
+    let bad = |why: String| ManifestError::InvalidSidx(format!("WebM: {why}"));
+    let init = webm::parse_init(init_bytes).map_err(bad)?;
+    let cues = webm::parse_cues(cues_bytes).map_err(bad)?;
+    if ctx.timescale == 0 {
+        return Err(invalid("SegmentBase@timescale is 0"));
+    }
+    let base = u128::from(init.segment_data_offset)
+        + u128::from(
+            ctx.init
+                .as_ref()
+                .and_then(|r| r.range)
+                .map_or(0, |r| r.offset),
+        );
+    let segment_end = init
+        .segment_data_size
+        .map(|s| base + u128::from(s))
+        .ok_or_else(|| {
+            ManifestError::UnsupportedDash("WebM Segment of unknown size (live WebM)".into())
+        })?;
+    let scale = i128::from(init.timecode_scale);
+    let scale_f = init.timecode_scale as f64 / 1e9;
+    let pto_ns = ticks_to_ns(i128::from(ctx.presentation_time_offset), ctx.timescale);
+    let ps_ns = dur_ns(ctx.period_start);
+    let timestamp_offset_f =
+        ctx.period_start_seconds - ctx.presentation_time_offset as f64 / ctx.timescale as f64;
+    let end_ns = ctx.period_end.map(dur_ns);
+    let duration_ns = init
+        .duration
+        .map(|d| (d * init.timecode_scale as f64) as i128);
+    let per_segment =
+        ctx.media_url.as_str().len() + ctx.init.as_ref().map_or(0, |r| r.url.as_str().len());
+    let budget = url_budget(cues_bytes.len());
+    if per_segment.saturating_mul(cues.len()) > budget {
+        return Err(too_many_url_bytes(budget));
+    }
+    let mut out = Vec::with_capacity(cues.len());
+    for (i, c) in cues.iter().enumerate() {
+        let next = cues.get(i + 1);
+        let start = ps_ns + i128::from(c.time) * scale - pto_ns;
+        let mut end = match next {
+            Some(n) => ps_ns + i128::from(n.time) * scale - pto_ns,
+            None => match (duration_ns, end_ns) {
+                (Some(d), _) => ps_ns + d - pto_ns,
+                (None, Some(pe)) => pe,
+                (None, None) => return Err(bad("no Duration and no Period end".into())),
+            },
+        };
+        if let Some(pe) = end_ns {
+            if start >= pe {
+                break;
+            }
+            end = end.min(pe);
+        }
+        let from = base + u128::from(c.cluster_position);
+        let to = next.map_or(segment_end, |n| base + u128::from(n.cluster_position));
+        let (Ok(offset), Ok(length)) =
+            (u64::try_from(from), u64::try_from(to.saturating_sub(from)))
+        else {
+            return Err(bad("byte offset overflow".into()));
+        };
+        if length == 0 || offset.checked_add(length).is_none() {
+            return Err(bad(format!("cue {i}: empty or overflowing cluster range")));
+        }
+        if end <= start.max(0) {
+            continue;
+        }
+        out.push(Segment {
+            resource: Resource {
+                url: ctx.media_url.clone(),
+                range: Some(ByteRange { offset, length }),
+            },
+            start: ns_to_dur(start),
+            duration: ns_to_dur(end - start.max(0)),
+            sequence: i as u64 + 1,
+            discontinuity: ctx.period_index > 0 && out.is_empty(),
+            discontinuity_sequence: ctx.period_index as u64,
+            key: None,
+            init: ctx.init.clone(),
+            init_key: None,
+            gap: false,
+            start_seconds: Some(c.time as f64 * scale_f + timestamp_offset_f),
+            media_offset_ns: None,
+            program_date_time_ns: None,
+            start_in_period_seconds: None,
+        });
     }
     Ok(out)
 }
@@ -1486,6 +1586,10 @@ impl<'a> Builder<'a> {
                     period_end: pc.end(),
                     timescale,
                     presentation_time_offset: pto,
+                    webm: rep
+                        .mime_type
+                        .as_deref()
+                        .is_some_and(|m| m.trim().ends_with("/webm")),
                 }));
                 return Ok(Some(rep));
             }
@@ -1617,6 +1721,8 @@ impl<'a> Builder<'a> {
                     period_end: pc.end(),
                     timescale,
                     presentation_time_offset: pto,
+                    // A template's index is a `sidx` (Shaka reads WebM Cues by SegmentBase only).
+                    webm: false,
                 }));
                 return Ok(Some(rep));
             }

@@ -7,6 +7,7 @@ pub mod hls;
 pub mod sidx;
 pub mod start;
 pub mod tracks;
+pub mod webm;
 
 /// Why a manifest could not be used. Line numbers are 1-based, counted from the `#EXTM3U` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

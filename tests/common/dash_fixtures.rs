@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gst::prelude::*;
 
-use super::fixtures::{aac, audio_in, prune_stale, run, video_in, x264, FPS, SEG_SECS, VOD_SECS};
+use super::fixtures::{
+    aac, audio_in, ffmpeg, prune_stale, run, video_in, x264, FPS, SEG_SECS, VOD_SECS,
+};
 use super::origin::{Origin, Response};
 
 /// SegmentTemplate `$Number$` + @duration; 2 video Representations (320x180 300 kbit/s,
@@ -39,6 +41,10 @@ pub const PERIOD_SECS: u32 = 6;
 pub const PERIODS_PTO_MPD: &str = "periodspto/manifest.mpd";
 /// GStreamer `dashsink` (muxer=ts: MPEG-TS segments, SegmentTemplate, timescale 1).
 pub const DASHSINK_MPD: &str = "dashsink/manifest.mpd";
+/// WebM on demand (VP8, 2-s clusters): SegmentBase whose indexRange is the Matroska Cues
+/// (ffmpeg's `webm_dash_manifest`, as YouTube-style WebM DASH is written).
+pub const WEBM_MPD: &str = "webm/manifest.mpd";
+pub const WEBM_FILE: &str = "webm/video.webm";
 /// Segments of the live fixture (1-s, `$Number$` from 1); the MPD is rendered per request.
 pub const LIVE_DIR: &str = "live";
 pub const LIVE_MPD: &str = "live/manifest.mpd";
@@ -251,6 +257,58 @@ fn fresh_root(prefix: &str) -> PathBuf {
 }
 
 /// `-f dash` with `seg` -second segments, video and audio in their own AdaptationSets.
+fn webm_segment_base(root: &Path) {
+    let dir = root.join("webm");
+    run(
+        &dir,
+        &[
+            video_in(VOD_SECS, "testsrc2"),
+            [
+                "-c:v",
+                "libvpx",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "300k",
+                "-g",
+                "50",
+                "-keyint_min",
+                "50",
+                "-f",
+                "webm",
+                "-dash",
+                "1",
+                "-cluster_time_limit",
+                "2000",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ],
+        &["video.webm"],
+    );
+    ffmpeg(
+        &dir,
+        &[
+            "-f",
+            "webm_dash_manifest",
+            "-i",
+            "video.webm",
+            "-c",
+            "copy",
+            "-map",
+            "0",
+            "-f",
+            "webm_dash_manifest",
+            "-adaptation_sets",
+            "id=0,streams=0",
+            "manifest.mpd",
+        ],
+    );
+}
+
 fn dash_args(seg: u32) -> Vec<String> {
     [
         "-f",
@@ -645,6 +703,7 @@ fn generate(root: &Path) {
             move || {
                 timeline_time(&r);
                 segment_base(&r);
+                webm_segment_base(&r);
             }
         }),
         Box::new({
