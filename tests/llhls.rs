@@ -167,3 +167,34 @@ fn low_latency_plays_parts_near_the_live_edge_where_whole_segments_lag() {
         assert!(worst < 1.0, "low-latency: {worst:.2} s between two parts");
     });
 }
+
+/// A part the origin does not have (404, as a CDN edge may answer for a moment) is skipped:
+/// playback goes on with the next part (a discontinuity), no error, the rest byte for byte.
+#[test]
+fn a_missing_part_is_skipped_not_fatal() {
+    guard_for(Duration::from_secs(30), || {
+        let f = ll_fixture();
+        let o = Origin::empty();
+        let _ll = serve_ll(&o, "ll");
+        // Playback starts about PREROLL − PART-HOLD-BACK into the stream: a part 1.6 s later.
+        let missing = ((PREROLL - PART_HOLD_BACK) / PART_SECS) as usize + 8;
+        o.set_fault(
+            &format!("ll/p{missing:03}.ts"),
+            common::origin::Fault::StatusAlways { status: 404 },
+        );
+        let r = play(&o.url("ll/index.m3u8"), true, Duration::from_secs(5));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let find = |k: usize| {
+            r.bytes
+                .windows(f.parts[k].0.len())
+                .position(|w| w == f.parts[k].0.as_slice())
+        };
+        assert!(o.requests(&format!("ll/p{missing:03}.ts")) >= 1);
+        assert_eq!(find(missing), None, "the missing part was pushed");
+        let (before, after) = (find(missing - 1), find(missing + 1));
+        assert!(
+            before.is_some() && after.is_some() && after > before,
+            "playback did not go on around part {missing}"
+        );
+    });
+}

@@ -24,6 +24,9 @@ use crate::net::http::BodyKind;
 use crate::p2p::dash_streams::{shaka2_stream_id, shaka_streams_in};
 use crate::p2p::identity::{StreamProperties, StreamType as P2pStreamType};
 
+/// How long the `UTCTiming` time source may take to answer.
+const UTC_TIMING_WAIT: Duration = Duration::from_secs(3);
+
 /// Segment indexes kept (SegmentBase); each is small, a few per Representation.
 const MAX_CACHED_INDEXES: usize = 64;
 
@@ -80,10 +83,19 @@ impl DashFront {
         };
         let offset = match &source {
             // The MPD's own idea of "now" as it was generated: good to its fetch time.
-            mpd::UtcSource::Direct(t) => Some(t - mpd.now_unix),
+            mpd::UtcSource::Direct(t) => Some(t - now_unix()),
             mpd::UtcSource::Http(url) => {
                 let before = now_unix();
-                match shared.fetch_manifest(url).await {
+                // One short try: a time server that does not answer must not hold up the
+                // start (the machine's clock is used then).
+                let fetched = tokio::time::timeout(UTC_TIMING_WAIT, shared.fetch_manifest(url))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format_error(format!(
+                            "no answer within {UTC_TIMING_WAIT:?}"
+                        )))
+                    });
+                match fetched {
                     Ok((body, _)) => {
                         let after = now_unix();
                         let text = String::from_utf8_lossy(&body);

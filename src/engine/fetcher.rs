@@ -111,7 +111,24 @@ impl Fetcher {
         }
     }
 
-    pub async fn run(&mut self, start: Start) -> Result<(), EngineError> {
+    /// [`Self::run`]; a subtitles stream that fails ends with a warning instead (its text is
+    /// not worth the audio and video).
+    pub async fn run_stream(&mut self, start: Start) -> Result<(), EngineError> {
+        match self.run(start).await {
+            Err(e) if self.kind() == MediaType::Subtitles => {
+                gst::warning!(CAT, "subtitles stopped: {}", e.message);
+                self.shared.warn(EngineError {
+                    message: format!("Subtitles stopped: {}", e.message),
+                    ..e
+                });
+                self.push(OutputItem::Eos).await;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn run(&mut self, start: Start) -> Result<(), EngineError> {
         let kind = self.kind();
         let playlist = self.playlist();
         // Past the end this is `len`: nothing left but EOS (or, live, the next segment to come).
@@ -143,11 +160,7 @@ impl Fetcher {
             let listed = playlist.find_sequence(ps.sequence);
             if ps.part > 0 || listed.is_none() {
                 part_cursor = Some(PartCursor::new(&playlist, ps.sequence, ps.part));
-                // Join the swarm now, told only the segments before ours: the ones from
-                // here on come as parts, and must not look missing to it.
-                let mut before = (*playlist).clone();
-                before.segments.retain(|s| s.sequence < ps.sequence);
-                self.swarm_for(&Arc::new(before));
+                self.join_swarm_before(&playlist, ps.sequence);
             }
             gst::info!(
                 CAT,
@@ -181,6 +194,10 @@ impl Fetcher {
                         discont = false;
                         continue;
                     }
+                    PartStep::Skipped => {
+                        discont = true;
+                        continue;
+                    }
                     PartStep::Flushed => {
                         gst::debug!(CAT, "{kind:?}: flushed, stopping (a seek restarts us)");
                         return Ok(());
@@ -191,10 +208,12 @@ impl Fetcher {
                         };
                         next_seq = n;
                         // ABR decides at segment boundaries here too (sequence numbers are
-                        // shared by the variants).
+                        // shared by the variants); the new variant's swarm is joined at once,
+                        // so that what comes next is given to it, not to the old one.
                         if self.maybe_switch().await {
                             discont = true;
                             last_init = None;
+                            self.join_swarm_before(&self.playlist(), next_seq);
                         }
                         continue;
                     }
@@ -383,8 +402,20 @@ impl Fetcher {
         if cursor.as_ref().is_some_and(|c| c.sequence != next_seq) {
             *cursor = None;
         }
+        if listed.is_none() && next_seq != produced {
+            // Neither complete nor being produced: we fell a window behind, or the numbering
+            // jumped. The whole-segment path finds where to go on.
+            if cursor.take().is_some() {
+                gst::info!(
+                    CAT,
+                    "{kind:?}: segment {next_seq} is neither listed nor being produced \
+                     (next: {produced}): its parts are given up"
+                );
+            }
+            return Ok(PartStep::Segment);
+        }
         if cursor.is_none() {
-            if listed.is_some() || next_seq != produced {
+            if listed.is_some() {
                 return Ok(PartStep::Segment);
             }
             *cursor = Some(PartCursor::new(playlist, next_seq, 0));
@@ -400,7 +431,8 @@ impl Fetcher {
             c.offset += part.duration;
             if part.gap {
                 c.whole = false;
-                return Ok(PartStep::Refreshed(Refresh::Continued));
+                c.data.clear();
+                return Ok(PartStep::Skipped);
             }
             // The EXT-X-MAP in force: the segment's, or for one still being produced, the
             // last segment's.
@@ -421,31 +453,60 @@ impl Fetcher {
                 }
                 _ => None,
             };
-            let data = self
+            // Counted and sampled for ABR like any segment download.
+            let fetched = self
                 .shared
                 .origin
-                .fetch_kind(&part.resource, BodyKind::Segment)
+                .fetch(&part.resource, true)
                 .await
                 .map_err(http_error)
-                .inspect_err(|e| {
+                .and_then(|f| match sniff(&f.data) {
+                    Some(_) => Ok(f.data),
+                    None => Err(EngineError {
+                        kind: ErrorKind::Format,
+                        message: format!("Part {} is not media", part.resource.url),
+                        debug: format!("first bytes: {:?}", &f.data[..f.data.len().min(32)]),
+                    }),
+                });
+            let data = match fetched {
+                Ok(d) => {
+                    c.failures = 0;
+                    d
+                }
+                // A part the CDN does not have yet, or garbage: skipped (a gap of one part),
+                // not the end of playback; several in a row are.
+                Err(e) if c.failures < MAX_PART_FAILURES => {
+                    c.failures += 1;
+                    gst::warning!(
+                        CAT,
+                        "{kind:?}: part {} of {next_seq} skipped: {}",
+                        c.next - 1,
+                        e.message
+                    );
+                    c.whole = false;
+                    c.data.clear();
+                    return Ok(PartStep::Skipped);
+                }
+                Err(e) => {
                     gst::warning!(
                         CAT,
                         "{kind:?}: part {} of {next_seq}: {}",
                         c.next - 1,
                         e.message
-                    )
-                })?
-                .data;
-            if sniff(&data).is_none() {
-                return Err(EngineError {
-                    kind: ErrorKind::Format,
-                    message: format!("Part {} is not media", part.resource.url),
-                    debug: format!("first bytes: {:?}", &data[..data.len().min(32)]),
-                });
-            }
+                    );
+                    return Err(e);
+                }
+            };
             let bytes = data.len();
             if c.whole {
-                c.data.push(data.clone());
+                c.kept += data.len() as u64;
+                if c.kept > self.shared.config.http.max_segment_bytes {
+                    // More than any segment may be: not kept to share.
+                    c.whole = false;
+                    c.data.clear();
+                } else {
+                    c.data.push(data.clone());
+                }
             }
             let fragment = Fragment {
                 init,
@@ -510,12 +571,24 @@ impl Fetcher {
         );
         let whole = Bytes::from(whole);
         // Given first, then the playlist that lists it: the swarm stores it before it sees
-        // it missing (else it may fetch it from the origin for the other peers).
+        // it missing (else it may fetch it from the origin for the other peers). The swarm
+        // is the current variant's: joined at the start and at every switch.
         if let Some((swarm, _)) = lock(&self.stream).swarm.clone() {
             swarm.give(segment.sequence, whole.clone());
         }
         self.give_mirrors(segment, whole);
         self.swarm_for(playlist);
+    }
+
+    /// LL-HLS: joins the current variant's swarm told only the segments before `sequence`:
+    /// the ones from there on come as parts, and must not look missing to it.
+    fn join_swarm_before(&self, playlist: &MediaPlaylist, sequence: u64) {
+        if self.shared.hub.is_none() {
+            return;
+        }
+        let mut before = playlist.clone();
+        before.segments.retain(|s| s.sequence < sequence);
+        self.swarm_for(&Arc::new(before));
     }
 
     /// `mode=seeder`: waits until real time reaches the end of `segment` on the output's
@@ -744,7 +817,8 @@ impl Fetcher {
                 p.learn(place, &data);
             }
         }
-        if sniff(&data).is_some() {
+        // Text (WebVTT, TTML) goes to its own pad and parser: no container to check.
+        if sniff(&data).is_some() || self.kind() == MediaType::Subtitles {
             return Ok(data);
         }
         gst::warning!(
@@ -972,14 +1046,15 @@ impl Fetcher {
                     .await?
             };
             // A server that says it blocks but answers at once with nothing new must not be
-            // asked again at once.
-            let blocked = block.is_some() && asked.elapsed() >= Duration::from_millis(50);
+            // asked again at once: the next ask comes a poll interval after this one (at once
+            // if this one was held that long, as a blocking server holds it).
+            let since_asked = asked.elapsed();
+            let after = |p: &MediaPlaylist| match block {
+                Some(_) => poll(p, false).saturating_sub(since_asked),
+                None => poll(p, false),
+            };
             if reloaded.is_none() {
-                wait = if blocked {
-                    Duration::ZERO
-                } else {
-                    poll(old, false)
-                };
+                wait = after(old);
             }
             if let Some((updated, outcome)) = reloaded {
                 let grew = updated.segments.last().map(|s| s.sequence)
@@ -1010,11 +1085,7 @@ impl Fetcher {
                     );
                     return Ok(outcome);
                 }
-                wait = if blocked {
-                    Duration::ZERO
-                } else {
-                    poll(&updated, false)
-                };
+                wait = after(&updated);
                 gst::debug!(
                     CAT,
                     "{:?}: playlist unchanged, again in {wait:?}",
@@ -1065,9 +1136,14 @@ enum PartStep {
     Done,
     /// The output was flushed.
     Flushed,
-    /// Waited for the playlist (or skipped a GAP part).
+    /// A GAP part, or one that could not be had: nothing pushed, the next is a discontinuity.
+    Skipped,
+    /// Waited for the playlist.
     Refreshed(Refresh),
 }
+
+/// Parts in a row that may fail (each skipped) before the stream fails.
+const MAX_PART_FAILURES: u32 = 3;
 
 /// Where LL-HLS playback is inside the segment it plays part by part.
 struct PartCursor {
@@ -1079,9 +1155,13 @@ struct PartCursor {
     offset: Duration,
     /// The segment's wall-clock start, if the playlist gives one.
     pdt: Option<i64>,
-    /// Parts pushed so far, kept while every one of them was (to share the whole segment).
+    /// Parts pushed so far, kept while every one of them was (to share the whole segment),
+    /// and their bytes (at most `max-segment-download-size`).
     data: Vec<Bytes>,
+    kept: u64,
     whole: bool,
+    /// Parts that failed in a row.
+    failures: u32,
 }
 
 impl PartCursor {
@@ -1115,7 +1195,9 @@ impl PartCursor {
             offset,
             pdt,
             data: Vec::new(),
+            kept: 0,
             whole: part == 0,
+            failures: 0,
         }
     }
 }

@@ -285,10 +285,11 @@ pub(super) async fn reload(
                     old.url
                 );
                 // A delta update cannot start a new timeline: it skips what `old` had.
-                if fresh
-                    .low_latency
-                    .as_ref()
-                    .is_some_and(|l| l.skipped_segments > 0)
+                if skip
+                    && fresh
+                        .low_latency
+                        .as_ref()
+                        .is_some_and(|l| l.skipped_segments > 0)
                 {
                     skip = false;
                     continue;

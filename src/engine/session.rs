@@ -381,7 +381,7 @@ impl Engine {
             "fetch",
             async move {
                 let mut f = Fetcher::new(shared.clone(), front, stream);
-                if let Err(e) = f.run(start).await {
+                if let Err(e) = f.run_stream(start).await {
                     shared.fail(e);
                 }
             },

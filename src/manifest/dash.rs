@@ -519,9 +519,11 @@ pub fn segments_from_cues(
     let timestamp_offset_f =
         ctx.period_start_seconds - ctx.presentation_time_offset as f64 / ctx.timescale as f64;
     let end_ns = ctx.period_end.map(dur_ns);
+    // Bounded: a hostile Duration must not overflow the sums below.
     let duration_ns = init
         .duration
-        .map(|d| (d * init.timecode_scale as f64) as i128);
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map(|d| (d * init.timecode_scale as f64).min(1e20) as i128);
     let per_segment =
         ctx.media_url.as_str().len() + ctx.init.as_ref().map_or(0, |r| r.url.as_str().len());
     let budget = url_budget(cues_bytes.len());

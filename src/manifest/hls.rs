@@ -145,7 +145,11 @@ fn fill_skipped(
         first: new.media_sequence,
         count: skipped,
     };
-    let mut filled = Vec::with_capacity(new.segments.len() + skipped as usize);
+    // Checked before anything is allocated: the count is the server's word.
+    if skipped > old.segments.len() as u64 {
+        return Err(unresolved);
+    }
+    let mut filled = Vec::with_capacity(new.segments.len().saturating_add(skipped as usize));
     for seq in new.media_sequence..new.media_sequence.saturating_add(skipped) {
         let i = old.find_sequence(seq).ok_or(unresolved.clone())?;
         filled.push(old.segments[i].clone());
@@ -182,21 +186,21 @@ fn fill_skipped(
 /// `_HLS_skip`) a reload added: what to reload next time, and the swarm's name for it.
 pub fn without_directives(url: &Url) -> Url {
     let mut out = url.clone();
-    if url.query().is_none() {
+    let Some(query) = url.query() else {
         return out;
-    }
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !k.starts_with("_HLS_"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    };
+    // At the string level: re-encoding the rest of the query could change a signed URL.
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.starts_with("_HLS_"))
         .collect();
-    if kept.len() == url.query_pairs().count() {
+    if kept.len() == query.split('&').count() {
         return out;
     }
     if kept.is_empty() {
         out.set_query(None);
     } else {
-        out.query_pairs_mut().clear().extend_pairs(kept);
+        out.set_query(Some(&kept.join("&")));
     }
     out
 }
@@ -657,17 +661,14 @@ fn parse_media(text: &str, url: &Url) -> Result<MediaPlaylist, ManifestError> {
             .ok_or_else(|| malformed(1, "EXT-X-MEDIA-SEQUENCE overflows"))?;
         seg.discontinuity_sequence = discontinuity_base.saturating_add(seg.discontinuity_sequence);
     }
-    if first_listed
-        .checked_add(segments.len() as u64 + 1)
-        .is_none()
-    {
-        return Err(malformed(1, "EXT-X-MEDIA-SEQUENCE overflows"));
-    }
+    // (Parts after segment u64::MAX would belong to no segment: dropped.)
     ll.parts = part_lists
         .into_iter()
-        .map(|(i, parts)| PartList {
-            sequence: first_listed + i as u64,
-            parts,
+        .filter_map(|(i, parts)| {
+            Some(PartList {
+                sequence: first_listed.checked_add(i as u64)?,
+                parts,
+            })
         })
         .collect();
 
@@ -1482,6 +1483,10 @@ mod tests {
             without_directives(&skip).as_str(),
             "https://cdn.example.com/a.m3u8"
         );
+        // The rest of the query is kept byte for byte (a signed URL stays valid).
+        let signed = Url::parse("https://cdn.example.com/a.m3u8?sig=a~b%2Fc=&x=1").unwrap();
+        let reloaded = with_directives(&signed, Some((1, None)), true);
+        assert_eq!(without_directives(&reloaded).as_str(), signed.as_str());
         // Directives from an earlier reload are replaced, not repeated.
         let again = with_directives(&blocked, Some((23, Some(0))), false);
         assert_eq!(again.query(), Some("token=abc&_HLS_msn=23&_HLS_part=0"));

@@ -274,8 +274,9 @@ pub fn flatten<'a>(mpd: &Mpd, parts: impl IntoIterator<Item = PeriodPart<'a>>) -
 /// `availabilityStartTime` + `start` in ns since the epoch, for a dynamic MPD.
 fn wall_clock_ns(mpd: &Mpd, start: Duration) -> Option<i64> {
     let ast = mpd.availability_start.filter(|_| mpd.dynamic)?;
-    let ast_ns = (ast.floor() as i64).checked_mul(1_000_000_000)?
-        + ((ast - ast.floor()) * 1e9).round() as i64;
+    let ast_ns = (ast.floor() as i64)
+        .checked_mul(1_000_000_000)?
+        .checked_add(((ast - ast.floor()) * 1e9).round() as i64)?;
     ast_ns.checked_add(i64::try_from(start.as_nanos()).ok()?)
 }
 

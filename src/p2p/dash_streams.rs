@@ -449,14 +449,31 @@ pub fn shaka_streams_in(mpd: &Mpd, index: usize) -> Vec<ShakaStream> {
     if !mpd.dynamic && mpd.periods.len() == 1 {
         return shaka_streams(period);
     }
+    // Each Period's de-duplicated streams with their keys, computed once.
+    let lists: Vec<Vec<Keyed>> = mpd
+        .periods
+        .iter()
+        .map(|p| {
+            [MediaType::Video, MediaType::Audio]
+                .into_iter()
+                .flat_map(|kind| streams_of(p, kind))
+                .map(|(ai, ri)| {
+                    let a = &p.adaptation_sets[ai];
+                    let r = &a.representations[ri];
+                    (dedup_key(a, r), a, r)
+                })
+                .collect()
+        })
+        .collect();
     let bandwidth = |ai: usize, ri: usize| {
         let (a, r) = (
             &period.adaptation_sets[ai],
             &period.adaptation_sets[ai].representations[ri],
         );
-        mpd.periods
+        let key = dedup_key(a, r);
+        lists
             .iter()
-            .filter_map(|other| matched(a, r, other))
+            .filter_map(|other| matched(a, r, &key, other))
             .fold(r.bandwidth, |out, b| {
                 if out != 0 && b != 0 {
                     out.max(b)
@@ -474,18 +491,20 @@ pub fn shaka_streams_in(mpd: &Mpd, index: usize) -> Vec<ShakaStream> {
 /// one), then frame rate, then bandwidth; audio the same language, then label, then channel
 /// count, then the closest bandwidth. A simplification of Shaka's scoring for the ladders
 /// real multi-Period content repeats.
-fn matched(a: &AdaptationSet, r: &Representation, other: &Period) -> Option<u64> {
-    let candidates: Vec<(&AdaptationSet, &Representation)> = streams_of(other, a.stream_type)
-        .into_iter()
-        .map(|(ai, ri)| {
-            let s = &other.adaptation_sets[ai];
-            (s, &s.representations[ri])
-        })
-        .collect();
-    let key = dedup_key(a, r);
-    if let Some((_, c)) = candidates.iter().find(|(ca, cr)| dedup_key(ca, cr) == key) {
+/// A stream of a Period with its de-duplication key.
+type Keyed<'a> = (String, &'a AdaptationSet, &'a Representation);
+
+fn matched(a: &AdaptationSet, r: &Representation, key: &str, other: &[Keyed<'_>]) -> Option<u64> {
+    let same_kind = || {
+        other
+            .iter()
+            .filter(|(_, ca, _)| ca.stream_type == a.stream_type)
+    };
+    if let Some((_, _, c)) = same_kind().find(|(k, _, _)| k == key) {
         return Some(c.bandwidth);
     }
+    let candidates: Vec<(&AdaptationSet, &Representation)> =
+        same_kind().map(|(_, ca, cr)| (*ca, *cr)).collect();
     let codecs = stream_codecs(r);
     let same: Vec<_> = candidates
         .iter()
@@ -496,7 +515,8 @@ fn matched(a: &AdaptationSet, r: &Representation, other: &Period) -> Option<u64>
     let bw = |c: &Representation| c.bandwidth.abs_diff(r.bandwidth);
     match a.stream_type {
         MediaType::Video => {
-            let pixels = |c: &Representation| c.width.unwrap_or(0) * c.height.unwrap_or(0);
+            let pixels =
+                |c: &Representation| c.width.unwrap_or(0).saturating_mul(c.height.unwrap_or(0));
             let want = pixels(r);
             pool.into_iter()
                 .min_by(|(_, x), (_, y)| {
