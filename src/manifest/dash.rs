@@ -432,13 +432,7 @@ pub fn segments_from_sidx(
         ctx.period_start_seconds - ctx.presentation_time_offset as f64 / ctx.timescale as f64;
     let mut unscaled = i128::from(sidx.earliest_presentation_time);
     let mut unscaled_f = sidx.earliest_presentation_time as f64;
-    // Every subsegment owns a copy of the media and init URLs.
-    let per_segment =
-        ctx.media_url.as_str().len() + ctx.init.as_ref().map_or(0, |r| r.url.as_str().len());
-    let budget = url_budget(sidx_bytes.len());
-    if per_segment.saturating_mul(sidx.references.len()) > budget {
-        return Err(too_many_url_bytes(budget));
-    }
+    ctx.check_url_budget(sidx.references.len(), sidx_bytes.len())?;
     let mut out = Vec::with_capacity(sidx.references.len());
     for (i, r) in sidx.references.iter().enumerate() {
         let start = ps_ns + unscaled * NS / ts - pto_ns;
@@ -455,34 +449,63 @@ pub fn segments_from_sidx(
             .filter(|o| o.checked_add(u64::from(r.referenced_size)).is_some())
             .ok_or_else(|| ManifestError::InvalidSidx("offset overflow".into()))?;
         if end > 0 {
-            out.push(Segment {
-                resource: Resource {
-                    url: ctx.media_url.clone(),
-                    range: Some(ByteRange {
-                        offset,
-                        length: u64::from(r.referenced_size),
-                    }),
-                },
-                start: ns_to_dur(start),
-                duration: ns_to_dur(end - start.max(0)),
-                sequence: i as u64 + 1,
-                discontinuity: ctx.period_index > 0 && out.is_empty(),
-                discontinuity_sequence: ctx.period_index as u64,
-                key: None,
-                init: ctx.init.clone(),
-                init_key: None,
-                gap: false,
-                start_seconds: Some(unscaled_f / sidx.timescale as f64 + timestamp_offset_f),
-                media_offset_ns: None,
-                program_date_time_ns: None,
-                start_in_period_seconds: None,
-            });
+            let range = ByteRange {
+                offset,
+                length: u64::from(r.referenced_size),
+            };
+            let start_f = unscaled_f / sidx.timescale as f64 + timestamp_offset_f;
+            out.push(ctx.indexed_segment(i, range, (start, end), start_f, out.is_empty()));
         }
         unscaled += i128::from(r.subsegment_duration);
         unscaled_f += f64::from(r.subsegment_duration);
         byte += u128::from(r.referenced_size);
     }
     Ok(out)
+}
+
+impl SidxContext {
+    /// Every segment of an index owns a copy of the media and init URLs: `count` of them
+    /// within the budget an index of `index_len` bytes allows.
+    fn check_url_budget(&self, count: usize, index_len: usize) -> Result<(), ManifestError> {
+        let per_segment =
+            self.media_url.as_str().len() + self.init.as_ref().map_or(0, |r| r.url.as_str().len());
+        let budget = url_budget(index_len);
+        if per_segment.saturating_mul(count) > budget {
+            return Err(too_many_url_bytes(budget));
+        }
+        Ok(())
+    }
+
+    /// Segment `index` (0-based) of the index: `range` of the media, `[start, end)` ns on the
+    /// timeline, Shaka's f64 start; `first`: the first kept (a Period boundary after Period 0).
+    fn indexed_segment(
+        &self,
+        index: usize,
+        range: ByteRange,
+        (start, end): (i128, i128),
+        start_seconds: f64,
+        first: bool,
+    ) -> Segment {
+        Segment {
+            resource: Resource {
+                url: self.media_url.clone(),
+                range: Some(range),
+            },
+            start: ns_to_dur(start),
+            duration: ns_to_dur(end - start.max(0)),
+            sequence: index as u64 + 1,
+            discontinuity: self.period_index > 0 && first,
+            discontinuity_sequence: self.period_index as u64,
+            key: None,
+            init: self.init.clone(),
+            init_key: None,
+            gap: false,
+            start_seconds: Some(start_seconds),
+            media_offset_ns: None,
+            program_date_time_ns: None,
+            start_in_period_seconds: None,
+        }
+    }
 }
 
 /// WebM SegmentBase: one segment per cue point, from its cluster to the next one's (the last
@@ -524,12 +547,7 @@ pub fn segments_from_cues(
         .duration
         .filter(|d| d.is_finite() && *d >= 0.0)
         .map(|d| (d * init.timecode_scale as f64).min(1e20) as i128);
-    let per_segment =
-        ctx.media_url.as_str().len() + ctx.init.as_ref().map_or(0, |r| r.url.as_str().len());
-    let budget = url_budget(cues_bytes.len());
-    if per_segment.saturating_mul(cues.len()) > budget {
-        return Err(too_many_url_bytes(budget));
-    }
+    ctx.check_url_budget(cues.len(), cues_bytes.len())?;
     let mut out = Vec::with_capacity(cues.len());
     for (i, c) in cues.iter().enumerate() {
         let next = cues.get(i + 1);
@@ -561,25 +579,9 @@ pub fn segments_from_cues(
         if end <= start.max(0) {
             continue;
         }
-        out.push(Segment {
-            resource: Resource {
-                url: ctx.media_url.clone(),
-                range: Some(ByteRange { offset, length }),
-            },
-            start: ns_to_dur(start),
-            duration: ns_to_dur(end - start.max(0)),
-            sequence: i as u64 + 1,
-            discontinuity: ctx.period_index > 0 && out.is_empty(),
-            discontinuity_sequence: ctx.period_index as u64,
-            key: None,
-            init: ctx.init.clone(),
-            init_key: None,
-            gap: false,
-            start_seconds: Some(c.time as f64 * scale_f + timestamp_offset_f),
-            media_offset_ns: None,
-            program_date_time_ns: None,
-            start_in_period_seconds: None,
-        });
+        let start_f = c.time as f64 * scale_f + timestamp_offset_f;
+        let range = ByteRange { offset, length };
+        out.push(ctx.indexed_segment(i, range, (start, end), start_f, out.is_empty()));
     }
     Ok(out)
 }

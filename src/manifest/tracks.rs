@@ -23,12 +23,7 @@ pub fn pick_audio<'a>(
     variant: &Variant,
     languages: &[String],
 ) -> Option<&'a Rendition> {
-    let group = variant.audio_group.as_deref()?;
-    let candidates: Vec<&Rendition> = master
-        .renditions
-        .iter()
-        .filter(|r| r.stream_type == MediaType::Audio && r.group_id == group && r.uri.is_some())
-        .collect();
+    let candidates = renditions(master, MediaType::Audio, variant.audio_group.as_deref()?);
     if let Some(r) = by_language(&candidates, languages, |r| r.language.as_deref()) {
         return Some(r);
     }
@@ -38,6 +33,15 @@ pub fn pick_audio<'a>(
         .or_else(|| candidates.iter().find(|r| r.autoselect))
         .or_else(|| candidates.first())
         .copied()
+}
+
+/// The renditions of `kind` in `group` that have a playlist of their own, in master order.
+fn renditions<'a>(master: &'a MasterPlaylist, kind: MediaType, group: &str) -> Vec<&'a Rendition> {
+    master
+        .renditions
+        .iter()
+        .filter(|r| r.stream_type == kind && r.group_id == group && r.uri.is_some())
+        .collect()
 }
 
 /// DASH: one output stream, an adaptation set picked in the first Period played, followed
@@ -79,11 +83,7 @@ pub fn pick_subtitles<'a>(
     languages: &[String],
 ) -> Option<&'a Rendition> {
     let group = variant.subtitles_group.as_deref()?;
-    let candidates: Vec<&Rendition> = master
-        .renditions
-        .iter()
-        .filter(|r| r.stream_type == MediaType::Subtitles && r.group_id == group && r.uri.is_some())
-        .collect();
+    let candidates = renditions(master, MediaType::Subtitles, group);
     by_language(&candidates, languages, |r| r.language.as_deref())
         .or_else(|| candidates.iter().find(|r| r.default).copied())
 }

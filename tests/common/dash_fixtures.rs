@@ -141,24 +141,7 @@ pub fn serve_live(o: &Origin, f: &'static DashFixtures, behind: Duration) -> Sys
             )
         });
     }
-    for rel in f.files(LIVE_DIR, "chunk-") {
-        // chunk-<rep>-<number>.m4s
-        let n: u64 = rel
-            .rsplit('-')
-            .next()
-            .and_then(|s| s.strip_suffix(".m4s"))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected live segment name {rel}"));
-        let available_at = ast + Duration::from_secs(n);
-        let body = f.read(&rel);
-        o.route(&rel, move |_| {
-            if SystemTime::now() >= available_at {
-                Response::new(200, "video/mp4", body.clone())
-            } else {
-                Response::new(404, "text/plain", "not yet available\n")
-            }
-        });
-    }
+    route_live_segments(o, f, ast, SystemTime::now);
     ast
 }
 
@@ -187,7 +170,20 @@ pub fn serve_live_skewed(
         );
         Response::new(200, "application/dash+xml", mpd)
     });
+    route_live_segments(o, f, ast, server_now);
+    ast
+}
+
+/// Every live media segment, served once `now()` (the server's clock) reaches the end of its
+/// 1-s slot after `ast`, 404 before.
+fn route_live_segments(
+    o: &Origin,
+    f: &'static DashFixtures,
+    ast: SystemTime,
+    now: impl Fn() -> SystemTime + Clone + Send + Sync + 'static,
+) {
     for rel in f.files(LIVE_DIR, "chunk-") {
+        // chunk-<rep>-<number>.m4s
         let n: u64 = rel
             .rsplit('-')
             .next()
@@ -196,15 +192,15 @@ pub fn serve_live_skewed(
             .unwrap_or_else(|| panic!("unexpected live segment name {rel}"));
         let available_at = ast + Duration::from_secs(n);
         let body = f.read(&rel);
+        let now = now.clone();
         o.route(&rel, move |_| {
-            if server_now() >= available_at {
+            if now() >= available_at {
                 Response::new(200, "video/mp4", body.clone())
             } else {
                 Response::new(404, "text/plain", "not yet available\n")
             }
         });
     }
-    ast
 }
 
 /// The DASH fixtures, generated on first use.

@@ -188,7 +188,12 @@ pub(super) fn audio_in(secs: u32, freq: u32) -> Vec<String> {
 /// x264 ultrafast, yuv420p (testsrc would give High 4:4:4 otherwise), one key frame per
 /// `gop_secs` exactly so every segment starts with an IDR.
 pub(super) fn x264(gop_secs: u32) -> Vec<String> {
-    let g = (FPS * gop_secs).to_string();
+    x264_frames(FPS * gop_secs)
+}
+
+/// [`x264`] with a key frame every `gop` frames (LL-HLS parts shorter than a second).
+pub(super) fn x264_frames(gop: u32) -> Vec<String> {
+    let g = gop.to_string();
     [
         "-c:v",
         "libx264",

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::dash_fixtures::iso8601;
-use super::fixtures::{ffmpeg, video_in, FPS};
+use super::fixtures::{run, video_in, x264_frames, FPS};
 use super::origin::{Origin, RequestRecord, Response};
 
 /// Part duration of the fixture (5 frames at 25 fps, a key frame each).
@@ -40,22 +40,11 @@ pub fn ll_fixture() -> &'static LlFixture {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("llhls-fixture-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let g = (FPS as f64 * PART_SECS).round().to_string();
-        let mut args: Vec<String> = video_in(LL_SECS, "testsrc2");
-        args.extend(
-            [
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-g",
-                &g,
-                "-keyint_min",
-                &g,
-                "-sc_threshold",
-                "0",
+        let gop = (FPS as f64 * PART_SECS).round() as u32;
+        run(
+            &dir,
+            &[video_in(LL_SECS, "testsrc2"), x264_frames(gop)],
+            &[
                 "-f",
                 "hls",
                 "-hls_time",
@@ -65,12 +54,8 @@ pub fn ll_fixture() -> &'static LlFixture {
                 "-hls_segment_filename",
                 "p%03d.ts",
                 "parts.m3u8",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
+            ],
         );
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        ffmpeg(&dir, &refs);
         let parts = read_parts(&dir);
         LlFixture { dir, parts }
     })
