@@ -1390,11 +1390,14 @@ fn element_vod_pml06() {
     check_family(&r, "06", &fixtures().join(VOD_MASTER), false, 1);
 }
 
-/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first), two 0.6.2 browsers, element
-/// E1 (after them), all `compat=pml-0.6` on a live window of 12 segments: the elements announce
-/// the browsers' info-hash with one `-WW0006-` peer id each, segments move between elements and
-/// browsers over the JSON protocol (ids `<master>+V0+<media sequence>`) with no segment error
-/// towards an element, and the late element takes whole segments from the swarm.
+/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first, for 18 s), two 0.6.2
+/// browsers, element E1 (once E0 has left), all `compat=pml-0.6` on a live window of 12
+/// segments: the elements announce the browsers' info-hash with one `-WW0006-` peer id each,
+/// segments move between elements and browsers over the JSON protocol (ids
+/// `<master>+V0+<media sequence>`) with no segment error towards an element, and the late
+/// element takes whole segments from the browsers. E1 joins after E0 has gone because with both
+/// in the swarm E1 may take every segment from E0 (an element fetches the live edge as soon as
+/// it appears, before the browsers), which left "element from browser" to chance.
 #[test]
 fn element_live_pml06() {
     if !prerequisites() {
@@ -1409,8 +1412,8 @@ fn element_live_pml06() {
         pml: &["06"],
         until_p2p: 0,
         duration: 40,
-        externals: &[element("--duration 50")],
-        late_externals: &[(1, format!("sleep 3; {}", element("--duration 35")))],
+        externals: &[element("--duration 18")],
+        late_externals: &[(1, format!("sleep 20; {}", element("--duration 18")))],
         until_externals: true,
         tracker_cmd: None,
         live_window: Some(12),
@@ -1462,6 +1465,16 @@ fn element_live_pml06() {
         logs[1].p2p_from()
     );
     assert!(late > 0, "the late element took nothing from the swarm");
+    assert_eq!(
+        logs[1].p2p_from().values().sum::<u64>(),
+        logs[1]
+            .p2p_from()
+            .iter()
+            .filter(|(id, _)| browser_ids.contains(id.as_str()))
+            .map(|(_, b)| b)
+            .sum::<u64>(),
+        "E1 took P2P bytes from E0, which had left"
+    );
     assert!(to_browsers > 0, "no browser got anything from an element");
     assert!(from_browsers > 0, "no element got anything from a browser");
     for (k, l) in logs.iter().enumerate() {
