@@ -1390,14 +1390,15 @@ fn element_vod_pml06() {
     check_family(&r, "06", &fixtures().join(VOD_MASTER), false, 1);
 }
 
-/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first, for 18 s), two 0.6.2
-/// browsers, element E1 (once E0 has left), all `compat=pml-0.6` on a live window of 12
-/// segments: the elements announce the browsers' info-hash with one `-WW0006-` peer id each,
-/// segments move between elements and browsers over the JSON protocol (ids
-/// `<master>+V0+<media sequence>`) with no segment error towards an element, and the late
-/// element takes whole segments from the browsers. E1 joins after E0 has gone because with both
-/// in the swarm E1 may take every segment from E0 (an element fetches the live edge as soon as
-/// it appears, before the browsers), which left "element from browser" to chance.
+/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first, for 18 s, consuming as fast
+/// as it can), two 0.6.2 browsers, element E1 (once E0 has left, consuming in real time as a
+/// player does), all `compat=pml-0.6` on a live window of 12 segments: the elements announce
+/// the browsers' info-hash with one `-WW0006-` peer id each, segments move between elements
+/// and browsers over the JSON protocol (ids `<master>+V0+<media sequence>`) with no segment
+/// error towards an element, and the late element takes whole segments from the browsers.
+/// E1 joins after E0 has gone and plays in real time because otherwise "element from browser"
+/// was left to chance: with E0 around E1 took everything from E0, and a fast consumer finds
+/// every segment urgent and fetches the live edge itself, before the browsers.
 #[test]
 fn element_live_pml06() {
     if !prerequisites() {
@@ -1413,7 +1414,7 @@ fn element_live_pml06() {
         until_p2p: 0,
         duration: 40,
         externals: &[element("--duration 18")],
-        late_externals: &[(1, format!("sleep 20; {}", element("--duration 18")))],
+        late_externals: &[(1, format!("sleep 20; {}", element("--sync --duration 18")))],
         until_externals: true,
         tracker_cmd: None,
         live_window: Some(12),
