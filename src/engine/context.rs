@@ -12,7 +12,7 @@ use super::hashes::HashBook;
 use super::origin::{http_error, Origin};
 use super::output::OutputQueue;
 use super::p2p::{P2pEvent, P2pHub, SegmentCheck};
-use super::stream::StreamState;
+use super::stream::{Choice, StreamState};
 use super::{EngineConfig, EngineError, CAT};
 use crate::abr::AbrSettings;
 use crate::media::{MediaPlaylist, MediaType, Resource};
@@ -24,6 +24,10 @@ pub struct StreamSpec {
     pub stream_type: MediaType,
     /// The rendition's / adaptation set's language, for the stream's tags.
     pub language: Option<String>,
+    /// The renditions an application may select on this output (`Engine::select`), and the
+    /// one playing; empty when the output has no alternatives.
+    pub choices: Vec<Choice>,
+    pub current: usize,
 }
 
 /// Timeline facts the element answers queries with.

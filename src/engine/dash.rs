@@ -220,6 +220,7 @@ impl DashFront {
                 playlist: None,
                 swarms,
                 track,
+                choices: Vec::new(),
             });
         }
         let tracks: Vec<Track> = picked.into_iter().map(|p| p.track).collect();

@@ -40,8 +40,9 @@ pub(super) struct Fetcher {
     shared: Arc<Shared>,
     front: Arc<Front>,
     stream: Arc<Mutex<StreamState>>,
-    /// Output queue generation this run feeds (a flush bumps it and our pushes are refused).
-    generation: u64,
+    /// Output queue feed this run feeds (a flush or a rendition switch bumps it and our pushes
+    /// are refused).
+    feed: u64,
     /// What the origin's decrypted segments taught, by playlist: decrypted peer data is
     /// judged by it (clear peer data was judged by the swarm).
     plausibility: Mutex<HashMap<Url, Plausibility>>,
@@ -55,12 +56,12 @@ pub(super) struct Fetcher {
 
 impl Fetcher {
     pub fn new(shared: Arc<Shared>, front: Arc<Front>, stream: Arc<Mutex<StreamState>>) -> Self {
-        let generation = lock(&stream).queue.generation();
+        let feed = lock(&stream).queue.feed();
         Fetcher {
             shared,
             front,
             stream,
-            generation,
+            feed,
             plausibility: Mutex::new(HashMap::new()),
             dropped: AtomicBool::new(false),
             paced_from: Mutex::new(None),
@@ -86,7 +87,7 @@ impl Fetcher {
     async fn push(&self, item: OutputItem) -> bool {
         let queue = lock(&self.stream).queue.clone();
         if !self.seeder() {
-            return queue.push(self.generation, item).await.is_ok();
+            return queue.push(self.feed, item).await.is_ok();
         }
         if matches!(item, OutputItem::Eos) {
             gst::info!(
@@ -96,7 +97,7 @@ impl Fetcher {
             );
             return true;
         }
-        match queue.try_push(self.generation, item) {
+        match queue.try_push(self.feed, item) {
             Ok(true) => true,
             Ok(false) => {
                 gst::trace!(
@@ -173,7 +174,7 @@ impl Fetcher {
         }
         lock(&self.stream)
             .queue
-            .set_start(self.generation, point.position);
+            .set_start(self.feed, point.position);
         let mut discont = true;
         let mut last_init: Option<Resource> = None;
         loop {
@@ -907,7 +908,8 @@ impl Fetcher {
         }
         let (bandwidths, current, variant, track, cached, from, est) = {
             let st = lock(&self.stream);
-            if st.variants.len() < 2 {
+            // Renditions change only when the application selects another (`Engine::select`).
+            if st.variants.len() < 2 || st.selectable {
                 return false;
             }
             let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();

@@ -1,5 +1,5 @@
-//! HLS front-end of a session: the master playlist's streams (main variant with ABR, default
-//! alternate audio rendition), media playlist fetches and live reloads. Every decision about
+//! HLS front-end of a session: the master playlist's streams (main variant with ABR, the
+//! alternate audio and subtitles renditions to choose among), media playlist fetches and live reloads. Every decision about
 //! playlists is delegated to the pure `manifest::hls` and `manifest::tracks` modules.
 
 use std::collections::HashMap;
@@ -9,13 +9,13 @@ use bytes::Bytes;
 use url::Url;
 
 use super::context::{lock, Shared};
-use super::stream::{NewStream, Opened, Refresh, SwarmSpec};
+use super::stream::{Choice, NewStream, Opened, Refresh, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
-use crate::manifest::tracks::{pick_audio, pick_subtitles};
+use crate::manifest::tracks::{pick_audio, pick_subtitles, renditions};
 use crate::manifest::ManifestError;
-use crate::media::{MediaPlaylist, MediaType, Variant};
+use crate::media::{MediaPlaylist, MediaType, Rendition, Variant};
 use crate::p2p::hls_streams::{audio_track_position, audio_track_properties, level_properties};
 use crate::p2p::identity::StreamType as P2pStreamType;
 
@@ -70,6 +70,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
                     playlist: Some(p),
                     swarms,
                     track: 0,
+                    choices: Vec::new(),
                 }],
                 live_start: None,
             });
@@ -109,6 +110,7 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         playlist: None,
         swarms,
         track: 0,
+        choices: Vec::new(),
     }];
     if let Some(audio) = pick_audio(
         &master,
@@ -122,18 +124,19 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             audio.language,
             audio.group_id
         );
-        let props = audio_track_properties(&master, audio);
-        let position = audio_track_position(&master, audio);
+        let group = renditions(&master, MediaType::Audio, &audio.group_id);
         streams.push(NewStream {
             kind: MediaType::Audio,
-            language: audio.language.clone(),
-            variants: vec![Variant::with_uri(
-                audio.uri.clone().expect("filtered on uri"),
-            )],
-            current: 0,
-            playlist: None,
-            swarms: vec![SwarmSpec::new(P2pStreamType::Secondary, props, position)],
+            swarms: group
+                .iter()
+                .map(|r| {
+                    let props = audio_track_properties(&master, r);
+                    let position = audio_track_position(&master, r);
+                    SwarmSpec::new(P2pStreamType::Secondary, props, position)
+                })
+                .collect(),
             track: 1,
+            ..selectable(&group, audio)
         });
     }
     if let Some(text) = pick_subtitles(
@@ -148,17 +151,13 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             text.language,
             text.group_id
         );
+        let group = renditions(&master, MediaType::Subtitles, &text.group_id);
         streams.push(NewStream {
             kind: MediaType::Subtitles,
-            language: text.language.clone(),
-            variants: vec![Variant::with_uri(
-                text.uri.clone().expect("filtered on uri"),
-            )],
-            current: 0,
-            playlist: None,
             // Text is not shared (P2P Media Loader never does): no swarm.
             swarms: Vec::new(),
             track: 2,
+            ..selectable(&group, text)
         });
     }
     Ok(Opened {
@@ -166,6 +165,30 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         streams,
         live_start: None,
     })
+}
+
+/// An output stream of the renditions of `picked`'s group, playing `picked`: an application
+/// may select another one (`select-streams`). The caller fills in swarms and track.
+fn selectable(group: &[&Rendition], picked: &Rendition) -> NewStream {
+    NewStream {
+        kind: picked.stream_type,
+        language: picked.language.clone(),
+        variants: group
+            .iter()
+            .map(|r| Variant::with_uri(r.uri.clone().expect("renditions() keeps those with a URI")))
+            .collect(),
+        current: group.iter().position(|r| *r == picked).unwrap_or(0),
+        playlist: None,
+        swarms: Vec::new(),
+        track: 0,
+        choices: group
+            .iter()
+            .map(|r| Choice {
+                name: Some(r.name.clone()).filter(|n| !n.is_empty()),
+                language: r.language.clone(),
+            })
+            .collect(),
+    }
 }
 
 async fn fetch_playlist(shared: &Shared, url: &Url) -> Result<(Playlist, Url), EngineError> {

@@ -64,10 +64,17 @@ struct Inner {
     flushing: bool,
     /// Start of the fragment the pad task took last.
     position: Option<Duration>,
+    /// End of the fragment the pad task took last: where a restarted feed resumes.
+    taken_end: Option<Duration>,
+    /// The feed restarted (a rendition switch) and the pad task has not taken its first item.
+    restarted: bool,
     /// Start and duration of the fragment whose push last returned, and when it returned.
     pushed: Option<(Duration, Duration, Instant)>,
-    /// Bumped on every flush: pushes from an older generation (a fetcher being aborted) are dropped.
+    /// Bumped on every flush: what the pad task took before is stale.
     generation: u64,
+    /// Bumped on every flush and every restart: pushes from an older feed (a fetcher being
+    /// aborted) are dropped.
+    feed: u64,
 }
 
 pub struct OutputQueue {
@@ -86,8 +93,11 @@ impl OutputQueue {
                 queued_bytes: 0,
                 flushing: true,
                 position: None,
+                taken_end: None,
+                restarted: false,
                 pushed: None,
                 generation: 0,
+                feed: 0,
             }),
             available: Condvar::new(),
             space: Notify::new(),
@@ -103,15 +113,38 @@ impl OutputQueue {
         self.lock().generation
     }
 
+    /// What a fetch loop starting now feeds (see [`Self::push`]).
+    pub fn feed(&self) -> u64 {
+        self.lock().feed
+    }
+
+    /// Another fetch loop takes over without a flush downstream (a rendition switch): what is
+    /// queued goes, the old loop's pushes are refused, the pad task goes on with the fragment
+    /// it holds. Returns where the new loop must start so that nothing is played twice or
+    /// skipped: the end of the fragment the pad task took last (else the playhead).
+    pub fn restart(&self) -> Option<Duration> {
+        let mut inner = self.lock();
+        inner.items.clear();
+        inner.queued = Duration::ZERO;
+        inner.queued_bytes = 0;
+        inner.feed += 1;
+        inner.restarted = true;
+        let from = inner.taken_end.or(inner.position);
+        drop(inner);
+        self.space.notify_waiters();
+        from
+    }
+
     /// Waits until the queue holds less than `max_time` (one item always fits), then queues.
-    pub async fn push(&self, generation: u64, item: OutputItem) -> Result<(), Stale> {
+    /// `feed`: what [`Self::feed`] was when the fetch loop started.
+    pub async fn push(&self, feed: u64, item: OutputItem) -> Result<(), Stale> {
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut inner = self.lock();
-                if inner.generation != generation {
+                if inner.feed != feed {
                     return Err(Stale);
                 }
                 let room = inner.queued < self.max_time && inner.queued_bytes < MAX_QUEUED_BYTES;
@@ -129,9 +162,9 @@ impl OutputQueue {
 
     /// Queues `item` only if there is room now (`mode=seeder`: downstream must never hold
     /// the fetching back). Ok(false): dropped, no room or not started.
-    pub fn try_push(&self, generation: u64, item: OutputItem) -> Result<bool, Stale> {
+    pub fn try_push(&self, feed: u64, item: OutputItem) -> Result<bool, Stale> {
         let mut inner = self.lock();
-        if inner.generation != generation {
+        if inner.feed != feed {
             return Err(Stale);
         }
         let room = inner.queued < self.max_time && inner.queued_bytes < MAX_QUEUED_BYTES;
@@ -145,8 +178,9 @@ impl OutputQueue {
         Ok(true)
     }
 
-    /// Blocks the pad task until an item arrives; `None` once flushing.
-    pub fn pop_blocking(&self) -> Option<OutputItem> {
+    /// Blocks the pad task until an item arrives; `None` once flushing. With the item: whether
+    /// it is the first of a restarted feed (another rendition: a new stream-start).
+    pub fn pop_blocking(&self) -> Option<(OutputItem, bool)> {
         let mut inner = self.lock();
         loop {
             if inner.flushing {
@@ -157,10 +191,12 @@ impl OutputQueue {
                 inner.queued_bytes = inner.queued_bytes.saturating_sub(item.size());
                 if let OutputItem::Fragment(f) = &item {
                     inner.position = Some(f.start);
+                    inner.taken_end = Some(f.start + f.duration);
                 }
+                let restarted = std::mem::take(&mut inner.restarted);
                 drop(inner);
                 self.space.notify_waiters();
-                return Some(item);
+                return Some((item, restarted));
             }
             inner = self
                 .available
@@ -178,8 +214,11 @@ impl OutputQueue {
             inner.queued = Duration::ZERO;
             inner.queued_bytes = 0;
             inner.generation += 1;
+            inner.feed += 1;
             inner.pushed = None;
             inner.position = None;
+            inner.taken_end = None;
+            inner.restarted = false;
         }
         drop(inner);
         self.available.notify_all();
@@ -189,9 +228,9 @@ impl OutputQueue {
     /// A fetch loop of this generation starts at `start`: the playhead until output flows
     /// (else a seek would leave the pre-seek position in place, and the requested segment
     /// would look far away and never urgent).
-    pub fn set_start(&self, generation: u64, start: Duration) {
+    pub fn set_start(&self, feed: u64, start: Duration) {
         let mut inner = self.lock();
-        if inner.generation == generation && inner.pushed.is_none() {
+        if inner.feed == feed && inner.pushed.is_none() {
             inner.position = Some(start);
         }
     }
@@ -283,6 +322,45 @@ mod tests {
         assert_eq!(q.try_push(g, frag(2)), Ok(true));
         q.set_flushing(true);
         assert_eq!(q.try_push(g, frag(2)), Err(Stale));
+    }
+
+    #[test]
+    fn a_restart_drops_the_queue_and_resumes_after_what_was_taken() {
+        let at = |start: u64| {
+            OutputItem::Fragment(Fragment {
+                init: None,
+                data: Bytes::from_static(b"x"),
+                start: Duration::from_secs(start),
+                duration: Duration::from_secs(2),
+                discont: false,
+                media_offset_ns: 0,
+                program_date_time_ns: None,
+            })
+        };
+        let q = OutputQueue::new(Duration::from_secs(30));
+        q.set_flushing(false);
+        let (g, old) = (q.generation(), q.feed());
+        for start in [0, 2, 4] {
+            assert_eq!(q.try_push(old, at(start)), Ok(true));
+        }
+        assert!(matches!(q.pop_blocking(), Some((_, false))));
+        assert_eq!(q.restart(), Some(Duration::from_secs(2)));
+        assert_eq!(q.buffered_time(), Duration::ZERO);
+        assert_eq!(
+            q.try_push(old, at(4)),
+            Err(Stale),
+            "the old loop is refused"
+        );
+        // The pad task's generation is untouched: the fragment it holds is still pushed.
+        assert_eq!(q.generation(), g);
+        let new = q.feed();
+        assert_eq!(q.try_push(new, at(2)), Ok(true));
+        assert_eq!(q.try_push(new, at(4)), Ok(true));
+        match q.pop_blocking() {
+            Some((OutputItem::Fragment(f), true)) => assert_eq!(f.start, Duration::from_secs(2)),
+            _ => panic!("the new feed's first fragment, marked as restarted"),
+        }
+        assert!(matches!(q.pop_blocking(), Some((_, false))));
     }
 
     #[test]

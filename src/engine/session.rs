@@ -16,6 +16,7 @@ use url::Url;
 
 // The element names these through the session, where they have always been.
 pub use super::context::{EngineEvents, Presentation, StreamSpec};
+pub use super::stream::Choice;
 
 use super::context::{lock, Shared};
 use super::fetcher::{low_latency_start_of, Fetcher};
@@ -39,6 +40,8 @@ pub struct Engine {
     shared: Arc<Shared>,
     front: Arc<Front>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Each output stream's fetch loop (parallel to `Shared::streams`).
+    loops: Mutex<Vec<JoinHandle<()>>>,
     /// `mode=seeder`'s variant followers: a seek restarts the fetch loops, not these.
     seeds: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -84,6 +87,7 @@ impl Engine {
             shared,
             front: Arc::new(Front::new(protocol)),
             tasks: Mutex::new(Vec::new()),
+            loops: Mutex::new(Vec::new()),
             seeds: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&engine);
@@ -124,6 +128,9 @@ impl Engine {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
+        for t in lock(&self.loops).drain(..) {
+            t.abort();
+        }
     }
 
     /// Start and end of the main stream's segment holding `t`, for snapping seeks.
@@ -152,10 +159,63 @@ impl Engine {
         gst::info!(CAT, "seek to {target:?}");
         self.stop();
         let streams = lock(&self.shared.streams).clone();
-        let mut tasks = lock(&self.tasks);
+        let mut loops = lock(&self.loops);
         for s in streams {
-            tasks.push(self.spawn_fetcher(s, Start::At(target)));
+            loops.push(self.spawn_fetcher(s, Start::At(target)));
         }
+        true
+    }
+
+    /// Output `stream` plays rendition `choice` (of `StreamSpec::choices`) from `from` on:
+    /// its fetch loop restarts there on that rendition's playlist, and joins its swarm. The
+    /// caller has flushed the stream's queue, and `from` is the end of what it handed
+    /// downstream, so that nothing is played twice or skipped. False (nothing changed) if the
+    /// output has no such choice. A playlist that cannot be loaded keeps the rendition that
+    /// played, with a warning.
+    pub fn select(self: &Arc<Self>, stream: usize, choice: usize, from: Duration) -> bool {
+        let Some(s) = lock(&self.shared.streams).get(stream).cloned() else {
+            return false;
+        };
+        {
+            let st = lock(&s);
+            if !st.selectable || choice >= st.variants.len() {
+                return false;
+            }
+            gst::info!(
+                CAT,
+                "{:?}: rendition {} selected instead of {} from {from:?}",
+                st.kind,
+                choice,
+                st.current
+            );
+        }
+        let mut loops = lock(&self.loops);
+        let Some(slot) = loops.get_mut(stream) else {
+            return false;
+        };
+        slot.abort();
+        let (shared, front) = (self.shared.clone(), self.front.clone());
+        let on_panic = panicked(&self.shared, "the fetch loop");
+        *slot = task::spawn(
+            "fetch",
+            async move {
+                if let Err(e) = load_choice(&shared, &front, &s, choice).await {
+                    gst::warning!(CAT, "rendition {choice}: {}", e.message);
+                    shared.warn(EngineError {
+                        message: format!(
+                            "Could not switch to the selected rendition: {}",
+                            e.message
+                        ),
+                        ..e
+                    });
+                }
+                let mut f = Fetcher::new(shared.clone(), front, s);
+                if let Err(e) = f.run_stream(Start::At(from)).await {
+                    shared.fail(e);
+                }
+            },
+            on_panic,
+        );
         true
     }
 
@@ -185,11 +245,7 @@ impl Engine {
         self.run(states, opened.live_start).await
     }
 
-    fn new_stream(
-        &self,
-        s: NewStream,
-        swarms: &SwarmIds,
-    ) -> (Arc<Mutex<StreamState>>, Option<String>) {
+    fn new_stream(&self, s: NewStream, swarms: &SwarmIds) -> Built {
         let mut playlists = HashMap::new();
         let given = s.current;
         let (compat, bridge) = self
@@ -201,9 +257,14 @@ impl Engine {
                 (p.compat, p.bridge.clone())
             });
         // A seeder's output plays the highest seeded variant; the others are followed for
-        // their swarms alone (`seed::follow`).
+        // their swarms alone (`seed::follow`). Renditions are not variants: it plays the one
+        // picked.
+        let selectable = !s.choices.is_empty();
         let mut current = s.current;
-        if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants)).first() {
+        if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants))
+            .first()
+            .filter(|_| !selectable)
+        {
             current = top;
         }
         // Per variant, the family's swarm (none if the family shares no stream of this kind).
@@ -256,6 +317,7 @@ impl Engine {
             variants: s.variants,
             current,
             track: s.track,
+            selectable,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
             swarm_ids,
@@ -263,17 +325,21 @@ impl Engine {
             mirrors: Vec::new(),
             swarm: None,
         }));
-        (state, s.language)
+        Built {
+            state,
+            language: s.language,
+            choices: s.choices,
+        }
     }
 
     /// Fetches every stream's first playlist, announces the streams, starts the fetch loops.
     async fn run(
         self: &Arc<Self>,
-        streams: Vec<(Arc<Mutex<StreamState>>, Option<String>)>,
+        streams: Vec<Built>,
         live_start: Option<Duration>,
     ) -> Result<(), EngineError> {
         let mut main_playlist = None;
-        for (s, _) in &streams {
+        for Built { state: s, .. } in &streams {
             let (variant, current, track, have) = {
                 let st = lock(s);
                 (
@@ -325,33 +391,35 @@ impl Engine {
         );
         let specs = streams
             .iter()
-            .map(|(s, language)| {
-                let st = lock(s);
+            .map(|b| {
+                let st = lock(&b.state);
                 StreamSpec {
                     queue: st.queue.clone(),
                     stream_type: st.kind,
-                    language: language.clone(),
+                    language: b.language.clone(),
+                    choices: b.choices.clone(),
+                    current: st.current,
                 }
             })
             .collect();
         {
-            let st = lock(&streams[0].0);
+            let st = lock(&streams[0].state);
             self.shared
                 .origin
                 .stats
                 .variant_bitrate
                 .store(st.variants[st.current].bandwidth, Ordering::Relaxed);
         }
-        let states: Vec<_> = streams.into_iter().map(|(s, _)| s).collect();
+        let states: Vec<_> = streams.into_iter().map(|b| b.state).collect();
         *lock(&self.shared.streams) = states.clone();
         self.shared.events.streams_ready(specs, start);
-        let mut tasks = lock(&self.tasks);
+        let mut loops = lock(&self.loops);
         for s in states {
             let (current, seeded, loaded) = {
                 let st = lock(&s);
                 (
                     st.current,
-                    seed::seeded(&self.shared, &bandwidths(&st.variants)),
+                    seeded_of(&self.shared, &st),
                     st.playlists.get(&st.current).cloned(),
                 )
             };
@@ -364,7 +432,7 @@ impl Engine {
                     seed::follow(shared, front, stream, index, initial),
                 ));
             }
-            tasks.push(self.spawn_fetcher(s, begin));
+            loops.push(self.spawn_fetcher(s, begin));
         }
         Ok(())
     }
@@ -392,6 +460,52 @@ impl Engine {
 
 fn bandwidths(variants: &[crate::media::Variant]) -> Vec<u64> {
     variants.iter().map(|v| v.bandwidth).collect()
+}
+
+/// The variants of a stream a seeder follows: by bandwidth (`seed-variants`); of renditions,
+/// the one played, if the seeder seeds that stream at all.
+fn seeded_of(shared: &Shared, st: &StreamState) -> Vec<usize> {
+    if !st.selectable {
+        return seed::seeded(shared, &bandwidths(&st.variants));
+    }
+    let played = [st.variants[st.current].bandwidth];
+    match seed::seeded(shared, &played).is_empty() {
+        true => Vec::new(),
+        false => vec![st.current],
+    }
+}
+
+/// Makes rendition `choice` the stream's current one, with its playlist (a live one aligned
+/// with the rendition it replaces, as at an ABR switch).
+async fn load_choice(
+    shared: &Shared,
+    front: &Front,
+    stream: &Mutex<StreamState>,
+    choice: usize,
+) -> Result<(), EngineError> {
+    let (variant, track, cached, old) = {
+        let st = lock(stream);
+        (
+            st.variants[choice].clone(),
+            st.track,
+            st.playlists.get(&choice).filter(|p| !p.is_live()).cloned(),
+            st.playlists.get(&st.current).cloned(),
+        )
+    };
+    let playlist = match cached {
+        Some(p) => p,
+        None => {
+            let p = front.load_playlist(shared, track, &variant, choice).await?;
+            Arc::new(match old {
+                Some(old) if p.is_live() => front.align_switch(&old, p),
+                _ => p,
+            })
+        }
+    };
+    let mut st = lock(stream);
+    st.playlists.insert(choice, playlist);
+    st.current = choice;
+    Ok(())
 }
 
 /// A panicked fetch task stops its stream for good: one clear element error, not a stall.
@@ -437,6 +551,13 @@ fn validator(events: &Arc<dyn EngineEvents>) -> SegmentValidator {
         weak.upgrade()
             .is_none_or(|e| e.validate_segment(check, data))
     })
+}
+
+/// A stream's state, with what the element is told about it.
+struct Built {
+    state: Arc<Mutex<StreamState>>,
+    language: Option<String>,
+    choices: Vec<Choice>,
 }
 
 /// The master swarm id both ways: 0.6 names swarms after the URL the player asked for, 2.x

@@ -26,6 +26,17 @@ pub(super) struct NewStream {
     pub swarms: Vec<SwarmSpec>,
     /// DASH: which track of the front-end this stream plays.
     pub track: usize,
+    /// Non-empty when the variants are renditions an application chooses among (HLS
+    /// EXT-X-MEDIA of one group; parallel to `variants`): ABR never switches them,
+    /// `Engine::select` does.
+    pub choices: Vec<Choice>,
+}
+
+/// One rendition an application may select, as the element names it in its stream collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub name: Option<String>,
+    pub language: Option<String>,
 }
 
 /// What a front-end found in the manifest.
@@ -83,6 +94,8 @@ pub(super) struct StreamState {
     pub variants: Vec<Variant>,
     pub current: usize,
     pub track: usize,
+    /// Renditions chosen by the application, never by ABR (see `NewStream::selectable`).
+    pub selectable: bool,
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     pub playlists: HashMap<usize, Arc<MediaPlaylist>>,
     pub queue: Arc<OutputQueue>,

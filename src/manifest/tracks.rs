@@ -35,8 +35,13 @@ pub fn pick_audio<'a>(
         .copied()
 }
 
-/// The renditions of `kind` in `group` that have a playlist of their own, in master order.
-fn renditions<'a>(master: &'a MasterPlaylist, kind: MediaType, group: &str) -> Vec<&'a Rendition> {
+/// The renditions of `kind` in `group` that have a playlist of their own, in master order:
+/// what an application may choose among (`select-streams`).
+pub fn renditions<'a>(
+    master: &'a MasterPlaylist,
+    kind: MediaType,
+    group: &str,
+) -> Vec<&'a Rendition> {
     master
         .renditions
         .iter()

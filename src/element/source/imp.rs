@@ -48,7 +48,11 @@ struct PadState {
 struct Output {
     pad: gst::Pad,
     queue: Arc<OutputQueue>,
+    /// What the pad carries: one of `choices`.
     stream: gst::Stream,
+    /// The renditions an application may select on this pad (`select-streams`), each its
+    /// own stream of the collection; just `stream` when there is no alternative.
+    choices: Vec<gst::Stream>,
     pad_state: Arc<Mutex<PadState>>,
 }
 
@@ -61,6 +65,8 @@ struct State {
     group_id: Option<gst::GroupId>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     last_seek: Option<gst::Seqnum>,
+    /// Every stream of every output, as posted when the pads were added.
+    collection: Option<gst::StreamCollection>,
     /// The `stats-interval` ticker, stopped with the session.
     stats_task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -412,6 +418,7 @@ impl P2pMediaSrc {
         }
         state.group_id = Some(gst::GroupId::next());
         state.last_seek = None;
+        state.collection = None;
         Ok(())
     }
 
@@ -485,27 +492,55 @@ impl P2pMediaSrc {
                     )
                 })
                 .build();
-            let stream_id = pad
-                .create_stream_id(&*element, Some(name.as_str()))
-                .to_string();
             let stream_type = match spec.stream_type {
                 MediaType::Video => gst::StreamType::VIDEO,
                 MediaType::Audio => gst::StreamType::AUDIO,
                 MediaType::Subtitles | MediaType::ClosedCaptions => gst::StreamType::TEXT,
             };
-            let flags = if i == 0 {
-                gst::StreamFlags::SELECT
-            } else {
-                gst::StreamFlags::empty()
-            };
-            let stream = gst::Stream::new(Some(&stream_id), None, stream_type, flags);
-            if let Some(lang) = spec.language.as_deref() {
+            let make = |suffix: &str, language: Option<&str>, title: Option<&str>, on: bool| {
+                let id = pad.create_stream_id(&*element, Some(suffix)).to_string();
+                let flags = match on {
+                    true => gst::StreamFlags::SELECT,
+                    false => gst::StreamFlags::empty(),
+                };
+                let stream = gst::Stream::new(Some(&id), None, stream_type, flags);
                 let mut tags = gst::TagList::new();
-                tags.make_mut()
-                    .add::<gst::tags::LanguageCode>(&lang, gst::TagMergeMode::Replace);
-                stream.set_tags(Some(&tags));
-            }
-            streams.push(stream.clone());
+                if let Some(lang) = language {
+                    tags.make_mut()
+                        .add::<gst::tags::LanguageCode>(&lang, gst::TagMergeMode::Replace);
+                }
+                if let Some(title) = title {
+                    tags.make_mut()
+                        .add::<gst::tags::Title>(&title, gst::TagMergeMode::Replace);
+                }
+                if tags.n_tags() > 0 {
+                    stream.set_tags(Some(&tags));
+                }
+                stream
+            };
+            let choices: Vec<gst::Stream> = match spec.choices.is_empty() {
+                true => vec![make(&name, spec.language.as_deref(), None, true)],
+                // Stable ids per rendition, whichever plays first.
+                false => spec
+                    .choices
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| {
+                        make(
+                            &format!("{name}/{k}"),
+                            c.language.as_deref(),
+                            c.name.as_deref(),
+                            k == spec.current,
+                        )
+                    })
+                    .collect(),
+            };
+            let playing = match spec.choices.is_empty() {
+                true => 0,
+                false => spec.current.min(choices.len() - 1),
+            };
+            let stream = choices[playing].clone();
+            streams.extend(choices.iter().cloned());
             let pad_state = PadState {
                 pending_segment: Some(gst::event::Segment::new(&segment)),
                 ..Default::default()
@@ -515,12 +550,14 @@ impl P2pMediaSrc {
                 pad,
                 queue: spec.queue,
                 stream,
+                choices,
                 pad_state: Arc::new(Mutex::new(pad_state)),
             });
         }
         let collection = gst::StreamCollection::builder(None)
             .streams(streams)
             .build();
+        state.collection = Some(collection.clone());
         let starts: Vec<_> = state
             .outputs
             .iter()
@@ -595,11 +632,17 @@ impl P2pMediaSrc {
     /// One iteration of a pad task: wait for the next segment and push it.
     fn pad_loop(&self, pad: &gst::Pad, queue: &OutputQueue, pad_state: &Mutex<PadState>) {
         let generation = queue.generation();
-        let Some(item) = queue.pop_blocking() else {
+        let Some((item, restarted)) = queue.pop_blocking() else {
             gst::debug!(self.cat(), obj = pad, "Flushing, pausing task");
             let _ = pad.pause_task();
             return;
         };
+        if restarted {
+            // Another rendition from here on: its own stream-start, its caps typefound.
+            let mut ps = lock(pad_state);
+            ps.stream_start_sent = false;
+            ps.caps = None;
+        }
         match item {
             OutputItem::Eos => {
                 if !self.send_sticky(pad, pad_state, queue, generation, None) {
@@ -822,8 +865,81 @@ impl P2pMediaSrc {
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::Seek(seek) => self.handle_seek(seek),
+            gst::EventView::SelectStreams(ev) => self.handle_select_streams(ev),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
+    }
+
+    /// `select-streams` (from the application through `gst_element_send_event`, or from
+    /// downstream): each pad with renditions to choose among plays the one the event lists,
+    /// continuing where the other stopped (its swarm follows), then STREAMS_SELECTED is posted
+    /// with the event's seqnum. Every pad plays on (a pad none of whose streams is listed
+    /// keeps its own: outputs are not removed). False if the event names none of our streams.
+    fn handle_select_streams(&self, ev: &gst::event::SelectStreams) -> bool {
+        let wanted: Vec<String> = ev.streams().into_iter().map(|s| s.to_string()).collect();
+        let seqnum = ev.seqnum();
+        let listed = |s: &gst::Stream| {
+            s.stream_id()
+                .is_some_and(|id| wanted.iter().any(|w| w.as_str() == id.as_str()))
+        };
+        let (engine, switches) = {
+            let mut state = lock(&self.state);
+            let Some(engine) = state.engine.clone() else {
+                return false;
+            };
+            if !state.outputs.iter().flat_map(|o| &o.choices).any(listed) {
+                gst::debug!(
+                    self.cat(),
+                    imp = self,
+                    "select-streams names none of ours: {wanted:?}"
+                );
+                return false;
+            }
+            let mut switches = Vec::new();
+            for (i, o) in state.outputs.iter_mut().enumerate() {
+                let Some(k) = o.choices.iter().position(listed) else {
+                    continue;
+                };
+                if o.choices[k] != o.stream {
+                    o.stream = o.choices[k].clone();
+                    switches.push((i, k, o.queue.clone()));
+                }
+            }
+            (engine, switches)
+        };
+        for (i, k, queue) in switches {
+            let from = queue.restart().unwrap_or_default();
+            gst::info!(
+                self.cat(),
+                imp = self,
+                "select-streams: output {i} plays rendition {k} from {from:?}"
+            );
+            if !engine.select(i, k, from) {
+                gst::warning!(
+                    self.cat(),
+                    imp = self,
+                    "output {i} cannot play rendition {k}"
+                );
+            }
+        }
+        let (selected, collection) = {
+            let state = lock(&self.state);
+            let selected: Vec<gst::Stream> =
+                state.outputs.iter().map(|o| o.stream.clone()).collect();
+            (selected, state.collection.clone())
+        };
+        let Some(collection) = collection else {
+            return true;
+        };
+        let element = self.obj();
+        let _ = element.post_message(
+            gst::message::StreamsSelected::builder(&collection)
+                .streams(selected)
+                .src(&*element)
+                .seqnum(seqnum)
+                .build(),
+        );
+        true
     }
 
     fn handle_seek(&self, seek: &gst::event::Seek) -> bool {
@@ -1168,6 +1284,15 @@ impl ObjectImpl for P2pMediaSrc {
 impl GstObjectImpl for P2pMediaSrc {}
 
 impl ElementImpl for P2pMediaSrc {
+    /// A source has no sink pad to send upstream events to: `select-streams` from the
+    /// application lands here (seeks go to a source pad, as the default does).
+    fn send_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::SelectStreams(ev) = event.view() {
+            return self.handle_select_streams(ev);
+        }
+        self.parent_send_event(event)
+    }
+
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             vec![gst::PadTemplate::new(
