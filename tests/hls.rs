@@ -847,6 +847,67 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
     });
 }
 
+/// The same selection inside a decoding pipeline (playbin, playbin3, decodebin; the
+/// application reaches the source element from `source-setup` or `deep-element-added`): the
+/// demuxer and decoder take the new stream-start, and the audio plays on without a gap or
+/// an overlap, every video frame decoded, to the end.
+#[test]
+fn select_streams_plays_on_in_decoding_pipelines() {
+    guard_for(Duration::from_secs(180), || {
+        for mode in [Mode::Playbin, Mode::Playbin3, Mode::SrcDecodebin] {
+            let o = origin();
+            o.route("alt/langs.m3u8", |_| Response::playlist(LANGS_MASTER));
+            let uri = match mode {
+                Mode::SrcDecodebin => o.url("alt/langs.m3u8"),
+                _ => p2p_uri(&o.url("alt/langs.m3u8")),
+            };
+            let r = Player::new(mode, uri)
+                .realtime()
+                .at_video_frame(60, |src| {
+                    let pad = src.static_pad("src_1").expect("audio pad");
+                    let stream = pad.stream().expect("audio stream");
+                    let german = stream.stream_id().unwrap().replace("src_1/0", "src_1/1");
+                    let video = src.static_pad("src_0").unwrap().stream().unwrap();
+                    let ev = gst::event::SelectStreams::new([
+                        video.stream_id().unwrap().as_str(),
+                        german.as_str(),
+                    ]);
+                    assert!(src.send_event(ev), "select-streams refused");
+                })
+                .run();
+            eprintln!("{mode:?}: {}", r.summary());
+            r.assert_complete();
+            assert_eq!(r.video.len(), VOD_FRAMES, "{mode:?}: {}", r.summary());
+            let asked: Vec<String> = o
+                .log()
+                .iter()
+                .filter(|r| r.path == "/alt/audio/index.m3u8")
+                .filter_map(|r| r.query.clone())
+                .collect();
+            assert_eq!(asked, ["lang=en", "lang=de"], "{mode:?}");
+            let mut last_end: Option<gst::ClockTime> = None;
+            for b in &r.audio {
+                let (Some(pts), Some(d)) = (b.pts, b.duration) else {
+                    continue;
+                };
+                if let Some(end) = last_end {
+                    let gap = pts.nseconds() as i64 - end.nseconds() as i64;
+                    assert!(
+                        gap.abs() < 50_000_000,
+                        "{mode:?}: audio jumps by {gap} ns at {pts}"
+                    );
+                }
+                last_end = Some(pts + d);
+            }
+            let end = last_end.expect("audio decoded");
+            assert!(
+                end > gst::ClockTime::from_seconds(VOD_SECS as u64 - 1),
+                "{mode:?}: audio ends at {end}"
+            );
+        }
+    });
+}
+
 /// The `alt` fixture with its WebVTT subtitles: French DEFAULT=YES (unless `fr_default` is
 /// false), German.
 fn subs_master(fr_default: bool) -> String {

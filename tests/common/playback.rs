@@ -180,6 +180,8 @@ struct Ctx {
     start: Instant,
     adaptive: Adaptive,
     hooks: Arc<Mutex<Vec<(usize, Hook)>>>,
+    /// Sinks synchronise to the clock (play in real time).
+    sync: bool,
 }
 
 pub struct Player {
@@ -190,6 +192,7 @@ pub struct Player {
     seeks: Vec<gst::ClockTime>,
     connection_speed: Option<u64>,
     hooks: Vec<(usize, Hook)>,
+    sync: bool,
 }
 
 impl Player {
@@ -205,6 +208,7 @@ impl Player {
             seeks: Vec::new(),
             connection_speed: None,
             hooks: Vec::new(),
+            sync: false,
         }
     }
 
@@ -249,6 +253,12 @@ impl Player {
         self
     }
 
+    /// Sinks that play in real time (the default consumes as fast as it can).
+    pub fn realtime(mut self) -> Self {
+        self.sync = true;
+        self
+    }
+
     pub fn run(self) -> Outcome {
         super::init();
         let start = Instant::now();
@@ -258,6 +268,7 @@ impl Player {
             start,
             adaptive: Arc::default(),
             hooks: Arc::new(Mutex::new(self.hooks)),
+            sync: self.sync,
         };
         let Ctx {
             tracks,
@@ -281,7 +292,7 @@ impl Player {
 
         let make_sink = |video: bool| -> gst::Element {
             let sink = gst::ElementFactory::make("fakesink")
-                .property("sync", false)
+                .property("sync", self.sync)
                 .property("async", true)
                 .build()
                 .unwrap();
@@ -546,7 +557,7 @@ fn link_decoded_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, ctx: &Ctx) {
         return;
     }
     let sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
+        .property("sync", ctx.sync)
         .build()
         .unwrap();
     probe_sink(&sink, video, ctx);

@@ -497,8 +497,11 @@ impl P2pMediaSrc {
                 MediaType::Audio => gst::StreamType::AUDIO,
                 MediaType::Subtitles | MediaType::ClosedCaptions => gst::StreamType::TEXT,
             };
-            let make = |suffix: &str, language: Option<&str>, title: Option<&str>, on: bool| {
-                let id = pad.create_stream_id(&*element, Some(suffix)).to_string();
+            // One id per pad (its hash part may be random), the renditions' under it.
+            let pad_id = pad
+                .create_stream_id(&*element, Some(name.as_str()))
+                .to_string();
+            let make = |id: String, language: Option<&str>, title: Option<&str>, on: bool| {
                 let flags = match on {
                     true => gst::StreamFlags::SELECT,
                     false => gst::StreamFlags::empty(),
@@ -519,7 +522,7 @@ impl P2pMediaSrc {
                 stream
             };
             let choices: Vec<gst::Stream> = match spec.choices.is_empty() {
-                true => vec![make(&name, spec.language.as_deref(), None, true)],
+                true => vec![make(pad_id, spec.language.as_deref(), None, true)],
                 // Stable ids per rendition, whichever plays first.
                 false => spec
                     .choices
@@ -527,7 +530,7 @@ impl P2pMediaSrc {
                     .enumerate()
                     .map(|(k, c)| {
                         make(
-                            &format!("{name}/{k}"),
+                            format!("{pad_id}/{k}"),
                             c.language.as_deref(),
                             c.name.as_deref(),
                             k == spec.current,
