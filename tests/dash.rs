@@ -887,6 +887,87 @@ fn text_adaptation_set_is_an_output_stream_when_asked_for() {
     });
 }
 
+/// `select-streams` on DASH: with two audio adaptation sets (English, German: the same
+/// media, the German one's requests told apart by a query), the collection lists both, and a
+/// mid-stream selection of German makes the audio pad go on with it where English stopped:
+/// its initialization segment again, then every media segment exactly once; a new
+/// stream-start carrying the German stream, STREAMS_SELECTED with the event's seqnum, and the
+/// German set's swarm.
+#[test]
+fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
+    guard(|| {
+        let f = dash_fixtures();
+        require_dash_element();
+        let o = Origin::serve_dir(&f.root);
+        let plain = f.read_string(TMPL_MPD);
+        let audio_set = "<AdaptationSet id=\"1\" contentType=\"audio\"";
+        assert!(plain.contains(audio_set), "fixture MPD changed");
+        let german = "<AdaptationSet id=\"2\" contentType=\"audio\" lang=\"de\">\
+             <Representation id=\"3\" mimeType=\"audio/mp4\" codecs=\"mp4a.40.2\" bandwidth=\"64000\">\
+             <SegmentTemplate timescale=\"1000000\" duration=\"2000000\" \
+             initialization=\"init-stream2.m4s?lang=de\" \
+             media=\"chunk-stream2-$Number%05d$.m4s?lang=de\" startNumber=\"1\"/>\
+             </Representation></AdaptationSet></Period>";
+        let mpd = plain
+            .replacen(audio_set, &format!("{audio_set} lang=\"en\""), 1)
+            .replacen("</Period>", german, 1);
+        o.route("tmpl/langs.mpd", move |_| {
+            Response::new(200, "application/dash+xml", mpd.clone())
+        });
+        let mut chosen = String::new();
+        let r = run_selection(
+            "p2pdashsrc",
+            &o.url("tmpl/langs.mpd"),
+            Duration::from_millis(2500),
+            |c| {
+                let streams: Vec<gst::Stream> = c.iter().collect();
+                let audio: Vec<&gst::Stream> = streams
+                    .iter()
+                    .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
+                    .collect();
+                assert_eq!(
+                    audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
+                    [Some("en".to_string()), Some("de".to_string())],
+                    "{streams:?}"
+                );
+                chosen = audio[1].stream_id().unwrap().to_string();
+                let video = streams
+                    .iter()
+                    .find(|s| s.stream_type() == gst::StreamType::VIDEO)
+                    .unwrap();
+                vec![video.stream_id().unwrap().to_string(), chosen.clone()]
+            },
+        );
+        r.assert_switched_to(&chosen);
+        // init, chunks 1..=k (English), init, chunks k+1..=5 (German), for some k.
+        let init = f.read("tmpl/init-stream2.m4s");
+        let chunks: Vec<Vec<u8>> = (1..=VOD_SECS / SEG_SECS)
+            .map(|n| f.read(&format!("tmpl/chunk-stream2-{n:05}.m4s")))
+            .collect();
+        let layout = (1..chunks.len()).find(|&k| {
+            let mut want = init.clone();
+            chunks[..k].iter().for_each(|c| want.extend_from_slice(c));
+            want.extend_from_slice(&init);
+            chunks[k..].iter().for_each(|c| want.extend_from_slice(c));
+            want == r.audio
+        });
+        assert!(
+            layout.is_some(),
+            "audio ({} bytes) is not init + English chunks + init + German chunks",
+            r.audio.len()
+        );
+        let german_gets = o
+            .log()
+            .iter()
+            .filter(|q| q.query.as_deref() == Some("lang=de"))
+            .count();
+        assert!(
+            german_gets >= 2,
+            "German init and chunks: {german_gets} requests"
+        );
+    });
+}
+
 /// WebM SegmentBase (issue 17): the index range is a Matroska Cues element; the element
 /// reads it with the initialization range, fetches cluster ranges one per cue, and its output
 /// is the file byte for byte (init, then every cluster to the end of the Segment); playbin

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::context::{lock, Shared};
 use super::origin::http_error;
-use super::stream::{NewStream, Opened, SwarmSpec};
+use super::stream::{Choice, NewAlternative, NewStream, Opened, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::dash::{self as mpd, Mpd, SegmentSource};
@@ -167,28 +167,17 @@ impl DashFront {
             &shared.config.audio_languages,
             &shared.config.text_languages,
         );
-        let mut streams = Vec::new();
-        for (track, p) in picked.iter().enumerate() {
-            let (kind, as_index, set) = (p.track.kind, p.adaptation_set, p.set);
+        // Per adaptation set: its variants and their swarm identities.
+        let describe = |as_index: usize, set: &mpd::AdaptationSet| {
+            let kind = set.stream_type;
             let variants = tracks::variants(set, &final_url);
-            let bandwidths: Vec<u64> = variants.iter().map(|v| v.bandwidth).collect();
-            let current =
-                abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
-            gst::info!(
-                CAT,
-                "{kind:?}: adaptation set {as_index} (id {:?}), {} Representation(s); starting \
-                 on {current} ({} bit/s)",
-                set.id,
-                variants.len(),
-                bandwidths[current]
-            );
             // Text is not shared (P2P Media Loader never does): no swarm.
             let with_swarms = if kind == MediaType::Subtitles {
                 0
             } else {
                 variants.len()
             };
-            let swarms = (0..with_swarms)
+            let swarms: Vec<SwarmSpec> = (0..with_swarms)
                 .map(|i| {
                     identities
                         .iter()
@@ -212,6 +201,53 @@ impl DashFront {
                     spec
                 })
                 .collect();
+            (variants, swarms)
+        };
+        let mut streams = Vec::new();
+        // The alternatives' tracks, after the picked ones.
+        let mut extra_tracks: Vec<Track> = Vec::new();
+        for (track, p) in picked.iter().enumerate() {
+            let (kind, as_index, set) = (p.track.kind, p.adaptation_set, p.set);
+            let (variants, swarms) = describe(as_index, set);
+            let bandwidths: Vec<u64> = variants.iter().map(|v| v.bandwidth).collect();
+            let current =
+                abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
+            gst::info!(
+                CAT,
+                "{kind:?}: adaptation set {as_index} (id {:?}), {} Representation(s); starting \
+                 on {current} ({} bit/s)",
+                set.id,
+                variants.len(),
+                bandwidths[current]
+            );
+            let mut alternatives = Vec::new();
+            let mut chosen = 0;
+            if kind != MediaType::Video {
+                let alts = tracks::alternatives(period, p);
+                for alt in alts.into_iter() {
+                    let alt_track = if alt.adaptation_set == as_index {
+                        chosen = alternatives.len();
+                        track
+                    } else {
+                        extra_tracks.push(alt.track.clone());
+                        picked.len() + extra_tracks.len() - 1
+                    };
+                    let (variants, swarms) = describe(alt.adaptation_set, alt.set);
+                    alternatives.push(NewAlternative {
+                        choice: Choice {
+                            name: alt.set.label.clone().or_else(|| alt.set.id.clone()),
+                            language: alt.set.lang.clone(),
+                        },
+                        variants,
+                        swarms,
+                        track: alt_track,
+                    });
+                }
+                if alternatives.len() < 2 {
+                    alternatives.clear();
+                    chosen = 0;
+                }
+            }
             streams.push(NewStream {
                 kind,
                 language: set.lang.clone(),
@@ -220,10 +256,15 @@ impl DashFront {
                 playlist: None,
                 swarms,
                 track,
-                choices: Vec::new(),
+                alternatives,
+                chosen,
             });
         }
-        let tracks: Vec<Track> = picked.into_iter().map(|p| p.track).collect();
+        let tracks: Vec<Track> = picked
+            .into_iter()
+            .map(|p| p.track)
+            .chain(extra_tracks)
+            .collect();
         if streams.is_empty() {
             let encrypted = period.adaptation_sets.iter().any(|a| a.encrypted);
             return Err(EngineError {

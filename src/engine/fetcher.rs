@@ -908,8 +908,7 @@ impl Fetcher {
         }
         let (bandwidths, current, variant, track, cached, from, est) = {
             let st = lock(&self.stream);
-            // Renditions change only when the application selects another (`Engine::select`).
-            if st.variants.len() < 2 || st.selectable {
+            if st.variants.len() < 2 {
                 return false;
             }
             let bw: Vec<u64> = st.variants.iter().map(|v| v.bandwidth).collect();

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use url::Url;
 
 use super::context::{lock, Shared};
-use super::stream::{Choice, NewStream, Opened, Refresh, SwarmSpec};
+use super::stream::{Choice, NewAlternative, NewStream, Opened, Refresh, SwarmSpec};
 use super::{manifest_error, EngineError, ErrorKind, CAT};
 use crate::abr;
 use crate::manifest::hls::{self as m3u8, Playlist};
@@ -70,7 +70,8 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
                     playlist: Some(p),
                     swarms,
                     track: 0,
-                    choices: Vec::new(),
+                    alternatives: Vec::new(),
+                    chosen: 0,
                 }],
                 live_start: None,
             });
@@ -110,7 +111,8 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
         playlist: None,
         swarms,
         track: 0,
-        choices: Vec::new(),
+        alternatives: Vec::new(),
+        chosen: 0,
     }];
     if let Some(audio) = pick_audio(
         &master,
@@ -125,19 +127,11 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             audio.group_id
         );
         let group = renditions(&master, MediaType::Audio, &audio.group_id);
-        streams.push(NewStream {
-            kind: MediaType::Audio,
-            swarms: group
-                .iter()
-                .map(|r| {
-                    let props = audio_track_properties(&master, r);
-                    let position = audio_track_position(&master, r);
-                    SwarmSpec::new(P2pStreamType::Secondary, props, position)
-                })
-                .collect(),
-            track: 1,
-            ..selectable(&group, audio)
-        });
+        streams.push(selectable(&group, audio, 1, |r| {
+            let props = audio_track_properties(&master, r);
+            let position = audio_track_position(&master, r);
+            vec![SwarmSpec::new(P2pStreamType::Secondary, props, position)]
+        }));
     }
     if let Some(text) = pick_subtitles(
         &master,
@@ -152,13 +146,8 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
             text.group_id
         );
         let group = renditions(&master, MediaType::Subtitles, &text.group_id);
-        streams.push(NewStream {
-            kind: MediaType::Subtitles,
-            // Text is not shared (P2P Media Loader never does): no swarm.
-            swarms: Vec::new(),
-            track: 2,
-            ..selectable(&group, text)
-        });
+        // Text is not shared (P2P Media Loader never does): no swarm.
+        streams.push(selectable(&group, text, 2, |_| Vec::new()));
     }
     Ok(Opened {
         manifest_url: final_url,
@@ -167,27 +156,38 @@ pub(super) async fn open(shared: &Shared, location: &Url) -> Result<Opened, Engi
     })
 }
 
-/// An output stream of the renditions of `picked`'s group, playing `picked`: an application
-/// may select another one (`select-streams`). The caller fills in swarms and track.
-fn selectable(group: &[&Rendition], picked: &Rendition) -> NewStream {
+/// An output stream playing `picked`, with every rendition of its group as an alternative
+/// an application may select (`select-streams`); `swarms`: a rendition's swarm identity.
+fn selectable(
+    group: &[&Rendition],
+    picked: &Rendition,
+    track: usize,
+    swarms: impl Fn(&Rendition) -> Vec<SwarmSpec>,
+) -> NewStream {
+    let variant = |r: &Rendition| {
+        Variant::with_uri(r.uri.clone().expect("renditions() keeps those with a URI"))
+    };
     NewStream {
         kind: picked.stream_type,
         language: picked.language.clone(),
-        variants: group
-            .iter()
-            .map(|r| Variant::with_uri(r.uri.clone().expect("renditions() keeps those with a URI")))
-            .collect(),
-        current: group.iter().position(|r| *r == picked).unwrap_or(0),
+        variants: vec![variant(picked)],
+        current: 0,
         playlist: None,
-        swarms: Vec::new(),
-        track: 0,
-        choices: group
+        swarms: swarms(picked),
+        track,
+        alternatives: group
             .iter()
-            .map(|r| Choice {
-                name: Some(r.name.clone()).filter(|n| !n.is_empty()),
-                language: r.language.clone(),
+            .map(|r| NewAlternative {
+                choice: Choice {
+                    name: Some(r.name.clone()).filter(|n| !n.is_empty()),
+                    language: r.language.clone(),
+                },
+                variants: vec![variant(r)],
+                swarms: swarms(r),
+                track,
             })
             .collect(),
+        chosen: group.iter().position(|r| *r == picked).unwrap_or(0),
     }
 }
 

@@ -27,10 +27,10 @@ use super::output::OutputQueue;
 use super::p2p::{P2pHub, P2pObserver, SegmentValidator, SwarmKey};
 use super::seed;
 use super::stats::Stats;
-use super::stream::{NewStream, StreamState};
+use super::stream::{Alternative, NewStream, StreamState, SwarmSpec};
 use super::task;
 use super::{EngineConfig, EngineError, ErrorKind, Protocol, CAT};
-use crate::abr::AbrSettings;
+use crate::abr::{self, AbrSettings};
 use crate::manifest::start::{start_point, Start};
 use crate::net::http::HttpClient;
 use crate::p2p::identity::{info_hash, stream_swarm, Compat, StreamSwarm};
@@ -166,27 +166,27 @@ impl Engine {
         true
     }
 
-    /// Output `stream` plays rendition `choice` (of `StreamSpec::choices`) from `from` on:
-    /// its fetch loop restarts there on that rendition's playlist, and joins its swarm. The
-    /// caller has flushed the stream's queue, and `from` is the end of what it handed
-    /// downstream, so that nothing is played twice or skipped. False (nothing changed) if the
-    /// output has no such choice. A playlist that cannot be loaded keeps the rendition that
-    /// played, with a warning.
+    /// Output `stream` plays alternative `choice` (of `StreamSpec::choices`: an HLS
+    /// rendition, a DASH adaptation set) from `from` on: its fetch loop restarts there on that
+    /// alternative's playlist, and joins its swarm. The caller has restarted the stream's
+    /// queue, and `from` is the end of what it handed downstream, so that nothing is played
+    /// twice or skipped. False (nothing changed) if the output has no such choice. A playlist
+    /// that cannot be loaded keeps the alternative that played, with a warning.
     pub fn select(self: &Arc<Self>, stream: usize, choice: usize, from: Duration) -> bool {
         let Some(s) = lock(&self.shared.streams).get(stream).cloned() else {
             return false;
         };
         {
             let st = lock(&s);
-            if !st.selectable || choice >= st.variants.len() {
+            if choice >= st.alternatives.len() {
                 return false;
             }
             gst::info!(
                 CAT,
-                "{:?}: rendition {} selected instead of {} from {from:?}",
+                "{:?}: alternative {} selected instead of {} from {from:?}",
                 st.kind,
                 choice,
-                st.current
+                st.chosen
             );
         }
         let mut loops = lock(&self.loops);
@@ -200,12 +200,9 @@ impl Engine {
             "fetch",
             async move {
                 if let Err(e) = load_choice(&shared, &front, &s, choice).await {
-                    gst::warning!(CAT, "rendition {choice}: {}", e.message);
+                    gst::warning!(CAT, "alternative {choice}: {}", e.message);
                     shared.warn(EngineError {
-                        message: format!(
-                            "Could not switch to the selected rendition: {}",
-                            e.message
-                        ),
+                        message: format!("Could not switch to the selected stream: {}", e.message),
                         ..e
                     });
                 }
@@ -257,18 +254,13 @@ impl Engine {
                 (p.compat, p.bridge.clone())
             });
         // A seeder's output plays the highest seeded variant; the others are followed for
-        // their swarms alone (`seed::follow`). Renditions are not variants: it plays the one
-        // picked.
-        let selectable = !s.choices.is_empty();
+        // their swarms alone (`seed::follow`).
         let mut current = s.current;
-        if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants))
-            .first()
-            .filter(|_| !selectable)
-        {
+        if let Some(&top) = seed::seeded(&self.shared, &bandwidths(&s.variants)).first() {
             current = top;
         }
         // Per variant, the family's swarm (none if the family shares no stream of this kind).
-        let keys = |compat: Compat| -> Vec<SwarmKey> {
+        let keys = |compat: Compat, specs: &[SwarmSpec]| -> Vec<SwarmKey> {
             if self.shared.hub.is_none() {
                 return Vec::new();
             }
@@ -276,7 +268,7 @@ impl Engine {
                 true => &swarms.requested,
                 false => &swarms.fin,
             };
-            s.swarms
+            specs
                 .iter()
                 .filter(|w| compat.shares(w.kind))
                 .map_while(|w| {
@@ -302,12 +294,28 @@ impl Engine {
                 })
                 .collect()
         };
-        let swarm_ids = keys(compat);
-        let bridged: Vec<Vec<SwarmKey>> = bridge.iter().map(|c| keys(*c)).collect();
-        // Per variant: every bridged family's key for it (a family sharing no stream of this
-        // kind adds none).
-        let bridge_ids = (0..s.variants.len())
-            .map(|v| bridged.iter().filter_map(|k| k.get(v).cloned()).collect())
+        // The family's keys and, per variant, every bridged family's key for it (a family
+        // sharing no stream of this kind adds none).
+        let all_keys = |specs: &[SwarmSpec], variants: usize| {
+            let bridged: Vec<Vec<SwarmKey>> = bridge.iter().map(|c| keys(*c, specs)).collect();
+            let bridge_ids: Vec<Vec<SwarmKey>> = (0..variants)
+                .map(|v| bridged.iter().filter_map(|k| k.get(v).cloned()).collect())
+                .collect();
+            (keys(compat, specs), bridge_ids)
+        };
+        let (swarm_ids, bridge_ids) = all_keys(&s.swarms, s.variants.len());
+        let alternatives = s
+            .alternatives
+            .iter()
+            .map(|a| {
+                let (swarm_ids, bridge_ids) = all_keys(&a.swarms, a.variants.len());
+                Alternative {
+                    variants: a.variants.clone(),
+                    swarm_ids,
+                    bridge_ids,
+                    track: a.track,
+                }
+            })
             .collect();
         if let Some(p) = s.playlist.filter(|_| given == current) {
             playlists.insert(current, Arc::new(p));
@@ -317,7 +325,8 @@ impl Engine {
             variants: s.variants,
             current,
             track: s.track,
-            selectable,
+            alternatives,
+            chosen: s.chosen,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
             swarm_ids,
@@ -328,7 +337,7 @@ impl Engine {
         Built {
             state,
             language: s.language,
-            choices: s.choices,
+            choices: s.alternatives.into_iter().map(|a| a.choice).collect(),
         }
     }
 
@@ -398,7 +407,7 @@ impl Engine {
                     stream_type: st.kind,
                     language: b.language.clone(),
                     choices: b.choices.clone(),
-                    current: st.current,
+                    current: st.chosen,
                 }
             })
             .collect();
@@ -419,7 +428,7 @@ impl Engine {
                 let st = lock(&s);
                 (
                     st.current,
-                    seeded_of(&self.shared, &st),
+                    seed::seeded(&self.shared, &bandwidths(&st.variants)),
                     st.playlists.get(&st.current).cloned(),
                 )
             };
@@ -462,49 +471,40 @@ fn bandwidths(variants: &[crate::media::Variant]) -> Vec<u64> {
     variants.iter().map(|v| v.bandwidth).collect()
 }
 
-/// The variants of a stream a seeder follows: by bandwidth (`seed-variants`); of renditions,
-/// the one played, if the seeder seeds that stream at all.
-fn seeded_of(shared: &Shared, st: &StreamState) -> Vec<usize> {
-    if !st.selectable {
-        return seed::seeded(shared, &bandwidths(&st.variants));
-    }
-    let played = [st.variants[st.current].bandwidth];
-    match seed::seeded(shared, &played).is_empty() {
-        true => Vec::new(),
-        false => vec![st.current],
-    }
-}
-
-/// Makes rendition `choice` the stream's current one, with its playlist (a live one aligned
-/// with the rendition it replaces, as at an ABR switch).
+/// Makes alternative `choice` the stream's current one, on the variant ABR picks, with its
+/// playlist (a live one aligned with the one it replaces, as at an ABR switch).
 async fn load_choice(
     shared: &Shared,
     front: &Front,
     stream: &Mutex<StreamState>,
     choice: usize,
 ) -> Result<(), EngineError> {
-    let (variant, track, cached, old) = {
+    let (alt, old) = {
         let st = lock(stream);
         (
-            st.variants[choice].clone(),
-            st.track,
-            st.playlists.get(&choice).filter(|p| !p.is_live()).cloned(),
+            st.alternatives[choice].clone(),
             st.playlists.get(&st.current).cloned(),
         )
     };
-    let playlist = match cached {
-        Some(p) => p,
-        None => {
-            let p = front.load_playlist(shared, track, &variant, choice).await?;
-            Arc::new(match old {
-                Some(old) if p.is_live() => front.align_switch(&old, p),
-                _ => p,
-            })
-        }
-    };
+    let bandwidths = bandwidths(&alt.variants);
+    let current = abr::select_variant(&bandwidths, shared.origin.estimate_bps(), &shared.abr());
+    let p = front
+        .load_playlist(shared, alt.track, &alt.variants[current], current)
+        .await?;
+    let playlist = Arc::new(match old {
+        Some(old) if p.is_live() => front.align_switch(&old, p),
+        _ => p,
+    });
     let mut st = lock(stream);
-    st.playlists.insert(choice, playlist);
-    st.current = choice;
+    // Playlists are by variant index: the old alternative's mean nothing now.
+    st.playlists.clear();
+    st.playlists.insert(current, playlist);
+    st.variants = alt.variants;
+    st.swarm_ids = alt.swarm_ids;
+    st.bridge_ids = alt.bridge_ids;
+    st.track = alt.track;
+    st.current = current;
+    st.chosen = choice;
     Ok(())
 }
 

@@ -26,10 +26,11 @@ pub(super) struct NewStream {
     pub swarms: Vec<SwarmSpec>,
     /// DASH: which track of the front-end this stream plays.
     pub track: usize,
-    /// Non-empty when the variants are renditions an application chooses among (HLS
-    /// EXT-X-MEDIA of one group; parallel to `variants`): ABR never switches them,
-    /// `Engine::select` does.
-    pub choices: Vec<Choice>,
+    /// What an application may select instead (`Engine::select`): every HLS rendition of the
+    /// group, every DASH adaptation set of the kind; empty when there is no alternative. The
+    /// fields above describe `alternatives[chosen]`.
+    pub alternatives: Vec<NewAlternative>,
+    pub chosen: usize,
 }
 
 /// One rendition an application may select, as the element names it in its stream collection.
@@ -37,6 +38,24 @@ pub(super) struct NewStream {
 pub struct Choice {
     pub name: Option<String>,
     pub language: Option<String>,
+}
+
+/// An alternative of an output stream as a front-end describes it: its variants (ABR picks
+/// among them) with their swarm identities, and the front-end's track that plays them.
+pub(super) struct NewAlternative {
+    pub choice: Choice,
+    pub variants: Vec<Variant>,
+    pub swarms: Vec<SwarmSpec>,
+    pub track: usize,
+}
+
+/// An alternative as the session keeps it, swarm keys resolved.
+#[derive(Clone)]
+pub(super) struct Alternative {
+    pub variants: Vec<Variant>,
+    pub swarm_ids: Vec<SwarmKey>,
+    pub bridge_ids: Vec<Vec<SwarmKey>>,
+    pub track: usize,
 }
 
 /// What a front-end found in the manifest.
@@ -62,6 +81,7 @@ pub(super) enum Refresh {
 }
 
 /// What a variant's swarm identity is made of, in every family.
+#[derive(Clone)]
 pub(super) struct SwarmSpec {
     pub kind: P2pStreamType,
     /// 2.3's hashed properties.
@@ -94,8 +114,10 @@ pub(super) struct StreamState {
     pub variants: Vec<Variant>,
     pub current: usize,
     pub track: usize,
-    /// Renditions chosen by the application, never by ABR (see `NewStream::selectable`).
-    pub selectable: bool,
+    /// What an application may select instead (see `NewStream::alternatives`); the variants,
+    /// swarms and track above are `alternatives[chosen]`'s.
+    pub alternatives: Vec<Alternative>,
+    pub chosen: usize,
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     pub playlists: HashMap<usize, Arc<MediaPlaylist>>,
     pub queue: Arc<OutputQueue>,

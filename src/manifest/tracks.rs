@@ -141,22 +141,46 @@ pub fn pick_tracks<'a>(
             if set.representations.is_empty() {
                 return None;
             }
-            let track = Track {
-                kind,
-                adaptation_set_id: set.id.clone(),
-                position: period
-                    .adaptation_sets
-                    .iter()
-                    .take(index)
-                    .filter(|a| a.stream_type == kind)
-                    .count(),
-                representation_ids: set.representations.iter().map(|r| r.id.clone()).collect(),
-            };
             Some(Picked {
                 adaptation_set: index,
                 set,
-                track,
+                track: track_at(period, index),
             })
+        })
+        .collect()
+}
+
+/// The track of adaptation set `index` of `period`.
+fn track_at(period: &Period, index: usize) -> Track {
+    let set = &period.adaptation_sets[index];
+    Track {
+        kind: set.stream_type,
+        adaptation_set_id: set.id.clone(),
+        position: period
+            .adaptation_sets
+            .iter()
+            .take(index)
+            .filter(|a| a.stream_type == set.stream_type)
+            .count(),
+        representation_ids: set.representations.iter().map(|r| r.id.clone()).collect(),
+    }
+}
+
+/// What an application may select instead of `picked` (`select-streams`): every adaptation
+/// set of its kind in the Period that can be played (not encrypted, with Representations),
+/// `picked`'s own included, in MPD order.
+pub fn alternatives<'a>(period: &'a Period, picked: &Picked) -> Vec<Picked<'a>> {
+    period
+        .adaptation_sets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            a.stream_type == picked.track.kind && !a.encrypted && !a.representations.is_empty()
+        })
+        .map(|(index, set)| Picked {
+            adaptation_set: index,
+            set,
+            track: track_at(period, index),
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! ERROR/WARNING messages, within a hard time bound.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -854,5 +855,198 @@ pub fn capture_raw_from(
         eos,
         timed_out,
         source: src,
+    }
+}
+
+/// What [`run_selection`] saw.
+pub struct Selection {
+    /// The collection the element posted.
+    pub collection: gst::StreamCollection,
+    /// The ids sent in `select-streams`, and its seqnum.
+    pub sent: (Vec<String>, gst::Seqnum),
+    /// STREAMS_SELECTED: seqnum and stream ids.
+    pub selected: Option<(gst::Seqnum, Vec<String>)>,
+    pub eos: bool,
+    /// Pad `src_1` (the audio): its bytes, stream-start ids and DISCONT buffers.
+    pub audio: Vec<u8>,
+    pub stream_starts: Vec<String>,
+    pub discont: usize,
+    /// The secondary (audio) swarms in the stats before the selection and at the end, with
+    /// the segments each fetched over HTTP.
+    pub swarms_before: BTreeMap<String, u64>,
+    pub swarms_after: BTreeMap<String, u64>,
+}
+
+/// The secondary (audio) swarms an element's stats list, with the segments each fetched.
+fn audio_swarms(src: &gst::Element) -> BTreeMap<String, u64> {
+    let stats = src.property::<gst::Structure>("stats");
+    let swarms = stats.get::<gst::Array>("swarms").expect("stats swarms");
+    swarms
+        .iter()
+        .filter_map(|v| v.get::<gst::Structure>().ok())
+        .filter(|s| s.get::<String>("type").ok().as_deref() == Some("secondary"))
+        .map(|s| {
+            (
+                s.get::<String>("info-hash").unwrap(),
+                stat(&s, "http-segments"),
+            )
+        })
+        .collect()
+}
+
+/// Plays `location` with `factory` into real-time fakesinks (P2P on behind a tracker nobody
+/// answers: swarms exist, nothing is shared); `after` the start, sends the element the
+/// `select-streams` that `choose` makes of its collection; runs to EOS (30 s at most).
+pub fn run_selection(
+    factory: &str,
+    location: &str,
+    after: Duration,
+    choose: impl FnOnce(&gst::StreamCollection) -> Vec<String>,
+) -> Selection {
+    super::init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make(factory)
+        .property("location", location)
+        .property("trackers", gst::Array::new(["ws://127.0.0.1:9"]))
+        .build()
+        .unwrap();
+    pipeline.add(&src).unwrap();
+    #[derive(Default)]
+    struct Audio {
+        bytes: Vec<u8>,
+        stream_starts: Vec<String>,
+        discont: usize,
+    }
+    let audio: Arc<Mutex<Audio>> = Arc::default();
+    {
+        let audio = audio.clone();
+        let pl = pipeline.downgrade();
+        src.connect_pad_added(move |_, pad| {
+            let Some(pl) = pl.upgrade() else { return };
+            // Real time, so that the selection lands mid-stream.
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", true)
+                .build()
+                .unwrap();
+            if pad.name() == "src_1" {
+                let audio = audio.clone();
+                sink.static_pad("sink").unwrap().add_probe(
+                    gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                    move |_, info| {
+                        let mut a = audio.lock().unwrap();
+                        match &info.data {
+                            Some(gst::PadProbeData::Buffer(b)) => {
+                                if b.flags().contains(gst::BufferFlags::DISCONT) {
+                                    a.discont += 1;
+                                }
+                                a.bytes.extend_from_slice(&b.map_readable().unwrap());
+                            }
+                            Some(gst::PadProbeData::Event(ev)) => {
+                                if let gst::EventView::StreamStart(s) = ev.view() {
+                                    a.stream_starts.push(s.stream_id().to_string());
+                                }
+                            }
+                            _ => {}
+                        }
+                        gst::PadProbeReturn::Ok
+                    },
+                );
+            }
+            pl.add(&sink).unwrap();
+            sink.sync_state_with_parent().unwrap();
+            pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+        });
+    }
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let started = Instant::now();
+    let mut collection: Option<gst::StreamCollection> = None;
+    let mut choose = Some(choose);
+    let mut sent = None;
+    let mut selected = None;
+    let mut swarms_before = BTreeMap::new();
+    let mut eos = false;
+    while started.elapsed() < Duration::from_secs(30) && !eos {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
+            match msg.view() {
+                gst::MessageView::StreamCollection(c) => collection = Some(c.stream_collection()),
+                gst::MessageView::StreamsSelected(m) => {
+                    let ids = m
+                        .streams()
+                        .filter_map(|s| s.stream_id().map(|i| i.to_string()))
+                        .collect();
+                    selected = Some((m.seqnum(), ids));
+                }
+                gst::MessageView::Eos(_) => eos = true,
+                gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+                _ => {}
+            }
+        }
+        if started.elapsed() > after {
+            if let Some(choose) = choose.take() {
+                let c = collection.as_ref().expect("a stream collection was posted");
+                swarms_before = audio_swarms(&src);
+                let ids = choose(c);
+                let ev = gst::event::SelectStreams::new(ids.iter().map(String::as_str));
+                let seqnum = ev.seqnum();
+                assert!(src.send_event(ev), "select-streams refused");
+                sent = Some((ids, seqnum));
+            }
+        }
+    }
+    let swarms_after = audio_swarms(&src);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let a = std::mem::take(&mut *audio.lock().unwrap());
+    Selection {
+        collection: collection.expect("a stream collection was posted"),
+        sent: sent.expect("the selection was sent"),
+        selected,
+        eos,
+        audio: a.bytes,
+        stream_starts: a.stream_starts,
+        discont: a.discont,
+        swarms_before,
+        swarms_after,
+    }
+}
+
+/// The language tag of a stream of a collection.
+pub fn stream_language(s: &gst::Stream) -> Option<String> {
+    s.tags().and_then(|t| {
+        t.get::<gst::tags::LanguageCode>()
+            .map(|v| v.get().to_string())
+    })
+}
+
+impl Selection {
+    /// The checks every selection test makes: STREAMS_SELECTED with the event's seqnum and
+    /// the chosen stream `chosen`, a second stream-start on the audio pad carrying it, a
+    /// DISCONT at the switch, EOS, and the chosen alternative's swarm fetching.
+    pub fn assert_switched_to(&self, chosen: &str) {
+        assert!(self.eos, "no EOS in 30 s");
+        let (got, ids) = self.selected.as_ref().expect("STREAMS_SELECTED posted");
+        assert_eq!(*got, self.sent.1);
+        assert!(ids.iter().any(|i| i == chosen), "{ids:?}");
+        assert_eq!(self.stream_starts.len(), 2, "{:?}", self.stream_starts);
+        assert_eq!(self.stream_starts[1], chosen);
+        assert!(
+            self.discont >= 2,
+            "DISCONT at the start and at the switch: {}",
+            self.discont
+        );
+        // The old swarm is released (it stays a while for its peers, as in PML).
+        assert_eq!(self.swarms_before.len(), 1, "{:?}", self.swarms_before);
+        let fetched_by_new: u64 = self
+            .swarms_after
+            .iter()
+            .filter(|(h, _)| !self.swarms_before.contains_key(*h))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(
+            fetched_by_new >= 1,
+            "the chosen stream's swarm fetched nothing: before {:?}, after {:?}",
+            self.swarms_before,
+            self.swarms_after
+        );
     }
 }
