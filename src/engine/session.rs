@@ -167,31 +167,34 @@ impl Engine {
     }
 
     /// Output `stream` plays alternative `choice` (of `StreamSpec::choices`: an HLS
-    /// rendition, a DASH adaptation set) from `from` on: its fetch loop restarts there on that
-    /// alternative's playlist, and joins its swarm. The caller has restarted the stream's
-    /// queue, and `from` is the end of what it handed downstream, so that nothing is played
-    /// twice or skipped. False (nothing changed) if the output has no such choice. A playlist
-    /// that cannot be loaded keeps the alternative that played, with a warning.
-    pub fn select(self: &Arc<Self>, stream: usize, choice: usize, from: Duration) -> bool {
-        let Some(s) = lock(&self.shared.streams).get(stream).cloned() else {
-            return false;
-        };
-        {
+    /// rendition, a DASH adaptation set) from where the other stopped: what its queue holds is
+    /// dropped (not what was handed downstream), and its fetch loop restarts at the end of
+    /// what was, on that alternative's playlist, joining its swarm; nothing is played twice or
+    /// skipped. Returns that position, or None (nothing changed) if the output has no such
+    /// choice, plays it already, or has no fetch loop yet; a seeder's outputs never switch
+    /// (its followers follow the variants it started with). A playlist that cannot be loaded
+    /// keeps the alternative that played, with a warning.
+    pub fn select(self: &Arc<Self>, stream: usize, choice: usize) -> Option<Duration> {
+        if self.shared.config.seeder.is_some() {
+            return None;
+        }
+        let s = lock(&self.shared.streams).get(stream).cloned()?;
+        let mut loops = lock(&self.loops);
+        let slot = loops.get_mut(stream)?;
+        let from = {
             let st = lock(&s);
-            if choice >= st.alternatives.len() {
-                return false;
+            if choice >= st.alternatives.len() || choice == st.chosen {
+                return None;
             }
+            // Before the new loop exists: it feeds the restarted queue, the old one no longer.
+            let from = st.queue.restart().unwrap_or_default();
             gst::info!(
                 CAT,
-                "{:?}: alternative {} selected instead of {} from {from:?}",
+                "{:?}: alternative {choice} selected instead of {} from {from:?}",
                 st.kind,
-                choice,
                 st.chosen
             );
-        }
-        let mut loops = lock(&self.loops);
-        let Some(slot) = loops.get_mut(stream) else {
-            return false;
+            from
         };
         slot.abort();
         let (shared, front) = (self.shared.clone(), self.front.clone());
@@ -213,7 +216,14 @@ impl Engine {
             },
             on_panic,
         );
-        true
+        Some(from)
+    }
+
+    /// The alternative output `stream` plays (see [`Self::select`]); None if it has none.
+    pub fn chosen(&self, stream: usize) -> Option<usize> {
+        let s = lock(&self.shared.streams).get(stream).cloned()?;
+        let st = lock(&s);
+        (!st.alternatives.is_empty()).then_some(st.chosen)
     }
 
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {

@@ -641,6 +641,7 @@ impl P2pMediaSrc {
             return;
         };
         if restarted {
+            self.follow_selection(pad);
             // Another rendition from here on: its own stream-start, its caps typefound.
             let mut ps = lock(pad_state);
             ps.stream_start_sent = false;
@@ -873,6 +874,27 @@ impl P2pMediaSrc {
         }
     }
 
+    /// The first item after a selection: the pad's stream is what the engine plays now (the
+    /// selected one, or the old one if its playlist could not be had).
+    fn follow_selection(&self, pad: &gst::Pad) {
+        let (engine, i) = {
+            let state = lock(&self.state);
+            let Some(i) = state.outputs.iter().position(|o| o.pad == *pad) else {
+                return;
+            };
+            (state.engine.clone(), i)
+        };
+        // No element lock held while the engine's are taken.
+        let Some(k) = engine.and_then(|e| e.chosen(i)) else {
+            return;
+        };
+        if let Some(o) = lock(&self.state).outputs.get_mut(i) {
+            if let Some(stream) = o.choices.get(k) {
+                o.stream = stream.clone();
+            }
+        }
+    }
+
     /// `select-streams` (from the application through `gst_element_send_event`, or from
     /// downstream): each pad with renditions to choose among plays the one the event lists,
     /// continuing where the other stopped (its swarm follows), then STREAMS_SELECTED is posted
@@ -904,25 +926,30 @@ impl P2pMediaSrc {
                     continue;
                 };
                 if o.choices[k] != o.stream {
-                    o.stream = o.choices[k].clone();
-                    switches.push((i, k, o.queue.clone()));
+                    // Before the engine switches: the pad task's next stream-start reads it.
+                    let old = std::mem::replace(&mut o.stream, o.choices[k].clone());
+                    switches.push((i, k, old));
                 }
             }
             (engine, switches)
         };
-        for (i, k, queue) in switches {
-            let from = queue.restart().unwrap_or_default();
-            gst::info!(
-                self.cat(),
-                imp = self,
-                "select-streams: output {i} plays rendition {k} from {from:?}"
-            );
-            if !engine.select(i, k, from) {
-                gst::warning!(
+        for (i, k, old) in switches {
+            match engine.select(i, k) {
+                Some(from) => gst::info!(
                     self.cat(),
                     imp = self,
-                    "output {i} cannot play rendition {k}"
-                );
+                    "select-streams: output {i} plays alternative {k} from {from:?}"
+                ),
+                None => {
+                    gst::warning!(
+                        self.cat(),
+                        imp = self,
+                        "select-streams: output {i} cannot switch to alternative {k} now"
+                    );
+                    if let Some(o) = lock(&self.state).outputs.get_mut(i) {
+                        o.stream = old;
+                    }
+                }
             }
         }
         let (selected, collection) = {
