@@ -887,6 +887,27 @@ fn text_adaptation_set_is_an_output_stream_when_asked_for() {
     });
 }
 
+/// Serves `TMPL_MPD` with a second audio adaptation set as `tmpl/langs.mpd`: English (the
+/// fixture's) and German (the same media, its requests told apart by `?lang=de`).
+fn serve_langs_mpd(o: &Origin) -> String {
+    let plain = dash_fixtures().read_string(TMPL_MPD);
+    let audio_set = "<AdaptationSet id=\"1\" contentType=\"audio\"";
+    assert!(plain.contains(audio_set), "fixture MPD changed");
+    let german = "<AdaptationSet id=\"2\" contentType=\"audio\" lang=\"de\">\
+         <Representation id=\"3\" mimeType=\"audio/mp4\" codecs=\"mp4a.40.2\" bandwidth=\"64000\">\
+         <SegmentTemplate timescale=\"1000000\" duration=\"2000000\" \
+         initialization=\"init-stream2.m4s?lang=de\" \
+         media=\"chunk-stream2-$Number%05d$.m4s?lang=de\" startNumber=\"1\"/>\
+         </Representation></AdaptationSet></Period>";
+    let mpd = plain
+        .replacen(audio_set, &format!("{audio_set} lang=\"en\""), 1)
+        .replacen("</Period>", german, 1);
+    o.route("tmpl/langs.mpd", move |_| {
+        Response::new(200, "application/dash+xml", mpd.clone())
+    });
+    o.url("tmpl/langs.mpd")
+}
+
 /// `select-streams` on DASH: with two audio adaptation sets (English, German: the same
 /// media, the German one's requests told apart by a query), the collection lists both, and a
 /// mid-stream selection of German makes the audio pad go on with it where English stopped:
@@ -899,25 +920,11 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
         let f = dash_fixtures();
         require_dash_element();
         let o = Origin::serve_dir(&f.root);
-        let plain = f.read_string(TMPL_MPD);
-        let audio_set = "<AdaptationSet id=\"1\" contentType=\"audio\"";
-        assert!(plain.contains(audio_set), "fixture MPD changed");
-        let german = "<AdaptationSet id=\"2\" contentType=\"audio\" lang=\"de\">\
-             <Representation id=\"3\" mimeType=\"audio/mp4\" codecs=\"mp4a.40.2\" bandwidth=\"64000\">\
-             <SegmentTemplate timescale=\"1000000\" duration=\"2000000\" \
-             initialization=\"init-stream2.m4s?lang=de\" \
-             media=\"chunk-stream2-$Number%05d$.m4s?lang=de\" startNumber=\"1\"/>\
-             </Representation></AdaptationSet></Period>";
-        let mpd = plain
-            .replacen(audio_set, &format!("{audio_set} lang=\"en\""), 1)
-            .replacen("</Period>", german, 1);
-        o.route("tmpl/langs.mpd", move |_| {
-            Response::new(200, "application/dash+xml", mpd.clone())
-        });
+        let url = serve_langs_mpd(&o);
         let mut chosen = String::new();
         let r = run_selection(
             "p2pdashsrc",
-            &o.url("tmpl/langs.mpd"),
+            &url,
             Duration::from_millis(2500),
             |c| {
                 let streams: Vec<gst::Stream> = c.iter().collect();
@@ -935,7 +942,7 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
                     .iter()
                     .find(|s| s.stream_type() == gst::StreamType::VIDEO)
                     .unwrap();
-                vec![video.stream_id().unwrap().to_string(), chosen.clone()]
+                vec![vec![video.stream_id().unwrap().to_string(), chosen.clone()]]
             },
         );
         r.assert_switched_to(&chosen);
@@ -965,6 +972,36 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
             german_gets >= 2,
             "German init and chunks: {german_gets} requests"
         );
+    });
+}
+
+/// The same DASH selection through playbin and playbin3 (qtdemux gets the German set's
+/// init segment after a new stream-start, caps and segment): every video frame, the audio on
+/// without a gap or an overlap to the end.
+#[test]
+fn select_streams_plays_on_in_dash_decoding_pipelines() {
+    guard_for(Duration::from_secs(120), || {
+        let f = dash_fixtures();
+        require_dash_element();
+        for mode in [Mode::Playbin, Mode::Playbin3] {
+            let o = Origin::serve_dir(&f.root);
+            let url = serve_langs_mpd(&o);
+            let r = Player::new(mode, p2p_dash_uri(&url))
+                .realtime()
+                .at_video_frame(60, |src| select_audio_alternative(src, 1))
+                .run();
+            eprintln!("{mode:?}: {}", r.summary());
+            r.assert_complete();
+            assert_eq!(r.video.len(), DASH_VOD_FRAMES, "{mode:?}: {}", r.summary());
+            let german = o
+                .log()
+                .iter()
+                .filter(|q| q.query.as_deref() == Some("lang=de"))
+                .count();
+            assert!(german >= 2, "{mode:?}: German init and chunks: {german} requests");
+            let end = gst::ClockTime::from_seconds(VOD_SECS as u64);
+            assert_audio_continuous(&r, end, &format!("{mode:?}"));
+        }
     });
 }
 

@@ -629,6 +629,45 @@ const LANGS_MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
 #EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180,CODECS=\"avc1.42c00d,mp4a.40.2\",AUDIO=\"aud\"\n\
 video/index.m3u8\n";
 
+/// The `alt` fixture with two audio renditions for selection tests: English (the default)
+/// and German, whose playlist (`serve_select`) lists the same segments with `?lang=de`, so
+/// that the origin log tells which rendition each segment request was for.
+const SELECT_MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"audio/index.m3u8\"\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"Deutsch\",LANGUAGE=\"de\",AUTOSELECT=YES,URI=\"audio-de.m3u8\"\n\
+#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180,CODECS=\"avc1.42c00d,mp4a.40.2\",AUDIO=\"aud\"\n\
+video/index.m3u8\n";
+
+/// Serves `SELECT_MASTER` as `alt/select.m3u8`, and its German audio playlist.
+fn serve_select(o: &Origin) -> String {
+    let english = fixtures().read_string("alt/audio/index.m3u8");
+    let german: String = english
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') || l.is_empty() {
+                format!("{l}\n")
+            } else {
+                format!("audio/{l}?lang=de\n")
+            }
+        })
+        .collect();
+    o.route("alt/select.m3u8", |_| Response::playlist(SELECT_MASTER));
+    o.route("alt/audio-de.m3u8", move |_| Response::playlist(german.clone()));
+    o.url("alt/select.m3u8")
+}
+
+/// Audio segment requests (English, German) the origin served.
+fn audio_segment_requests(o: &Origin) -> (usize, usize) {
+    let log = o.log();
+    let segments = log
+        .iter()
+        .filter(|r| r.path.starts_with("/alt/audio/") && r.path.ends_with(".ts"));
+    segments.fold((0, 0), |(en, de), r| match r.query.as_deref() {
+        Some("lang=de") => (en, de + 1),
+        _ => (en + 1, de),
+    })
+}
+
 /// `audio-language`: with `ja, de` the German rendition plays (the first preference that
 /// exists); without one, the default.
 #[test]
@@ -667,11 +706,11 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
     guard(|| {
         let f = fixtures();
         let o = origin();
-        o.route("alt/langs.m3u8", |_| Response::playlist(LANGS_MASTER));
+        let url = serve_select(&o);
         let mut german = String::new();
         let r = run_selection(
             "p2phlssrc",
-            &o.url("alt/langs.m3u8"),
+            &url,
             Duration::from_millis(2500),
             |c| {
                 let streams: Vec<gst::Stream> = c.iter().collect();
@@ -695,7 +734,7 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
                     .find(|s| s.stream_type() == gst::StreamType::VIDEO)
                     .unwrap();
                 german = audio[1].stream_id().unwrap().to_string();
-                vec![video.stream_id().unwrap().to_string(), german.clone()]
+                vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
             },
         );
         r.assert_switched_to(&german);
@@ -706,13 +745,49 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
             r.audio.len(),
             whole.len()
         );
-        let asked: Vec<String> = o
-            .log()
-            .iter()
-            .filter(|r| r.path == "/alt/audio/index.m3u8")
-            .filter_map(|r| r.query.clone())
-            .collect();
-        assert_eq!(asked, ["lang=en", "lang=de"]);
+        assert_eq!(o.requests("alt/audio-de.m3u8"), 1);
+        let (en, de) = audio_segment_requests(&o);
+        assert!(en >= 1 && de >= 1, "English {en}, German {de} segment requests");
+    });
+}
+
+/// German selected and English again right after, before German's playlist came: the
+/// English rendition plays on as if nothing happened (one stream-start, every byte once, no
+/// German segment), and STREAMS_SELECTED of the second event says English.
+#[test]
+fn a_selection_undone_at_once_changes_nothing() {
+    guard(|| {
+        let f = fixtures();
+        let o = origin();
+        let url = serve_select(&o);
+        let mut english = String::new();
+        let r = run_selection("p2phlssrc", &url, Duration::from_millis(2500), |c| {
+            let streams: Vec<gst::Stream> = c.iter().collect();
+            let id = |s: &gst::Stream| s.stream_id().unwrap().to_string();
+            let video = id(streams
+                .iter()
+                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
+                .unwrap());
+            let audio: Vec<String> = streams
+                .iter()
+                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
+                .map(id)
+                .collect();
+            english = audio[0].clone();
+            vec![
+                vec![video.clone(), audio[1].clone()],
+                vec![video, audio[0].clone()],
+            ]
+        });
+        assert!(r.eos, "no EOS in 30 s");
+        let (got, ids) = r.selected.as_ref().expect("STREAMS_SELECTED posted");
+        assert_eq!(*got, r.sent.1);
+        assert!(ids.contains(&english), "{ids:?}");
+        assert_eq!(r.stream_starts, [english.clone()]);
+        let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
+        assert!(r.audio == whole, "audio bytes: {} vs {}", r.audio.len(), whole.len());
+        let (_, de) = audio_segment_requests(&o);
+        assert_eq!(de, 0, "German segments fetched");
     });
 }
 
@@ -725,54 +800,22 @@ fn select_streams_plays_on_in_decoding_pipelines() {
     guard_for(Duration::from_secs(180), || {
         for mode in [Mode::Playbin, Mode::Playbin3, Mode::SrcDecodebin] {
             let o = origin();
-            o.route("alt/langs.m3u8", |_| Response::playlist(LANGS_MASTER));
+            let url = serve_select(&o);
             let uri = match mode {
-                Mode::SrcDecodebin => o.url("alt/langs.m3u8"),
-                _ => p2p_uri(&o.url("alt/langs.m3u8")),
+                Mode::SrcDecodebin => url,
+                _ => p2p_uri(&url),
             };
             let r = Player::new(mode, uri)
                 .realtime()
-                .at_video_frame(60, |src| {
-                    let pad = src.static_pad("src_1").expect("audio pad");
-                    let stream = pad.stream().expect("audio stream");
-                    let german = stream.stream_id().unwrap().replace("src_1/0", "src_1/1");
-                    let video = src.static_pad("src_0").unwrap().stream().unwrap();
-                    let ev = gst::event::SelectStreams::new([
-                        video.stream_id().unwrap().as_str(),
-                        german.as_str(),
-                    ]);
-                    assert!(src.send_event(ev), "select-streams refused");
-                })
+                .at_video_frame(60, |src| select_audio_alternative(src, 1))
                 .run();
             eprintln!("{mode:?}: {}", r.summary());
             r.assert_complete();
             assert_eq!(r.video.len(), VOD_FRAMES, "{mode:?}: {}", r.summary());
-            let asked: Vec<String> = o
-                .log()
-                .iter()
-                .filter(|r| r.path == "/alt/audio/index.m3u8")
-                .filter_map(|r| r.query.clone())
-                .collect();
-            assert_eq!(asked, ["lang=en", "lang=de"], "{mode:?}");
-            let mut last_end: Option<gst::ClockTime> = None;
-            for b in &r.audio {
-                let (Some(pts), Some(d)) = (b.pts, b.duration) else {
-                    continue;
-                };
-                if let Some(end) = last_end {
-                    let gap = pts.nseconds() as i64 - end.nseconds() as i64;
-                    assert!(
-                        gap.abs() < 50_000_000,
-                        "{mode:?}: audio jumps by {gap} ns at {pts}"
-                    );
-                }
-                last_end = Some(pts + d);
-            }
-            let end = last_end.expect("audio decoded");
-            assert!(
-                end > gst::ClockTime::from_seconds(VOD_SECS as u64 - 1),
-                "{mode:?}: audio ends at {end}"
-            );
+            let (en, de) = audio_segment_requests(&o);
+            assert!(en >= 1 && de >= 1, "{mode:?}: English {en}, German {de} segment requests");
+            let end = gst::ClockTime::from_seconds(VOD_SECS as u64);
+            assert_audio_continuous(&r, end, &format!("{mode:?}"));
         }
     });
 }

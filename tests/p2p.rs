@@ -895,9 +895,16 @@ fn live_swarm(tracker: fn() -> Option<TestTracker>) {
                 p.longest_frame_gap().as_secs_f64()
             );
         }
-        for p in &peers[1..] {
-            assert!(p.stat("p2p-bytes") > 0, "no P2P bytes: {}", p.summary());
-        }
+        // The swarm shares: together the origin serves the stream about once (HTTP alone: N
+        // times). Which peer fetches which segment varies: a late joiner can end up the one
+        // that fetches every segment it needs first (seen once in a full run: 0 P2P bytes for
+        // peer 2 at 1.09 × stream overall), so no single peer is required to get P2P bytes.
+        assert!(
+            origin_bytes as f64 <= 1.5 * s as f64,
+            "origin served {origin_bytes} bytes for a {s}-byte stream to {N} peers"
+        );
+        let late: u64 = peers[1..].iter().map(|p| p.stat("p2p-bytes")).sum();
+        assert!(late > 0, "no late peer got P2P bytes");
     });
 }
 

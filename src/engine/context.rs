@@ -24,10 +24,10 @@ pub struct StreamSpec {
     pub stream_type: MediaType,
     /// The rendition's / adaptation set's language, for the stream's tags.
     pub language: Option<String>,
-    /// The renditions an application may select on this output (`Engine::select`), and the
-    /// one playing; empty when the output has no alternatives.
+    /// The alternatives an application may select on this output (`Engine::select`), and
+    /// the one playing; empty when the output has no alternative.
     pub choices: Vec<Choice>,
-    pub current: usize,
+    pub chosen: usize,
 }
 
 /// Timeline facts the element answers queries with.

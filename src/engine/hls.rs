@@ -1,6 +1,7 @@
-//! HLS front-end of a session: the master playlist's streams (main variant with ABR, the
-//! alternate audio and subtitles renditions to choose among), media playlist fetches and live reloads. Every decision about
-//! playlists is delegated to the pure `manifest::hls` and `manifest::tracks` modules.
+//! HLS front-end of a session: the master playlist's streams (main variant with ABR, an
+//! audio and a subtitles rendition, the others of their group to choose among), media playlist
+//! fetches and live reloads. Every decision about playlists is delegated to the pure
+//! `manifest::hls` and `manifest::tracks` modules.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -175,8 +176,10 @@ fn selectable(
         playlist: None,
         swarms: swarms(picked),
         track,
+        // A group of one offers no choice.
         alternatives: group
             .iter()
+            .filter(|_| group.len() > 1)
             .map(|r| NewAlternative {
                 choice: Choice {
                     name: Some(r.name.clone()).filter(|n| !n.is_empty()),
@@ -187,7 +190,10 @@ fn selectable(
                 track,
             })
             .collect(),
-        chosen: group.iter().position(|r| *r == picked).unwrap_or(0),
+        chosen: group
+            .iter()
+            .position(|r| std::ptr::eq(*r, picked))
+            .unwrap_or(0),
     }
 }
 

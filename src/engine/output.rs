@@ -66,7 +66,8 @@ struct Inner {
     position: Option<Duration>,
     /// End of the fragment the pad task took last: where a restarted feed resumes.
     taken_end: Option<Duration>,
-    /// The feed restarted (a rendition switch) and the pad task has not taken its first item.
+    /// The feed restarted (a flush, a rendition switch) and the pad task has not taken its
+    /// first item.
     restarted: bool,
     /// Start and duration of the fragment whose push last returned, and when it returned.
     pushed: Option<(Duration, Duration, Instant)>,
@@ -179,7 +180,7 @@ impl OutputQueue {
     }
 
     /// Blocks the pad task until an item arrives; `None` once flushing. With the item: whether
-    /// it is the first of a restarted feed (another rendition: a new stream-start).
+    /// it is the first after a flush or a restart (maybe another rendition).
     pub fn pop_blocking(&self) -> Option<(OutputItem, bool)> {
         let mut inner = self.lock();
         loop {
@@ -218,14 +219,14 @@ impl OutputQueue {
             inner.pushed = None;
             inner.position = None;
             inner.taken_end = None;
-            inner.restarted = false;
+            inner.restarted = true;
         }
         drop(inner);
         self.available.notify_all();
         self.space.notify_waiters();
     }
 
-    /// A fetch loop of this generation starts at `start`: the playhead until output flows
+    /// A fetch loop of this feed starts at `start`: the playhead until output flows
     /// (else a seek would leave the pre-seek position in place, and the requested segment
     /// would look far away and never urgent).
     pub fn set_start(&self, feed: u64, start: Duration) {
@@ -288,7 +289,7 @@ mod tests {
             .unwrap();
         let q = Arc::new(OutputQueue::new(Duration::from_secs(4)));
         q.set_flushing(false);
-        let g = q.generation();
+        let g = q.feed();
         rt.block_on(async {
             q.push(g, frag(2)).await.unwrap();
             q.push(g, frag(2)).await.unwrap();
@@ -310,11 +311,11 @@ mod tests {
     #[test]
     fn try_push_never_waits() {
         let q = OutputQueue::new(Duration::from_secs(4));
-        let g = q.generation();
+        let g = q.feed();
         // Not started (flushing): dropped, not an error.
         assert_eq!(q.try_push(g, frag(2)), Ok(false));
         q.set_flushing(false);
-        let g = q.generation();
+        let g = q.feed();
         assert_eq!(q.try_push(g, frag(2)), Ok(true));
         assert_eq!(q.try_push(g, frag(2)), Ok(true));
         assert_eq!(q.try_push(g, frag(2)), Ok(false));
@@ -367,9 +368,9 @@ mod tests {
     fn playhead_follows_pushes_seeks_and_flushes() {
         let q = OutputQueue::new(Duration::from_secs(30));
         q.set_flushing(false);
-        let g = q.generation();
+        let (g, f) = (q.generation(), q.feed());
         assert_eq!(q.position(), None);
-        q.set_start(g, Duration::from_secs(10));
+        q.set_start(f, Duration::from_secs(10));
         assert_eq!(q.position(), Some(Duration::from_secs(10)));
         q.mark_pushed(g, Duration::from_secs(12), Duration::from_secs(2));
         let p = q.position().unwrap();
@@ -383,7 +384,7 @@ mod tests {
         q.set_flushing(false);
         q.mark_pushed(g, Duration::from_secs(14), Duration::from_secs(2));
         assert_eq!(q.position(), None);
-        q.set_start(q.generation(), Duration::from_secs(80));
+        q.set_start(q.feed(), Duration::from_secs(80));
         assert_eq!(q.position(), Some(Duration::from_secs(80)));
     }
 }

@@ -169,11 +169,12 @@ impl Engine {
     /// Output `stream` plays alternative `choice` (of `StreamSpec::choices`: an HLS
     /// rendition, a DASH adaptation set) from where the other stopped: what its queue holds is
     /// dropped (not what was handed downstream), and its fetch loop restarts at the end of
-    /// what was, on that alternative's playlist, joining its swarm; nothing is played twice or
-    /// skipped. Returns that position, or None (nothing changed) if the output has no such
-    /// choice, plays it already, or has no fetch loop yet; a seeder's outputs never switch
-    /// (its followers follow the variants it started with). A playlist that cannot be loaded
-    /// keeps the alternative that played, with a warning.
+    /// what was, on that alternative's playlist (the segment holding that point: when the
+    /// alternatives' segments are aligned, as usual, nothing plays twice or is skipped), and
+    /// joins its swarm. Returns that position, or None (nothing changed) if the output has no
+    /// such choice, has it requested already, has not started, or belongs to a seeder (its
+    /// followers follow the variants it started with). A playlist that cannot be loaded keeps
+    /// the alternative that played, with a warning.
     pub fn select(self: &Arc<Self>, stream: usize, choice: usize) -> Option<Duration> {
         if self.shared.config.seeder.is_some() {
             return None;
@@ -182,40 +183,23 @@ impl Engine {
         let mut loops = lock(&self.loops);
         let slot = loops.get_mut(stream)?;
         let from = {
-            let st = lock(&s);
-            if choice >= st.alternatives.len() || choice == st.chosen {
+            let mut st = lock(&s);
+            if choice >= st.alternatives.len() || choice == st.requested {
                 return None;
             }
             // Before the new loop exists: it feeds the restarted queue, the old one no longer.
-            let from = st.queue.restart().unwrap_or_default();
+            let from = st.queue.restart()?;
             gst::info!(
                 CAT,
                 "{:?}: alternative {choice} selected instead of {} from {from:?}",
                 st.kind,
-                st.chosen
+                st.requested
             );
+            st.requested = choice;
             from
         };
         slot.abort();
-        let (shared, front) = (self.shared.clone(), self.front.clone());
-        let on_panic = panicked(&self.shared, "the fetch loop");
-        *slot = task::spawn(
-            "fetch",
-            async move {
-                if let Err(e) = load_choice(&shared, &front, &s, choice).await {
-                    gst::warning!(CAT, "alternative {choice}: {}", e.message);
-                    shared.warn(EngineError {
-                        message: format!("Could not switch to the selected stream: {}", e.message),
-                        ..e
-                    });
-                }
-                let mut f = Fetcher::new(shared.clone(), front, s);
-                if let Err(e) = f.run_stream(Start::At(from)).await {
-                    shared.fail(e);
-                }
-            },
-            on_panic,
-        );
+        *slot = self.spawn_fetcher(s, Start::At(from));
         Some(from)
     }
 
@@ -224,6 +208,14 @@ impl Engine {
         let s = lock(&self.shared.streams).get(stream).cloned()?;
         let st = lock(&s);
         (!st.alternatives.is_empty()).then_some(st.chosen)
+    }
+
+    /// The alternative last selected on output `stream` (played once its playlist is
+    /// loaded); None if it has none.
+    pub fn requested(&self, stream: usize) -> Option<usize> {
+        let s = lock(&self.shared.streams).get(stream).cloned()?;
+        let st = lock(&s);
+        (!st.alternatives.is_empty()).then_some(st.requested)
     }
 
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {
@@ -337,6 +329,7 @@ impl Engine {
             track: s.track,
             alternatives,
             chosen: s.chosen,
+            requested: s.chosen,
             playlists,
             queue: Arc::new(OutputQueue::new(self.shared.config.max_buffering_time)),
             swarm_ids,
@@ -417,7 +410,7 @@ impl Engine {
                     stream_type: st.kind,
                     language: b.language.clone(),
                     choices: b.choices.clone(),
-                    current: st.chosen,
+                    chosen: st.chosen,
                 }
             })
             .collect();
@@ -456,6 +449,8 @@ impl Engine {
         Ok(())
     }
 
+    /// The fetch loop of `stream` from `start`, on the alternative last requested (loaded
+    /// first if it is not the one playing: a selection, or a seek that interrupted one).
     fn spawn_fetcher(
         self: &Arc<Self>,
         stream: Arc<Mutex<StreamState>>,
@@ -467,6 +462,25 @@ impl Engine {
         task::spawn(
             "fetch",
             async move {
+                let pending = {
+                    let st = lock(&stream);
+                    (st.requested != st.chosen).then_some(st.requested)
+                };
+                if let Some(choice) = pending {
+                    if let Err(e) = load_choice(&shared, &front, &stream, choice).await {
+                        gst::warning!(CAT, "alternative {choice}: {}", e.message);
+                        let mut st = lock(&stream);
+                        st.requested = st.chosen;
+                        drop(st);
+                        shared.warn(EngineError {
+                            message: format!(
+                                "Could not switch to the selected stream: {}",
+                                e.message
+                            ),
+                            ..e
+                        });
+                    }
+                }
                 let mut f = Fetcher::new(shared.clone(), front, stream);
                 if let Err(e) = f.run_stream(start).await {
                     shared.fail(e);
@@ -506,6 +520,15 @@ async fn load_choice(
         _ => p,
     });
     let mut st = lock(stream);
+    // The old alternative's swarms: released (they stay a while for their peers).
+    if let Some(hub) = &shared.hub {
+        if let Some((old, _)) = st.swarm.take() {
+            hub.release(&old);
+        }
+        for old in std::mem::take(&mut st.mirrors) {
+            hub.release(&old);
+        }
+    }
     // Playlists are by variant index: the old alternative's mean nothing now.
     st.playlists.clear();
     st.playlists.insert(current, playlist);

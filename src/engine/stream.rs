@@ -118,6 +118,8 @@ pub(super) struct StreamState {
     /// swarms and track above are `alternatives[chosen]`'s.
     pub alternatives: Vec<Alternative>,
     pub chosen: usize,
+    /// The alternative last selected: `chosen` once its playlist is loaded.
+    pub requested: usize,
     /// Last playlist fetched per variant index (VOD playlists never change, so they are reused).
     pub playlists: HashMap<usize, Arc<MediaPlaylist>>,
     pub queue: Arc<OutputQueue>,

@@ -862,7 +862,7 @@ pub fn capture_raw_from(
 pub struct Selection {
     /// The collection the element posted.
     pub collection: gst::StreamCollection,
-    /// The ids sent in `select-streams`, and its seqnum.
+    /// The ids sent in the last `select-streams`, and its seqnum.
     pub sent: (Vec<String>, gst::Seqnum),
     /// STREAMS_SELECTED: seqnum and stream ids.
     pub selected: Option<(gst::Seqnum, Vec<String>)>,
@@ -896,12 +896,13 @@ fn audio_swarms(src: &gst::Element) -> BTreeMap<String, u64> {
 
 /// Plays `location` with `factory` into real-time fakesinks (P2P on behind a tracker nobody
 /// answers: swarms exist, nothing is shared); `after` the start, sends the element the
-/// `select-streams` that `choose` makes of its collection; runs to EOS (30 s at most).
+/// `select-streams` events that `choose` makes of its collection, one after the other; runs
+/// to EOS (30 s at most).
 pub fn run_selection(
     factory: &str,
     location: &str,
     after: Duration,
-    choose: impl FnOnce(&gst::StreamCollection) -> Vec<String>,
+    choose: impl FnOnce(&gst::StreamCollection) -> Vec<Vec<String>>,
 ) -> Selection {
     super::init();
     let pipeline = gst::Pipeline::new();
@@ -986,11 +987,12 @@ pub fn run_selection(
             if let Some(choose) = choose.take() {
                 let c = collection.as_ref().expect("a stream collection was posted");
                 swarms_before = audio_swarms(&src);
-                let ids = choose(c);
-                let ev = gst::event::SelectStreams::new(ids.iter().map(String::as_str));
-                let seqnum = ev.seqnum();
-                assert!(src.send_event(ev), "select-streams refused");
-                sent = Some((ids, seqnum));
+                for ids in choose(c) {
+                    let ev = gst::event::SelectStreams::new(ids.iter().map(String::as_str));
+                    let seqnum = ev.seqnum();
+                    assert!(src.send_event(ev), "select-streams refused");
+                    sent = Some((ids, seqnum));
+                }
             }
         }
     }
@@ -1034,7 +1036,8 @@ impl Selection {
             "DISCONT at the start and at the switch: {}",
             self.discont
         );
-        // The old swarm is released (it stays a while for its peers, as in PML).
+        // One swarm before; after, the chosen stream's fetched (the old one, released, stays
+        // listed a while for its peers, as in PML).
         assert_eq!(self.swarms_before.len(), 1, "{:?}", self.swarms_before);
         let fetched_by_new: u64 = self
             .swarms_after
@@ -1049,4 +1052,42 @@ impl Selection {
             self.swarms_after
         );
     }
+}
+
+/// Sends `src` a `select-streams` of its video and alternative `k` of its audio pad `src_1`
+/// (the alternatives' ids are the audio pad's id with `/<k>` for its last part).
+pub fn select_audio_alternative(src: &gst::Element, k: usize) {
+    let id = |pad: &str| {
+        let pad = src.static_pad(pad).unwrap_or_else(|| panic!("pad {pad}"));
+        pad.stream().expect("a stream on the pad").stream_id().unwrap().to_string()
+    };
+    let audio = id("src_1");
+    let (prefix, _) = audio.rsplit_once('/').expect("an alternative's id");
+    let chosen = format!("{prefix}/{k}");
+    let ev = gst::event::SelectStreams::new([id("src_0").as_str(), chosen.as_str()]);
+    assert!(src.send_event(ev), "select-streams refused");
+}
+
+/// Decoded audio runs on without a gap or an overlap (a segment lost or played twice at a
+/// switch) to within one second of `end`.
+pub fn assert_audio_continuous(r: &Outcome, end: gst::ClockTime, label: &str) {
+    let mut last_end: Option<gst::ClockTime> = None;
+    for b in &r.audio {
+        let (Some(pts), Some(d)) = (b.pts, b.duration) else {
+            continue;
+        };
+        if let Some(end) = last_end {
+            let gap = pts.nseconds() as i64 - end.nseconds() as i64;
+            assert!(
+                gap.abs() < 50_000_000,
+                "{label}: audio jumps by {gap} ns at {pts}"
+            );
+        }
+        last_end = Some(pts + d);
+    }
+    let last = last_end.expect("audio decoded");
+    assert!(
+        last + gst::ClockTime::from_seconds(1) > end,
+        "{label}: audio ends at {last}"
+    );
 }

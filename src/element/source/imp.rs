@@ -38,8 +38,13 @@ pub struct Kind {
 #[derive(Default)]
 struct PadState {
     stream_start_sent: bool,
+    /// The stream the last stream-start carried.
+    announced: Option<gst::Stream>,
     caps: Option<gst::Caps>,
     pending_segment: Option<gst::Event>,
+    /// Push the current SEGMENT again after a new stream-start (another rendition), as
+    /// adaptivedemux2 does at a track switch.
+    resend_segment: bool,
     /// The last SEGMENT pushed, and the media-time offset it maps (see `Fragment`).
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     media_offset_ns: i64,
@@ -501,10 +506,12 @@ impl P2pMediaSrc {
             let pad_id = pad
                 .create_stream_id(&*element, Some(name.as_str()))
                 .to_string();
+            // SELECT: what plays by default (STREAMS_SELECTED tells what plays after a switch).
             let make = |id: String, language: Option<&str>, title: Option<&str>, on: bool| {
-                let flags = match on {
-                    true => gst::StreamFlags::SELECT,
-                    false => gst::StreamFlags::empty(),
+                let flags = if on {
+                    gst::StreamFlags::SELECT
+                } else {
+                    gst::StreamFlags::empty()
                 };
                 let stream = gst::Stream::new(Some(&id), None, stream_type, flags);
                 let mut tags = gst::TagList::new();
@@ -521,10 +528,11 @@ impl P2pMediaSrc {
                 }
                 stream
             };
-            let choices: Vec<gst::Stream> = match spec.choices.is_empty() {
-                true => vec![make(pad_id, spec.language.as_deref(), None, true)],
-                // Stable ids per rendition, whichever plays first.
-                false => spec
+            let (choices, playing) = if spec.choices.is_empty() {
+                (vec![make(pad_id, spec.language.as_deref(), None, true)], 0)
+            } else {
+                // Stable ids per alternative, whichever plays first.
+                let choices: Vec<gst::Stream> = spec
                     .choices
                     .iter()
                     .enumerate()
@@ -533,14 +541,12 @@ impl P2pMediaSrc {
                             format!("{pad_id}/{k}"),
                             c.language.as_deref(),
                             c.name.as_deref(),
-                            k == spec.current,
+                            k == spec.chosen,
                         )
                     })
-                    .collect(),
-            };
-            let playing = match spec.choices.is_empty() {
-                true => 0,
-                false => spec.current.min(choices.len() - 1),
+                    .collect();
+                let playing = spec.chosen.min(choices.len() - 1);
+                (choices, playing)
             };
             let stream = choices[playing].clone();
             streams.extend(choices.iter().cloned());
@@ -641,11 +647,15 @@ impl P2pMediaSrc {
             return;
         };
         if restarted {
-            self.follow_selection(pad);
-            // Another rendition from here on: its own stream-start, its caps typefound.
+            // The first item after a flush or a selection: announce what the engine plays now
+            // if the pad announced another stream.
+            let now = self.follow_selection(pad);
             let mut ps = lock(pad_state);
-            ps.stream_start_sent = false;
-            ps.caps = None;
+            if ps.stream_start_sent && now.is_some() && ps.announced != now {
+                ps.stream_start_sent = false;
+                ps.caps = None;
+                ps.resend_segment = true;
+            }
         }
         match item {
             OutputItem::Eos => {
@@ -735,6 +745,7 @@ impl P2pMediaSrc {
             }
             events.push(ev.build());
             ps.stream_start_sent = true;
+            ps.announced = stream;
         }
         if let Some(data) = data.filter(|_| ps.caps.is_none()) {
             match gst_base::type_find_helper_for_data(Some(&*self.obj()), data) {
@@ -756,6 +767,11 @@ impl P2pMediaSrc {
                 ps.media_offset_ns = 0;
             }
             events.push(ev);
+        } else if std::mem::take(&mut ps.resend_segment) {
+            // The same mapping (media offset included) on the new stream.
+            if let Some(seg) = &ps.segment {
+                events.push(gst::event::Segment::new(seg));
+            }
         }
         drop(ps);
         for ev in events {
@@ -874,32 +890,29 @@ impl P2pMediaSrc {
         }
     }
 
-    /// The first item after a selection: the pad's stream is what the engine plays now (the
-    /// selected one, or the old one if its playlist could not be had).
-    fn follow_selection(&self, pad: &gst::Pad) {
+    /// The pad's stream becomes the alternative the engine plays now (the selected one, or the
+    /// old one if its playlist could not be had), and is returned; None for a pad without
+    /// alternatives.
+    fn follow_selection(&self, pad: &gst::Pad) -> Option<gst::Stream> {
         let (engine, i) = {
             let state = lock(&self.state);
-            let Some(i) = state.outputs.iter().position(|o| o.pad == *pad) else {
-                return;
-            };
-            (state.engine.clone(), i)
+            let i = state.outputs.iter().position(|o| o.pad == *pad)?;
+            (state.engine.clone()?, i)
         };
         // No element lock held while the engine's are taken.
-        let Some(k) = engine.and_then(|e| e.chosen(i)) else {
-            return;
-        };
-        if let Some(o) = lock(&self.state).outputs.get_mut(i) {
-            if let Some(stream) = o.choices.get(k) {
-                o.stream = stream.clone();
-            }
-        }
+        let k = engine.chosen(i)?;
+        let mut state = lock(&self.state);
+        let o = state.outputs.get_mut(i)?;
+        o.stream = o.choices.get(k)?.clone();
+        Some(o.stream.clone())
     }
 
     /// `select-streams` (from the application through `gst_element_send_event`, or from
-    /// downstream): each pad with renditions to choose among plays the one the event lists,
-    /// continuing where the other stopped (its swarm follows), then STREAMS_SELECTED is posted
+    /// downstream): each pad with alternatives to choose among plays the one the event lists,
+    /// continuing where the other stopped (its swarm follows), and STREAMS_SELECTED is posted
     /// with the event's seqnum. Every pad plays on (a pad none of whose streams is listed
-    /// keeps its own: outputs are not removed). False if the event names none of our streams.
+    /// keeps its own: outputs are not removed). False if the event names none of our streams
+    /// or a switch was refused (`Engine::select`).
     fn handle_select_streams(&self, ev: &gst::event::SelectStreams) -> bool {
         let wanted: Vec<String> = ev.streams().into_iter().map(|s| s.to_string()).collect();
         let seqnum = ev.seqnum();
@@ -907,8 +920,9 @@ impl P2pMediaSrc {
             s.stream_id()
                 .is_some_and(|id| wanted.iter().any(|w| w.as_str() == id.as_str()))
         };
-        let (engine, switches) = {
-            let mut state = lock(&self.state);
+        // Per output: what it plays now, and the alternative listed for it, if any.
+        let (engine, collection, outputs) = {
+            let state = lock(&self.state);
             let Some(engine) = state.engine.clone() else {
                 return false;
             };
@@ -920,55 +934,63 @@ impl P2pMediaSrc {
                 );
                 return false;
             }
-            let mut switches = Vec::new();
-            for (i, o) in state.outputs.iter_mut().enumerate() {
-                let Some(k) = o.choices.iter().position(listed) else {
-                    continue;
-                };
-                if o.choices[k] != o.stream {
-                    // Before the engine switches: the pad task's next stream-start reads it.
-                    let old = std::mem::replace(&mut o.stream, o.choices[k].clone());
-                    switches.push((i, k, old));
-                }
-            }
-            (engine, switches)
+            let outputs: Vec<(gst::Stream, Option<(usize, gst::Stream)>)> = state
+                .outputs
+                .iter()
+                .map(|o| {
+                    let listed = o.choices.iter().position(listed);
+                    (o.stream.clone(), listed.map(|k| (k, o.choices[k].clone())))
+                })
+                .collect();
+            (engine, state.collection.clone(), outputs)
         };
-        for (i, k, old) in switches {
+        // The pads announce the new streams themselves, once data of them flows
+        // (`follow_selection`).
+        let mut selected = Vec::with_capacity(outputs.len());
+        let mut refused = false;
+        for (i, (playing, listed)) in outputs.into_iter().enumerate() {
+            let Some((k, stream)) = listed else {
+                selected.push(playing);
+                continue;
+            };
+            if engine.requested(i) == Some(k) || (stream == playing && engine.requested(i).is_none())
+            {
+                selected.push(stream);
+                continue;
+            }
             match engine.select(i, k) {
-                Some(from) => gst::info!(
-                    self.cat(),
-                    imp = self,
-                    "select-streams: output {i} plays alternative {k} from {from:?}"
-                ),
+                Some(from) => {
+                    gst::info!(
+                        self.cat(),
+                        imp = self,
+                        "select-streams: output {i} plays alternative {k} from {from:?}"
+                    );
+                    selected.push(stream);
+                }
                 None => {
                     gst::warning!(
                         self.cat(),
                         imp = self,
                         "select-streams: output {i} cannot switch to alternative {k} now"
                     );
-                    if let Some(o) = lock(&self.state).outputs.get_mut(i) {
-                        o.stream = old;
-                    }
+                    refused = true;
+                    selected.push(playing);
                 }
             }
         }
-        let (selected, collection) = {
-            let state = lock(&self.state);
-            let selected: Vec<gst::Stream> =
-                state.outputs.iter().map(|o| o.stream.clone()).collect();
-            (selected, state.collection.clone())
-        };
-        let Some(collection) = collection else {
-            return true;
-        };
-        let element = self.obj();
-        let _ = element.post_message(
-            gst::message::StreamsSelected::builder(&collection)
-                .streams(selected)
-                .src(&*element)
-                .seqnum(seqnum)
-                .build(),
-        );
+        if refused {
+            return false;
+        }
+        if let Some(collection) = collection {
+            let element = self.obj();
+            let _ = element.post_message(
+                gst::message::StreamsSelected::builder(&collection)
+                    .streams(selected)
+                    .src(&*element)
+                    .seqnum(seqnum)
+                    .build(),
+            );
+        }
         true
     }
 
