@@ -922,29 +922,24 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
         let o = Origin::serve_dir(&f.root);
         let url = serve_langs_mpd(&o);
         let mut chosen = String::new();
-        let r = run_selection(
-            "p2pdashsrc",
-            &url,
-            Duration::from_millis(2500),
-            |c| {
-                let streams: Vec<gst::Stream> = c.iter().collect();
-                let audio: Vec<&gst::Stream> = streams
-                    .iter()
-                    .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
-                    .collect();
-                assert_eq!(
-                    audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
-                    [Some("en".to_string()), Some("de".to_string())],
-                    "{streams:?}"
-                );
-                chosen = audio[1].stream_id().unwrap().to_string();
-                let video = streams
-                    .iter()
-                    .find(|s| s.stream_type() == gst::StreamType::VIDEO)
-                    .unwrap();
-                vec![vec![video.stream_id().unwrap().to_string(), chosen.clone()]]
-            },
-        );
+        let r = run_selection("p2pdashsrc", &url, Duration::from_millis(2500), |c| {
+            let streams: Vec<gst::Stream> = c.iter().collect();
+            let audio: Vec<&gst::Stream> = streams
+                .iter()
+                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
+                .collect();
+            assert_eq!(
+                audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
+                [Some("en".to_string()), Some("de".to_string())],
+                "{streams:?}"
+            );
+            chosen = audio[1].stream_id().unwrap().to_string();
+            let video = streams
+                .iter()
+                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
+                .unwrap();
+            vec![vec![video.stream_id().unwrap().to_string(), chosen.clone()]]
+        });
         r.assert_switched_to(&chosen);
         // init, chunks 1..=k (English), init, chunks k+1..=5 (German), for some k.
         let init = f.read("tmpl/init-stream2.m4s");
@@ -998,7 +993,10 @@ fn select_streams_plays_on_in_dash_decoding_pipelines() {
                 .iter()
                 .filter(|q| q.query.as_deref() == Some("lang=de"))
                 .count();
-            assert!(german >= 2, "{mode:?}: German init and chunks: {german} requests");
+            assert!(
+                german >= 2,
+                "{mode:?}: German init and chunks: {german} requests"
+            );
             let end = gst::ClockTime::from_seconds(VOD_SECS as u64);
             assert_audio_continuous(&r, end, &format!("{mode:?}"));
         }

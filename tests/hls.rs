@@ -652,7 +652,9 @@ fn serve_select(o: &Origin) -> String {
         })
         .collect();
     o.route("alt/select.m3u8", |_| Response::playlist(SELECT_MASTER));
-    o.route("alt/audio-de.m3u8", move |_| Response::playlist(german.clone()));
+    o.route("alt/audio-de.m3u8", move |_| {
+        Response::playlist(german.clone())
+    });
     o.url("alt/select.m3u8")
 }
 
@@ -708,35 +710,30 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
         let o = origin();
         let url = serve_select(&o);
         let mut german = String::new();
-        let r = run_selection(
-            "p2phlssrc",
-            &url,
-            Duration::from_millis(2500),
-            |c| {
-                let streams: Vec<gst::Stream> = c.iter().collect();
-                assert_eq!(
-                    streams.len(),
-                    3,
-                    "video + two audio renditions: {streams:?}"
-                );
-                let audio: Vec<&gst::Stream> = streams
-                    .iter()
-                    .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
-                    .collect();
-                assert_eq!(
-                    audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
-                    [Some("en".to_string()), Some("de".to_string())]
-                );
-                assert!(audio[0].stream_flags().contains(gst::StreamFlags::SELECT));
-                assert!(!audio[1].stream_flags().contains(gst::StreamFlags::SELECT));
-                let video = streams
-                    .iter()
-                    .find(|s| s.stream_type() == gst::StreamType::VIDEO)
-                    .unwrap();
-                german = audio[1].stream_id().unwrap().to_string();
-                vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
-            },
-        );
+        let r = run_selection("p2phlssrc", &url, Duration::from_millis(2500), |c| {
+            let streams: Vec<gst::Stream> = c.iter().collect();
+            assert_eq!(
+                streams.len(),
+                3,
+                "video + two audio renditions: {streams:?}"
+            );
+            let audio: Vec<&gst::Stream> = streams
+                .iter()
+                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
+                .collect();
+            assert_eq!(
+                audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
+                [Some("en".to_string()), Some("de".to_string())]
+            );
+            assert!(audio[0].stream_flags().contains(gst::StreamFlags::SELECT));
+            assert!(!audio[1].stream_flags().contains(gst::StreamFlags::SELECT));
+            let video = streams
+                .iter()
+                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
+                .unwrap();
+            german = audio[1].stream_id().unwrap().to_string();
+            vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
+        });
         r.assert_switched_to(&german);
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
         assert!(
@@ -747,7 +744,10 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
         );
         assert_eq!(o.requests("alt/audio-de.m3u8"), 1);
         let (en, de) = audio_segment_requests(&o);
-        assert!(en >= 1 && de >= 1, "English {en}, German {de} segment requests");
+        assert!(
+            en >= 1 && de >= 1,
+            "English {en}, German {de} segment requests"
+        );
     });
 }
 
@@ -785,7 +785,12 @@ fn a_selection_undone_at_once_changes_nothing() {
         assert!(ids.contains(&english), "{ids:?}");
         assert_eq!(r.stream_starts, [english.clone()]);
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
-        assert!(r.audio == whole, "audio bytes: {} vs {}", r.audio.len(), whole.len());
+        assert!(
+            r.audio == whole,
+            "audio bytes: {} vs {}",
+            r.audio.len(),
+            whole.len()
+        );
         let (_, de) = audio_segment_requests(&o);
         assert_eq!(de, 0, "German segments fetched");
     });
@@ -813,7 +818,10 @@ fn select_streams_plays_on_in_decoding_pipelines() {
             r.assert_complete();
             assert_eq!(r.video.len(), VOD_FRAMES, "{mode:?}: {}", r.summary());
             let (en, de) = audio_segment_requests(&o);
-            assert!(en >= 1 && de >= 1, "{mode:?}: English {en}, German {de} segment requests");
+            assert!(
+                en >= 1 && de >= 1,
+                "{mode:?}: English {en}, German {de} segment requests"
+            );
             let end = gst::ClockTime::from_seconds(VOD_SECS as u64);
             assert_audio_continuous(&r, end, &format!("{mode:?}"));
         }

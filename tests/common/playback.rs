@@ -1059,7 +1059,11 @@ impl Selection {
 pub fn select_audio_alternative(src: &gst::Element, k: usize) {
     let id = |pad: &str| {
         let pad = src.static_pad(pad).unwrap_or_else(|| panic!("pad {pad}"));
-        pad.stream().expect("a stream on the pad").stream_id().unwrap().to_string()
+        pad.stream()
+            .expect("a stream on the pad")
+            .stream_id()
+            .unwrap()
+            .to_string()
     };
     let audio = id("src_1");
     let (prefix, _) = audio.rsplit_once('/').expect("an alternative's id");

@@ -953,7 +953,8 @@ impl P2pMediaSrc {
                 selected.push(playing);
                 continue;
             };
-            if engine.requested(i) == Some(k) || (stream == playing && engine.requested(i).is_none())
+            if engine.requested(i) == Some(k)
+                || (stream == playing && engine.requested(i).is_none())
             {
                 selected.push(stream);
                 continue;
