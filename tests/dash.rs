@@ -911,9 +911,8 @@ fn serve_langs_mpd(o: &Origin) -> String {
 /// `select-streams` on DASH: with two audio adaptation sets (English, German: the same
 /// media, the German one's requests told apart by a query), the collection lists both, and a
 /// mid-stream selection of German makes the audio pad go on with it where English stopped:
-/// its initialization segment again, then every media segment exactly once; a new
-/// stream-start carrying the German stream, STREAMS_SELECTED with the event's seqnum, and the
-/// German set's swarm.
+/// its initialization segment again, then every media segment exactly once; a tag event
+/// with its language, STREAMS_SELECTED with the event's seqnum, and the German set's swarm.
 #[test]
 fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
     guard(|| {
@@ -940,7 +939,7 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
                 .unwrap();
             vec![vec![video.stream_id().unwrap().to_string(), chosen.clone()]]
         });
-        r.assert_switched_to(&chosen);
+        r.assert_switched_to(&chosen, "de");
         // init, chunks 1..=k (English), init, chunks k+1..=5 (German), for some k.
         let init = f.read("tmpl/init-stream2.m4s");
         let chunks: Vec<Vec<u8>> = (1..=VOD_SECS / SEG_SECS)
@@ -971,8 +970,8 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
 }
 
 /// The same DASH selection through playbin and playbin3 (qtdemux gets the German set's
-/// init segment after a new stream-start, caps and segment): every video frame, the audio on
-/// without a gap or an overlap to the end.
+/// init segment after caps, segment and tags; a new stream-start there stopped decodebin3's
+/// audio): every video frame, the audio on without a gap or an overlap to the end.
 #[test]
 fn select_streams_plays_on_in_dash_decoding_pipelines() {
     guard_for(Duration::from_secs(120), || {

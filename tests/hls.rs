@@ -700,7 +700,7 @@ fn audio_language_picks_the_rendition() {
 /// `select-streams` (as an application sends it with `gst_element_send_event`): the element
 /// posts a collection of video and both audio renditions (language and name tagged), and a
 /// mid-stream selection of German makes the audio pad go on with the German rendition where
-/// the English one stopped: a new stream-start carrying that stream, a DISCONT, every byte of
+/// the English one stopped: a tag event with its language, a DISCONT, every byte of
 /// the audio exactly once (both renditions serve the same segments), STREAMS_SELECTED with
 /// the event's seqnum, and the German rendition's swarm instead of the English one's.
 #[test]
@@ -734,7 +734,7 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
             german = audio[1].stream_id().unwrap().to_string();
             vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
         });
-        r.assert_switched_to(&german);
+        r.assert_switched_to(&german, "de");
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
         assert!(
             r.audio == whole,
@@ -784,6 +784,11 @@ fn a_selection_undone_at_once_changes_nothing() {
         assert_eq!(*got, r.sent.1);
         assert!(ids.contains(&english), "{ids:?}");
         assert_eq!(r.stream_starts, [english.clone()]);
+        assert!(
+            r.languages.is_empty(),
+            "tags of a switch: {:?}",
+            r.languages
+        );
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
         assert!(
             r.audio == whole,
@@ -798,7 +803,7 @@ fn a_selection_undone_at_once_changes_nothing() {
 
 /// The same selection inside a decoding pipeline (playbin, playbin3, decodebin; the
 /// application reaches the source element from `source-setup` or `deep-element-added`): the
-/// demuxer and decoder take the new stream-start, and the audio plays on without a gap or
+/// demuxer and decoder take the switch, and the audio plays on without a gap or
 /// an overlap, every video frame decoded, to the end.
 #[test]
 fn select_streams_plays_on_in_decoding_pipelines() {

@@ -867,9 +867,11 @@ pub struct Selection {
     /// STREAMS_SELECTED: seqnum and stream ids.
     pub selected: Option<(gst::Seqnum, Vec<String>)>,
     pub eos: bool,
-    /// Pad `src_1` (the audio): its bytes, stream-start ids and DISCONT buffers.
+    /// Pad `src_1` (the audio): its bytes, stream-start ids, the language of its tag events
+    /// and its DISCONT buffers.
     pub audio: Vec<u8>,
     pub stream_starts: Vec<String>,
+    pub languages: Vec<String>,
     pub discont: usize,
     /// The secondary (audio) swarms in the stats before the selection and at the end, with
     /// the segments each fetched over HTTP.
@@ -916,6 +918,7 @@ pub fn run_selection(
     struct Audio {
         bytes: Vec<u8>,
         stream_starts: Vec<String>,
+        languages: Vec<String>,
         discont: usize,
     }
     let audio: Arc<Mutex<Audio>> = Arc::default();
@@ -942,11 +945,17 @@ pub fn run_selection(
                                 }
                                 a.bytes.extend_from_slice(&b.map_readable().unwrap());
                             }
-                            Some(gst::PadProbeData::Event(ev)) => {
-                                if let gst::EventView::StreamStart(s) = ev.view() {
-                                    a.stream_starts.push(s.stream_id().to_string());
+                            Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                                gst::EventView::StreamStart(s) => {
+                                    a.stream_starts.push(s.stream_id().to_string())
                                 }
-                            }
+                                gst::EventView::Tag(t) => {
+                                    if let Some(l) = t.tag().get::<gst::tags::LanguageCode>() {
+                                        a.languages.push(l.get().to_string());
+                                    }
+                                }
+                                _ => {}
+                            },
                             _ => {}
                         }
                         gst::PadProbeReturn::Ok
@@ -1006,6 +1015,7 @@ pub fn run_selection(
         eos,
         audio: a.bytes,
         stream_starts: a.stream_starts,
+        languages: a.languages,
         discont: a.discont,
         swarms_before,
         swarms_after,
@@ -1022,15 +1032,21 @@ pub fn stream_language(s: &gst::Stream) -> Option<String> {
 
 impl Selection {
     /// The checks every selection test makes: STREAMS_SELECTED with the event's seqnum and
-    /// the chosen stream `chosen`, a second stream-start on the audio pad carrying it, a
-    /// DISCONT at the switch, EOS, and the chosen alternative's swarm fetching.
-    pub fn assert_switched_to(&self, chosen: &str) {
+    /// the chosen stream `chosen`, one stream-start on the audio pad and a tag event with the
+    /// chosen stream's `language` after the switch, a DISCONT at the switch, EOS, and the
+    /// chosen alternative's swarm fetching.
+    pub fn assert_switched_to(&self, chosen: &str, language: &str) {
         assert!(self.eos, "no EOS in 30 s");
         let (got, ids) = self.selected.as_ref().expect("STREAMS_SELECTED posted");
         assert_eq!(*got, self.sent.1);
         assert!(ids.iter().any(|i| i == chosen), "{ids:?}");
-        assert_eq!(self.stream_starts.len(), 2, "{:?}", self.stream_starts);
-        assert_eq!(self.stream_starts[1], chosen);
+        assert_eq!(self.stream_starts.len(), 1, "{:?}", self.stream_starts);
+        assert_eq!(
+            self.languages.last().map(String::as_str),
+            Some(language),
+            "{:?}",
+            self.languages
+        );
         assert!(
             self.discont >= 2,
             "DISCONT at the start and at the switch: {}",

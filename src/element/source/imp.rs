@@ -38,13 +38,14 @@ pub struct Kind {
 #[derive(Default)]
 struct PadState {
     stream_start_sent: bool,
-    /// The stream the last stream-start carried.
+    /// The stream the pad last announced (in its stream-start, or by tags at a switch).
     announced: Option<gst::Stream>,
     caps: Option<gst::Caps>,
     pending_segment: Option<gst::Event>,
-    /// Push the current SEGMENT again after a new stream-start (another rendition), as
-    /// adaptivedemux2 does at a track switch.
+    /// Another rendition from the next buffer on: its caps (typefound again), the current
+    /// SEGMENT again, and its tags (language, name) as a stream-scoped TAG event.
     resend_segment: bool,
+    pending_tags: Option<gst::TagList>,
     /// The last SEGMENT pushed, and the media-time offset it maps (see `Fragment`).
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     media_offset_ns: i64,
@@ -652,9 +653,13 @@ impl P2pMediaSrc {
             let now = self.follow_selection(pad);
             let mut ps = lock(pad_state);
             if ps.stream_start_sent && now.is_some() && ps.announced != now {
-                ps.stream_start_sent = false;
+                // The pad's stream-start stays: a new one (another stream id) mid-stream makes
+                // decodebin3 (1.22) stop the audio behind qtdemux. The pad tells the change
+                // with tags; STREAMS_SELECTED names the stream.
                 ps.caps = None;
                 ps.resend_segment = true;
+                ps.pending_tags = now.as_ref().and_then(|s| s.tags());
+                ps.announced = now;
             }
         }
         match item {
@@ -772,6 +777,9 @@ impl P2pMediaSrc {
             if let Some(seg) = &ps.segment {
                 events.push(gst::event::Segment::new(seg));
             }
+        }
+        if let Some(tags) = ps.pending_tags.take() {
+            events.push(gst::event::Tag::new(tags));
         }
         drop(ps);
         for ev in events {
