@@ -710,6 +710,7 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
         let o = origin();
         let url = serve_select(&o);
         let mut german = String::new();
+        let mut english = String::new();
         let r = run_selection("p2phlssrc", &url, Duration::from_millis(2500), |c| {
             let streams: Vec<gst::Stream> = c.iter().collect();
             assert_eq!(
@@ -732,9 +733,10 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
                 .find(|s| s.stream_type() == gst::StreamType::VIDEO)
                 .unwrap();
             german = audio[1].stream_id().unwrap().to_string();
+                english = audio[0].stream_id().unwrap().to_string();
             vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
         });
-        r.assert_switched_to(&german, "de");
+        r.assert_switched_to(&german, &english, "de");
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
         assert!(
             r.audio == whole,

@@ -1,8 +1,9 @@
 //! DASH front-end of a session: the MPD's tracks (a video, an audio and a text adaptation
 //! set, the others of their kind to choose among; ABR over each one's Representations), each
 //! Representation flattened over all Periods into one media playlist for the shared fetch
-//! loop, `sidx` fetches for SegmentBase, and live MPD refreshes. Every decision about the MPD itself is delegated to the pure `manifest::dash`,
-//! the picking of tracks and the flattening of Periods to `manifest::tracks`.
+//! loop, `sidx` fetches for SegmentBase, and live MPD refreshes. Every decision about the MPD
+//! itself is delegated to the pure `manifest::dash`, the picking of tracks and the flattening
+//! of Periods to `manifest::tracks`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

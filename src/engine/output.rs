@@ -122,18 +122,19 @@ impl OutputQueue {
     /// Another fetch loop takes over without a flush downstream (a rendition switch): what is
     /// queued goes, the old loop's pushes are refused, the pad task goes on with the fragment
     /// it holds. Returns where the new loop must start so that nothing is played twice or
-    /// skipped: the end of the fragment the pad task took last (else the playhead).
+    /// skipped: the end of the fragment the pad task took last (else the playhead); None, and
+    /// nothing changed, before a fetch loop said where it starts.
     pub fn restart(&self) -> Option<Duration> {
         let mut inner = self.lock();
+        let from = inner.taken_end.or(inner.position)?;
         inner.items.clear();
         inner.queued = Duration::ZERO;
         inner.queued_bytes = 0;
         inner.feed += 1;
         inner.restarted = true;
-        let from = inner.taken_end.or(inner.position);
         drop(inner);
         self.space.notify_waiters();
-        from
+        Some(from)
     }
 
     /// Waits until the queue holds less than `max_time` (one item always fits), then queues.

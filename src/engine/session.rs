@@ -470,7 +470,10 @@ impl Engine {
                     if let Err(e) = load_choice(&shared, &front, &stream, choice).await {
                         gst::warning!(CAT, "alternative {choice}: {}", e.message);
                         let mut st = lock(&stream);
-                        st.requested = st.chosen;
+                        // Unless another selection came meanwhile (this task is then aborted).
+                        if st.requested == choice {
+                            st.requested = st.chosen;
+                        }
                         drop(st);
                         shared.warn(EngineError {
                             message: format!(
@@ -520,6 +523,11 @@ async fn load_choice(
         _ => p,
     });
     let mut st = lock(stream);
+    // Another selection came while this loaded (this task is aborted at its next await): it
+    // decides what plays.
+    if st.requested != choice {
+        return Ok(());
+    }
     // The old alternative's swarms: released (they stay a while for their peers).
     if let Some(hub) = &shared.hub {
         if let Some((old, _)) = st.swarm.take() {

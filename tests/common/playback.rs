@@ -873,6 +873,9 @@ pub struct Selection {
     pub stream_starts: Vec<String>,
     pub languages: Vec<String>,
     pub discont: usize,
+    /// CAPS and SEGMENT events on the audio pad.
+    pub caps_events: usize,
+    pub segment_events: usize,
     /// The secondary (audio) swarms in the stats before the selection and at the end, with
     /// the segments each fetched over HTTP.
     pub swarms_before: BTreeMap<String, u64>,
@@ -920,6 +923,8 @@ pub fn run_selection(
         stream_starts: Vec<String>,
         languages: Vec<String>,
         discont: usize,
+        caps: usize,
+        segments: usize,
     }
     let audio: Arc<Mutex<Audio>> = Arc::default();
     {
@@ -949,6 +954,8 @@ pub fn run_selection(
                                 gst::EventView::StreamStart(s) => {
                                     a.stream_starts.push(s.stream_id().to_string())
                                 }
+                                gst::EventView::Caps(_) => a.caps += 1,
+                                gst::EventView::Segment(_) => a.segments += 1,
                                 gst::EventView::Tag(t) => {
                                     if let Some(l) = t.tag().get::<gst::tags::LanguageCode>() {
                                         a.languages.push(l.get().to_string());
@@ -1017,6 +1024,8 @@ pub fn run_selection(
         stream_starts: a.stream_starts,
         languages: a.languages,
         discont: a.discont,
+        caps_events: a.caps,
+        segment_events: a.segments,
         swarms_before,
         swarms_after,
     }
@@ -1032,14 +1041,20 @@ pub fn stream_language(s: &gst::Stream) -> Option<String> {
 
 impl Selection {
     /// The checks every selection test makes: STREAMS_SELECTED with the event's seqnum and
-    /// the chosen stream `chosen`, one stream-start on the audio pad and a tag event with the
-    /// chosen stream's `language` after the switch, a DISCONT at the switch, EOS, and the
-    /// chosen alternative's swarm fetching.
-    pub fn assert_switched_to(&self, chosen: &str, language: &str) {
+    /// the chosen stream `chosen` instead of `old`, one stream-start on the audio pad, caps
+    /// and segment again and a tag event with the chosen stream's `language` at the switch, a
+    /// DISCONT there, EOS, and the chosen alternative's swarm fetching.
+    pub fn assert_switched_to(&self, chosen: &str, old: &str, language: &str) {
         assert!(self.eos, "no EOS in 30 s");
         let (got, ids) = self.selected.as_ref().expect("STREAMS_SELECTED posted");
         assert_eq!(*got, self.sent.1);
         assert!(ids.iter().any(|i| i == chosen), "{ids:?}");
+        assert!(!ids.iter().any(|i| i == old), "{ids:?}");
+        assert_eq!(
+            (self.caps_events, self.segment_events),
+            (2, 2),
+            "caps and segment at the start and at the switch"
+        );
         assert_eq!(self.stream_starts.len(), 1, "{:?}", self.stream_starts);
         assert_eq!(
             self.languages.last().map(String::as_str),

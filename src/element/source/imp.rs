@@ -658,7 +658,12 @@ impl P2pMediaSrc {
                 // with tags; STREAMS_SELECTED names the stream.
                 ps.caps = None;
                 ps.resend_segment = true;
-                ps.pending_tags = now.as_ref().and_then(|s| s.tags());
+                // Empty if it has none: the old language must not stay.
+                ps.pending_tags = Some(
+                    now.as_ref()
+                        .and_then(|s| s.tags())
+                        .unwrap_or_else(gst::TagList::new),
+                );
                 ps.announced = now;
             }
         }
@@ -772,6 +777,7 @@ impl P2pMediaSrc {
                 ps.media_offset_ns = 0;
             }
             events.push(ev);
+            ps.resend_segment = false;
         } else if std::mem::take(&mut ps.resend_segment) {
             // The same mapping (media offset included) on the new stream.
             if let Some(seg) = &ps.segment {
@@ -784,6 +790,11 @@ impl P2pMediaSrc {
         drop(ps);
         for ev in events {
             if queue.generation() != generation {
+                // Flushed before all went out: what this pad announced is not known, so the
+                // first item after the flush announces again (see `pad_loop`).
+                let mut ps = lock(pad_state);
+                ps.caps = None;
+                ps.announced = None;
                 return false;
             }
             pad.push_event(ev);
@@ -920,7 +931,7 @@ impl P2pMediaSrc {
     /// continuing where the other stopped (its swarm follows), and STREAMS_SELECTED is posted
     /// with the event's seqnum. Every pad plays on (a pad none of whose streams is listed
     /// keeps its own: outputs are not removed). False if the event names none of our streams
-    /// or a switch was refused (`Engine::select`).
+    /// or a switch was refused (`Engine::select`; STREAMS_SELECTED then names what plays).
     fn handle_select_streams(&self, ev: &gst::event::SelectStreams) -> bool {
         let wanted: Vec<String> = ev.streams().into_iter().map(|s| s.to_string()).collect();
         let seqnum = ev.seqnum();
@@ -942,40 +953,30 @@ impl P2pMediaSrc {
                 );
                 return false;
             }
-            let outputs: Vec<(gst::Stream, Option<(usize, gst::Stream)>)> = state
+            let outputs: Vec<(Vec<gst::Stream>, Option<usize>)> = state
                 .outputs
                 .iter()
-                .map(|o| {
-                    let listed = o.choices.iter().position(listed);
-                    (o.stream.clone(), listed.map(|k| (k, o.choices[k].clone())))
-                })
+                .map(|o| (o.choices.clone(), o.choices.iter().position(listed)))
                 .collect();
             (engine, state.collection.clone(), outputs)
         };
         // The pads announce the new streams themselves, once data of them flows
         // (`follow_selection`).
-        let mut selected = Vec::with_capacity(outputs.len());
         let mut refused = false;
-        for (i, (playing, listed)) in outputs.into_iter().enumerate() {
-            let Some((k, stream)) = listed else {
-                selected.push(playing);
+        for (i, (_, listed)) in outputs.iter().enumerate() {
+            let Some(k) = *listed else {
                 continue;
             };
-            if engine.requested(i) == Some(k)
-                || (stream == playing && engine.requested(i).is_none())
-            {
-                selected.push(stream);
+            // Without alternatives (None) the one stream listed plays already.
+            if engine.requested(i).is_none_or(|r| r == k) {
                 continue;
             }
             match engine.select(i, k) {
-                Some(from) => {
-                    gst::info!(
-                        self.cat(),
-                        imp = self,
-                        "select-streams: output {i} plays alternative {k} from {from:?}"
-                    );
-                    selected.push(stream);
-                }
+                Some(from) => gst::info!(
+                    self.cat(),
+                    imp = self,
+                    "select-streams: output {i} plays alternative {k} from {from:?}"
+                ),
                 None => {
                     gst::warning!(
                         self.cat(),
@@ -983,13 +984,17 @@ impl P2pMediaSrc {
                         "select-streams: output {i} cannot switch to alternative {k} now"
                     );
                     refused = true;
-                    selected.push(playing);
                 }
             }
         }
-        if refused {
-            return false;
-        }
+        // What each output plays or is switching to, refused or not.
+        let selected: Vec<gst::Stream> = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, (choices, _))| {
+                choices[engine.requested(i).unwrap_or(0).min(choices.len() - 1)].clone()
+            })
+            .collect();
         if let Some(collection) = collection {
             let element = self.obj();
             let _ = element.post_message(
@@ -1000,7 +1005,7 @@ impl P2pMediaSrc {
                     .build(),
             );
         }
-        true
+        !refused
     }
 
     fn handle_seek(&self, seek: &gst::event::Seek) -> bool {
