@@ -934,7 +934,7 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
                 "{streams:?}"
             );
             chosen = audio[1].stream_id().unwrap().to_string();
-                english = audio[0].stream_id().unwrap().to_string();
+            english = audio[0].stream_id().unwrap().to_string();
             let video = streams
                 .iter()
                 .find(|s| s.stream_type() == gst::StreamType::VIDEO)

@@ -733,7 +733,7 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
                 .find(|s| s.stream_type() == gst::StreamType::VIDEO)
                 .unwrap();
             german = audio[1].stream_id().unwrap().to_string();
-                english = audio[0].stream_id().unwrap().to_string();
+            english = audio[0].stream_id().unwrap().to_string();
             vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
         });
         r.assert_switched_to(&german, &english, "de");

@@ -659,11 +659,7 @@ impl P2pMediaSrc {
                 ps.caps = None;
                 ps.resend_segment = true;
                 // Empty if it has none: the old language must not stay.
-                ps.pending_tags = Some(
-                    now.as_ref()
-                        .and_then(|s| s.tags())
-                        .unwrap_or_else(gst::TagList::new),
-                );
+                ps.pending_tags = Some(now.as_ref().and_then(|s| s.tags()).unwrap_or_default());
                 ps.announced = now;
             }
         }
