@@ -923,23 +923,15 @@ fn select_streams_switches_the_audio_adaptation_set_mid_stream() {
         let mut chosen = String::new();
         let mut english = String::new();
         let r = run_selection("p2pdashsrc", &url, Duration::from_millis(2500), |c| {
-            let streams: Vec<gst::Stream> = c.iter().collect();
-            let audio: Vec<&gst::Stream> = streams
-                .iter()
-                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
-                .collect();
+            let (video, audio) = video_and_audio(c);
             assert_eq!(
-                audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
+                audio.iter().map(stream_language).collect::<Vec<_>>(),
                 [Some("en".to_string()), Some("de".to_string())],
-                "{streams:?}"
+                "{c:?}"
             );
-            chosen = audio[1].stream_id().unwrap().to_string();
-            english = audio[0].stream_id().unwrap().to_string();
-            let video = streams
-                .iter()
-                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
-                .unwrap();
-            vec![vec![video.stream_id().unwrap().to_string(), chosen.clone()]]
+            chosen = stream_id(&audio[1]);
+            english = stream_id(&audio[0]);
+            vec![vec![video, chosen.clone()]]
         });
         r.assert_switched_to(&chosen, &english, "de");
         // init, chunks 1..=k (English), init, chunks k+1..=5 (German), for some k.

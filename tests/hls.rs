@@ -712,29 +712,17 @@ fn select_streams_switches_the_audio_rendition_mid_stream() {
         let mut german = String::new();
         let mut english = String::new();
         let r = run_selection("p2phlssrc", &url, Duration::from_millis(2500), |c| {
-            let streams: Vec<gst::Stream> = c.iter().collect();
+            assert_eq!(c.len(), 3, "video + two audio renditions: {c:?}");
+            let (video, audio) = video_and_audio(c);
             assert_eq!(
-                streams.len(),
-                3,
-                "video + two audio renditions: {streams:?}"
-            );
-            let audio: Vec<&gst::Stream> = streams
-                .iter()
-                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
-                .collect();
-            assert_eq!(
-                audio.iter().map(|s| stream_language(s)).collect::<Vec<_>>(),
+                audio.iter().map(stream_language).collect::<Vec<_>>(),
                 [Some("en".to_string()), Some("de".to_string())]
             );
             assert!(audio[0].stream_flags().contains(gst::StreamFlags::SELECT));
             assert!(!audio[1].stream_flags().contains(gst::StreamFlags::SELECT));
-            let video = streams
-                .iter()
-                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
-                .unwrap();
-            german = audio[1].stream_id().unwrap().to_string();
-            english = audio[0].stream_id().unwrap().to_string();
-            vec![vec![video.stream_id().unwrap().to_string(), german.clone()]]
+            german = stream_id(&audio[1]);
+            english = stream_id(&audio[0]);
+            vec![vec![video, german.clone()]]
         });
         r.assert_switched_to(&german, &english, "de");
         let whole = concat_segments(f, "alt/audio", "alt/audio/index.m3u8");
@@ -764,21 +752,11 @@ fn a_selection_undone_at_once_changes_nothing() {
         let url = serve_select(&o);
         let mut english = String::new();
         let r = run_selection("p2phlssrc", &url, Duration::from_millis(2500), |c| {
-            let streams: Vec<gst::Stream> = c.iter().collect();
-            let id = |s: &gst::Stream| s.stream_id().unwrap().to_string();
-            let video = id(streams
-                .iter()
-                .find(|s| s.stream_type() == gst::StreamType::VIDEO)
-                .unwrap());
-            let audio: Vec<String> = streams
-                .iter()
-                .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
-                .map(id)
-                .collect();
-            english = audio[0].clone();
+            let (video, audio) = video_and_audio(c);
+            english = stream_id(&audio[0]);
             vec![
-                vec![video.clone(), audio[1].clone()],
-                vec![video, audio[0].clone()],
+                vec![video.clone(), stream_id(&audio[1])],
+                vec![video, english.clone()],
             ]
         });
         assert!(r.eos, "no EOS in 30 s");

@@ -1390,7 +1390,7 @@ fn element_vod_pml06() {
     check_family(&r, "06", &fixtures().join(VOD_MASTER), false, 1);
 }
 
-/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first, for 18 s, consuming as fast
+/// Live with P2P Media Loader 0.6.2 browsers: element E0 (first, for 16 s, consuming as fast
 /// as it can), two 0.6.2 browsers, element E1 (once E0 has left, consuming in real time as a
 /// player does), all `compat=pml-0.6` on a live window of 12 segments: the elements announce
 /// the browsers' info-hash with one `-WW0006-` peer id each, segments move between elements
@@ -1413,7 +1413,7 @@ fn element_live_pml06() {
         pml: &["06"],
         until_p2p: 0,
         duration: 40,
-        externals: &[element("--duration 18")],
+        externals: &[element("--duration 16")],
         late_externals: &[(1, format!("sleep 20; {}", element("--sync --duration 18")))],
         until_externals: true,
         tracker_cmd: None,

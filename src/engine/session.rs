@@ -205,17 +205,19 @@ impl Engine {
 
     /// The alternative output `stream` plays (see [`Self::select`]); None if it has none.
     pub fn chosen(&self, stream: usize) -> Option<usize> {
-        let s = lock(&self.shared.streams).get(stream).cloned()?;
-        let st = lock(&s);
-        (!st.alternatives.is_empty()).then_some(st.chosen)
+        self.alternative(stream, |st| st.chosen)
     }
 
     /// The alternative last selected on output `stream` (played once its playlist is
     /// loaded); None if it has none.
     pub fn requested(&self, stream: usize) -> Option<usize> {
+        self.alternative(stream, |st| st.requested)
+    }
+
+    fn alternative(&self, stream: usize, which: fn(&StreamState) -> usize) -> Option<usize> {
         let s = lock(&self.shared.streams).get(stream).cloned()?;
         let st = lock(&s);
-        (!st.alternatives.is_empty()).then_some(st.requested)
+        (!st.alternatives.is_empty()).then(|| which(&st))
     }
 
     async fn open(self: &Arc<Self>, location: Url) -> Result<(), EngineError> {

@@ -557,15 +557,26 @@ fn link_decoded_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, ctx: &Ctx) {
     if !video && !media.starts_with("audio/") {
         return;
     }
+    link_fakesink(pipeline, pad, ctx.sync, |sink| probe_sink(sink, video, ctx));
+}
+
+/// Links `pad` to a new fakesink (`sync`: in real time) in `pipeline`, after `setup` (its
+/// probes) has seen it.
+fn link_fakesink(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    sync: bool,
+    setup: impl FnOnce(&gst::Element),
+) {
     let sink = gst::ElementFactory::make("fakesink")
-        .property("sync", ctx.sync)
+        .property("sync", sync)
         .build()
         .unwrap();
-    probe_sink(&sink, video, ctx);
+    setup(&sink);
     pipeline.add(&sink).unwrap();
     sink.sync_state_with_parent().unwrap();
     pad.link(&sink.static_pad("sink").unwrap())
-        .expect("link decoded pad to fakesink");
+        .expect("link a source pad to a fakesink");
 }
 
 fn probe_sink(sink: &gst::Element, video: bool, ctx: &Ctx) {
@@ -776,47 +787,44 @@ pub fn capture_raw_from(
                 });
                 p.len() - 1
             };
-            let sink = gst::ElementFactory::make("fakesink")
-                .property("sync", false)
-                .build()
-                .unwrap();
             let pads = pads.clone();
-            sink.static_pad("sink").unwrap().add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-                move |_, info| {
-                    let mut p = pads.lock().unwrap();
-                    let rp = &mut p[idx];
-                    match &info.data {
-                        Some(gst::PadProbeData::Buffer(b)) => {
-                            rp.buffers += 1;
-                            rp.unix_times.push(
-                                b.iter_meta::<gst::ReferenceTimestampMeta>()
-                                    .find(|m| {
-                                        m.reference()
-                                            .structure(0)
-                                            .is_some_and(|s| s.name() == "timestamp/x-unix")
-                                    })
-                                    .map(|m| m.timestamp()),
-                            );
-                            if b.flags().contains(gst::BufferFlags::DISCONT) {
-                                rp.discont += 1;
+            link_fakesink(&pl, pad, false, |sink| {
+                sink.static_pad("sink").unwrap().add_probe(
+                    gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                    move |_, info| {
+                        let mut p = pads.lock().unwrap();
+                        let rp = &mut p[idx];
+                        match &info.data {
+                            Some(gst::PadProbeData::Buffer(b)) => {
+                                rp.buffers += 1;
+                                rp.unix_times.push(
+                                    b.iter_meta::<gst::ReferenceTimestampMeta>()
+                                        .find(|m| {
+                                            m.reference()
+                                                .structure(0)
+                                                .is_some_and(|s| s.name() == "timestamp/x-unix")
+                                        })
+                                        .map(|m| m.timestamp()),
+                                );
+                                if b.flags().contains(gst::BufferFlags::DISCONT) {
+                                    rp.discont += 1;
+                                }
+                                rp.bytes
+                                    .extend_from_slice(&b.map_readable().expect("readable buffer"));
                             }
-                            rp.bytes
-                                .extend_from_slice(&b.map_readable().expect("readable buffer"));
-                        }
-                        Some(gst::PadProbeData::Event(ev)) => match ev.view() {
-                            gst::EventView::Caps(c) => rp.caps = Some(c.caps_owned()),
-                            gst::EventView::Segment(s) => rp.segment = Some(s.segment().clone()),
+                            Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                                gst::EventView::Caps(c) => rp.caps = Some(c.caps_owned()),
+                                gst::EventView::Segment(s) => {
+                                    rp.segment = Some(s.segment().clone())
+                                }
+                                _ => {}
+                            },
                             _ => {}
-                        },
-                        _ => {}
-                    }
-                    gst::PadProbeReturn::Ok
-                },
-            );
-            pl.add(&sink).unwrap();
-            sink.sync_state_with_parent().unwrap();
-            pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+                        }
+                        gst::PadProbeReturn::Ok
+                    },
+                );
+            });
         });
     }
     let bus = pipeline.bus().unwrap();
@@ -933,11 +941,10 @@ pub fn run_selection(
         src.connect_pad_added(move |_, pad| {
             let Some(pl) = pl.upgrade() else { return };
             // Real time, so that the selection lands mid-stream.
-            let sink = gst::ElementFactory::make("fakesink")
-                .property("sync", true)
-                .build()
-                .unwrap();
-            if pad.name() == "src_1" {
+            link_fakesink(&pl, pad, true, |sink| {
+                if pad.name() != "src_1" {
+                    return;
+                }
                 let audio = audio.clone();
                 sink.static_pad("sink").unwrap().add_probe(
                     gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
@@ -968,10 +975,7 @@ pub fn run_selection(
                         gst::PadProbeReturn::Ok
                     },
                 );
-            }
-            pl.add(&sink).unwrap();
-            sink.sync_state_with_parent().unwrap();
-            pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+            });
         });
     }
     let bus = pipeline.bus().unwrap();
@@ -1029,6 +1033,27 @@ pub fn run_selection(
         swarms_before,
         swarms_after,
     }
+}
+
+/// A collection's video stream id and its audio streams, in order.
+pub fn video_and_audio(c: &gst::StreamCollection) -> (String, Vec<gst::Stream>) {
+    let streams: Vec<gst::Stream> = c.iter().collect();
+    let video = streams
+        .iter()
+        .find(|s| s.stream_type() == gst::StreamType::VIDEO)
+        .and_then(|s| s.stream_id())
+        .expect("a video stream")
+        .to_string();
+    let audio = streams
+        .into_iter()
+        .filter(|s| s.stream_type() == gst::StreamType::AUDIO)
+        .collect();
+    (video, audio)
+}
+
+/// A stream's id.
+pub fn stream_id(s: &gst::Stream) -> String {
+    s.stream_id().expect("a stream id").to_string()
 }
 
 /// The language tag of a stream of a collection.
